@@ -1,0 +1,67 @@
+/**
+ * The signing pipeline: `signHeaders → signature → prehashBytes`. Pure: the timestamp is an input,
+ * never read from a clock here.
+ */
+import { encodeBase64 } from "./base64.ts";
+import { SigningInputError } from "./errors.ts";
+import { type Body, prehashBytes, requestPath, signingMethod } from "./prehash.ts";
+
+/** The four headers both venues require. */
+export interface AccessHeaders {
+  "CB-ACCESS-KEY": string;
+  "CB-ACCESS-PASSPHRASE": string;
+  "CB-ACCESS-SIGN": string;
+  "CB-ACCESS-TIMESTAMP": string;
+}
+
+/** Seconds-since-epoch bounds: 2001-09-09 .. 2286-11-20. A 13-digit value is a millisecond mix-up. */
+const MIN_TIMESTAMP = 1_000_000_000;
+const MAX_TIMESTAMP = 9_999_999_999;
+
+/** Refuses anything but whole seconds since the epoch, with a message that says what is wrong. */
+export function checkTimestamp(timestamp: number): number {
+  if (!Number.isInteger(timestamp)) {
+    throw new SigningInputError(`timestamp must be whole seconds since the epoch, got ${timestamp}`);
+  }
+  if (timestamp < MIN_TIMESTAMP || timestamp > MAX_TIMESTAMP) {
+    const hint = timestamp > MAX_TIMESTAMP ? " (milliseconds? divide by 1000)" : "";
+    throw new SigningInputError(`timestamp ${timestamp} is out of range${hint}`);
+  }
+  return timestamp;
+}
+
+/** base64(HMAC-SHA256(key, prehash)). */
+export async function signature(
+  key: CryptoKey,
+  timestamp: number,
+  method: string,
+  path: string,
+  body?: Body,
+): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", key, prehashBytes(checkTimestamp(timestamp), method, path, body));
+  return encodeBase64(mac);
+}
+
+/** What identifies the caller to the venue. The secret itself stays in the `CryptoKey`. */
+export interface SigningIdentity {
+  apiKey: string;
+  passphrase: string;
+  key: CryptoKey;
+}
+
+/** The four `CB-ACCESS-*` headers for a request to `url` (its path is signed, its query is not). */
+export async function signHeaders(
+  identity: SigningIdentity,
+  request: { method: string; url: string | URL; body?: Body },
+  timestamp: number,
+): Promise<AccessHeaders> {
+  if (!identity.apiKey) throw new SigningInputError("apiKey is required");
+  const method = signingMethod(request.method);
+  const sign = await signature(identity.key, timestamp, method, requestPath(request.url), request.body);
+  return {
+    "CB-ACCESS-KEY": identity.apiKey,
+    "CB-ACCESS-PASSPHRASE": identity.passphrase,
+    "CB-ACCESS-SIGN": sign,
+    "CB-ACCESS-TIMESTAMP": String(timestamp),
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * Venue profiles and their configuration, parsed from the Worker's bindings. Pure: the bindings are passed in.
+ * A venue with a problem is reported by binding name and left out; the other venue keeps working.
+ */
+import { ConfigError } from "./errors.ts";
+import { type SecretEncoding, secretBytes } from "./key.ts";
+
+export type VenueName = "intx" | "cde";
+export const VENUES: readonly VenueName[] = ["intx", "cde"];
+
+/** What is fixed about each exchange (PROTOCOL.md). */
+export interface VenueProfile {
+  name: VenueName;
+  title: string;
+  defaultBaseUrl: string;
+  /** Every signed path starts with this. */
+  apiPrefix: string;
+  /** Binding-name prefix: `INTX_`, `CDE_`. */
+  envPrefix: string;
+}
+
+export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
+  intx: {
+    name: "intx",
+    title: "Coinbase International Exchange",
+    defaultBaseUrl: "https://api.international.coinbase.com",
+    apiPrefix: "/api/v1/",
+    envPrefix: "INTX_",
+  },
+  cde: {
+    name: "cde",
+    title: "Coinbase Derivatives Exchange",
+    defaultBaseUrl: "https://api.exchange.fairx.net",
+    apiPrefix: "/rest/",
+    envPrefix: "CDE_",
+  },
+};
+
+export const DEFAULT_WINDOW_SECONDS = 5;
+
+/** The secret half of a venue's configuration. Redacted when serialised, so it cannot slip into a log line. */
+export class Credentials {
+  readonly apiKey: string;
+  readonly secret: string;
+  readonly passphrase: string;
+  constructor(apiKey: string, secret: string, passphrase: string) {
+    this.apiKey = apiKey;
+    this.secret = secret;
+    this.passphrase = passphrase;
+  }
+  toJSON(): string {
+    return "[redacted]";
+  }
+  toString(): string {
+    return "[redacted]";
+  }
+}
+
+/** A venue that is ready to sign for. */
+export interface VenueConfig {
+  profile: VenueProfile;
+  /** Origin only, e.g. `https://api.international.coinbase.com`. */
+  baseUrl: string;
+  windowSeconds: number;
+  secretEncoding: SecretEncoding;
+  credentials: Credentials;
+}
+
+/** One thing wrong with one binding. Never includes the binding's value. */
+export interface ConfigProblem {
+  venue: VenueName;
+  binding: string;
+  message: string;
+}
+
+export interface VenueSetup {
+  venues: Partial<Record<VenueName, VenueConfig>>;
+  problems: ConfigProblem[];
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** Validates a base URL: https, or http on a loopback host for local testing; an origin with no path or query. */
+export function parseBaseUrl(value: string, binding: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(binding, "is not an absolute URL; expected e.g. https://api.international.coinbase.com");
+  }
+  const local = url.protocol === "http:" && LOOPBACK.has(url.hostname);
+  if (url.protocol !== "https:" && !local) {
+    throw new ConfigError(binding, `must use https:// (http:// is allowed only for 127.0.0.1, localhost or [::1])`);
+  }
+  if (url.username || url.password) throw new ConfigError(binding, "must not contain credentials");
+  if (url.pathname !== "/" || url.search || url.hash) {
+    throw new ConfigError(binding, "must be an origin only (scheme, host, port), with no path, query or fragment");
+  }
+  return url.origin;
+}
+
+function parseWindow(value: string, binding: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0 && n <= 300)) {
+    throw new ConfigError(binding, `must be a number of seconds between 0 and 300, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function parseEncoding(value: string, binding: string): SecretEncoding {
+  if (value === "base64" || value === "raw") return value;
+  throw new ConfigError(binding, `must be "base64" or "raw", got ${JSON.stringify(value.slice(0, 40))}`);
+}
+
+/** Bindings as the Worker sees them: only string values are read. */
+export type Bindings = Readonly<Record<string, unknown>>;
+
+function text(env: Bindings, name: string): string | undefined {
+  const v = env[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/**
+ * One venue's configuration, or throws the first ConfigError found. Returns `undefined` when none of the
+ * venue's credentials are set: an unconfigured venue is unavailable, not an error.
+ */
+export function parseVenue(env: Bindings, profile: VenueProfile): VenueConfig | undefined {
+  const p = profile.envPrefix;
+  const names = [`${p}API_KEY`, `${p}API_SECRET`, `${p}API_PASSPHRASE`] as const;
+  const [apiKey, secret, passphrase] = names.map((n) => text(env, n));
+  if (!apiKey && !secret && !passphrase) return undefined;
+  const missing = names.filter((n) => !text(env, n));
+  if (missing.length > 0) {
+    throw new ConfigError(missing.join(", "), "is not set; set it with `wrangler secret put` (or in .dev.vars)");
+  }
+  const baseUrlValue = text(env, `${p}BASE_URL`);
+  const windowValue = text(env, `${p}WINDOW_SECONDS`);
+  const encodingValue = text(env, `${p}SECRET_ENCODING`);
+  const secretEncoding = encodingValue ? parseEncoding(encodingValue, `${p}SECRET_ENCODING`) : "base64";
+  secretBytes(secret as string, secretEncoding, `${p}API_SECRET`); // a bad secret is a start-up error, not a 401
+  return {
+    profile,
+    baseUrl: parseBaseUrl(baseUrlValue ?? profile.defaultBaseUrl, `${p}BASE_URL`),
+    windowSeconds: windowValue ? parseWindow(windowValue, `${p}WINDOW_SECONDS`) : DEFAULT_WINDOW_SECONDS,
+    secretEncoding,
+    credentials: new Credentials(apiKey as string, secret as string, passphrase as string),
+  };
+}
+
+/** Every venue's configuration, with each problem named by binding. */
+export function parseVenues(env: Bindings): VenueSetup {
+  const setup: VenueSetup = { venues: {}, problems: [] };
+  for (const name of VENUES) {
+    try {
+      const venue = parseVenue(env, PROFILES[name]);
+      if (venue) setup.venues[name] = venue;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      setup.problems.push({ venue: name, binding: err.binding, message: err.message });
+    }
+  }
+  return setup;
+}

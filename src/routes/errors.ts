@@ -1,0 +1,35 @@
+/**
+ * The one JSON error shape, `{"error": {"code", "message"}}`, and the router's `catch`.
+ * Only deliberate `HttpError`s reach the client; anything else is a generic 500, its detail in the log.
+ */
+import { log } from "../adapters/log.ts";
+
+export class HttpError extends Error {
+  override readonly name = "HttpError";
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Record<string, string> | undefined;
+  constructor(status: number, code: string, message: string, headers?: Record<string, string>) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+/** A JSON error response. `message` must be safe to show: it names inputs, never secret values. */
+export function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): Response {
+  return Response.json({ error: { code, message } }, { status, headers });
+}
+
+/** The router's `catch`: a deliberate error keeps its status; anything else becomes an opaque 500. */
+export function toErrorResponse(err: unknown): Response {
+  if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.headers);
+  log("error", { event: "unhandled", error: err instanceof Error ? err.name : typeof err });
+  return errorResponse(500, "internal", "internal error; see the Worker's logs");
+}
