@@ -18,3 +18,5 @@ export default {
   fetch: (request, env, ctx) => router.fetch(request, env, ctx),
   async scheduled(_controller, _env, _ctx) {},
 } satisfies ExportedHandler<Env>;
+
+export { ClockState } from "./adapters/clock-store.ts";
