@@ -1,0 +1,222 @@
+/**
+ * The clock-aware signed client that every outbound venue call goes through (relay, webhooks, cron).
+ * It reads the clock right before signing, re-signs every attempt, learns from every response's `Date`,
+ * and retries once, re-signed, when the venue refuses the timestamp. Retry policy, in one place:
+ *   - timestamp rejection (any method): once, since the venue refused it before processing it;
+ *   - network error, 5xx, 429 on idempotent methods only: full-jitter backoff honouring `Retry-After`,
+ *     bounded by `maxAttempts` and `retryBudgetMs`;
+ *   - a POST is never retried on 5xx, 429, network error or timeout: the venue may have processed it.
+ */
+
+import { sampleFromResponse } from "../core/clock/date.ts";
+import { timestampFor } from "../core/clock/estimator.ts";
+import { KeyCache } from "../core/key.ts";
+import { isTimestampRejection } from "../core/rejection.ts";
+import { signHeaders } from "../core/sign.ts";
+import type { VenueConfig, VenueName } from "../core/venue.ts";
+import { log } from "./log.ts";
+import { venueSetup } from "./setup.ts";
+import { DRIFT_PPM, type VenueClock, venueClock } from "./venue-clock.ts";
+
+export interface VenueRequest {
+  method: string;
+  /** Wire path including the venue's API prefix, e.g. `/api/v1/orders`. Signed. */
+  path: string;
+  /** Raw query string without `?`, forwarded untouched. Not signed (PROTOCOL.md). */
+  query?: string;
+  /** The exact bytes to send; they are what is signed. */
+  body?: string | Uint8Array;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface VenueResult {
+  response: Response;
+  attempts: number;
+  /** The offset and half-width used to sign the final attempt; null uncertainty = no estimate yet. */
+  offsetMs: number;
+  uncertaintyMs: number | null;
+  timestamp: number;
+}
+
+/** The venue could not be reached, or did not answer in time. The relay maps these to 502 and 504. */
+export class UpstreamError extends Error {
+  override readonly name = "UpstreamError";
+  readonly kind: "unreachable" | "timeout";
+  readonly attempts: number;
+  constructor(kind: "unreachable" | "timeout", attempts: number) {
+    super(kind === "timeout" ? "the venue did not answer in time" : "the venue could not be reached");
+    this.kind = kind;
+    this.attempts = attempts;
+  }
+}
+
+export interface VenueClient {
+  readonly config: VenueConfig;
+  send(request: VenueRequest): Promise<VenueResult>;
+}
+
+export interface ClientOptions {
+  fetch?: (input: Request) => Promise<Response>;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Per-attempt timeout. */
+  timeoutMs?: number;
+  maxAttempts?: number;
+  /** Total time that backoff waits may add. */
+  retryBudgetMs?: number;
+  store?: Parameters<VenueClock["ready"]>[0];
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+const REJECTION_BODY_LIMIT = 16_384;
+
+/** Seconds or an HTTP date in `Retry-After`, as milliseconds from `now`; undefined if absent or unreadable. */
+export function retryAfterMs(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+export class SignedClient implements VenueClient {
+  readonly config: VenueConfig;
+  readonly #clock: VenueClock;
+  readonly #keys: KeyCache;
+  readonly #fetch: (input: Request) => Promise<Response>;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #random: () => number;
+  readonly #options: ClientOptions;
+
+  constructor(config: VenueConfig, clock: VenueClock, keys: KeyCache, options: ClientOptions = {}) {
+    this.config = config;
+    this.#clock = clock;
+    this.#keys = keys;
+    this.#options = options;
+    this.#fetch = options.fetch ?? ((input) => fetch(input));
+    this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#random = options.random ?? Math.random;
+  }
+
+  async send(request: VenueRequest): Promise<VenueResult> {
+    const { credentials, secretEncoding, baseUrl, profile } = this.config;
+    const method = request.method.toUpperCase();
+    const url = `${baseUrl}${request.path}${request.query ? `?${request.query}` : ""}`;
+    const key = await this.#keys.get(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`);
+    await this.#clock.ready(this.#options.store);
+
+    const maxAttempts = this.#options.maxAttempts ?? 3;
+    let budget = this.#options.retryBudgetMs ?? 2_000;
+    let timeRetried = false;
+    for (let attempt = 1; ; attempt++) {
+      // The clock is read after the last await that precedes the fetch (only the HMAC itself follows).
+      const now = this.#now();
+      const estimate = this.#clock.estimator.estimate(now);
+      const timestamp = timestampFor(now, estimate);
+      const headers = new Headers(request.headers);
+      const signed = await signHeaders(
+        { apiKey: credentials.apiKey, passphrase: credentials.passphrase, key },
+        { method, url, body: request.body },
+        timestamp,
+      );
+      for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+      const used = {
+        attempts: attempt,
+        offsetMs: Math.round(estimate?.offsetMs ?? 0),
+        uncertaintyMs: estimate ? Math.ceil((estimate.highMs - estimate.lowMs) / 2) : null,
+        timestamp,
+      };
+
+      let response: Response;
+      const tSend = this.#now();
+      try {
+        response = await this.#fetch(
+          new Request(url, {
+            method,
+            headers,
+            body: request.body ?? null,
+            signal: AbortSignal.timeout(request.timeoutMs ?? this.#options.timeoutMs ?? 10_000),
+          }),
+        );
+      } catch (err) {
+        const kind =
+          err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")
+            ? "timeout"
+            : "unreachable";
+        const wait = this.#backoff(attempt);
+        if (kind === "unreachable" && IDEMPOTENT.has(method) && attempt < maxAttempts && wait <= budget) {
+          budget -= wait;
+          await this.#sleep(wait);
+          continue;
+        }
+        throw new UpstreamError(kind, attempt);
+      }
+      const tRecv = this.#now();
+      this.#clock.observe(sampleFromResponse(response.headers, tSend, tRecv));
+      this.#share(tRecv);
+
+      if ((response.status === 400 || response.status === 401) && !timeRetried) {
+        const text = await readSmall(response);
+        if (text !== undefined && isTimestampRejection(response.status, text)) {
+          timeRetried = true;
+          log("info", { event: "timestamp_rejected", venue: profile.name, attempt, timestamp });
+          continue; // re-signed with the estimate this very response just taught us
+        }
+        if (text !== undefined) response = new Response(text, response);
+        return { response, ...used };
+      }
+      if ((response.status >= 500 || response.status === 429) && IDEMPOTENT.has(method) && attempt < maxAttempts) {
+        const wait = Math.max(this.#backoff(attempt), retryAfterMs(response.headers.get("retry-after"), tRecv) ?? 0);
+        if (wait <= budget) {
+          budget -= wait;
+          await response.body?.cancel();
+          await this.#sleep(wait);
+          continue;
+        }
+      }
+      return { response, ...used };
+    }
+  }
+
+  /** Full jitter: uniform in [0, min(1 s, 100 ms · 2^(attempt−1))]. */
+  #backoff(attempt: number): number {
+    return Math.floor(this.#random() * Math.min(1_000, 100 * 2 ** (attempt - 1)));
+  }
+
+  #share(now: number): void {
+    const { store, waitUntil } = this.#options;
+    if (!store || !waitUntil) return;
+    const offer = this.#clock.takeOffer(now);
+    if (offer) waitUntil(store.offer(offer, DRIFT_PPM).catch(() => false));
+  }
+}
+
+/** Reads a small error body as text (a rejection is short); undefined when it is too large to inspect. */
+async function readSmall(response: Response): Promise<string | undefined> {
+  const length = Number(response.headers.get("content-length") ?? "0");
+  if (length > REJECTION_BODY_LIMIT) return undefined;
+  return response.text();
+}
+
+const keys = new KeyCache();
+
+/** The signed client for `venue`, or undefined when that venue is not configured. */
+export function venueClient(
+  env: Env,
+  venue: VenueName,
+  ctx?: { waitUntil(promise: Promise<unknown>): void },
+  options: ClientOptions = {},
+): VenueClient | undefined {
+  const config = venueSetup(env).venues[venue];
+  if (!config) return undefined;
+  const store = env.CLOCK_STATE?.get(env.CLOCK_STATE.idFromName(`${venue} ${config.baseUrl}`));
+  return new SignedClient(config, venueClock(venue, config.baseUrl), keys, {
+    store,
+    waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,
+    ...options,
+  });
+}

@@ -1,0 +1,29 @@
+/**
+ * Reading the venues' error bodies, and the one rule for "this was a timestamp rejection".
+ * PROTOCOL.md: the exact status and text are undocumented for INTX and CDE; legacy Coinbase answered
+ * 401 {"message":"request timestamp expired"}, a related derivatives API answers 400. Keep the rule here only.
+ */
+
+/** The human message of a venue error body: `{"message": …}` or `{"title": …, "status": …}`, else undefined. */
+export function venueMessage(bodyText: string): string | undefined {
+  try {
+    const body: unknown = JSON.parse(bodyText);
+    if (typeof body !== "object" || body === null) return undefined;
+    const { message, title } = body as Record<string, unknown>;
+    if (typeof message === "string") return message;
+    if (typeof title === "string") return title;
+  } catch {
+    // Not JSON: some gateways answer plain text.
+    return bodyText.length > 0 && bodyText.length <= 500 ? bodyText : undefined;
+  }
+  return undefined;
+}
+
+const TIMESTAMP_WORDS = /timestamp|expired|clock|time window|request time/i;
+
+/** True when the venue refused the request for its `CB-ACCESS-TIMESTAMP` (so it did not process it). */
+export function isTimestampRejection(status: number, bodyText: string): boolean {
+  if (status !== 400 && status !== 401) return false;
+  const message = venueMessage(bodyText);
+  return message !== undefined && TIMESTAMP_WORDS.test(message);
+}

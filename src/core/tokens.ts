@@ -1,0 +1,85 @@
+/**
+ * Relay tokens: who may call skewguard, and for which `METHOD /path-glob` patterns.
+ * Parsed from the `RELAY_TOKENS` secret, e.g.
+ * `[{"name":"bot-1","token":"…","allow":["GET /cde/rest/*","POST /intx/api/v1/orders"]}]`.
+ */
+import { ConfigError } from "./errors.ts";
+
+/** One allow-list entry. `method` is upper case or `*`; `*` in the path matches any run of characters. */
+export interface AllowRule {
+  method: string;
+  path: RegExp;
+  source: string;
+}
+
+/** A configured token. The token text itself is only kept as its SHA-256 digest (see `digestTokens`). */
+export interface TokenEntry {
+  name: string;
+  token: string;
+  allow: AllowRule[];
+}
+
+const RULE = /^(\*|[A-Z]+) (\/[!-~]*)$/;
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Compiles `METHOD /path-glob`. Only `*` is special; everything else matches literally. */
+export function parseRule(source: string): AllowRule {
+  const m = RULE.exec(source);
+  if (!m) throw new Error(`allow rule ${JSON.stringify(source)} must look like "GET /cde/rest/*" or "* /intx/*"`);
+  const glob = m[2] as string;
+  const pattern = glob
+    .split("*")
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  return { method: m[1] as string, path: new RegExp(`^${pattern}$`), source };
+}
+
+/** True when `method path` is allowed by any of `rules`. */
+export function allows(rules: readonly AllowRule[], method: string, path: string): boolean {
+  return rules.some((r) => (r.method === "*" || r.method === method) && r.path.test(path));
+}
+
+/** Parses `RELAY_TOKENS`. Throws ConfigError naming the binding and the entry at fault (never a token value). */
+export function parseTokens(value: unknown): TokenEntry[] {
+  const binding = "RELAY_TOKENS";
+  if (typeof value !== "string" || value.trim() === "") {
+    throw new ConfigError(binding, "is not set; every authenticated route refuses until it is (see README.md)");
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value);
+  } catch {
+    throw new ConfigError(binding, "is not valid JSON; expected an array of {name, token, allow}");
+  }
+  if (!Array.isArray(raw) || raw.length === 0) throw new ConfigError(binding, "must be a non-empty JSON array");
+  const seen = new Set<string>();
+  return raw.map((entry: unknown, i): TokenEntry => {
+    const where = `entry ${i}`;
+    if (typeof entry !== "object" || entry === null) throw new ConfigError(binding, `${where} is not an object`);
+    const { name, token, allow } = entry as Record<string, unknown>;
+    if (typeof name !== "string" || !NAME.test(name)) {
+      throw new ConfigError(binding, `${where}: "name" must be 1-64 letters, digits, "_", "." or "-"`);
+    }
+    if (typeof token !== "string" || token.length < 16 || !/^[!-~]+$/.test(token)) {
+      throw new ConfigError(binding, `${where} (${name}): "token" must be at least 16 printable characters`);
+    }
+    if (seen.has(token)) throw new ConfigError(binding, `${where} (${name}): the same token appears twice`);
+    seen.add(token);
+    if (!Array.isArray(allow) || allow.length === 0 || !allow.every((a) => typeof a === "string")) {
+      throw new ConfigError(binding, `${where} (${name}): "allow" must be a non-empty array of "METHOD /path-glob"`);
+    }
+    try {
+      return { name, token, allow: allow.map(parseRule) };
+    } catch (err) {
+      throw new ConfigError(binding, `${where} (${name}): ${(err as Error).message}`);
+    }
+  });
+}
+
+/** Constant-time equality of two equal-length digests: every byte is compared, whatever differs first. */
+export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
+  return diff === 0;
+}

@@ -1,0 +1,132 @@
+/**
+ * The signing proxy: `ANY /intx/<path>` and `ANY /cde/<path>` → `<venue base URL>/<path>?<query>`, signed.
+ * Everything is refused unless proven safe: the token must allow the exact method and path, the path must sit
+ * under the venue's API prefix with no trick that changes it, and only allow-listed headers go either way.
+ */
+import { UpstreamError, venueClient } from "../adapters/client.ts";
+import { PROFILES, type VenueName } from "../core/venue.ts";
+import { authenticate } from "./auth.ts";
+import { HttpError } from "./errors.ts";
+
+/** Largest request body the relay forwards (orders and kill-switches are a few hundred bytes). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Response headers never passed back: hop-by-hop, cookies, and anything carrying credentials. */
+const DROP_RESPONSE = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "set-cookie",
+  "set-cookie2",
+  "content-length",
+]);
+/** Request headers forwarded to the venue; nothing else (not the caller's Authorization, cookies or CF data). */
+const FORWARD_REQUEST = ["content-type", "accept"];
+
+/** The raw path of the request line, before any URL normalisation. */
+function rawPath(url: string): string {
+  const afterScheme = url.indexOf("//") + 2;
+  const start = url.indexOf("/", afterScheme);
+  if (start < 0) return "/";
+  const end = url.slice(start).search(/[?#]/);
+  return end < 0 ? url.slice(start) : url.slice(start, start + end);
+}
+
+/**
+ * The venue path for a relay path, or a 400 naming the problem. Refuses dot segments, empty segments, encoded
+ * slashes, backslashes or dots, control characters, and anything outside the venue's API prefix.
+ */
+export function upstreamPath(venue: VenueName, url: string): string {
+  const raw = rawPath(url);
+  const bad = (why: string) => new HttpError(400, "bad_path", `path refused: ${why}`);
+  if (/%(2f|5c|2e|00|0[1-9a-f]|1[0-9a-f]|7f)/i.test(raw))
+    throw bad("encoded slash, backslash, dot or control character");
+  if (raw.includes("\\") || [...raw].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+    throw bad("backslash or control character");
+  }
+  const segments = raw.split("/").slice(1);
+  if (segments.some((s) => s === "." || s === "..")) throw bad("dot segment");
+  if (segments.slice(0, -1).some((s) => s === "")) throw bad("empty segment");
+  if (new URL(url).pathname !== raw) throw bad("not in normal form");
+  const path = raw.slice(venue.length + 1);
+  const prefix = PROFILES[venue].apiPrefix;
+  if (!path.startsWith(prefix) || path.length === prefix.length) {
+    throw new HttpError(404, "not_found", `only paths under /${venue}${prefix} are relayed`);
+  }
+  return path;
+}
+
+/** Reads at most `limit` bytes of the body, or throws 413. */
+async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) {
+    throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
+  }
+  if (!request.body) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (size === 0) return undefined;
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
+}
+
+/** The proxy handler for one venue. */
+export async function relay(venue: VenueName, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const method = request.method.toUpperCase();
+  const path = upstreamPath(venue, request.url);
+  await authenticate(request, env, method, `/${venue}${path}`);
+  const client = venueClient(env, venue, ctx);
+  if (!client) {
+    throw new HttpError(503, "venue_not_configured", `${venue} is not configured; see GET /health for what is missing`);
+  }
+  const body = await readBody(request, MAX_BODY_BYTES);
+  const type = request.headers.get("content-type");
+  if (body && !/^application\/json(\s*;|$)/i.test(type ?? "")) {
+    throw new HttpError(415, "unsupported_media_type", "request bodies must be application/json");
+  }
+  const headers: Record<string, string> = {};
+  for (const name of FORWARD_REQUEST) {
+    const value = request.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  const query = new URL(request.url).search.slice(1);
+  try {
+    const result = await client.send({ method, path, query, body, headers });
+    const out = new Headers();
+    for (const [name, value] of result.response.headers) {
+      if (!DROP_RESPONSE.has(name) && !name.startsWith("cb-access-")) out.set(name, value);
+    }
+    out.set("x-skewguard-offset-ms", String(result.offsetMs));
+    out.set("x-skewguard-uncertainty-ms", result.uncertaintyMs === null ? "unknown" : String(result.uncertaintyMs));
+    out.set("x-skewguard-attempts", String(result.attempts));
+    return new Response(result.response.body, { status: result.response.status, headers: out });
+  } catch (err) {
+    if (err instanceof UpstreamError) {
+      throw err.kind === "timeout"
+        ? new HttpError(504, "venue_timeout", `${venue} did not answer in time`)
+        : new HttpError(502, "venue_unreachable", `${venue} could not be reached`);
+    }
+    throw err;
+  }
+}
