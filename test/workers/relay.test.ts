@@ -1,0 +1,249 @@
+// The signing proxy through the Worker's real fetch handler. The venue is a spy on fetch, so these tests pin
+// down what leaves the relay (path, query, body bytes, headers) and what comes back out.
+
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index.ts";
+import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
+
+const TOKEN = "relay-test-token-0123456789";
+const READONLY = "read-only-token-0123456789";
+const bindings = {
+  ...env,
+  INTX_BASE_URL: "https://intx.venue.test",
+  INTX_API_KEY: "intx-key",
+  INTX_API_SECRET: SECRET_B64,
+  INTX_API_PASSPHRASE: "intx-pass",
+  CDE_BASE_URL: "",
+  CDE_API_KEY: "",
+  CDE_API_SECRET: "",
+  CDE_API_PASSPHRASE: "",
+  RELAY_TOKENS: JSON.stringify([
+    { name: "bot", token: TOKEN, allow: ["* /intx/api/v1/*"] },
+    { name: "reader", token: READONLY, allow: ["GET /intx/api/v1/portfolios*"] },
+  ]),
+} as Env;
+
+let sent: Request[] = [];
+function venue(respond: (r: Request) => Response | Promise<Response> = () => Response.json({ ok: true })) {
+  sent = [];
+  return vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    sent.push(request.clone());
+    const response = await respond(request);
+    const headers = new Headers(response.headers);
+    headers.set("date", new Date().toUTCString());
+    return new Response(response.body, { status: response.status, headers });
+  });
+}
+
+async function call(path: string, init: RequestInit & { token?: string | null } = {}) {
+  const headers = new Headers(init.headers);
+  const token = init.token === undefined ? TOKEN : init.token;
+  if (token !== null) headers.set("authorization", `Bearer ${token}`);
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), bindings, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("relay: authentication", () => {
+  it("401 without a token, with a JSON error and a challenge", async () => {
+    venue();
+    const r = await call("/intx/api/v1/portfolios", { token: null });
+    expect(r.status).toBe(401);
+    expect(r.headers.get("www-authenticate")).toContain("Bearer");
+    expect(await r.json()).toEqual({ error: { code: "unauthenticated", message: expect.any(String) } });
+    expect(sent).toHaveLength(0);
+  });
+
+  it("401 for an unknown token", async () => {
+    venue();
+    const r = await call("/intx/api/v1/portfolios", { token: `${TOKEN}x` });
+    expect(r.status).toBe(401);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("400 for a malformed Authorization header", async () => {
+    venue();
+    const r = await call("/intx/api/v1/portfolios", { token: null, headers: { authorization: `Basic ${TOKEN}` } });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("malformed_authorization");
+  });
+
+  it("403 when the token's allow-list does not cover the method or path", async () => {
+    venue();
+    const post = await call("/intx/api/v1/orders", {
+      method: "POST",
+      token: READONLY,
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    expect(post.status).toBe(403);
+    const other = await call("/intx/api/v1/orders", { token: READONLY });
+    expect(other.status).toBe(403);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("503, not an open door, when RELAY_TOKENS is unusable", async () => {
+    venue();
+    const ctx = createExecutionContext();
+    const r = await worker.fetch(
+      new Request("https://relay.test/intx/api/v1/portfolios", { headers: { authorization: `Bearer ${TOKEN}` } }),
+      { ...bindings, RELAY_TOKENS: "not json" } as Env,
+      ctx,
+    );
+    expect(r.status).toBe(503);
+    expect(sent).toHaveLength(0);
+  });
+});
+
+describe("relay: paths", () => {
+  const refused = [
+    "/intx/api/v1/../../admin",
+    "/intx/api/v1/%2e%2e/secret",
+    "/intx/api/v1/orders%2Fx",
+    "/intx/api/v1/a%5cb",
+    "/intx/api/v1//portfolios",
+    "/intx/api/v1/x%00y",
+  ];
+  for (const path of refused) {
+    it(`refuses ${path}`, async () => {
+      venue();
+      const r = await call(path);
+      expect([400, 404]).toContain(r.status);
+      expect(sent).toHaveLength(0);
+    });
+  }
+
+  it("refuses anything outside the venue's API prefix with 404", async () => {
+    venue();
+    for (const path of ["/intx/rest/funding-rate", "/intx/api/v1/", "/intx/api/v2/orders", "/intx/api/v1"]) {
+      const r = await call(path);
+      expect(r.status).toBe(404);
+    }
+    const absolute = await call("/intx/https://evil.test/api/v1/x");
+    expect(absolute.status).toBe(400);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("a dot segment the URL parser already resolved is authorised and forwarded as the resolved path", async () => {
+    venue();
+    // `new Request` (like the platform) resolves `/./`; what is checked is exactly what is sent.
+    const r = await call("/intx/api/v1/./portfolios", { token: READONLY });
+    expect(r.status).toBe(200);
+    expect(new URL((sent[0] as Request).url).pathname).toBe("/api/v1/portfolios");
+    const escape = await call("/intx/api/v1/../../cde/rest/kill-switch", { token: READONLY });
+    expect(escape.status).toBe(404);
+    expect(sent).toHaveLength(1);
+  });
+
+  it("forwards path and query untouched, signing the path only", async () => {
+    venue();
+    const r = await call("/intx/api/v1/portfolios/p-1/fills?result_limit=5&order_id=a%20b");
+    expect(r.status).toBe(200);
+    expect(sent).toHaveLength(1);
+    const out = sent[0] as Request;
+    expect(out.url).toBe("https://intx.venue.test/api/v1/portfolios/p-1/fills?result_limit=5&order_id=a%20b");
+    const ts = out.headers.get("cb-access-timestamp") as string;
+    expect(out.headers.get("cb-access-sign")).toBe(
+      referenceSignature(SECRET_B64, ts, "GET", "/api/v1/portfolios/p-1/fills", ""),
+    );
+    expect(out.headers.get("cb-access-key")).toBe("intx-key");
+    expect(out.headers.get("authorization")).toBeNull();
+  });
+});
+
+describe("relay: bodies and responses", () => {
+  it("forwards the exact body bytes and signs those bytes", async () => {
+    venue();
+    const body = '{"client_order_id":"c-1","side":"BUY","size":"0.01","note":"caf\\u00e9 ☕"}';
+    const r = await call("/intx/api/v1/orders", {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
+    expect(r.status).toBe(200);
+    const out = sent[0] as Request;
+    expect(await out.text()).toBe(body);
+    const ts = out.headers.get("cb-access-timestamp") as string;
+    expect(out.headers.get("cb-access-sign")).toBe(referenceSignature(SECRET_B64, ts, "POST", "/api/v1/orders", body));
+  });
+
+  it("413 over the size cap, before anything is sent", async () => {
+    venue();
+    const r = await call("/intx/api/v1/orders", {
+      method: "POST",
+      body: `{"x":"${"a".repeat(70_000)}"}`,
+      headers: { "content-type": "application/json" },
+    });
+    expect(r.status).toBe(413);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("415 for a non-JSON body", async () => {
+    venue();
+    const r = await call("/intx/api/v1/orders", {
+      method: "POST",
+      body: "side=BUY",
+      headers: { "content-type": "text/plain" },
+    });
+    expect(r.status).toBe(415);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("passes status and body through, strips set-cookie, hop-by-hop and CB-ACCESS headers, adds x-skewguard-*", async () => {
+    venue(() =>
+      Response.json(
+        { title: "io.javalin.http.BadRequestResponse: Order rejected (DUPLICATE_CLIENT_ORDER_ID)", status: 400 },
+        {
+          status: 400,
+          headers: { "set-cookie": "a=b", "cb-access-sign": "leak", connection: "close", "x-venue": "1" },
+        },
+      ),
+    );
+    const r = await call("/intx/api/v1/orders", {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { status: number }).status).toBe(400);
+    expect(r.headers.get("set-cookie")).toBeNull();
+    expect(r.headers.get("cb-access-sign")).toBeNull();
+    expect(r.headers.get("connection")).toBeNull();
+    expect(r.headers.get("x-venue")).toBe("1");
+    expect(r.headers.get("x-skewguard-attempts")).toBe("1");
+    expect(r.headers.get("x-skewguard-offset-ms")).toMatch(/^-?\d+$/);
+  });
+
+  it("502 with a JSON body when the venue is unreachable", async () => {
+    venue(() => {
+      throw new TypeError("network down");
+    });
+    const r = await call("/intx/api/v1/orders", {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    expect(r.status).toBe(502);
+    expect(await r.json()).toEqual({ error: { code: "venue_unreachable", message: "intx could not be reached" } });
+  });
+
+  it("503 naming the problem when the venue is not configured", async () => {
+    venue();
+    const ctx = createExecutionContext();
+    const r = await worker.fetch(
+      new Request("https://relay.test/cde/rest/funding-rate?symbol=BIPZ30", {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      }),
+      { ...bindings, RELAY_TOKENS: JSON.stringify([{ name: "all", token: TOKEN, allow: ["* /*"] }]) } as Env,
+      ctx,
+    );
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("venue_not_configured");
+  });
+});
