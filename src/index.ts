@@ -2,6 +2,7 @@
  * skewguard's Worker entry: HTTP routes and the cron trigger. Routing only; the work lives in `routes/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
+import { log } from "./adapters/log.ts";
 import { clock } from "./routes/clock.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/errors.ts";
 import { health } from "./routes/health.ts";
@@ -26,8 +27,31 @@ router
   .all("/intx/*", (req, env, ctx) => relay("intx", req as unknown as Request, env, ctx))
   .all("/cde/*", (req, env, ctx) => relay("cde", req as unknown as Request, env, ctx));
 
+/** Every response carries a request id, and every request leaves one JSON log line with no secrets in it. */
+async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const id = crypto.randomUUID();
+  const started = Date.now();
+  let response: Response = await router.fetch(request, env, ctx);
+  if (response.webSocket == null) response = new Response(response.body, response);
+  response.headers.set("x-request-id", id);
+  const route = new URL(request.url).pathname;
+  log(response.status >= 500 ? "error" : "info", {
+    event: "request",
+    id,
+    method: request.method,
+    route: route.length > 200 ? `${route.slice(0, 200)}…` : route,
+    venue: /^\/(intx|cde)\//.exec(route)?.[1],
+    status: response.status,
+    attempts: Number(response.headers.get("x-skewguard-attempts")) || undefined,
+    offset_ms: Number(response.headers.get("x-skewguard-offset-ms")) || undefined,
+    uncertainty_ms: Number(response.headers.get("x-skewguard-uncertainty-ms")) || undefined,
+    ms: Date.now() - started,
+  });
+  return response;
+}
+
 export default {
-  fetch: (request, env, ctx) => router.fetch(request, env, ctx),
+  fetch,
   async scheduled(_controller, _env, _ctx) {},
 } satisfies ExportedHandler<Env>;
 

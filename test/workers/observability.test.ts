@@ -1,0 +1,88 @@
+// One JSON log line per request with a request id that is also returned; /health and /clock say nothing secret.
+
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index.ts";
+import { SECRET_B64 } from "../support/fake-venue.ts";
+
+const TOKEN = "observability-token-0123456789";
+const bindings = {
+  ...env,
+  INTX_BASE_URL: "https://intx.venue.test",
+  INTX_API_KEY: "intx-key",
+  INTX_API_SECRET: SECRET_B64,
+  INTX_API_PASSPHRASE: "intx-passphrase-value",
+  CDE_BASE_URL: "https://cde.venue.test",
+  CDE_API_KEY: "cde-key",
+  CDE_API_SECRET: "not base64!",
+  CDE_API_PASSPHRASE: "cde-passphrase-value",
+  RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["* /intx/*"] }]),
+} as Env;
+
+async function call(path: string, headers: Record<string, string> = {}) {
+  const ctx = createExecutionContext();
+  const r = await worker.fetch(new Request(`https://relay.test${path}`, { headers }), bindings, ctx);
+  await waitOnExecutionContext(ctx);
+  return r;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("observability", () => {
+  it("returns a request id and logs one JSON line for it, with route, status, attempts and no secrets", async () => {
+    const lines: string[] = [];
+    for (const m of ["log", "warn", "error"] as const) {
+      vi.spyOn(console, m).mockImplementation((...a: unknown[]) => lines.push(a.map(String).join(" ")));
+    }
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () =>
+      Response.json([], { headers: { date: new Date().toUTCString() } }),
+    );
+    const r = await call("/intx/api/v1/portfolios?x=1", { authorization: `Bearer ${TOKEN}` });
+    expect(r.status).toBe(200);
+    const id = r.headers.get("x-request-id");
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const mine = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.id === id);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({
+      event: "request",
+      method: "GET",
+      route: "/intx/api/v1/portfolios",
+      venue: "intx",
+      status: 200,
+      attempts: 1,
+    });
+    for (const secret of [TOKEN, SECRET_B64, "intx-passphrase-value"]) expect(lines.join("\n")).not.toContain(secret);
+  });
+
+  it("GET /health names the misconfigured binding without its value", async () => {
+    const r = await call("/health");
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { venues: Record<string, { status: string; problems: { binding: string }[] }> };
+    expect(body.venues.intx?.status).toBe("configured");
+    expect(body.venues.cde?.status).toBe("misconfigured");
+    expect(body.venues.cde?.problems.map((p) => p.binding)).toEqual(["CDE_API_SECRET"]);
+    const text = JSON.stringify(body);
+    for (const secret of ["not base64!", "cde-passphrase-value", SECRET_B64, TOKEN]) expect(text).not.toContain(secret);
+  });
+
+  it("GET /clock reports each venue, null before any sample", async () => {
+    const r = await call("/clock");
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as Record<string, Record<string, unknown>>;
+    expect(body.cde).toEqual({ configured: false });
+    expect(body.intx).toMatchObject({ configured: true, window_seconds: 5 });
+    expect(Object.keys(body.intx ?? {}).sort()).toEqual(
+      ["configured", "last_sample_at", "offset_ms", "samples", "source", "uncertainty_ms", "window_seconds"].sort(),
+    );
+  });
+
+  it("405 for a non-GET on /health, 404 JSON for an unknown route", async () => {
+    const ctx = createExecutionContext();
+    const post = await worker.fetch(new Request("https://relay.test/health", { method: "POST" }), bindings, ctx);
+    expect(post.status).toBe(405);
+    const missing = await call("/nope");
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: { code: "not_found", message: expect.any(String) } });
+  });
+});
