@@ -1,0 +1,55 @@
+// Shared clock state: a warm isolate offers its estimate to the venue's ClockState Durable Object, and a cold
+// isolate seeds from it, so its first signed request needs no time-retry.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { SignedClient } from "../../src/adapters/client.ts";
+import { VenueClock } from "../../src/adapters/venue-clock.ts";
+import { KeyCache } from "../../src/core/key.ts";
+import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
+
+const config: VenueConfig = {
+  profile: PROFILES.cde,
+  baseUrl: "https://cde.venue.test",
+  windowSeconds: 5,
+  secretEncoding: "base64",
+  credentials: new Credentials("k", SECRET_B64, "p"),
+};
+
+describe("clock shared across isolates", () => {
+  it("a cold isolate starts from the shared estimate and needs no retry", async () => {
+    const store = env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName("share-test"));
+    const venue = fakeVenue({ skewMs: 37_250, upMs: 15, downMs: 25 });
+    const pending: Promise<unknown>[] = [];
+    const options = { fetch: venue.fetch, now: venue.now, store, waitUntil: (p: Promise<unknown>) => pending.push(p) };
+
+    const warm = new SignedClient(config, new VenueClock(), new KeyCache(), options);
+    const first = await warm.send({ method: "GET", path: "/rest/v2/positions" });
+    expect(first.attempts).toBe(2); // nothing shared yet: the first call learns from its rejection
+    await Promise.all(pending);
+    const shared = await store.read();
+    expect(shared).not.toBeNull();
+    expect(shared?.lowMs).toBeLessThanOrEqual(37_250);
+    expect(shared?.highMs).toBeGreaterThanOrEqual(37_250);
+
+    venue.advance(60_000);
+    const coldClock = new VenueClock();
+    const cold = new SignedClient(config, coldClock, new KeyCache(), options);
+    const r = await cold.send({ method: "GET", path: "/rest/v2/positions" });
+    expect(r.attempts).toBe(1);
+    expect(r.response.status).toBe(200);
+    expect(Math.abs(r.offsetMs - 37_250)).toBeLessThanOrEqual(r.uncertaintyMs as number);
+  });
+
+  it("the store keeps the tighter of two overlapping estimates and takes a non-overlapping newer one (a step)", async () => {
+    const store = env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName("offer-test"));
+    const tight = { offsetMs: 1000, lowMs: 990, highMs: 1010, samples: 5, updatedAt: 1_000_000 };
+    const loose = { offsetMs: 1000, lowMs: 500, highMs: 1500, samples: 1, updatedAt: 1_001_000 };
+    const stepped = { offsetMs: 9000, lowMs: 8500, highMs: 9500, samples: 1, updatedAt: 1_002_000 };
+    expect(await store.offer(tight, 100)).toBe(true);
+    expect(await store.offer(loose, 100)).toBe(false);
+    expect((await store.read())?.lowMs).toBe(990);
+    expect(await store.offer(stepped, 100)).toBe(true);
+    expect((await store.read())?.offsetMs).toBe(9000);
+  });
+});
