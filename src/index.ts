@@ -56,3 +56,4 @@ export default {
 } satisfies ExportedHandler<Env>;
 
 export { ClockState } from "./adapters/clock-store.ts";
+export { RateGate } from "./adapters/rate-gate.ts";

@@ -51,6 +51,26 @@ export class UpstreamError extends Error {
   }
 }
 
+/** skewguard's own outbound limit for this API key would be exceeded; nothing was sent. Maps to 429. */
+export class RateLimitedError extends Error {
+  override readonly name = "RateLimitedError";
+  readonly retryAfterSeconds: number;
+  constructor(venue: string, retryAfterSeconds: number) {
+    super(`${venue}: the API key's request rate limit is reached; retry after ${retryAfterSeconds} s`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Hands out send slots for one API key (the `RateGate` Durable Object). */
+export interface SlotGate {
+  reserve(limit: number, windowMs: number, maxWaitMs: number): Promise<number | null>;
+}
+
+/** The venue counts at its end: a window slightly over a second absorbs network jitter bunching requests. */
+const RATE_WINDOW_MS = 1_100;
+/** Wait at most this long for a slot; beyond it, answer 429 rather than hold the caller. */
+const RATE_MAX_WAIT_MS = 500;
+
 export interface VenueClient {
   readonly config: VenueConfig;
   send(request: VenueRequest): Promise<VenueResult>;
@@ -67,6 +87,7 @@ export interface ClientOptions {
   /** Total time that backoff waits may add. */
   retryBudgetMs?: number;
   store?: Parameters<VenueClock["ready"]>[0];
+  gate?: SlotGate;
   waitUntil?: (promise: Promise<unknown>) => void;
 }
 
@@ -113,6 +134,7 @@ export class SignedClient implements VenueClient {
     let budget = this.#options.retryBudgetMs ?? 2_000;
     let timeRetried = false;
     for (let attempt = 1; ; attempt++) {
+      await this.#slot();
       // The clock is read after the last await that precedes the fetch (only the HMAC itself follows).
       const now = this.#now();
       const estimate = this.#clock.estimator.estimate(now);
@@ -182,6 +204,16 @@ export class SignedClient implements VenueClient {
     }
   }
 
+  /** Waits for an outbound slot when the venue's rate limit applies; throws RateLimitedError past the wait cap. */
+  async #slot(): Promise<void> {
+    const { gate } = this.#options;
+    const limit = this.config.ratePerSecond;
+    if (!gate || !limit) return;
+    const wait = await gate.reserve(limit, RATE_WINDOW_MS, RATE_MAX_WAIT_MS);
+    if (wait === null) throw new RateLimitedError(this.config.profile.name, 1);
+    if (wait > 0) await this.#sleep(wait);
+  }
+
   /** Full jitter: uniform in [0, min(1 s, 100 ms · 2^(attempt−1))]. */
   #backoff(attempt: number): number {
     return Math.floor(this.#random() * Math.min(1_000, 100 * 2 ** (attempt - 1)));
@@ -213,9 +245,11 @@ export function venueClient(
 ): VenueClient | undefined {
   const config = venueSetup(env).venues[venue];
   if (!config) return undefined;
-  const store = env.CLOCK_STATE?.get(env.CLOCK_STATE.idFromName(`${venue} ${config.baseUrl}`));
+  const store = env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${config.baseUrl}`));
+  const gate = env.RATE_GATE.get(env.RATE_GATE.idFromName(`${venue} ${config.credentials.apiKey}`));
   return new SignedClient(config, venueClock(venue, config.baseUrl), keys, {
     store,
+    gate,
     waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,
     ...options,
   });

@@ -17,6 +17,8 @@ export interface VenueProfile {
   apiPrefix: string;
   /** Binding-name prefix: `INTX_`, `CDE_`. */
   envPrefix: string;
+  /** Requests per second per API key that the venue allows; undefined where it is not published. */
+  defaultRatePerSecond: number | undefined;
 }
 
 export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
@@ -26,6 +28,7 @@ export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
     defaultBaseUrl: "https://api.international.coinbase.com",
     apiPrefix: "/api/v1/",
     envPrefix: "INTX_",
+    defaultRatePerSecond: 40,
   },
   cde: {
     name: "cde",
@@ -33,6 +36,7 @@ export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
     defaultBaseUrl: "https://api.exchange.fairx.net",
     apiPrefix: "/rest/",
     envPrefix: "CDE_",
+    defaultRatePerSecond: undefined,
   },
 };
 
@@ -63,6 +67,8 @@ export interface VenueConfig {
   baseUrl: string;
   windowSeconds: number;
   secretEncoding: SecretEncoding;
+  /** Outbound requests per second per API key; undefined = not limited by skewguard. */
+  ratePerSecond: number | undefined;
   credentials: Credentials;
 }
 
@@ -107,6 +113,18 @@ function parseWindow(value: string, binding: string): number {
   return n;
 }
 
+function parseRate(value: string, binding: string): number | undefined {
+  if (value === "off") return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 10_000) {
+    throw new ConfigError(
+      binding,
+      `must be a whole number of requests per second (1-10000) or "off", got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  }
+  return n;
+}
+
 function parseEncoding(value: string, binding: string): SecretEncoding {
   if (value === "base64" || value === "raw") return value;
   throw new ConfigError(binding, `must be "base64" or "raw", got ${JSON.stringify(value.slice(0, 40))}`);
@@ -136,6 +154,7 @@ export function parseVenue(env: Bindings, profile: VenueProfile): VenueConfig | 
   const baseUrlValue = text(env, `${p}BASE_URL`);
   const windowValue = text(env, `${p}WINDOW_SECONDS`);
   const encodingValue = text(env, `${p}SECRET_ENCODING`);
+  const rateValue = text(env, `${p}RATE_LIMIT_PER_SECOND`);
   const secretEncoding = encodingValue ? parseEncoding(encodingValue, `${p}SECRET_ENCODING`) : "base64";
   secretBytes(secret as string, secretEncoding, `${p}API_SECRET`); // a bad secret is a start-up error, not a 401
   return {
@@ -143,6 +162,7 @@ export function parseVenue(env: Bindings, profile: VenueProfile): VenueConfig | 
     baseUrl: parseBaseUrl(baseUrlValue ?? profile.defaultBaseUrl, `${p}BASE_URL`),
     windowSeconds: windowValue ? parseWindow(windowValue, `${p}WINDOW_SECONDS`) : DEFAULT_WINDOW_SECONDS,
     secretEncoding,
+    ratePerSecond: rateValue ? parseRate(rateValue, `${p}RATE_LIMIT_PER_SECOND`) : profile.defaultRatePerSecond,
     credentials: new Credentials(apiKey as string, secret as string, passphrase as string),
   };
 }

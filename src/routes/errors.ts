@@ -2,6 +2,7 @@
  * The one JSON error shape, `{"error": {"code", "message"}}`, and the router's `catch`.
  * Only deliberate `HttpError`s reach the client; anything else is a generic 500, its detail in the log.
  */
+import { RateLimitedError } from "../adapters/client.ts";
 import { log } from "../adapters/log.ts";
 
 export class HttpError extends Error {
@@ -30,6 +31,9 @@ export function errorResponse(
 /** The router's `catch`: a deliberate error keeps its status; anything else becomes an opaque 500. */
 export function toErrorResponse(err: unknown): Response {
   if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.headers);
+  if (err instanceof RateLimitedError) {
+    return errorResponse(429, "rate_limited", err.message, { "retry-after": String(err.retryAfterSeconds) });
+  }
   log("error", { event: "unhandled", error: err instanceof Error ? err.name : typeof err });
   return errorResponse(500, "internal", "internal error; see the Worker's logs");
 }

@@ -11,6 +11,7 @@ const config: VenueConfig = {
   baseUrl: "https://venue.test",
   windowSeconds: 5,
   secretEncoding: "base64",
+  ratePerSecond: undefined,
   credentials: new Credentials("k", SECRET_B64, "p"),
 };
 
