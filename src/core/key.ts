@@ -28,33 +28,46 @@ export function importHmacKey(bytes: Uint8Array<ArrayBuffer>): Promise<CryptoKey
   return crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
 }
 
-/** 64-bit FNV-1a over UTF-16 code units: a cheap, synchronous fingerprint, so lookups cost no crypto call. */
+/**
+ * Two 32-bit FNV-1a passes with different offset bases: a cheap, synchronous 64-bit fingerprint, so a cache
+ * lookup costs no crypto call (and no BigInt arithmetic) on the signing hot path.
+ */
 function fingerprint(text: string): string {
-  let h = 0xcbf29ce484222325n;
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
   for (let i = 0; i < text.length; i++) {
-    h ^= BigInt(text.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
   }
-  return h.toString(36);
+  return `${(a >>> 0).toString(36)}.${(b >>> 0).toString(36)}`;
 }
 
 /** A bounded LRU of imported keys. Entries are keyed by (encoding, length, fingerprint of the secret). */
 export class KeyCache {
-  readonly #keys = new Map<string, Promise<CryptoKey>>();
+  /** A settled import is stored as the CryptoKey itself, so a warm lookup returns without a promise. */
+  readonly #keys = new Map<string, CryptoKey | Promise<CryptoKey>>();
   readonly capacity: number;
   constructor(capacity = 16) {
     this.capacity = capacity;
   }
 
-  /** The cached key for this secret, importing it on first use. Throws ConfigError synchronously on a bad secret. */
-  get(secret: string, encoding: SecretEncoding, binding: string): Promise<CryptoKey> {
+  /**
+   * The key for this secret: the CryptoKey itself once imported, a promise on first use (await either).
+   * Throws ConfigError synchronously on a bad secret.
+   */
+  get(secret: string, encoding: SecretEncoding, binding: string): CryptoKey | Promise<CryptoKey> {
     const id = `${encoding}:${secret.length}:${fingerprint(secret)}`;
     let key = this.#keys.get(id);
     if (key) {
       this.#keys.delete(id); // re-insert: Map order is our recency order
     } else {
-      key = importHmacKey(secretBytes(secret, encoding, binding));
-      key.catch(() => this.#keys.delete(id));
+      const pending = importHmacKey(secretBytes(secret, encoding, binding));
+      pending.then(
+        (imported) => this.#keys.get(id) === pending && this.#keys.set(id, imported),
+        () => this.#keys.delete(id),
+      );
+      key = pending;
       if (this.#keys.size >= this.capacity) this.#keys.delete(this.#keys.keys().next().value as string);
     }
     this.#keys.set(id, key);

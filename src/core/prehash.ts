@@ -34,13 +34,38 @@ export function prehash(timestamp: number, method: string, path: string, body?: 
   return `${timestamp}${signingMethod(method)}${path}${tail}`;
 }
 
-/** The prehash as the exact bytes that are MACed: UTF-8 head, then the body's own bytes untouched. */
+/**
+ * Writes the prehash bytes (UTF-8 text, then a byte body's own bytes untouched) into `into`.
+ * Returns the length written, or -1 when it does not fit. Plain ASCII (every timestamp, method and wire path,
+ * and most JSON) is copied in JS: in workerd a TextEncoder call crosses into C++ and costs more than that.
+ */
+export function writePrehash(into: Uint8Array, timestamp: number, method: string, path: string, body?: Body): number {
+  const at = writeText(into, 0, `${timestamp}${signingMethod(method)}${path}`);
+  if (at < 0 || body == null) return at;
+  if (typeof body === "string") return writeText(into, at, body);
+  if (at + body.length > into.length) return -1;
+  into.set(body, at);
+  return at + body.length;
+}
+
+function writeText(into: Uint8Array, at: number, text: string): number {
+  if (at + text.length > into.length) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) {
+      const { read, written } = encoder.encodeInto(text, into.subarray(at));
+      return read < text.length ? -1 : at + written;
+    }
+    into[at + i] = c;
+  }
+  return at + text.length;
+}
+
+/** The prehash as a fresh array of the exact bytes that are MACed. */
 export function prehashBytes(timestamp: number, method: string, path: string, body?: Body): Uint8Array<ArrayBuffer> {
-  const head = encoder.encode(`${timestamp}${signingMethod(method)}${path}`) as Uint8Array<ArrayBuffer>;
-  if (body == null || body.length === 0) return head;
-  const tail = typeof body === "string" ? encoder.encode(body) : body;
-  const out = new Uint8Array(head.length + tail.length);
-  out.set(head, 0);
-  out.set(tail, head.length);
-  return out;
+  for (let size = 256; ; size *= 4) {
+    const buffer = new Uint8Array(size);
+    const length = writePrehash(buffer, timestamp, method, path, body);
+    if (length >= 0) return buffer.slice(0, length);
+  }
 }
