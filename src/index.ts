@@ -6,6 +6,7 @@ import { log } from "./adapters/log.ts";
 import { clock } from "./routes/clock.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/errors.ts";
 import { health } from "./routes/health.ts";
+import { clientKey, limitInbound } from "./routes/limits.ts";
 import { relay } from "./routes/proxy.ts";
 
 type Args = [Env, ExecutionContext];
@@ -15,6 +16,7 @@ const onlyGet = () => {
 };
 
 const router = AutoRouter<IRequest, Args>({
+  before: [(req, env) => limitInbound(env, clientKey(req as unknown as Request))],
   catch: toErrorResponse,
   missing: () => errorResponse(404, "not_found", "no such route; see README.md for the routes skewguard serves"),
 });

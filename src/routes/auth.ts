@@ -6,6 +6,7 @@ import { log } from "../adapters/log.ts";
 import { ConfigError } from "../core/errors.ts";
 import { allows, digestsEqual, parseTokens, type TokenEntry } from "../core/tokens.ts";
 import { HttpError } from "./errors.ts";
+import { limitInbound } from "./limits.ts";
 
 export interface Principal {
   name: string;
@@ -52,7 +53,12 @@ const BEARER = /^Bearer ([A-Za-z0-9\-._~+/!#$%&'*^`|]+=*)$/;
  * `/intx/api/v1/orders`). Malformed header → 400; missing or unknown token → 401; not allowed → 403;
  * `RELAY_TOKENS` unusable → 503, so a misconfiguration closes the door instead of opening it.
  */
-export async function authenticate(request: Request, env: object, method: string, path: string): Promise<Principal> {
+export async function authenticate(
+  request: Request,
+  env: { INBOUND_LIMITER?: RateLimit },
+  method: string,
+  path: string,
+): Promise<Principal> {
   const table = await tokenTable(env);
   if (table instanceof ConfigError) {
     throw new HttpError(503, "auth_not_configured", `${table.binding} is not usable; see GET /health`);
@@ -68,6 +74,7 @@ export async function authenticate(request: Request, env: object, method: string
     if (digestsEqual(presented, digest) && !match) match = entry;
   }
   if (!match) throw new HttpError(401, "unauthenticated", "unknown bearer token", challenge);
+  await limitInbound(env, `token:${match.name}`);
   if (!allows(match.allow, method, path)) {
     throw new HttpError(403, "forbidden", `token "${match.name}" does not allow ${method} ${path}`);
   }

@@ -108,8 +108,9 @@ describe("fuzz: every route", () => {
         authorization,
         body,
         contentType,
-        async (method, p, query, auth, b, type) => {
-          const headers = new Headers();
+        fc.ipV4(),
+        async (method, p, query, auth, b, type, ip) => {
+          const headers = new Headers({ "cf-connecting-ip": ip });
           try {
             if (auth !== undefined) headers.set("authorization", auth);
           } catch {
