@@ -19,7 +19,11 @@ export function venueMessage(bodyText: string): string | undefined {
   return undefined;
 }
 
-const TIMESTAMP_WORDS = /timestamp|expired|clock|time window|request time/i;
+/**
+ * Narrow on purpose: a false positive re-sends a request, so words like "expired" alone (an order's expiry
+ * time, say) must not match. Legacy Coinbase: "request timestamp expired"; others say "invalid timestamp".
+ */
+const TIMESTAMP_WORDS = /time ?stamp|request (has )?expired|clock skew/i;
 
 /** True when the venue refused the request for its `CB-ACCESS-TIMESTAMP` (so it did not process it). */
 export function isTimestampRejection(status: number, bodyText: string): boolean {
