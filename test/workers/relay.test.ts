@@ -136,8 +136,8 @@ describe("relay: paths", () => {
     const r = await call("/intx/api/v1/./portfolios", { token: READONLY });
     expect(r.status).toBe(200);
     expect(new URL((sent[0] as Request).url).pathname).toBe("/api/v1/portfolios");
-    const escape = await call("/intx/api/v1/../../cde/rest/kill-switch", { token: READONLY });
-    expect(escape.status).toBe(404);
+    const escaped = await call("/intx/api/v1/../../cde/rest/kill-switch", { token: READONLY });
+    expect(escaped.status).toBe(404);
     expect(sent).toHaveLength(1);
   });
 
