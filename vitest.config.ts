@@ -1,13 +1,24 @@
-import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+
+const migrations = await readD1Migrations("./migrations");
 
 export default defineConfig({
   test: {
     projects: [
       {
         // Inside workerd, with the Worker's own wrangler.toml and bindings.
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts", "test/core/**/*.test.ts"] },
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts", "test/core/**/*.test.ts"],
+          setupFiles: ["test/workers/setup-d1.ts", "test/workers/setup-leaks.ts"],
+        },
       },
       {
         // Plain Node: the CLI as a process, and the portable core against node:crypto.

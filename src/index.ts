@@ -58,4 +58,5 @@ export default {
 } satisfies ExportedHandler<Env>;
 
 export { ClockState } from "./adapters/clock-store.ts";
+export { HookLedger } from "./adapters/hook-ledger.ts";
 export { RateGate } from "./adapters/rate-gate.ts";
