@@ -2,10 +2,13 @@
  * skewguard's Worker entry: HTTP routes and the cron trigger. Routing only; the work lives in `routes/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
+import { consumeDeliveries } from "./adapters/deliveries.ts";
 import { log } from "./adapters/log.ts";
 import { clock } from "./routes/clock.ts";
+import { delivery } from "./routes/deliveries.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/errors.ts";
 import { health } from "./routes/health.ts";
+import { hook } from "./routes/hooks.ts";
 import { clientKey, limitInbound } from "./routes/limits.ts";
 import { relay } from "./routes/proxy.ts";
 
@@ -27,7 +30,9 @@ router
   .get("/clock", (_req, env) => clock(env))
   .all("/clock", onlyGet)
   .all("/intx/*", (req, env, ctx) => relay("intx", req as unknown as Request, env, ctx))
-  .all("/cde/*", (req, env, ctx) => relay("cde", req as unknown as Request, env, ctx));
+  .all("/cde/*", (req, env, ctx) => relay("cde", req as unknown as Request, env, ctx))
+  .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req as unknown as Request, env, ctx))
+  .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req as unknown as Request, env));
 
 /** Every response carries a request id, and every request leaves one JSON log line with no secrets in it. */
 async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -55,6 +60,7 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
 export default {
   fetch,
   async scheduled(_controller, _env, _ctx) {},
+  queue: (batch, env, _ctx) => consumeDeliveries(batch, env),
 } satisfies ExportedHandler<Env>;
 
 export { ClockState } from "./adapters/clock-store.ts";

@@ -31,3 +31,11 @@ export function isTimestampRejection(status: number, bodyText: string): boolean 
   const message = venueMessage(bodyText);
   return message !== undefined && TIMESTAMP_WORDS.test(message);
 }
+
+/**
+ * Whether the venue refused an order because its `client_order_id` was already used: proof that an earlier
+ * attempt of the same logical order reached it, so a durable delivery can stop retrying and count it delivered.
+ */
+export function isDuplicateOrder(status: number, bodyText: string): boolean {
+  return status >= 400 && status < 500 && /DUPLICATE_CLIENT_ORDER_ID|duplicate client[ _]order[ _]id/i.test(bodyText);
+}

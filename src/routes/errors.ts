@@ -10,11 +10,14 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly headers: Record<string, string> | undefined;
-  constructor(status: number, code: string, message: string, headers?: Record<string, string>) {
+  /** Safe, structured detail for the client (e.g. which payload fields were wrong). */
+  readonly details: unknown;
+  constructor(status: number, code: string, message: string, headers?: Record<string, string>, details?: unknown) {
     super(message);
     this.status = status;
     this.code = code;
     this.headers = headers;
+    this.details = details;
   }
 }
 
@@ -24,13 +27,15 @@ export function errorResponse(
   code: string,
   message: string,
   headers?: Record<string, string>,
+  details?: unknown,
 ): Response {
-  return Response.json({ error: { code, message } }, { status, headers });
+  const error = details === undefined ? { code, message } : { code, message, details };
+  return Response.json({ error }, { status, headers });
 }
 
 /** The router's `catch`: a deliberate error keeps its status; anything else becomes an opaque 500. */
 export function toErrorResponse(err: unknown): Response {
-  if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.headers);
+  if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.headers, err.details);
   if (err instanceof RateLimitedError) {
     return errorResponse(429, "rate_limited", err.message, { "retry-after": String(err.retryAfterSeconds) });
   }

@@ -62,7 +62,7 @@ export function upstreamPath(venue: VenueName, url: string): string {
 }
 
 /** Reads at most `limit` bytes of the body, or throws 413. */
-async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
+export async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) {
     throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);

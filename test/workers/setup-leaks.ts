@@ -16,7 +16,7 @@ function addSecret(value: unknown): void {
 function collect(env: unknown): void {
   if (typeof env !== "object" || env === null) return;
   for (const [name, value] of Object.entries(env)) {
-    if (/SECRET|PASSPHRASE/.test(name)) addSecret(value);
+    if (/SECRET|PASSPHRASE|TOKEN/.test(name)) addSecret(value);
     if (typeof value === "string" && /^\s*[[{]/.test(value)) {
       try {
         JSON.parse(value, (key, v) => {

@@ -1,0 +1,238 @@
+/**
+ * Durable delivery for webhook routes with `delivery = "queue"`: the webhook is recorded in D1 and enqueued, and
+ * the queue consumer signs at send time (never at enqueue time) and retries with backoff. Every accepted webhook
+ * ends `delivered`, or in `dead_letters` with the reason; none is dropped silently.
+ */
+import type { HookRoute, MappedRequest } from "../core/hooks.ts";
+import { isDuplicateOrder, venueMessage } from "../core/rejection.ts";
+import type { VenueName } from "../core/venue.ts";
+import { RateLimitedError, UpstreamError, venueClient } from "./client.ts";
+import type { HookResult } from "./hook-ledger.ts";
+import { log } from "./log.ts";
+
+/** What travels through the queue: the mapped request, unsigned. */
+export interface DeliveryMessage {
+  id: string;
+  route: string;
+  venue: VenueName;
+  method: string;
+  path: string;
+  body: string | undefined;
+  receivedAt: number;
+  maxAgeSeconds: number;
+  /** Whether re-sending after an unknown outcome is safe (see `retrySafe`). */
+  retrySafe: boolean;
+}
+
+/** Attempts before a delivery is dead-lettered; kept below the consumer's `max_retries` so we always decide. */
+export const MAX_DELIVERY_ATTEMPTS = 8;
+/** Venue POSTs that set a state rather than add one, so sending one twice has the effect of sending it once. */
+const STATE_SETTING_PATHS = new Set(["/rest/kill-switch", "/rest/unlock-trading"]);
+const MAX_STORED_RESPONSE = 4_096;
+
+/**
+ * Re-sending after a timeout or a 5xx is safe only when the venue would refuse or absorb a second copy:
+ * an idempotent method, a body carrying a `client_order_id` (the venue rejects the duplicate), or a POST that
+ * sets a state (kill-switch).
+ */
+export function retrySafe(mapped: MappedRequest): boolean {
+  if (mapped.method !== "POST") return true;
+  if (STATE_SETTING_PATHS.has(mapped.path)) return true;
+  return mapped.body !== undefined && /"client_order_id":"[^"]+"/.test(mapped.body);
+}
+
+/** The queue refused the message; nothing was recorded or sent. */
+export class DeliveryQueueError extends Error {
+  override readonly name = "DeliveryQueueError";
+  constructor() {
+    super("the delivery queue refused the webhook; nothing was sent, retry it");
+  }
+}
+
+/** Records the delivery and enqueues it; the answer (202) tells the sender where to read its outcome. */
+export async function enqueueDelivery(
+  env: Env,
+  route: HookRoute,
+  mapped: MappedRequest,
+  id: string,
+  now: number,
+): Promise<HookResult> {
+  const message: DeliveryMessage = {
+    id,
+    route: route.name,
+    venue: mapped.venue,
+    method: mapped.method,
+    path: mapped.path,
+    body: mapped.body,
+    receivedAt: now,
+    maxAgeSeconds: route.maxAgeSeconds,
+    retrySafe: retrySafe(mapped),
+  };
+  await env.DB.prepare(
+    `INSERT INTO deliveries (id, route, venue, method, path, client_order_id, state, received_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7) ON CONFLICT (id) DO NOTHING`,
+  )
+    .bind(id, route.name, mapped.venue, mapped.method, mapped.path, id, now)
+    .run();
+  try {
+    await env.DELIVERIES.send(message, { contentType: "json" });
+  } catch (err) {
+    await env.DB.prepare("DELETE FROM deliveries WHERE id = ?1 AND state = 'queued'").bind(id).run();
+    log("error", { event: "enqueue_failed", route: route.name, delivery_id: id, error: errorName(err) });
+    throw new DeliveryQueueError();
+  }
+  const sent = { venue: mapped.venue, method: mapped.method, path: mapped.path, client_order_id: id };
+  return {
+    status: 202,
+    body: JSON.stringify({
+      route: route.name,
+      delivery_id: id,
+      state: "queued",
+      status_url: `/deliveries/${id}`,
+      sent,
+    }),
+  };
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}
+
+/** Backoff before the next attempt: doubling from 2 s, capped at 60 s, with full jitter above 1 s. */
+export function retryDelaySeconds(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(60, 2 ** attempt);
+  return Math.max(1, Math.ceil(random() * ceiling));
+}
+
+type Outcome =
+  | { kind: "delivered"; status: number; response: string }
+  | { kind: "retry"; reason: string; status?: number; delaySeconds?: number }
+  | { kind: "dead"; reason: string; status?: number; response?: string };
+
+/** Sends one delivery, signed now, and classifies the outcome. */
+async function attempt(env: Env, message: DeliveryMessage, now: number): Promise<Outcome> {
+  const age = now - message.receivedAt;
+  if (age > message.maxAgeSeconds * 1000) {
+    return {
+      kind: "dead",
+      reason: `stale: ${Math.round(age / 1000)} s old, over max_age_seconds ${message.maxAgeSeconds}`,
+    };
+  }
+  const client = venueClient(env, message.venue);
+  if (!client) return { kind: "dead", reason: `${message.venue} is not configured` };
+  const unknownOutcome = (what: string): Outcome =>
+    message.retrySafe
+      ? { kind: "retry", reason: what }
+      : { kind: "dead", reason: `${what}; the venue may have processed it, so it is not re-sent` };
+  try {
+    const result = await client.send({
+      method: message.method,
+      path: message.path,
+      body: message.body,
+      headers: message.body === undefined ? {} : { "content-type": "application/json" },
+    });
+    const status = result.response.status;
+    const text = (await result.response.text()).slice(0, MAX_STORED_RESPONSE);
+    if (status >= 200 && status < 300) return { kind: "delivered", status, response: text };
+    if (isDuplicateOrder(status, text)) return { kind: "delivered", status, response: text };
+    if (status === 429) return { kind: "retry", reason: "venue rate limit (429)", status };
+    if (status >= 500) return { ...unknownOutcome(`venue error ${status}`), status };
+    return {
+      kind: "dead",
+      reason: `venue refused: ${status} ${venueMessage(text) ?? ""}`.trim(),
+      status,
+      response: text,
+    };
+  } catch (err) {
+    if (err instanceof RateLimitedError) {
+      return { kind: "retry", reason: "outbound rate limit", delaySeconds: err.retryAfterSeconds };
+    }
+    if (err instanceof UpstreamError) {
+      return err.kind === "timeout" ? unknownOutcome("venue timeout") : { kind: "retry", reason: "venue unreachable" };
+    }
+    return { kind: "retry", reason: `internal error (${errorName(err)})` };
+  }
+}
+
+async function record(env: Env, message: DeliveryMessage, attempts: number, outcome: Outcome, now: number) {
+  const state = outcome.kind === "delivered" ? "delivered" : outcome.kind === "dead" ? "dead" : "queued";
+  const response = outcome.kind === "retry" ? null : (outcome.response ?? null);
+  const reason = outcome.kind === "delivered" ? null : outcome.reason;
+  const statements = [
+    env.DB.prepare(
+      `INSERT INTO deliveries (id, route, venue, method, path, client_order_id, state, received_at, updated_at,
+         attempts, status, response, reason)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+       ON CONFLICT (id) DO UPDATE SET state = ?6, updated_at = ?8, attempts = ?9, status = ?10, response = ?11,
+         reason = ?12`,
+    ).bind(
+      message.id,
+      message.route,
+      message.venue,
+      message.method,
+      message.path,
+      state,
+      message.receivedAt,
+      now,
+      attempts,
+      outcome.status ?? null,
+      response,
+      reason,
+    ),
+  ];
+  if (outcome.kind === "dead") {
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO dead_letters (delivery_id, route, received_at, dead_at, attempts, reason, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (delivery_id) DO NOTHING`,
+      ).bind(message.id, message.route, message.receivedAt, now, attempts, outcome.reason, JSON.stringify(message)),
+    );
+  }
+  await env.DB.batch(statements);
+}
+
+/** The queue consumer: one attempt per message per batch; the decision is recorded before the message is acked. */
+export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  await Promise.all(
+    batch.messages.map(async (msg) => {
+      const message = msg.body as DeliveryMessage;
+      const now = Date.now();
+      let outcome = await attempt(env, message, now);
+      if (outcome.kind === "retry" && msg.attempts >= MAX_DELIVERY_ATTEMPTS) {
+        outcome = { ...outcome, kind: "dead", reason: `gave up after ${msg.attempts} attempts: ${outcome.reason}` };
+      }
+      try {
+        await record(env, message, msg.attempts, outcome, now);
+      } catch (err) {
+        // Not recorded: let the queue redeliver rather than ack a message whose fate nobody can read.
+        log("error", { event: "delivery_record_failed", delivery_id: message.id, error: errorName(err) });
+        msg.retry({ delaySeconds: 5 });
+        return;
+      }
+      log(outcome.kind === "dead" ? "error" : "info", {
+        event: "delivery",
+        delivery_id: message.id,
+        route: message.route,
+        venue: message.venue,
+        outcome: outcome.kind,
+        attempts: msg.attempts,
+        status: outcome.status,
+        reason: outcome.kind === "delivered" ? undefined : outcome.reason,
+      });
+      if (outcome.kind === "retry") {
+        msg.retry({ delaySeconds: outcome.delaySeconds ?? retryDelaySeconds(msg.attempts) });
+      } else msg.ack();
+    }),
+  );
+}
+
+/** One delivery's state for `GET /deliveries/<id>`, or null. */
+export async function readDelivery(env: Env, id: string): Promise<Record<string, unknown> | null> {
+  return env.DB.prepare(
+    `SELECT d.id, d.route, d.venue, d.method, d.path, d.client_order_id, d.state, d.received_at, d.updated_at,
+       d.attempts, d.status, d.response, coalesce(d.reason, l.reason) AS reason, l.dead_at
+     FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id WHERE d.id = ?1`,
+  )
+    .bind(id)
+    .first<Record<string, unknown>>();
+}

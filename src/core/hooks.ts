@@ -1,0 +1,316 @@
+/**
+ * Webhook routes (`HOOKS`): how an inbound call is verified, and the declarative template that turns its payload
+ * into exactly one venue request. Pure: no I/O. A template is data, never code: `{{field}}` placeholders are
+ * filled with payload values only after each one passed its declared type.
+ */
+import { PROFILES, VENUES, type VenueName } from "./venue.ts";
+
+export type VerifyMethod = "standard-webhooks" | "tradingview" | "bearer";
+export type Delivery = "direct" | "queue";
+
+/** TradingView's published webhook source addresses (PROTOCOL.md, "Webhook senders"). */
+export const TRADINGVIEW_IPS: readonly string[] = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
+
+/** The value types a payload field can be declared with; a `?` suffix makes the field optional. */
+const FIELD_TYPES = ["side", "decimal", "instrument", "uuid", "id", "boolean", "text"] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+export interface FieldSpec {
+  type: FieldType;
+  optional: boolean;
+}
+
+export interface HookRoute {
+  name: string;
+  verify: VerifyMethod;
+  /** The binding holding the route's secret: a `whsec_` key, a passphrase, or a bearer token. */
+  secretBinding: string;
+  /** tradingview: the body field carrying the passphrase (removed before mapping). */
+  passphraseField: string;
+  /** tradingview: allowed `CF-Connecting-IP` values; null = any address. */
+  sourceIps: readonly string[] | null;
+  /** standard-webhooks: how far `webhook-timestamp` may be from now. */
+  toleranceSeconds: number;
+  /** A payload field whose value identifies the alert, for dedupe (tradingview, bearer). */
+  idField: string | undefined;
+  fields: Readonly<Record<string, FieldSpec>>;
+  venue: VenueName;
+  method: string;
+  /** Wire path template, under the venue's API prefix. */
+  path: string;
+  /** JSON body template, or undefined for no body. */
+  body: unknown;
+  delivery: Delivery;
+  /** queue: a signal older than this is dead-lettered instead of sent. */
+  maxAgeSeconds: number;
+  /** How long a delivery id is remembered, so a replay gets the first answer. */
+  dedupeSeconds: number;
+  /** direct: per-attempt timeout (TradingView gives up after 3 s). */
+  timeoutMs: number;
+}
+
+export interface HookProblem {
+  route: string;
+  message: string;
+}
+
+/** Placeholders every template may use besides its declared fields. */
+const BUILTINS = new Set(["client_order_id", "delivery_id"]);
+const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const BINDING = /^[A-Z][A-Z0-9_]{0,62}$/;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Every placeholder name used in a template value (strings, nested objects and arrays). */
+function placeholders(template: unknown, into: Set<string> = new Set()): Set<string> {
+  if (typeof template === "string") for (const m of template.matchAll(PLACEHOLDER)) into.add(m[1] as string);
+  else if (Array.isArray(template)) for (const v of template) placeholders(v, into);
+  else if (isRecord(template)) for (const v of Object.values(template)) placeholders(v, into);
+  return into;
+}
+
+function parseFields(value: unknown, problem: (message: string) => void): Record<string, FieldSpec> {
+  const fields: Record<string, FieldSpec> = {};
+  if (value === undefined) return fields;
+  if (!isRecord(value)) {
+    problem("fields must be an object of field name to type");
+    return fields;
+  }
+  for (const [name, declared] of Object.entries(value)) {
+    const text = typeof declared === "string" ? declared : "";
+    const optional = text.endsWith("?");
+    const type = (optional ? text.slice(0, -1) : text) as FieldType;
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) problem(`field name ${JSON.stringify(name)} is not an identifier`);
+    else if (!FIELD_TYPES.includes(type)) problem(`field ${name}: type must be one of ${FIELD_TYPES.join(", ")}`);
+    else if (BUILTINS.has(name)) problem(`field ${name}: that name is reserved`);
+    else fields[name] = { type, optional };
+  }
+  return fields;
+}
+
+function positiveNumber(value: unknown, fallback: number, what: string, problem: (m: string) => void): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
+  problem(`${what} must be a positive integer`);
+  return fallback;
+}
+
+function parseRoute(raw: unknown, index: number, problems: HookProblem[]): HookRoute | undefined {
+  const label = isRecord(raw) && typeof raw.name === "string" ? raw.name : `#${index + 1}`;
+  const before = problems.length;
+  const problem = (message: string) => problems.push({ route: label, message });
+  if (!isRecord(raw)) {
+    problem("a route must be an object");
+    return undefined;
+  }
+  const name = raw.name;
+  if (typeof name !== "string" || !NAME.test(name)) problem("name must be lower-case letters, digits and dashes");
+  const verify = raw.verify;
+  if (verify !== "standard-webhooks" && verify !== "tradingview" && verify !== "bearer") {
+    problem("verify must be standard-webhooks, tradingview or bearer");
+  }
+  const secretBinding = raw.secret_binding;
+  if (typeof secretBinding !== "string" || !BINDING.test(secretBinding)) {
+    problem("secret_binding must name a secret binding, e.g. HOOK_TV_PASSPHRASE");
+  }
+  let sourceIps: readonly string[] | null = verify === "tradingview" ? TRADINGVIEW_IPS : null;
+  if (raw.source_ips === "any") sourceIps = null;
+  else if (Array.isArray(raw.source_ips) && raw.source_ips.every((ip) => typeof ip === "string" && ip !== "")) {
+    sourceIps = raw.source_ips as string[];
+  } else if (raw.source_ips !== undefined) problem('source_ips must be a list of addresses, or "any"');
+
+  const request = isRecord(raw.request) ? raw.request : undefined;
+  if (!request) problem("request must be an object with venue, method, path and an optional body");
+  const venue = request?.venue;
+  if (!VENUES.includes(venue as VenueName)) problem(`request.venue must be one of ${VENUES.join(", ")}`);
+  const method = typeof request?.method === "string" ? request.method.toUpperCase() : "";
+  if (!["GET", "POST", "PUT", "DELETE"].includes(method)) problem("request.method must be GET, POST, PUT or DELETE");
+  const path = request?.path;
+  const prefix = VENUES.includes(venue as VenueName) ? PROFILES[venue as VenueName].apiPrefix : undefined;
+  if (typeof path !== "string" || (prefix !== undefined && !path.startsWith(prefix)) || /[?#\s]|\.\./.test(path)) {
+    problem(`request.path must be a path under ${prefix ?? "the venue's API prefix"}, with no query or dot segments`);
+  }
+  const fields = parseFields(raw.fields, problem);
+  for (const used of placeholders([path, request?.body])) {
+    if (!BUILTINS.has(used) && !(used in fields))
+      problem(`the template uses {{${used}}}, which is not a declared field`);
+  }
+  const delivery = raw.delivery ?? "direct";
+  if (delivery !== "direct" && delivery !== "queue") problem('delivery must be "direct" or "queue"');
+  const idField = raw.id_field;
+  if (idField !== undefined && (typeof idField !== "string" || idField === ""))
+    problem("id_field must be a field name");
+  const passphraseField = raw.passphrase_field ?? "passphrase";
+  if (typeof passphraseField !== "string" || passphraseField === "") problem("passphrase_field must be a field name");
+
+  const toleranceSeconds = positiveNumber(raw.tolerance_seconds, 300, "tolerance_seconds", problem);
+  const maxAgeSeconds = positiveNumber(raw.max_age_seconds, 300, "max_age_seconds", problem);
+  const dedupeSeconds = positiveNumber(raw.dedupe_seconds, 86_400, "dedupe_seconds", problem);
+  const timeoutMs = positiveNumber(raw.timeout_ms, verify === "tradingview" ? 2_500 : 10_000, "timeout_ms", problem);
+  if (problems.length > before) return undefined;
+  return {
+    name: name as string,
+    verify: verify as VerifyMethod,
+    secretBinding: secretBinding as string,
+    passphraseField: passphraseField as string,
+    sourceIps,
+    toleranceSeconds,
+    idField: idField as string | undefined,
+    fields,
+    venue: venue as VenueName,
+    method,
+    path: path as string,
+    body: request?.body,
+    delivery: delivery as Delivery,
+    maxAgeSeconds,
+    dedupeSeconds,
+    timeoutMs,
+  };
+}
+
+/** Parses `HOOKS` (a JSON string, or an array set directly in wrangler.toml). Bad routes are reported, not used. */
+export function parseHooks(value: unknown): { routes: Map<string, HookRoute>; problems: HookProblem[] } {
+  const routes = new Map<string, HookRoute>();
+  const problems: HookProblem[] = [];
+  if (value === undefined || value === null || value === "") return { routes, problems };
+  let list: unknown = value;
+  if (typeof value === "string") {
+    try {
+      list = JSON.parse(value);
+    } catch {
+      return { routes, problems: [{ route: "HOOKS", message: "HOOKS is not valid JSON" }] };
+    }
+  }
+  if (!Array.isArray(list)) return { routes, problems: [{ route: "HOOKS", message: "HOOKS must be a JSON array" }] };
+  list.forEach((raw, i) => {
+    const route = parseRoute(raw, i, problems);
+    if (!route) return;
+    if (routes.has(route.name)) problems.push({ route: route.name, message: "the name is used twice" });
+    else routes.set(route.name, route);
+  });
+  return { routes, problems };
+}
+
+/** What was wrong with one payload field; collected so a 422 can list them all. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+const DECIMAL = /^(?:0|[1-9]\d{0,19})(?:\.\d{1,18})?$/;
+const INSTRUMENT = /^[A-Z0-9]{1,20}(?:-[A-Z0-9]{1,20}){0,3}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+const TEXT = /^[\x20-\x7e]{0,128}$/;
+
+/** One payload value checked against its declared type; returns the normalised string or an error message. */
+export function checkField(type: FieldType, value: unknown): { value: string } | { error: string } {
+  const text = typeof value === "number" && Number.isFinite(value) ? String(value) : value;
+  switch (type) {
+    case "side":
+      if (typeof text === "string" && /^(buy|sell)$/i.test(text)) return { value: text.toUpperCase() };
+      return { error: "must be BUY or SELL" };
+    case "decimal":
+      if (typeof text === "string" && DECIMAL.test(text) && /[1-9]/.test(text)) return { value: text };
+      return { error: "must be a positive decimal number, like 0.25" };
+    case "instrument":
+      if (typeof text === "string" && INSTRUMENT.test(text.toUpperCase())) return { value: text.toUpperCase() };
+      return { error: "must be an instrument name, like BTC-PERP" };
+    case "uuid":
+      if (typeof text === "string" && UUID.test(text)) return { value: text.toLowerCase() };
+      return { error: "must be a UUID" };
+    case "id":
+      if (typeof text === "string" && ID.test(text)) return { value: text };
+      return { error: "must be 1–64 letters, digits, or _ . : -" };
+    case "boolean":
+      if (value === true || value === false) return { value: String(value) };
+      return { error: "must be true or false" };
+    case "text":
+      if (typeof text === "string" && TEXT.test(text)) return { value: text };
+      return { error: "must be printable ASCII, at most 128 characters" };
+  }
+}
+
+/** Checks every declared field of `payload`; returns the values to fill in, or every problem found. */
+export function checkPayload(
+  route: HookRoute,
+  payload: unknown,
+): { values: Map<string, string> } | { errors: FieldError[] } {
+  if (!isRecord(payload)) return { errors: [{ field: "(body)", message: "must be a JSON object" }] };
+  const values = new Map<string, string>();
+  const errors: FieldError[] = [];
+  for (const [field, spec] of Object.entries(route.fields)) {
+    const raw = Object.hasOwn(payload, field) ? payload[field] : undefined;
+    if (raw === undefined || raw === null || raw === "") {
+      if (!spec.optional) errors.push({ field, message: "is required" });
+      continue;
+    }
+    const checked = checkField(spec.type, raw);
+    if ("error" in checked) errors.push({ field, message: checked.error });
+    else values.set(field, checked.value);
+  }
+  return errors.length > 0 ? { errors } : { values };
+}
+
+/** The value a placeholder stands for: a boolean field fills a whole-value slot with a JSON boolean. */
+function fill(template: unknown, values: ReadonlyMap<string, string>, booleans: ReadonlySet<string>): unknown {
+  if (typeof template === "string") {
+    const whole = /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/.exec(template);
+    if (whole) {
+      const name = whole[1] as string;
+      const value = values.get(name);
+      if (value === undefined) return undefined;
+      return booleans.has(name) ? value === "true" : value;
+    }
+    return template.replace(PLACEHOLDER, (_, name: string) => values.get(name) ?? "");
+  }
+  if (Array.isArray(template)) return template.map((v) => fill(v, values, booleans)).filter((v) => v !== undefined);
+  if (isRecord(template)) {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(template)) {
+      const filled = fill(v, values, booleans);
+      if (filled !== undefined) out[key] = filled;
+    }
+    return out;
+  }
+  return template;
+}
+
+/** The one venue request a checked payload becomes. */
+export interface MappedRequest {
+  venue: VenueName;
+  method: string;
+  path: string;
+  /** Exact JSON text to send, or undefined for no body. */
+  body: string | undefined;
+}
+
+/** Path segments filled from a payload may only use unreserved characters, so a value cannot reshape the path. */
+const PATH_VALUE = /^[A-Za-z0-9_.~-]+$/;
+
+/** Fills the route's template. Builtins (`client_order_id`, `delivery_id`) must be in `values` already. */
+export function mapRequest(route: HookRoute, values: ReadonlyMap<string, string>): MappedRequest | FieldError {
+  let bad: FieldError | undefined;
+  const path = route.path.replace(PLACEHOLDER, (_, name: string) => {
+    const value = values.get(name) ?? "";
+    if (!PATH_VALUE.test(value) || /^\.+$/.test(value)) bad ??= { field: name, message: "cannot be used in a path" };
+    return value;
+  });
+  if (bad) return bad;
+  const booleans = new Set(Object.entries(route.fields).flatMap(([n, s]) => (s.type === "boolean" ? [n] : [])));
+  const body = route.body === undefined ? undefined : JSON.stringify(fill(route.body, values, booleans));
+  return { venue: route.venue, method: route.method, path, body };
+}
+
+/**
+ * The `client_order_id` for a delivery: derived from the route and its idempotency key, so the same webhook
+ * delivered twice maps to the same order, which the venue refuses as a duplicate even if our own dedupe missed it.
+ */
+export async function clientOrderId(route: string, key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${route}\n${key}`));
+  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `sg-${hex.slice(0, 29)}`;
+}

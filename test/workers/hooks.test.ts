@@ -1,0 +1,323 @@
+// Webhook routes through the Worker's real fetch handler: every verification outcome for each method (the
+// `standardwebhooks` package is the independent sender), payload mapping and validation, idempotent replay,
+// and the limits. The venue is a spy on fetch that checks the signature with @noble/hashes.
+
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { Webhook } from "standardwebhooks";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index.ts";
+import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
+
+const WHSEC = `whsec_${btoa("standard-webhooks-test-key-32byt")}`;
+const OLD_WHSEC = `whsec_${btoa("the-previous-key-still-accepted!")}`;
+const TV_PASS = "tv-passphrase-0123456789";
+const BEARER = "hook-bearer-token-0123456789";
+const TV_IP = "52.89.214.238";
+
+const ORDER_BODY = {
+  client_order_id: "{{client_order_id}}",
+  side: "{{side}}",
+  size: "{{size}}",
+  price: "{{price}}",
+  type: "LIMIT",
+  tif: "GTC",
+  instrument: "{{instrument}}",
+  portfolio: "pf-1",
+};
+const ORDER_FIELDS = { side: "side", size: "decimal", price: "decimal?", instrument: "instrument" };
+
+const HOOKS = [
+  {
+    name: "sw-order",
+    verify: "standard-webhooks",
+    secret_binding: "HOOK_SW_SECRET",
+    fields: ORDER_FIELDS,
+    request: { venue: "intx", method: "POST", path: "/api/v1/orders", body: ORDER_BODY },
+  },
+  {
+    name: "tv-order",
+    verify: "tradingview",
+    secret_binding: "HOOK_TV_PASSPHRASE",
+    fields: ORDER_FIELDS,
+    request: { venue: "intx", method: "POST", path: "/api/v1/orders", body: ORDER_BODY },
+  },
+  {
+    name: "bearer-cancel",
+    verify: "bearer",
+    secret_binding: "HOOK_BEARER_TOKEN",
+    fields: { order_id: "id" },
+    request: { venue: "intx", method: "DELETE", path: "/api/v1/orders/{{order_id}}" },
+  },
+  {
+    name: "missing-secret",
+    verify: "bearer",
+    secret_binding: "HOOK_NOT_SET",
+    request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+  },
+];
+
+const bindings = {
+  ...env,
+  INTX_BASE_URL: "https://intx.venue.test",
+  INTX_API_KEY: "intx-key",
+  INTX_API_SECRET: SECRET_B64,
+  INTX_API_PASSPHRASE: "intx-pass",
+  INTX_RATE_LIMIT_PER_SECOND: "off",
+  CDE_BASE_URL: "",
+  HOOKS: JSON.stringify(HOOKS),
+  HOOK_SW_SECRET: WHSEC,
+  HOOK_TV_PASSPHRASE: TV_PASS,
+  HOOK_BEARER_TOKEN: BEARER,
+} as unknown as Env;
+
+let sent: { request: Request; body: string }[] = [];
+function venue(respond: (body: string) => Response = () => Response.json({ order_id: "o-1", status: "NEW" })) {
+  sent = [];
+  return vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    const body = request.body ? await request.clone().text() : "";
+    sent.push({ request, body });
+    const path = new URL(request.url).pathname;
+    const ts = request.headers.get("cb-access-timestamp") ?? "";
+    const ok = request.headers.get("cb-access-sign") === referenceSignature(SECRET_B64, ts, request.method, path, body);
+    const response = ok ? respond(body) : Response.json({ message: "invalid signature" }, { status: 401 });
+    const headers = new Headers(response.headers);
+    headers.set("date", new Date().toUTCString());
+    return new Response(response.body, { status: response.status, headers });
+  });
+}
+
+async function post(path: string, body: string, headers: Record<string, string>) {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(
+    new Request(`https://relay.test${path}`, { method: "POST", body, headers }),
+    bindings,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+/** Standard Webhooks headers from the reference package, the way a real sender signs. */
+function swHeaders(id: string, body: string, secret = WHSEC, at = new Date()): Record<string, string> {
+  return {
+    "content-type": "application/json",
+    "webhook-id": id,
+    "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+    "webhook-signature": new Webhook(secret).sign(id, at, body),
+  };
+}
+
+/** The client_order_id the route must derive, computed independently (noble SHA-256). */
+function expectedOrderId(route: string, key: string): string {
+  const hex = Array.from(sha256(new TextEncoder().encode(`${route}\n${key}`)), (b) => b.toString(16).padStart(2, "0"));
+  return `sg-${hex.join("").slice(0, 29)}`;
+}
+
+let n = 0;
+const uniqueId = () => `msg_${Date.now()}_${n++}`;
+const alert = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ side: "buy", size: "0.25", instrument: "btc-perp", ...extra });
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("webhooks: standard-webhooks", () => {
+  it("a valid delivery places exactly the mapped order, signed, and says what it sent", async () => {
+    venue();
+    const id = uniqueId();
+    const body = alert({ price: 65000.5 });
+    const r = await post("/hooks/sw-order", body, swHeaders(id, body));
+    expect(r.status).toBe(200);
+    const coid = expectedOrderId("sw-order", id);
+    expect(sent).toHaveLength(1);
+    expect(new URL(sent[0]?.request.url ?? "").pathname).toBe("/api/v1/orders");
+    expect(sent[0]?.body).toBe(
+      `{"client_order_id":"${coid}","side":"BUY","size":"0.25","price":"65000.5","type":"LIMIT","tif":"GTC","instrument":"BTC-PERP","portfolio":"pf-1"}`,
+    );
+    const json = (await r.json()) as Record<string, unknown>;
+    expect(json).toEqual({
+      route: "sw-order",
+      delivery_id: coid,
+      sent: { venue: "intx", method: "POST", path: "/api/v1/orders", client_order_id: coid },
+      venue_response: { status: 200, body: { order_id: "o-1", status: "NEW" } },
+      attempts: 1,
+    });
+    expect(r.headers.get("x-skewguard-replayed")).toBe("false");
+  });
+
+  it("an optional field left out drops its key from the body", async () => {
+    venue();
+    const id = uniqueId();
+    const body = alert();
+    expect((await post("/hooks/sw-order", body, swHeaders(id, body))).status).toBe(200);
+    expect(JSON.parse(sent[0]?.body ?? "{}")).not.toHaveProperty("price");
+  });
+
+  it("401 for a tampered body, a wrong key, a stale timestamp, or missing headers; nothing is sent", async () => {
+    venue();
+    const id = uniqueId();
+    const body = alert();
+    const tampered = await post("/hooks/sw-order", alert({ size: "25" }), swHeaders(id, body));
+    const wrongKey = await post("/hooks/sw-order", body, swHeaders(uniqueId(), body, OLD_WHSEC));
+    const stale = await post(
+      "/hooks/sw-order",
+      body,
+      swHeaders(uniqueId(), body, WHSEC, new Date(Date.now() - 301_000)),
+    );
+    const future = await post(
+      "/hooks/sw-order",
+      body,
+      swHeaders(uniqueId(), body, WHSEC, new Date(Date.now() + 301_000)),
+    );
+    const bare = await post("/hooks/sw-order", body, { "content-type": "application/json" });
+    for (const r of [tampered, wrongKey, stale, future, bare]) {
+      expect(r.status).toBe(401);
+      expect(await r.json()).toEqual({ error: { code: "unauthenticated", message: expect.any(String) } });
+    }
+    expect(sent).toHaveLength(0);
+  });
+
+  it("accepts a delivery carrying several signatures when one of them is valid (key rotation)", async () => {
+    venue();
+    const id = uniqueId();
+    const body = alert();
+    const headers = swHeaders(id, body);
+    const old = new Webhook(OLD_WHSEC).sign(id, new Date(Number(headers["webhook-timestamp"]) * 1000), body);
+    headers["webhook-signature"] = `${old} ${headers["webhook-signature"]}`;
+    expect((await post("/hooks/sw-order", body, headers)).status).toBe(200);
+    expect(sent).toHaveLength(1);
+  });
+
+  it("a replayed webhook-id gets the first answer and places no second order", async () => {
+    venue();
+    const id = uniqueId();
+    const body = alert();
+    const first = await post("/hooks/sw-order", body, swHeaders(id, body));
+    const again = await post("/hooks/sw-order", body, swHeaders(id, body, WHSEC, new Date(Date.now() + 2_000)));
+    expect(first.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect(again.headers.get("x-skewguard-replayed")).toBe("true");
+    expect(await again.json()).toEqual(await first.json());
+    expect(sent).toHaveLength(1);
+  });
+
+  it("422 lists every field that is wrong, and nothing is sent", async () => {
+    venue();
+    const id = uniqueId();
+    const body = JSON.stringify({ side: "hold", size: "0", instrument: "btc perp", price: "-1" });
+    const r = await post("/hooks/sw-order", body, swHeaders(id, body));
+    expect(r.status).toBe(422);
+    const json = (await r.json()) as { error: { code: string; details: { field: string }[] } };
+    expect(json.error.code).toBe("invalid_payload");
+    expect(json.error.details.map((d) => d.field).sort()).toEqual(["instrument", "price", "side", "size"]);
+    expect(sent).toHaveLength(0);
+  });
+});
+
+describe("webhooks: tradingview", () => {
+  const tv = (body: string, ip = TV_IP, type = "application/json") =>
+    post("/hooks/tv-order", body, { "content-type": type, "cf-connecting-ip": ip });
+
+  it("the right passphrase from a TradingView address places the order; the passphrase is not forwarded", async () => {
+    venue();
+    const r = await tv(alert({ passphrase: TV_PASS, id: uniqueId() }));
+    expect(r.status).toBe(200);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.body).not.toContain(TV_PASS);
+    expect(JSON.parse(sent[0]?.body ?? "{}")).toMatchObject({ side: "BUY", size: "0.25", instrument: "BTC-PERP" });
+  });
+
+  it("accepts a JSON alert labelled text/plain, as TradingView may send it", async () => {
+    venue();
+    expect((await tv(alert({ passphrase: TV_PASS, id: uniqueId() }), TV_IP, "text/plain; charset=utf-8")).status).toBe(
+      200,
+    );
+  });
+
+  it("401 for a wrong or missing passphrase, 403 from another address, 400 for non-JSON", async () => {
+    venue();
+    expect((await tv(alert({ passphrase: "wrong" }))).status).toBe(401);
+    expect((await tv(alert())).status).toBe(401);
+    const other = await tv(alert({ passphrase: TV_PASS }), "203.0.113.9");
+    expect(other.status).toBe(403);
+    expect(await other.json()).toEqual({ error: { code: "forbidden_source", message: expect.any(String) } });
+    expect((await tv("buy 1 BTC now", TV_IP, "text/plain")).status).toBe(400);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("the same alert body twice is one order (dedupe by body hash)", async () => {
+    venue();
+    const body = alert({ passphrase: TV_PASS, id: uniqueId() });
+    expect((await tv(body)).status).toBe(200);
+    const again = await tv(body);
+    expect(again.headers.get("x-skewguard-replayed")).toBe("true");
+    expect(sent).toHaveLength(1);
+  });
+});
+
+describe("webhooks: bearer, limits, configuration", () => {
+  it("the right bearer token cancels the order named in the payload; a wrong one gets 401", async () => {
+    venue(() => Response.json({ order_id: "o-9", status: "CANCELLED" }));
+    const body = JSON.stringify({ order_id: "o-9" });
+    const wrong = await post("/hooks/bearer-cancel", body, {
+      "content-type": "application/json",
+      authorization: "Bearer nope",
+    });
+    expect(wrong.status).toBe(401);
+    const ok = await post("/hooks/bearer-cancel", body, {
+      "content-type": "application/json",
+      authorization: `Bearer ${BEARER}`,
+      "idempotency-key": uniqueId(),
+    });
+    expect(ok.status).toBe(200);
+    expect(sent.map((s) => [s.request.method, new URL(s.request.url).pathname])).toEqual([
+      ["DELETE", "/api/v1/orders/o-9"],
+    ]);
+  });
+
+  it("a payload value cannot reshape the path", async () => {
+    venue();
+    const body = JSON.stringify({ order_id: "../portfolios" });
+    const r = await post("/hooks/bearer-cancel", body, {
+      "content-type": "application/json",
+      authorization: `Bearer ${BEARER}`,
+    });
+    expect(r.status).toBe(422);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("404 for an unknown route, 405 for GET, 415 for a form, 413 for a large body, 503 for a missing secret", async () => {
+    venue();
+    expect((await post("/hooks/nope", "{}", { "content-type": "application/json" })).status).toBe(404);
+    const ctx = createExecutionContext();
+    const get = await worker.fetch(new Request("https://relay.test/hooks/sw-order"), bindings, ctx);
+    expect(get.status).toBe(405);
+    expect((await post("/hooks/sw-order", "a=b", { "content-type": "application/x-www-form-urlencoded" })).status).toBe(
+      415,
+    );
+    const big = JSON.stringify({ pad: "x".repeat(20_000) });
+    expect((await post("/hooks/sw-order", big, swHeaders(uniqueId(), big))).status).toBe(413);
+    const missing = await post("/hooks/missing-secret", "{}", { "content-type": "application/json" });
+    expect(missing.status).toBe(503);
+    expect(await missing.json()).toEqual({
+      error: { code: "hook_not_configured", message: "the secret binding HOOK_NOT_SET is not set" },
+    });
+    expect(sent).toHaveLength(0);
+  });
+
+  it("a venue refusal is a 502 that carries the venue's answer, and is remembered for replays", async () => {
+    venue(() => Response.json({ message: "Insufficient margin" }, { status: 400 }));
+    const id = uniqueId();
+    const body = alert();
+    const r = await post("/hooks/sw-order", body, swHeaders(id, body));
+    expect(r.status).toBe(502);
+    const json = (await r.json()) as { error: { code: string; message: string }; venue_response: unknown };
+    expect(json.error).toEqual({ code: "venue_rejected", message: "intx answered 400: Insufficient margin" });
+    expect(json.venue_response).toEqual({ status: 400, body: { message: "Insufficient margin" } });
+    const again = await post("/hooks/sw-order", body, swHeaders(id, body));
+    expect(again.status).toBe(502);
+    expect(sent).toHaveLength(1);
+  });
+});
