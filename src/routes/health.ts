@@ -1,20 +1,34 @@
 /**
- * `GET /health`: liveness and per-venue configuration status. Unauthenticated, so it says which binding
- * is wrong but never any value.
+ * `GET /health`: liveness, per-venue configuration and clock status, and the webhook routes' configuration.
+ * Unauthenticated, so it says which binding or route is wrong but never any value.
  */
 import { venueSetup } from "../adapters/setup.ts";
+import { venueClock } from "../adapters/venue-clock.ts";
 import { VENUES } from "../core/venue.ts";
+import { hookRoutes } from "./hooks.ts";
 
-export function health(env: Env): Response {
+export function health(env: Env, now: number = Date.now()): Response {
   const setup = venueSetup(env);
   const venues = Object.fromEntries(
     VENUES.map((name) => {
       const problems = setup.problems
         .filter((p) => p.venue === name)
         .map(({ binding, message }) => ({ binding, message }));
-      const status = setup.venues[name] ? "configured" : problems.length > 0 ? "misconfigured" : "not_configured";
-      return [name, { status, problems }];
+      const config = setup.venues[name];
+      const status = config ? "configured" : problems.length > 0 ? "misconfigured" : "not_configured";
+      if (!config) return [name, { status, problems }];
+      const state = venueClock(name, config.baseUrl);
+      const estimate = state.estimator.estimate(now);
+      const clock = {
+        source: state.source,
+        uncertainty_ms: estimate ? Math.ceil((estimate.highMs - estimate.lowMs) / 2) : null,
+      };
+      return [name, { status, problems, clock }];
     }),
   );
-  return Response.json({ ok: true, venues });
+  const hooks = hookRoutes(env);
+  return Response.json(
+    { ok: true, venues, hooks: { routes: [...hooks.routes.keys()], problems: hooks.problems } },
+    { headers: { "cache-control": "no-store" } },
+  );
 }

@@ -66,6 +66,45 @@ describe("observability", () => {
     for (const secret of ["not base64!", "cde-passphrase-value", SECRET_B64, TOKEN]) expect(text).not.toContain(secret);
   });
 
+  it("GET /health reports each bad webhook route by name and what is wrong, and the clock's state", async () => {
+    const hooks = JSON.stringify([
+      {
+        name: "ok",
+        verify: "bearer",
+        secret_binding: "HOOK_T",
+        request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+      },
+      {
+        name: "bad",
+        verify: "magic",
+        secret_binding: "HOOK_T",
+        request: { venue: "intx", method: "GET", path: "/etc" },
+      },
+      {
+        name: "tmpl",
+        verify: "bearer",
+        secret_binding: "HOOK_T",
+        request: { venue: "cde", method: "POST", path: "/rest/kill-switch", body: { x: "{{nope}}" } },
+      },
+    ]);
+    const ctx = createExecutionContext();
+    const r = await worker.fetch(new Request("https://relay.test/health"), { ...bindings, HOOKS: hooks } as Env, ctx);
+    const body = (await r.json()) as { hooks: unknown; venues: { intx: { clock: unknown } } };
+    expect(body.hooks).toEqual({
+      routes: ["ok"],
+      problems: [
+        { route: "bad", message: "verify must be standard-webhooks, tradingview or bearer" },
+        { route: "bad", message: "request.path must be a path under /api/v1/, with no query or dot segments" },
+        { route: "tmpl", message: "the template uses {{nope}}, which is not a declared field" },
+      ],
+    });
+    // The first test's one response taught the clock: a single whole-second Date brackets ±500 ms (+ round trip).
+    const clock = body.venues.intx.clock as { source: string; uncertainty_ms: number };
+    expect(clock.source).toBe("responses");
+    expect(clock.uncertainty_ms).toBeGreaterThanOrEqual(500);
+    expect(clock.uncertainty_ms).toBeLessThanOrEqual(510);
+  });
+
   it("GET /clock reports each venue, null before any sample", async () => {
     const r = await call("/clock");
     expect(r.status).toBe(200);
