@@ -1,17 +1,45 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 const migrations = await readD1Migrations("./migrations");
 
+// The exchange simulator runs as an auxiliary Worker. Miniflare takes JavaScript, so it is bundled first, the way
+// `wrangler deploy` would bundle it, and given the [vars] of its own wrangler.toml.
+const simBuild = resolve("sim/.wrangler/build");
+execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", simBuild, "-c", "sim/wrangler.toml"], {
+  stdio: "ignore",
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+});
+const simVars = Object.fromEntries(
+  [...readFileSync("sim/wrangler.toml", "utf8").matchAll(/^([A-Z][A-Z0-9_]*) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]),
+);
+
 export default defineConfig({
   test: {
     projects: [
       {
-        // Inside workerd, with the Worker's own wrangler.toml and bindings.
+        // Inside workerd, with the Worker's own wrangler.toml and bindings. Outbound fetches that a test does not
+        // intercept go to the simulator, whatever their host.
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+            miniflare: {
+              bindings: { TEST_MIGRATIONS: migrations },
+              outboundService: "sim",
+              workers: [
+                {
+                  name: "sim",
+                  modules: true,
+                  scriptPath: `${simBuild}/index.js`,
+                  compatibilityDate: "2026-10-30",
+                  compatibilityFlags: ["nodejs_compat"],
+                  bindings: simVars,
+                },
+              ],
+            },
           }),
         ],
         test: {

@@ -1,0 +1,47 @@
+// Talking to the exchange simulator from workerd tests. vitest.config.ts runs it as an auxiliary Worker and sends
+// every outbound fetch a test does not intercept to it, so any base URL reaches it:
+//   - `simEnv(host)` is an Env whose venues point at https://<host> with the simulator's dev credentials. Each
+//     venue clock is keyed by venue and base URL, so a fresh host means a cold clock.
+//   - `simControl(change)` POSTs to /_sim/control (skew, latency, faults, reset) and returns its state, including
+//     the `effects` counters (orders placed, kill-switches...), for "at most one venue-side effect" assertions.
+import { env } from "cloudflare:workers";
+
+export const DEV = {
+  INTX_API_KEY: "dev-intx-key",
+  INTX_API_SECRET: "c2tld2d1YXJkLWRldi1zZWNyZXQtbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=",
+  INTX_API_PASSPHRASE: "dev-intx-passphrase",
+  CDE_API_KEY: "dev-cde-key",
+  CDE_API_SECRET: "c2tld2d1YXJkLWNkZS1kZXYtc2VjcmV0LWZvci10aGUtc2ltdWxhdG9y",
+  CDE_API_PASSPHRASE: "dev-cde-passphrase",
+} as const;
+
+export function simEnv(host: string, overrides: Record<string, unknown> = {}): Env {
+  return {
+    ...env,
+    ...DEV,
+    INTX_BASE_URL: `https://${host}`,
+    CDE_BASE_URL: `https://${host}`,
+    ...overrides,
+  } as unknown as Env;
+}
+
+export interface SimState {
+  skew_ms: number;
+  fault: { kind: string; remaining: number } | null;
+  trading_locked: boolean;
+  effects: {
+    requests: number;
+    accepted: number;
+    rejected: Record<string, number>;
+    orders_placed: number;
+    orders_cancelled: number;
+    kill_switches: number;
+    unlocks: number;
+  };
+}
+
+export async function simControl(change?: Record<string, unknown>): Promise<SimState> {
+  const init = change ? { method: "POST", body: JSON.stringify(change) } : {};
+  const response = await fetch("https://sim.control/_sim/control", init);
+  return (await response.json()) as SimState;
+}
