@@ -1,0 +1,138 @@
+/**
+ * `npm run --silent sign -- --venue cde|intx --method GET --url https://… [--timestamp N] [--body '…' | --body-file F]
+ * [--curl]`: signs one request with skewguard's own signing core and prints the prehash and the four headers (or a
+ * curl command), for whoever is debugging a 401 with their own keys. Printing the prehash and signature is this
+ * tool's purpose; the Worker never does. Credentials come from the Worker's variable names, else from `.dev.vars`.
+ * Exit codes: 0 signed; 2 bad arguments or missing credentials (usage on stderr).
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ConfigError, SigningInputError } from "../src/core/errors.ts";
+import { importHmacKey, secretBytes } from "../src/core/key.ts";
+import { prehash, requestPath, signingMethod } from "../src/core/prehash.ts";
+import { checkTimestamp, signHeaders } from "../src/core/sign.ts";
+import { PROFILES, type VenueName } from "../src/core/venue.ts";
+
+const USAGE = `usage: npm run --silent sign -- --venue cde|intx --method METHOD --url URL
+         [--timestamp SECONDS] [--body TEXT | --body-file FILE] [--curl]
+
+Reads INTX_API_KEY/SECRET/PASSPHRASE or CDE_API_KEY/SECRET/PASSPHRASE (and *_SECRET_ENCODING) from the
+environment, else from ./.dev.vars. Prints {"timestamp","prehash","headers"} as JSON, or a curl command.`;
+
+class UsageError extends Error {}
+
+/** KEY=VALUE lines, with optional single or double quotes and # comments, as wrangler reads `.dev.vars`. */
+export function parseDevVars(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m || line.trimStart().startsWith("#")) continue;
+    let value = m[2] as string;
+    if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1);
+    vars[m[1] as string] = value;
+  }
+  return vars;
+}
+
+function readVars(): Record<string, string | undefined> {
+  let file: Record<string, string> = {};
+  try {
+    file = parseDevVars(readFileSync(".dev.vars", "utf8"));
+  } catch {
+    // no .dev.vars: the environment alone
+  }
+  return { ...file, ...process.env };
+}
+
+/** POSIX single-quoting: safe for any bytes a shell would otherwise interpret. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+async function main(argv: string[]): Promise<string> {
+  let values: ReturnType<typeof parse>;
+  function parse() {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        venue: { type: "string" },
+        method: { type: "string" },
+        url: { type: "string" },
+        timestamp: { type: "string" },
+        body: { type: "string" },
+        "body-file": { type: "string" },
+        curl: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  }
+  try {
+    values = parse();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : "bad arguments");
+  }
+  if (values.help) return USAGE;
+  const { venue, method, url } = values;
+  if (venue !== "intx" && venue !== "cde") throw new UsageError("--venue must be intx or cde");
+  if (!method || !/^[A-Za-z]+$/.test(method)) throw new UsageError("--method is required, e.g. GET or POST");
+  if (!url || !URL.canParse(url)) throw new UsageError("--url must be an absolute URL");
+  if (values.body !== undefined && values["body-file"] !== undefined) {
+    throw new UsageError("give --body or --body-file, not both");
+  }
+  let body = values.body ?? "";
+  if (values["body-file"] !== undefined) {
+    try {
+      body = readFileSync(values["body-file"], "utf8");
+    } catch {
+      throw new UsageError(`cannot read --body-file ${values["body-file"]}`);
+    }
+  }
+  let timestamp = Math.round(Date.now() / 1000);
+  if (values.timestamp !== undefined) {
+    if (!/^\d+$/.test(values.timestamp)) throw new UsageError("--timestamp must be whole seconds since the epoch");
+    timestamp = Number(values.timestamp);
+  }
+  try {
+    checkTimestamp(timestamp);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+
+  const profile = PROFILES[venue as VenueName];
+  const vars = readVars();
+  const name = (suffix: string) => `${profile.envPrefix}${suffix}`;
+  for (const suffix of ["API_KEY", "API_SECRET", "API_PASSPHRASE"]) {
+    if (!vars[name(suffix)]) throw new UsageError(`${name(suffix)} is not set (environment or ./.dev.vars)`);
+  }
+  const encoding = vars[name("SECRET_ENCODING")] ?? "base64";
+  if (encoding !== "base64" && encoding !== "raw") throw new UsageError(`${name("SECRET_ENCODING")} must be base64 or raw`);
+  const key = await importHmacKey(secretBytes(vars[name("API_SECRET")] as string, encoding, name("API_SECRET")));
+  const headers = await signHeaders(
+    { apiKey: vars[name("API_KEY")] as string, passphrase: vars[name("API_PASSPHRASE")] as string, key },
+    { method, url, body },
+    timestamp,
+  );
+  if (!values.curl) {
+    const text = prehash(timestamp, signingMethod(method), requestPath(url), body);
+    return JSON.stringify({ timestamp, prehash: text, headers }, null, 2);
+  }
+  const parts = ["curl", "-sS", "-X", signingMethod(method), shellQuote(url)];
+  for (const [header, value] of Object.entries(headers)) parts.push("-H", shellQuote(`${header}: ${value}`));
+  if (body) parts.push("-H", shellQuote("content-type: application/json"), "--data-binary", shellQuote(body));
+  return parts.join(" ");
+}
+
+main(process.argv.slice(2)).then(
+  (out) => console.log(out),
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof SigningInputError) {
+      console.error(`sign: ${err.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else {
+      console.error(`sign: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    }
+  },
+);
