@@ -107,7 +107,9 @@ async function main(argv: string[]): Promise<string> {
     if (!vars[name(suffix)]) throw new UsageError(`${name(suffix)} is not set (environment or ./.dev.vars)`);
   }
   const encoding = vars[name("SECRET_ENCODING")] ?? "base64";
-  if (encoding !== "base64" && encoding !== "raw") throw new UsageError(`${name("SECRET_ENCODING")} must be base64 or raw`);
+  if (encoding !== "base64" && encoding !== "raw") {
+    throw new UsageError(`${name("SECRET_ENCODING")} must be base64 or raw`);
+  }
   const key = await importHmacKey(secretBytes(vars[name("API_SECRET")] as string, encoding, name("API_SECRET")));
   const headers = await signHeaders(
     { apiKey: vars[name("API_KEY")] as string, passphrase: vars[name("API_PASSPHRASE")] as string, key },
