@@ -9,6 +9,7 @@ import { delivery } from "./routes/deliveries.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/errors.ts";
 import { health } from "./routes/health.ts";
 import { hook } from "./routes/hooks.ts";
+import { listJobs, listRuns, scheduled } from "./routes/jobs.ts";
 import { clientKey, limitInbound } from "./routes/limits.ts";
 import { relay } from "./routes/proxy.ts";
 
@@ -32,6 +33,8 @@ router
   .all("/intx/*", (req, env, ctx) => relay("intx", req as unknown as Request, env, ctx))
   .all("/cde/*", (req, env, ctx) => relay("cde", req as unknown as Request, env, ctx))
   .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req as unknown as Request, env, ctx))
+  .get("/jobs", (req, env) => listJobs(req as unknown as Request, env))
+  .get("/jobs/:name/runs", (req, env) => listRuns(req.params.name ?? "", req as unknown as Request, env))
   .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req as unknown as Request, env));
 
 /** Every response carries a request id, and every request leaves one JSON log line with no secrets in it. */
@@ -59,7 +62,7 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
 
 export default {
   fetch,
-  async scheduled(_controller, _env, _ctx) {},
+  scheduled,
   queue: (batch, env, _ctx) => consumeDeliveries(batch, env),
 } satisfies ExportedHandler<Env>;
 

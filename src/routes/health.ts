@@ -6,6 +6,7 @@ import { venueSetup } from "../adapters/setup.ts";
 import { venueClock } from "../adapters/venue-clock.ts";
 import { VENUES } from "../core/venue.ts";
 import { hookRoutes } from "./hooks.ts";
+import { jobSetup } from "./jobs.ts";
 
 export function health(env: Env, now: number = Date.now()): Response {
   const setup = venueSetup(env);
@@ -27,8 +28,14 @@ export function health(env: Env, now: number = Date.now()): Response {
     }),
   );
   const hooks = hookRoutes(env);
+  const jobs = jobSetup(env);
   return Response.json(
-    { ok: true, venues, hooks: { routes: [...hooks.routes.keys()], problems: hooks.problems } },
+    {
+      ok: true,
+      venues,
+      hooks: { routes: [...hooks.routes.keys()], problems: hooks.problems },
+      jobs: { names: jobs.jobs.map((job) => job.name), problems: jobs.problems },
+    },
     { headers: { "cache-control": "no-store" } },
   );
 }
