@@ -178,19 +178,19 @@ export class SignedClient implements VenueClient {
         throw new UpstreamError(kind, attempt);
       }
       const tRecv = this.#now();
-      this.#clock.observe(sampleFromResponse(response.headers, tSend, tRecv));
+      const sample = sampleFromResponse(response.headers, tSend, tRecv);
+      const text =
+        (response.status === 400 || response.status === 401) && !timeRetried ? await readSmall(response) : undefined;
+      const rejected = text !== undefined && isTimestampRejection(response.status, text);
+      // A refused timestamp proves the estimate wrong: this sample then overrides the brackets it disagrees with.
+      this.#clock.observe(sample, rejected);
       this.#share(tRecv);
-
-      if ((response.status === 400 || response.status === 401) && !timeRetried) {
-        const text = await readSmall(response);
-        if (text !== undefined && isTimestampRejection(response.status, text)) {
-          timeRetried = true;
-          log("info", { event: "timestamp_rejected", venue: profile.name, attempt, timestamp });
-          continue; // re-signed with the estimate this very response just taught us
-        }
-        if (text !== undefined) response = new Response(text, response);
-        return { response, ...used };
+      if (rejected) {
+        timeRetried = true;
+        log("info", { event: "timestamp_rejected", venue: profile.name, attempt, timestamp });
+        continue; // re-signed with the estimate this very response just taught us
       }
+      if (text !== undefined) return { response: new Response(text, response), ...used };
       if ((response.status >= 500 || response.status === 429) && IDEMPOTENT.has(method) && attempt < maxAttempts) {
         const wait = Math.max(this.#backoff(attempt), retryAfterMs(response.headers.get("retry-after"), tRecv) ?? 0);
         if (wait <= budget) {

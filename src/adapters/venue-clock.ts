@@ -49,8 +49,8 @@ export class VenueClock {
   }
 
   /** Records one response's clock sample; returns whether it was used. */
-  observe(sample: Parameters<OffsetEstimator["add"]>[0] | undefined): boolean {
-    if (!sample || !this.estimator.add(sample)) return false;
+  observe(sample: Parameters<OffsetEstimator["add"]>[0] | undefined, rejected = false): boolean {
+    if (!sample || !this.estimator.add(sample, { rejected })) return false;
     this.source = "responses";
     return true;
   }

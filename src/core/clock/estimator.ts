@@ -1,9 +1,17 @@
 /**
  * The exchange-clock offset estimator. Pure: no I/O, every time is passed in.
  *
- * Each response brackets θ = server − local within [date·1000 − tRecv, date·1000 + 1000 − tSend]
- * (PROTOCOL.md, "Clocks"). FIRST VERSION: a plain intersection of all brackets, widened by drift.
- * To be replaced by the outlier-tolerant version (issue 3); the exported API stays.
+ * Each response brackets θ = server − local within [date·1000 − tRecv, date·1000 + 1000 − tSend] (PROTOCOL.md,
+ * "Clocks"). The estimator keeps the recent brackets, widens each by a drift allowance proportional to its age,
+ * and takes the region agreed by the most brackets (Marzullo's algorithm, as in NTP's intersection step), so one
+ * bad `Date` can neither empty the interval nor move it. Low-delay samples have narrow brackets, so they set the
+ * bounds. When the newest samples agree with each other but not with the old majority, the venue's clock stepped:
+ * the old samples are dropped. Brackets that leave the window are folded into one merged bracket, so the interval
+ * never widens as honest samples accumulate (except by drift over time).
+ *
+ * Timestamp choice: the whole second nearest `now + offset`. The header has whole-second resolution, so rounding
+ * (not truncating) bounds its error by 0.5 s plus the interval's half-width. One response already bounds the
+ * half-width to 0.5 s + RTT/2, so even at a 500 ms round trip the worst case is about 1.25 s against a 5 s window.
  */
 
 /** One response: local epoch ms right before the fetch and right after it, and the `Date` header in whole seconds. */
@@ -26,65 +34,145 @@ export interface ClockEstimate {
 export interface EstimatorOptions {
   /** Drift allowance, parts per million of age, added to each side of an old bracket. */
   driftPpm?: number;
-  /** Samples whose round trip exceeds this are ignored. */
+  /** Samples whose round trip exceeds this are ignored: they say little and may be stale. */
   maxRttMs?: number;
+  /** How many recent brackets take part in the vote. */
+  window?: number;
 }
+
+interface Bracket {
+  low: number;
+  high: number;
+  /** Local time the bracket was taken (its age starts here). */
+  at: number;
+  /** How many samples it stands for (more than 1 for the merged bracket). */
+  weight: number;
+}
+
+/** Consecutive samples outside the agreed region, agreeing with each other, that mean the venue's clock stepped. */
+const STEP_SAMPLES = 2;
 
 export class OffsetEstimator {
   readonly #driftPpm: number;
   readonly #maxRttMs: number;
-  #low = Number.NEGATIVE_INFINITY;
-  #high = Number.POSITIVE_INFINITY;
-  #at = 0;
-  #samples = 0;
+  readonly #window: number;
+  /** Samples folded out of the window, intersected: one bracket that votes with their weight. */
+  #merged: Bracket | undefined;
+  #recent: Bracket[] = [];
+  #updatedAt = 0;
 
   constructor(options: EstimatorOptions = {}) {
     this.#driftPpm = options.driftPpm ?? 100;
     this.#maxRttMs = options.maxRttMs ?? 10_000;
+    this.#window = options.window ?? 16;
   }
 
-  /** Feeds one sample. Returns false when it was ignored (absurd round trip). */
-  add(sample: ClockSample): boolean {
+  #widen(b: Bracket, now: number): Bracket {
+    const slack = (Math.max(0, now - b.at) * this.#driftPpm) / 1e6;
+    return { low: b.low - slack, high: b.high + slack, at: now, weight: b.weight };
+  }
+
+  #all(): Bracket[] {
+    return this.#merged ? [this.#merged, ...this.#recent] : this.#recent;
+  }
+
+  /** Marzullo: the region covered by the greatest total weight of (drift-widened) brackets at `now`. */
+  #agreed(brackets: readonly Bracket[], now: number): { low: number; high: number; votes: number } | undefined {
+    if (brackets.length === 0) return undefined;
+    const edges: [number, number][] = [];
+    for (const b of brackets) {
+      const w = this.#widen(b, now);
+      edges.push([w.low, +b.weight], [w.high, -b.weight]);
+    }
+    // Starts before ends at the same point, so touching brackets count as overlapping.
+    edges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    let votes = 0;
+    let best = 0;
+    let low = 0;
+    let high = 0;
+    for (let i = 0; i < edges.length; i++) {
+      const [at, delta] = edges[i] as [number, number];
+      votes += delta;
+      if (delta > 0 && votes > best) {
+        best = votes;
+        low = at;
+        high = (edges[i + 1] as [number, number])[0];
+      }
+    }
+    return { low, high, votes: best };
+  }
+
+  /**
+   * Feeds one sample. Returns false when it was ignored (absurd round trip). `rejected` says the venue refused a
+   * timestamp signed from the current estimate: proof that the estimate is wrong, so brackets that disagree with
+   * this sample are dropped at once instead of out-voting it.
+   */
+  add(sample: ClockSample, options: { rejected?: boolean } = {}): boolean {
     const rtt = sample.tRecv - sample.tSend;
     if (!(rtt >= 0 && rtt <= this.#maxRttMs) || !Number.isFinite(sample.date)) return false;
-    const low = sample.date * 1000 - sample.tRecv;
-    const high = sample.date * 1000 + 1000 - sample.tSend;
-    const widened = this.#widened(sample.tRecv);
-    const nextLow = Math.max(low, widened.low);
-    const nextHigh = Math.min(high, widened.high);
-    if (nextLow > nextHigh) {
-      // Disagreement: trust the newest sample (a clock step or a bad earlier sample).
-      this.#low = low;
-      this.#high = high;
-      this.#samples = 1;
-    } else {
-      this.#low = nextLow;
-      this.#high = nextHigh;
-      this.#samples++;
+    const bracket: Bracket = {
+      low: sample.date * 1000 - sample.tRecv,
+      high: sample.date * 1000 + 1000 - sample.tSend,
+      at: sample.tRecv,
+      weight: 1,
+    };
+    const agreed = this.#agreed(this.#all(), sample.tRecv);
+    const disagrees = agreed !== undefined && (bracket.high < agreed.low || bracket.low > agreed.high);
+    if (disagrees && options.rejected) {
+      this.#merged = undefined;
+      this.#recent = [];
+    } else if (disagrees) {
+      // A step shows as the newest samples agreeing with each other and not with the rest.
+      const tail = [...this.#recent.slice(-(STEP_SAMPLES - 1)), bracket];
+      const tailAgreed = this.#agreed(tail, sample.tRecv);
+      const outside = tail.every((b) => b.high < (agreed?.low ?? 0) || b.low > (agreed?.high ?? 0));
+      if (tail.length >= STEP_SAMPLES && outside && tailAgreed?.votes === tail.length) {
+        this.#merged = undefined;
+        this.#recent = tail.slice(0, -1);
+      }
     }
-    this.#at = sample.tRecv;
+    this.#recent.push(bracket);
+    this.#updatedAt = Math.max(this.#updatedAt, sample.tRecv);
+    if (this.#recent.length > this.#window) this.#fold(this.#recent.shift() as Bracket);
     return true;
   }
 
-  #widened(now: number): { low: number; high: number } {
-    const slack = (Math.max(0, now - this.#at) * this.#driftPpm) / 1e6;
-    return { low: this.#low - slack, high: this.#high + slack };
+  /** Folds a bracket leaving the window into the merged one, if it agrees with the region everyone else agrees on. */
+  #fold(oldest: Bracket): void {
+    const agreed = this.#agreed(this.#all(), oldest.at);
+    if (!agreed || oldest.high < agreed.low || oldest.low > agreed.high) return; // an outlier: forget it
+    if (!this.#merged) {
+      this.#merged = oldest;
+      return;
+    }
+    const at = Math.max(this.#merged.at, oldest.at);
+    const a = this.#widen(this.#merged, at);
+    const b = this.#widen(oldest, at);
+    const low = Math.max(a.low, b.low);
+    const high = Math.min(a.high, b.high);
+    this.#merged = low <= high ? { low, high, at, weight: a.weight + b.weight } : this.#merged;
   }
 
   /** The estimate at local time `now` (drift-widened), or undefined before the first sample. */
   estimate(now: number): ClockEstimate | undefined {
-    if (this.#samples === 0) return undefined;
-    const { low, high } = this.#widened(now);
-    return { offsetMs: (low + high) / 2, lowMs: low, highMs: high, samples: this.#samples, updatedAt: this.#at };
+    const all = this.#all();
+    const agreed = this.#agreed(all, now);
+    if (!agreed) return undefined;
+    const samples = all.reduce((n, b) => n + b.weight, 0);
+    return {
+      offsetMs: (agreed.low + agreed.high) / 2,
+      lowMs: agreed.low,
+      highMs: agreed.high,
+      samples,
+      updatedAt: this.#updatedAt,
+    };
   }
 
   /** Starts from an estimate learned elsewhere (another isolate), widened for its age like any old bracket. */
   seed(estimate: ClockEstimate): void {
-    if (this.#samples > 0) return;
-    this.#low = estimate.lowMs;
-    this.#high = estimate.highMs;
-    this.#at = estimate.updatedAt;
-    this.#samples = estimate.samples;
+    if (this.#all().length > 0) return;
+    this.#merged = { low: estimate.lowMs, high: estimate.highMs, at: estimate.updatedAt, weight: 1 };
+    this.#updatedAt = estimate.updatedAt;
   }
 }
 
