@@ -130,6 +130,7 @@ export class SignedClient implements VenueClient {
     const key = await this.#keys.get(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`);
     await this.#clock.ready(this.#options.store);
 
+    // Failure retries (network, 5xx, 429) are counted apart from the one time-retry, which never takes their place.
     const maxAttempts = this.#options.maxAttempts ?? 3;
     let budget = this.#options.retryBudgetMs ?? 2_000;
     let timeRetried = false;
@@ -170,7 +171,12 @@ export class SignedClient implements VenueClient {
             ? "timeout"
             : "unreachable";
         const wait = this.#backoff(attempt);
-        if (kind === "unreachable" && IDEMPOTENT.has(method) && attempt < maxAttempts && wait <= budget) {
+        if (
+          kind === "unreachable" &&
+          IDEMPOTENT.has(method) &&
+          attempt < maxAttempts + (timeRetried ? 1 : 0) &&
+          wait <= budget
+        ) {
           budget -= wait;
           await this.#sleep(wait);
           continue;
@@ -191,7 +197,11 @@ export class SignedClient implements VenueClient {
         continue; // re-signed with the estimate this very response just taught us
       }
       if (text !== undefined) return { response: new Response(text, response), ...used };
-      if ((response.status >= 500 || response.status === 429) && IDEMPOTENT.has(method) && attempt < maxAttempts) {
+      if (
+        (response.status >= 500 || response.status === 429) &&
+        IDEMPOTENT.has(method) &&
+        attempt < maxAttempts + (timeRetried ? 1 : 0)
+      ) {
         const wait = Math.max(this.#backoff(attempt), retryAfterMs(response.headers.get("retry-after"), tRecv) ?? 0);
         if (wait <= budget) {
           budget -= wait;
