@@ -27,7 +27,9 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { TEST_MIGRATIONS: migrations },
+              // CLOCK_SYNC=never: most tests count the exact requests a venue sees; test/workers/clock-sync.test.ts
+              // covers the probing modes (the production default is cold).
+              bindings: { TEST_MIGRATIONS: migrations, CLOCK_SYNC: "never" },
               outboundService: "sim",
               workers: [
                 {

@@ -9,11 +9,13 @@
  */
 
 import { sampleFromResponse } from "../core/clock/date.ts";
-import { timestampFor } from "../core/clock/estimator.ts";
+import { type ClockSample, timestampFor } from "../core/clock/estimator.ts";
+import { parseSyncMode, type SyncMode } from "../core/clock/probe.ts";
 import { KeyCache } from "../core/key.ts";
 import { isTimestampRejection } from "../core/rejection.ts";
 import { signHeaders } from "../core/sign.ts";
 import type { VenueConfig, VenueName } from "../core/venue.ts";
+import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";
 import { venueSetup } from "./setup.ts";
 import { DRIFT_PPM, type VenueClock, venueClock } from "./venue-clock.ts";
@@ -74,6 +76,7 @@ const RATE_MAX_WAIT_MS = 500;
 export interface VenueClient {
   readonly config: VenueConfig;
   send(request: VenueRequest): Promise<VenueResult>;
+  syncNow(): Promise<number>;
 }
 
 export interface ClientOptions {
@@ -89,7 +92,13 @@ export interface ClientOptions {
   store?: Parameters<VenueClock["ready"]>[0];
   gate?: SlotGate;
   waitUntil?: (promise: Promise<unknown>) => void;
+  /** Active clock probes: `cold` = one unsigned probe when there is no estimate at all; `always` = also narrow a
+   * wide estimate with htpdate-style probes in the background. Default `never` (venueClient reads CLOCK_SYNC). */
+  syncMode?: SyncMode;
 }
+
+/** `always` mode narrows the estimate in the background when its half-width exceeds this. */
+const SYNC_TARGET_HALF_WIDTH_MS = 100;
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 const REJECTION_BODY_LIMIT = 16_384;
@@ -129,6 +138,7 @@ export class SignedClient implements VenueClient {
     const url = `${baseUrl}${request.path}${request.query ? `?${request.query}` : ""}`;
     const key = await this.#keys.get(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`);
     await this.#clock.ready(this.#options.store);
+    await this.#sync();
 
     // Failure retries (network, 5xx, 429) are counted apart from the one time-retry, which never takes their place.
     const maxAttempts = this.#options.maxAttempts ?? 3;
@@ -214,6 +224,44 @@ export class SignedClient implements VenueClient {
     }
   }
 
+  /** An unsigned, cheap request to the venue's API root: any answer with a `Date` is a clock sample. */
+  async #probe(): Promise<ClockSample | undefined> {
+    const { baseUrl, profile } = this.config;
+    const tSend = this.#now();
+    const response = await this.#fetch(
+      new Request(`${baseUrl}${profile.apiPrefix}`, { signal: AbortSignal.timeout(2_000) }),
+    );
+    const tRecv = this.#now();
+    await response.body?.cancel();
+    return sampleFromResponse(response.headers, tSend, tRecv);
+  }
+
+  /** Runs the configured active synchronisation (see `syncMode`). */
+  async #sync(): Promise<void> {
+    const mode = this.#options.syncMode ?? "never";
+    if (mode === "never") return;
+    const estimate = this.#clock.estimator.estimate(this.#now());
+    if (!estimate) {
+      // Cold: one probe now costs the same round trip as a refused first request, and the request then lands.
+      await syncClock(this.#clock, () => this.#probe(), { maxProbes: 1, budgetMs: 2_000, targetHalfWidthMs: 0 });
+      return;
+    }
+    const wide = (estimate.highMs - estimate.lowMs) / 2 > SYNC_TARGET_HALF_WIDTH_MS;
+    if (mode === "always" && wide && this.#options.waitUntil && this.#clock.claimSync(this.#now())) {
+      this.#options.waitUntil(this.syncNow());
+    }
+  }
+
+  /** Narrows the estimate with up to 4 timed probes within 4.5 s (the background half of `always`, and cron). */
+  syncNow(): Promise<number> {
+    return syncClock(this.#clock, () => this.#probe(), {
+      maxProbes: 4,
+      budgetMs: 4_500,
+      targetHalfWidthMs: SYNC_TARGET_HALF_WIDTH_MS,
+      now: this.#now,
+    }).catch(() => 0);
+  }
+
   /** Waits for an outbound slot when the venue's rate limit applies; throws RateLimitedError past the wait cap. */
   async #slot(): Promise<void> {
     const { gate } = this.#options;
@@ -261,6 +309,7 @@ export function venueClient(
     store,
     gate,
     waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,
+    syncMode: parseSyncMode((env as unknown as Record<string, unknown>).CLOCK_SYNC) ?? "cold",
     ...options,
   });
 }

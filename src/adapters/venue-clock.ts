@@ -22,6 +22,14 @@ export class VenueClock {
   source: ClockSource = "none";
   #seeding: Promise<void> | undefined;
   #lastOffer = Number.NEGATIVE_INFINITY;
+  #lastSync = Number.NEGATIVE_INFINITY;
+
+  /** True at most once per 30 s: background probing is a courtesy to the venue, not a flood. */
+  claimSync(now: number): boolean {
+    if (now - this.#lastSync < 30_000) return false;
+    this.#lastSync = now;
+    return true;
+  }
 
   /** Seeds from the shared store once per isolate (bounded wait); later calls resolve at once. */
   ready(store: Store | undefined): Promise<void> {

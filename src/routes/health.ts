@@ -4,6 +4,7 @@
  */
 import { venueSetup } from "../adapters/setup.ts";
 import { venueClock } from "../adapters/venue-clock.ts";
+import { parseSyncMode } from "../core/clock/probe.ts";
 import { VENUES } from "../core/venue.ts";
 import { hookRoutes } from "./hooks.ts";
 import { jobSetup } from "./jobs.ts";
@@ -33,6 +34,9 @@ export function health(env: Env, now: number = Date.now()): Response {
     {
       ok: true,
       venues,
+      clock_sync:
+        parseSyncMode((env as unknown as Record<string, unknown>).CLOCK_SYNC) ??
+        "cold (CLOCK_SYNC is not never, cold or always)",
       hooks: { routes: [...hooks.routes.keys()], problems: hooks.problems },
       jobs: { names: jobs.jobs.map((job) => job.name), problems: jobs.problems },
     },

@@ -6,6 +6,7 @@
 import { RateLimitedError, UpstreamError, venueClient } from "../adapters/client.ts";
 import { log } from "../adapters/log.ts";
 import { venueSetup } from "../adapters/setup.ts";
+import { parseSyncMode } from "../core/clock/probe.ts";
 import { type Job, type JobProblem, parseJobs } from "../core/jobs.ts";
 import { venueMessage } from "../core/rejection.ts";
 import { signWebhook } from "../core/standard-webhooks.ts";
@@ -205,6 +206,13 @@ async function forwardRun(env: Env, job: Job, scheduledAt: number): Promise<void
 
 /** The `scheduled` handler. */
 export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+  // With CLOCK_SYNC=always, each trigger also keeps every venue's clock narrow, off the request path.
+  if (parseSyncMode((env as unknown as Record<string, unknown>).CLOCK_SYNC) === "always") {
+    for (const venue of Object.keys(venueSetup(env).venues) as VenueName[]) {
+      const client = venueClient(env, venue, ctx);
+      if (client) ctx.waitUntil(client.syncNow());
+    }
+  }
   const { jobs } = jobSetup(env);
   const due = jobs.filter((job) => job.cron === controller.cron);
   await bounded(due, PARALLEL, (job) => runJob(env, ctx, job, controller.scheduledTime));
