@@ -233,6 +233,21 @@ describe("relay: bodies and responses", () => {
     expect(await r.json()).toEqual({ error: { code: "venue_unreachable", message: "intx could not be reached" } });
   });
 
+  it("504 with a JSON body when the venue does not answer in time, and a POST is not re-sent", async () => {
+    venue(() => {
+      // What fetch throws when the request's AbortSignal.timeout fires.
+      throw new DOMException("The operation was aborted due to timeout", "TimeoutError");
+    });
+    const r = await call("/intx/api/v1/orders", {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    expect(r.status).toBe(504);
+    expect(await r.json()).toEqual({ error: { code: "venue_timeout", message: "intx did not answer in time" } });
+    expect(sent).toHaveLength(1);
+  });
+
   it("503 naming the problem when the venue is not configured", async () => {
     venue();
     const ctx = createExecutionContext();
