@@ -3,7 +3,7 @@
  * validation only. A job whose cron is not a configured trigger, or whose venue is not configured, is reported by
  * name instead of being silently skipped.
  */
-import { PROFILES, VENUES, type VenueName } from "./venue.ts";
+import { LOOPBACK, PROFILES, VENUES, type VenueName } from "./venue.ts";
 
 /** The `[triggers] crons` of wrangler.toml; a test keeps the two in step. */
 export const TRIGGERS: readonly string[] = ["*/5 * * * *", "* * * * *"];
@@ -27,7 +27,6 @@ export interface JobProblem {
 }
 
 const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

@@ -84,7 +84,8 @@ export interface VenueSetup {
   problems: ConfigProblem[];
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+/** Hosts where plain http:// is allowed, for local testing. */
+export const LOOPBACK: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 /** Validates a base URL: https, or http on a loopback host for local testing; an origin with no path or query. */
 export function parseBaseUrl(value: string, binding: string): string {
