@@ -44,11 +44,12 @@ export interface VerifyOptions {
 }
 
 /**
- * Whether the headers carry a valid signature of `body` by `secret`, with a timestamp within tolerance.
+ * Whether the headers carry a valid signature of `body` by `secret` (a `whsec_` string, or its key from
+ * `webhookKey`), with a timestamp within tolerance.
  * Any malformed part is simply "not valid": the caller answers 401 without saying which part failed.
  */
 export async function verifyWebhook(
-  secret: string,
+  secret: string | CryptoKey,
   headers: Headers,
   body: string | Uint8Array,
   options: VerifyOptions = {},
@@ -60,7 +61,7 @@ export async function verifyWebhook(
   const timestamp = Number(stamp);
   const now = (options.now ?? Date.now()) / 1000;
   if (Math.abs(now - timestamp) > (options.toleranceSeconds ?? 300)) return false;
-  const key = await webhookKey(secret);
+  const key = typeof secret === "string" ? await webhookKey(secret) : secret;
   const content = signedContent(id, timestamp, body);
   for (const candidate of signatures.split(" ")) {
     const [version, encoded] = candidate.split(",", 2);

@@ -17,7 +17,7 @@ import {
   parseHooks,
 } from "../core/hooks.ts";
 import { venueMessage } from "../core/rejection.ts";
-import { verifyWebhook } from "../core/standard-webhooks.ts";
+import { verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
 import { digestsEqual } from "../core/tokens.ts";
 import { HttpError } from "./errors.ts";
 import { readBody } from "./proxy.ts";
@@ -42,6 +42,21 @@ export function hookRoutes(env: object): { routes: Map<string, HookRoute>; probl
 
 const encoder = new TextEncoder();
 
+/** Imported Standard Webhooks keys, per env object and binding: one importKey per isolate, not per request. */
+const webhookKeys = new WeakMap<object, Map<string, Promise<CryptoKey>>>();
+
+function cachedWebhookKey(env: object, binding: string, secret: string): Promise<CryptoKey> {
+  let keys = webhookKeys.get(env);
+  if (!keys) webhookKeys.set(env, (keys = new Map()));
+  let key = keys.get(binding);
+  if (!key) {
+    key = webhookKey(secret, binding);
+    key.catch(() => keys.delete(binding));
+    keys.set(binding, key);
+  }
+  return key;
+}
+
 async function sha256(data: string | Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", typeof data === "string" ? encoder.encode(data) : data));
 }
@@ -62,6 +77,7 @@ async function verify(
   body: Uint8Array<ArrayBuffer>,
   secret: string,
   now: number,
+  env: object,
 ): Promise<{ payload: unknown; key: string | undefined }> {
   const text = new TextDecoder().decode(body);
   const json = () => {
@@ -74,7 +90,17 @@ async function verify(
   switch (route.verify) {
     case "standard-webhooks": {
       const id = request.headers.get("webhook-id");
-      const ok = await verifyWebhook(secret, request.headers, body, { toleranceSeconds: route.toleranceSeconds, now });
+      let key: CryptoKey;
+      try {
+        key = await cachedWebhookKey(env, route.secretBinding, secret);
+      } catch {
+        throw new HttpError(
+          503,
+          "hook_not_configured",
+          `the secret binding ${route.secretBinding} is not a whsec_ key`,
+        );
+      }
+      const ok = await verifyWebhook(key, request.headers, body, { toleranceSeconds: route.toleranceSeconds, now });
       if (!ok || id === null) throw unauthorized("webhook signature missing, invalid, or outside the time tolerance");
       return { payload: json(), key: id };
     }
@@ -204,7 +230,7 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   if (!types.test(type)) throw new HttpError(415, "unsupported_media_type", "webhook bodies must be JSON");
   const body = ((await readBody(request, MAX_HOOK_BYTES)) ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>;
   const now = Date.now();
-  const { payload, key } = await verify(route, request, body, secret, now);
+  const { payload, key } = await verify(route, request, body, secret, now, env);
 
   const checked = checkPayload(route, payload);
   if ("errors" in checked) {

@@ -51,6 +51,12 @@ const HOOKS = [
     request: { venue: "intx", method: "DELETE", path: "/api/v1/orders/{{order_id}}" },
   },
   {
+    name: "sw-bad-secret",
+    verify: "standard-webhooks",
+    secret_binding: "HOOK_BAD_WHSEC",
+    request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+  },
+  {
     name: "missing-secret",
     verify: "bearer",
     secret_binding: "HOOK_NOT_SET",
@@ -70,6 +76,7 @@ const bindings = {
   HOOK_SW_SECRET: WHSEC,
   HOOK_TV_PASSPHRASE: TV_PASS,
   HOOK_BEARER_TOKEN: BEARER,
+  HOOK_BAD_WHSEC: "whsec_not base64!",
 } as unknown as Env;
 
 let sent: { request: Request; body: string }[] = [];
@@ -161,15 +168,16 @@ describe("webhooks: standard-webhooks", () => {
     const body = alert();
     const tampered = await post("/hooks/sw-order", alert({ size: "25" }), swHeaders(id, body));
     const wrongKey = await post("/hooks/sw-order", body, swHeaders(uniqueId(), body, OLD_WHSEC));
+    // Well outside the 300 s tolerance (the exact edge is tested with an injected clock in standard-webhooks.test.ts).
     const stale = await post(
       "/hooks/sw-order",
       body,
-      swHeaders(uniqueId(), body, WHSEC, new Date(Date.now() - 301_000)),
+      swHeaders(uniqueId(), body, WHSEC, new Date(Date.now() - 330_000)),
     );
     const future = await post(
       "/hooks/sw-order",
       body,
-      swHeaders(uniqueId(), body, WHSEC, new Date(Date.now() + 301_000)),
+      swHeaders(uniqueId(), body, WHSEC, new Date(Date.now() + 330_000)),
     );
     const bare = await post("/hooks/sw-order", body, { "content-type": "application/json" });
     for (const r of [tampered, wrongKey, stale, future, bare]) {
@@ -299,6 +307,11 @@ describe("webhooks: bearer, limits, configuration", () => {
     );
     const big = JSON.stringify({ pad: "x".repeat(20_000) });
     expect((await post("/hooks/sw-order", big, swHeaders(uniqueId(), big))).status).toBe(413);
+    const badKey = await post("/hooks/sw-bad-secret", "{}", swHeaders(uniqueId(), "{}"));
+    expect(badKey.status).toBe(503);
+    expect(await badKey.json()).toEqual({
+      error: { code: "hook_not_configured", message: "the secret binding HOOK_BAD_WHSEC is not a whsec_ key" },
+    });
     const missing = await post("/hooks/missing-secret", "{}", { "content-type": "application/json" });
     expect(missing.status).toBe(503);
     expect(await missing.json()).toEqual({
