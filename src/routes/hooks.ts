@@ -47,11 +47,15 @@ const webhookKeys = new WeakMap<object, Map<string, Promise<CryptoKey>>>();
 
 function cachedWebhookKey(env: object, binding: string, secret: string): Promise<CryptoKey> {
   let keys = webhookKeys.get(env);
-  if (!keys) webhookKeys.set(env, (keys = new Map()));
+  if (!keys) {
+    keys = new Map();
+    webhookKeys.set(env, keys);
+  }
   let key = keys.get(binding);
   if (!key) {
     key = webhookKey(secret, binding);
-    key.catch(() => keys.delete(binding));
+    const forget = keys;
+    key.catch(() => forget.delete(binding));
     keys.set(binding, key);
   }
   return key;
