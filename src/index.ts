@@ -63,7 +63,7 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
 export default {
   fetch,
   scheduled,
-  queue: (batch, env, _ctx) => consumeDeliveries(batch, env),
+  queue: (batch, env, ctx) => consumeDeliveries(batch, env, ctx),
 } satisfies ExportedHandler<Env>;
 
 export { ClockState } from "./adapters/clock-store.ts";

@@ -110,7 +110,7 @@ type Outcome =
   | { kind: "dead"; reason: string; status?: number; response?: string };
 
 /** Sends one delivery, signed now, and classifies the outcome. */
-async function attempt(env: Env, message: DeliveryMessage, now: number): Promise<Outcome> {
+async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage, now: number): Promise<Outcome> {
   const age = now - message.receivedAt;
   if (age > message.maxAgeSeconds * 1000) {
     return {
@@ -118,7 +118,7 @@ async function attempt(env: Env, message: DeliveryMessage, now: number): Promise
       reason: `stale: ${Math.round(age / 1000)} s old, over max_age_seconds ${message.maxAgeSeconds}`,
     };
   }
-  const client = venueClient(env, message.venue);
+  const client = venueClient(env, message.venue, ctx);
   if (!client) return { kind: "dead", reason: `${message.venue} is not configured` };
   const unknownOutcome = (what: string): Outcome =>
     message.retrySafe
@@ -192,12 +192,12 @@ async function record(env: Env, message: DeliveryMessage, attempts: number, outc
 }
 
 /** The queue consumer: one attempt per message per batch; the decision is recorded before the message is acked. */
-export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   await Promise.all(
     batch.messages.map(async (msg) => {
       const message = msg.body as DeliveryMessage;
       const now = Date.now();
-      let outcome = await attempt(env, message, now);
+      let outcome = await attempt(env, ctx, message, now);
       if (outcome.kind === "retry" && msg.attempts >= MAX_DELIVERY_ATTEMPTS) {
         outcome = { ...outcome, kind: "dead", reason: `gave up after ${msg.attempts} attempts: ${outcome.reason}` };
       }
