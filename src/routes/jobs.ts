@@ -227,6 +227,14 @@ export async function scheduled(controller: ScheduledController, env: Env, ctx: 
   await bounded(failed.results, PARALLEL, async ({ job, scheduled_at }) => {
     const def = byName.get(job);
     if (def?.forward) await forwardRun(env, def, scheduled_at);
+    else {
+      // The job was removed or no longer forwards: say so on the run instead of retrying it forever.
+      await env.DB.prepare(
+        "UPDATE job_runs SET forward_state = 'abandoned', forward_error = ?3 WHERE job = ?1 AND scheduled_at = ?2",
+      )
+        .bind(job, scheduled_at, "the job no longer has a forward configured")
+        .run();
+    }
   });
 
   const days = Number((env as unknown as Record<string, unknown>).RUNS_RETENTION_DAYS ?? 30);

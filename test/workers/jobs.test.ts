@@ -142,6 +142,19 @@ describe("scheduled jobs", () => {
     );
   });
 
+  it("a failed forward of a job that no longer forwards is recorded as abandoned, not retried forever", async () => {
+    await env.DB.prepare(
+      "INSERT INTO job_runs (job, scheduled_at, started_at, forward_state, forward_attempts) VALUES ('gone', ?1, ?1, 'failed', 1)",
+    )
+      .bind(T0 - 60_000)
+      .run();
+    await trigger("0 * * * *", T0);
+    expect((await runs("gone"))[0]).toMatchObject({
+      forward_state: "abandoned",
+      forward_error: "the job no longer has a forward configured",
+    });
+  });
+
   it("prunes runs older than RUNS_RETENTION_DAYS", async () => {
     await env.DB.prepare("INSERT INTO job_runs (job, scheduled_at, started_at) VALUES ('old-job', ?1, ?1)")
       .bind(T0 - 3 * 86_400_000)
