@@ -88,5 +88,5 @@ describe("inbound limits", () => {
     }
     expect(statuses.slice(0, 600).every((s) => s === 200)).toBe(true);
     expect(statuses[600]).toBe(429);
-  });
+  }, 20_000);
 });
