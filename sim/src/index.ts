@@ -2,8 +2,10 @@
  * skewguard-sim: a local stand-in for the Coinbase INTX (`/api/v1/...`) and CDE (`/rest/...`) REST gateways.
  * Strict where they are strict: it recomputes every CB-ACCESS-SIGN with its own HMAC (node:crypto, never
  * skewguard's code), refuses timestamps outside the window of its own skewed clock, stamps `Date` from that clock,
- * rate-limits INTX keys at 40/s, and keeps orders, positions and kill-switch state. `/_sim/control` changes skew,
- * latency and faults at run time and reports the venue-side effects, for tests and demos only.
+ * rate-limits INTX keys at 40/s, and keeps orders, positions and a kill-switch lock per venue. `/_sim/control`
+ * changes skew, latency and faults at run time and reports the venue-side effects, for tests and demos only.
+ * `/_sim/captured...` records whatever reaches it and `/_sim/redirect?to=` redirects, for redirect and leak tests.
+ * docs/simulator.md describes every route and control field.
  */
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
@@ -24,17 +26,30 @@ interface SimEnv {
 type Venue = "intx" | "cde";
 type Range = [number, number];
 /** `5xx`: answer 503 without processing. `drop`: fail the connection without processing. The `_after` kinds
- * process the request first (its effect happens) and then fail, like a response lost on the way back. */
-type FaultKind = "5xx" | "5xx_after" | "drop" | "drop_after" | "slow";
+ * process the request first (its effect happens) and then fail, like a response lost on the way back. These and
+ * `slow` fire on an authenticated request. `reflect` and `redirect` are a misbehaving front (a proxy or gateway
+ * that is not the venue): they fire on the next request to a venue path, before authentication, and nothing is
+ * processed. `reflect` answers a 500 HTML page echoing every request header, dated by the real clock; `redirect`
+ * answers 307 to another origin. */
+type FaultKind = "5xx" | "5xx_after" | "drop" | "drop_after" | "slow" | "reflect" | "redirect";
+const FAULT_KINDS: readonly FaultKind[] = ["5xx", "5xx_after", "drop", "drop_after", "slow", "reflect", "redirect"];
+
+interface Fault {
+  kind: FaultKind;
+  remaining: number;
+  slowMs: number;
+  /** `redirect` only: the Location to answer; undefined = the capture sink on another origin (defaultLocation). */
+  location?: string;
+}
 
 interface Settings {
   skewMs: number;
   up: Range;
   down: Range;
   windowSeconds: number;
-  /** Status and message for a timestamp outside the window (the real ones are undocumented; PROTOCOL.md). */
+  /** Status and message for a timestamp outside the window (the real ones are undocumented; docs/protocol.md). */
   timestampStatus: Record<Venue, number>;
-  fault: { kind: FaultKind; remaining: number; slowMs: number } | null;
+  fault: Fault | null;
 }
 
 interface Order {
@@ -49,6 +64,16 @@ interface Order {
   portfolio_id: string;
   order_status: "WORKING" | "CANCELLED";
   created_at: string;
+}
+
+/** One request that reached the capture sink (`/_sim/captured...`). */
+interface Captured {
+  method: string;
+  host: string;
+  path: string;
+  /** How many request headers are named `cb-access-*`: 4 means a signed request was handed over whole. */
+  cb_access_headers: number;
+  body_bytes: number;
 }
 
 /** Counters of what the venue did, so tests can assert "at most one venue-side effect per logical request". */
@@ -70,7 +95,13 @@ let settings: Settings | undefined;
 const orders = new Map<string, Order>();
 const clientOrderIds = new Set<string>();
 const recentByKey = new Map<string, number[]>();
-let tradingLocked = false;
+/** Per venue: a CDE kill switch locks CDE only. No simulated route locks INTX; INTX orders honour the flag. */
+const tradingLocked: Record<Venue, boolean> = { intx: false, cde: false };
+/** The capture sink's log, most recent last. */
+const captured: Captured[] = [];
+const CAPTURED_MAX = 50;
+const CAPTURE_PREFIX = "/_sim/captured";
+const REDIRECT_ORIGIN = "http://redirect-target.sim";
 let effects = freshEffects();
 
 function freshEffects(): Effects {
@@ -111,7 +142,7 @@ function reject(key: string, status: number, body: unknown, headers: Record<stri
   return Response.json(body, { status, headers });
 }
 
-/** INTX's two error shapes (PROTOCOL.md): `{"message"}`, and Javalin's `{"title", "status"}`. */
+/** INTX's two error shapes (docs/protocol.md): `{"message"}`, and Javalin's `{"title", "status"}`. */
 const title = (status: number, kind: string, text: string) =>
   Response.json({ title: `io.javalin.http.${kind}: ${text}`, status }, { status });
 
@@ -157,7 +188,7 @@ function authenticate(env: SimEnv, s: Settings, venue: Venue, request: Request, 
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 
-async function placeOrder(body: Uint8Array): Promise<Response> {
+async function placeOrder(venue: Venue, body: Uint8Array): Promise<Response> {
   let order: Record<string, unknown>;
   try {
     order = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
@@ -187,7 +218,7 @@ async function placeOrder(body: Uint8Array): Promise<Response> {
   if (clientOrderIds.has(client_order_id as string)) {
     return title(400, "BadRequestResponse", `Order rejected (DUPLICATE_CLIENT_ORDER_ID ${client_order_id})`);
   }
-  if (tradingLocked) return title(403, "ForbiddenResponse", "Trading is locked");
+  if (tradingLocked[venue]) return title(403, "ForbiddenResponse", "Trading is locked");
   clientOrderIds.add(client_order_id as string);
   const placed: Order = {
     order_id: crypto.randomUUID(),
@@ -222,7 +253,7 @@ async function handle(venue: Venue, method: string, url: URL, body: Uint8Array):
         ? Response.json([{ instrument_id: "BTC-PERP", net_size: "0.5", entry_vwap: "64000", unrealized_pnl: "120.5" }])
         : Response.json([{ asset_name: "USDC", quantity: "100000", hold: "2500", collateral_value: "100000" }]);
     }
-    if (route === "POST /api/v1/orders") return placeOrder(body);
+    if (route === "POST /api/v1/orders") return placeOrder(venue, body);
     if (route === "GET /api/v1/orders") {
       const results = [...orders.values()].filter((o) => o.order_status === "WORKING");
       return Response.json({ pagination: { result_limit: 25, result_offset: 0 }, results });
@@ -259,59 +290,236 @@ async function handle(venue: Venue, method: string, url: URL, body: Uint8Array):
     return Response.json([{ symbol: "BIPZ30", firm_uuid: PORTFOLIO.portfolio_uuid, long_qty: 3, short_qty: 0 }]);
   }
   if (route === "POST /rest/kill-switch") {
-    tradingLocked = true;
+    tradingLocked.cde = true;
     effects.kill_switches++;
     return Response.json({ status: "ok", trading_locked: true });
   }
   if (route === "POST /rest/unlock-trading") {
-    tradingLocked = false;
+    tradingLocked.cde = false;
     effects.unlocks++;
     return Response.json({ status: "ok", trading_locked: false });
   }
   return Response.json({ message: "Not Found" }, { status: 404 });
 }
 
-/** `/_sim/control`: GET reads settings and effects; POST changes them. For tests and demos only. */
-async function control(request: Request, s: Settings, env: SimEnv): Promise<Response> {
-  if (request.method === "POST") {
-    const change = (await request.json()) as Record<string, unknown>;
-    if (change.reset === true) {
-      settings = defaults(env);
-      orders.clear();
-      clientOrderIds.clear();
-      recentByKey.clear();
-      tradingLocked = false;
-      effects = freshEffects();
-    }
-    const current = settings ?? s;
-    if (typeof change.skew_ms === "number") current.skewMs = change.skew_ms;
-    if (Array.isArray(change.up_ms)) current.up = change.up_ms as Range;
-    if (Array.isArray(change.down_ms)) current.down = change.down_ms as Range;
-    if (typeof change.window_seconds === "number") current.windowSeconds = change.window_seconds;
-    if (typeof change.timestamp_status === "object" && change.timestamp_status !== null) {
-      Object.assign(current.timestampStatus, change.timestamp_status);
-    }
-    if (change.fault === null) current.fault = null;
-    else if (typeof change.fault === "object") {
-      const f = change.fault as { kind: FaultKind; count?: number; slow_ms?: number };
-      current.fault = { kind: f.kind, remaining: f.count ?? 1, slowMs: f.slow_ms ?? 15_000 };
+class BadControl extends Error {}
+
+const CONTROL_KEYS = ["reset", "skew_ms", "up_ms", "down_ms", "window_seconds", "timestamp_status", "fault"];
+const FAULT_KEYS = ["kind", "count", "slow_ms", "location"];
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
+function unknownKeys(object: Record<string, unknown>, known: readonly string[], where: string): void {
+  for (const key of Object.keys(object)) {
+    if (!known.includes(key)) throw new BadControl(`unknown key ${JSON.stringify(`${where}${key}`)}`);
+  }
+}
+
+function latency(value: unknown, name: string): Range {
+  if (!Array.isArray(value) || value.length !== 2 || !value.every((v) => isNumber(v) && v >= 0)) {
+    throw new BadControl(`${name} must be [min, max]: two non-negative numbers of milliseconds`);
+  }
+  const [low, high] = value as Range;
+  if (low > high) throw new BadControl(`${name} must be [min, max] with min <= max`);
+  return [low, high];
+}
+
+/** A POST body, checked whole before anything changes: a 400 leaves the simulator as it was. */
+function parseControl(text: string) {
+  let change: unknown;
+  try {
+    change = JSON.parse(text);
+  } catch {
+    throw new BadControl("body is not valid JSON");
+  }
+  if (!isObject(change)) throw new BadControl("body must be a JSON object");
+  unknownKeys(change, CONTROL_KEYS, "");
+  const { reset, skew_ms, up_ms, down_ms, window_seconds, timestamp_status, fault } = change;
+  if (reset !== undefined && typeof reset !== "boolean") throw new BadControl("reset must be true or false");
+  if (skew_ms !== undefined && !isNumber(skew_ms)) throw new BadControl("skew_ms must be a number of milliseconds");
+  if (window_seconds !== undefined && !(isNumber(window_seconds) && window_seconds > 0)) {
+    throw new BadControl("window_seconds must be a positive number");
+  }
+  let statuses: Partial<Record<Venue, number>> | undefined;
+  if (timestamp_status !== undefined) {
+    if (!isObject(timestamp_status)) throw new BadControl('timestamp_status must be an object like {"intx": 401}');
+    unknownKeys(timestamp_status, ["intx", "cde"], "timestamp_status.");
+    statuses = {};
+    for (const [venue, status] of Object.entries(timestamp_status)) {
+      if (!Number.isInteger(status) || (status as number) < 200 || (status as number) > 599) {
+        throw new BadControl(`timestamp_status.${venue} must be an HTTP status from 200 to 599`);
+      }
+      statuses[venue as Venue] = status as number;
     }
   }
-  const current = settings ?? s;
-  return Response.json({
+  let newFault: Fault | null | undefined;
+  if (fault === null) newFault = null;
+  else if (fault !== undefined) {
+    if (!isObject(fault)) throw new BadControl("fault must be an object or null");
+    unknownKeys(fault, FAULT_KEYS, "fault.");
+    const { kind, count, slow_ms, location } = fault;
+    if (!FAULT_KINDS.includes(kind as FaultKind)) {
+      throw new BadControl(`fault.kind must be one of ${FAULT_KINDS.join(", ")}`);
+    }
+    if (count !== undefined && !(Number.isInteger(count) && (count as number) >= 1)) {
+      throw new BadControl("fault.count must be a whole number, at least 1");
+    }
+    if (slow_ms !== undefined) {
+      if (kind !== "slow") throw new BadControl("fault.slow_ms applies to kind slow only");
+      if (!(isNumber(slow_ms) && slow_ms >= 0)) throw new BadControl("fault.slow_ms must be a non-negative number");
+    }
+    if (location !== undefined) {
+      if (kind !== "redirect") throw new BadControl("fault.location applies to kind redirect only");
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+      if (typeof location !== "string" || location === "" || /[\u0000-\u001f\u007f]/.test(location)) {
+        throw new BadControl("fault.location must be a non-empty string without control characters");
+      }
+    }
+    newFault = {
+      kind: kind as FaultKind,
+      remaining: (count as number | undefined) ?? 1,
+      slowMs: (slow_ms as number | undefined) ?? 15_000,
+      ...(location !== undefined ? { location: location as string } : {}),
+    };
+  }
+  return {
+    reset: reset === true,
+    skewMs: skew_ms as number | undefined,
+    up: up_ms === undefined ? undefined : latency(up_ms, "up_ms"),
+    down: down_ms === undefined ? undefined : latency(down_ms, "down_ms"),
+    windowSeconds: window_seconds as number | undefined,
+    statuses,
+    fault: newFault,
+  };
+}
+
+function state(current: Settings) {
+  const fault = current.fault && {
+    ...current.fault,
+    ...(current.fault.kind === "redirect" ? { location: current.fault.location ?? null } : {}),
+  };
+  return {
     skew_ms: current.skewMs,
     up_ms: current.up,
     down_ms: current.down,
     window_seconds: current.windowSeconds,
     timestamp_status: current.timestampStatus,
-    fault: current.fault,
-    trading_locked: tradingLocked,
+    fault,
+    trading_locked: { ...tradingLocked },
     effects,
+    captured,
+  };
+}
+
+/** `/_sim/control`: GET reads settings and effects; POST changes them. For tests and demos only. */
+async function control(request: Request, env: SimEnv): Promise<Response> {
+  if (request.method === "POST") {
+    let change: ReturnType<typeof parseControl>;
+    try {
+      change = parseControl(await request.text());
+    } catch (err) {
+      const message = err instanceof BadControl ? err.message : "body could not be read";
+      return Response.json({ error: { code: "bad_control", message } }, { status: 400 });
+    }
+    if (change.reset) {
+      settings = defaults(env);
+      orders.clear();
+      clientOrderIds.clear();
+      recentByKey.clear();
+      tradingLocked.intx = false;
+      tradingLocked.cde = false;
+      captured.length = 0;
+      effects = freshEffects();
+    }
+    const current = settings ?? defaults(env);
+    settings = current;
+    if (change.skewMs !== undefined) current.skewMs = change.skewMs;
+    if (change.up) current.up = change.up;
+    if (change.down) current.down = change.down;
+    if (change.windowSeconds !== undefined) current.windowSeconds = change.windowSeconds;
+    if (change.statuses) Object.assign(current.timestampStatus, change.statuses);
+    if (change.fault !== undefined) current.fault = change.fault;
+  }
+  return Response.json(state(settings ?? defaults(env)));
+}
+
+/** `/_sim/captured...`: any host, any method. Records what arrived (counts, not values) and answers 200. */
+async function capture(request: Request, url: URL): Promise<Response> {
+  const body = await readBody(request);
+  let cbAccess = 0;
+  for (const [name] of request.headers) if (name.toLowerCase().startsWith("cb-access-")) cbAccess++;
+  captured.push({
+    method: request.method,
+    host: url.host,
+    path: url.pathname + url.search,
+    cb_access_headers: cbAccess,
+    body_bytes: body.byteLength,
   });
+  if (captured.length > CAPTURED_MAX) captured.splice(0, captured.length - CAPTURED_MAX);
+  return Response.json({ captured: true });
+}
+
+/** `/_sim/redirect?to=<absolute URL>`: 307 to it, whatever the method. Records nothing. */
+function redirectTo(url: URL): Response {
+  const to = url.searchParams.get("to");
+  if (to === null || !URL.canParse(to)) {
+    return Response.json(
+      {
+        error: {
+          code: "bad_redirect",
+          message: "to must be an absolute URL, e.g. /_sim/redirect?to=https%3A%2F%2Fexample.test%2F",
+        },
+      },
+      { status: 400 },
+    );
+  }
+  return new Response(null, { status: 307, headers: { location: new URL(to).href } });
+}
+
+/** Takes one firing of a front fault (`reflect`, `redirect`), if one is set. */
+function takeFrontFault(s: Settings): Fault | undefined {
+  const fault = s.fault;
+  if (!fault || fault.remaining <= 0 || (fault.kind !== "reflect" && fault.kind !== "redirect")) return undefined;
+  fault.remaining--;
+  if (fault.remaining === 0) s.fault = null;
+  return fault;
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A gateway's debug error page: echoes the request line and every request header (values HTML-escaped only). */
+function reflectPage(request: Request, url: URL): Response {
+  const rows = [...request.headers].map(
+    ([name, value]) => `<tr><th>${escapeHtml(name)}</th><td>${escapeHtml(value)}</td></tr>`,
+  );
+  const html = [
+    "<!doctype html>",
+    "<html><head><title>500 Internal Server Error</title></head><body>",
+    "<h1>500 Internal Server Error</h1>",
+    `<p>upstream error while handling <code>${escapeHtml(`${request.method} ${url.pathname}${url.search}`)}</code></p>`,
+    "<h2>Request headers</h2>",
+    "<table>",
+    ...rows,
+    "</table>",
+    "</body></html>",
+    "",
+  ].join("\n");
+  return new Response(html, { status: 500, headers: { "content-type": "text/html; charset=utf-8" } });
 }
 
 async function readBody(request: Request): Promise<Uint8Array> {
   return request.body ? new Uint8Array(await request.arrayBuffer()) : new Uint8Array(0);
+}
+
+/**
+ * A dropped connection: the caller's fetch rejects. The message starts the way workerd words a lost peer
+ * ("disconnected: operation canceled"), which the test runner's log filter knows, so a passing run stays quiet.
+ */
+class DroppedConnection extends Error {
+  constructor(when: string) {
+    super(`disconnected: operation canceled (simulated dropped connection ${when})`);
+  }
 }
 
 export default {
@@ -319,7 +527,9 @@ export default {
     settings ??= defaults(env);
     const s = settings;
     const url = new URL(request.url);
-    if (url.pathname === "/_sim/control") return control(request, s, env);
+    if (url.pathname === "/_sim/control") return control(request, env);
+    if (url.pathname.startsWith(CAPTURE_PREFIX)) return capture(request, url);
+    if (url.pathname === "/_sim/redirect") return redirectTo(url);
     const venue: Venue | undefined = url.pathname.startsWith("/api/v1/")
       ? "intx"
       : url.pathname.startsWith("/rest/")
@@ -332,17 +542,31 @@ export default {
     const serverMs = Date.now() + s.skewMs;
     const date = new Date(Math.floor(serverMs / 1000) * 1000).toUTCString();
 
-    let response = authenticate(env, s, venue, request, body, serverMs);
+    const front = takeFrontFault(s);
+    if (front?.kind === "reflect") {
+      const page = reflectPage(request, url);
+      await sleep(pick(s.down));
+      // Not the venue: the front's own clock, which is the real one, never the venue's skewed one.
+      page.headers.set("date", new Date().toUTCString());
+      return page;
+    }
+    let response: Response | undefined;
+    if (front?.kind === "redirect") {
+      const location = front.location ?? `${REDIRECT_ORIGIN}${CAPTURE_PREFIX}${url.pathname}${url.search}`;
+      response = new Response(null, { status: 307, headers: { location } });
+    }
+
+    response ??= authenticate(env, s, venue, request, body, serverMs);
     const fault = s.fault;
     if (!response && fault && fault.remaining > 0) {
       fault.remaining--;
       if (fault.remaining === 0) s.fault = null;
       if (fault.kind === "5xx") response = Response.json({ message: "Service Unavailable" }, { status: 503 });
-      if (fault.kind === "drop") throw new Error("simulated dropped connection");
+      if (fault.kind === "drop") throw new DroppedConnection("before processing");
       if (fault.kind === "5xx_after" || fault.kind === "drop_after" || fault.kind === "slow") {
         const processed = await handle(venue, request.method.toUpperCase(), url, body);
         effects.accepted++;
-        if (fault.kind === "drop_after") throw new Error("simulated dropped connection after processing");
+        if (fault.kind === "drop_after") throw new DroppedConnection("after processing");
         if (fault.kind === "slow") await sleep(fault.slowMs);
         response =
           fault.kind === "slow" ? processed : Response.json({ message: "Internal Server Error" }, { status: 500 });

@@ -3,7 +3,8 @@
 //   - `simEnv(host)` is an Env whose venues point at https://<host> with the simulator's dev credentials. Each
 //     venue clock is keyed by venue and base URL, so a fresh host means a cold clock.
 //   - `simControl(change)` POSTs to /_sim/control (skew, latency, faults, reset) and returns its state, including
-//     the `effects` counters (orders placed, kill-switches...), for "at most one venue-side effect" assertions.
+//     the `effects` counters (orders placed, kill-switches...), for "at most one venue-side effect" assertions,
+//     and the capture sink's log. docs/simulator.md lists every field.
 import { env } from "cloudflare:workers";
 
 export const DEV = {
@@ -27,8 +28,9 @@ export function simEnv(host: string, overrides: Record<string, unknown> = {}): E
 
 export interface SimState {
   skew_ms: number;
-  fault: { kind: string; remaining: number } | null;
-  trading_locked: boolean;
+  fault: { kind: string; remaining: number; slowMs: number; location?: string | null } | null;
+  /** Per venue: CDE's kill switch locks CDE only. */
+  trading_locked: { intx: boolean; cde: boolean };
   effects: {
     requests: number;
     accepted: number;
@@ -38,6 +40,15 @@ export interface SimState {
     kill_switches: number;
     unlocks: number;
   };
+  /** What reached the capture sink (`/_sim/captured...`), most recent last, at most 50. */
+  captured: {
+    method: string;
+    host: string;
+    path: string;
+    /** Request headers named `cb-access-*`. */
+    cb_access_headers: number;
+    body_bytes: number;
+  }[];
 }
 
 export async function simControl(change?: Record<string, unknown>): Promise<SimState> {
