@@ -5,7 +5,7 @@
 import { decodeBase64 } from "./base64.ts";
 import { ConfigError } from "./errors.ts";
 
-/** How a venue's secret turns into HMAC key bytes (PROTOCOL.md: base64 by default; raw for some samples). */
+/** How a venue's secret turns into HMAC key bytes (docs/protocol.md, "Signing": base64 by default; raw for some samples). */
 export type SecretEncoding = "base64" | "raw";
 
 /** The key bytes for `secret`, or a ConfigError naming `binding` when it is not valid under `encoding`. */
@@ -72,9 +72,5 @@ export class KeyCache {
     }
     this.#keys.set(id, key);
     return key;
-  }
-
-  get size(): number {
-    return this.#keys.size;
   }
 }

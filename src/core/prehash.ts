@@ -1,5 +1,5 @@
 /**
- * The Coinbase prehash: `timestamp + METHOD + requestPath + body` (PROTOCOL.md, "Signing").
+ * The Coinbase prehash: `timestamp + METHOD + requestPath + body` (docs/protocol.md, "Signing").
  * Pure and portable: runs unchanged in workerd, Node >= 22, Deno and browsers.
  */
 import { SigningInputError } from "./errors.ts";
@@ -59,13 +59,4 @@ function writeText(into: Uint8Array, at: number, text: string): number {
     into[at + i] = c;
   }
   return at + text.length;
-}
-
-/** The prehash as a fresh array of the exact bytes that are MACed. */
-export function prehashBytes(timestamp: number, method: string, path: string, body?: Body): Uint8Array<ArrayBuffer> {
-  for (let size = 256; ; size *= 4) {
-    const buffer = new Uint8Array(size);
-    const length = writePrehash(buffer, timestamp, method, path, body);
-    if (length >= 0) return buffer.slice(0, length);
-  }
 }

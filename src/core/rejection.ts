@@ -1,7 +1,7 @@
 /**
  * Reading the venues' error bodies, and the one rule for "this was a timestamp rejection".
- * PROTOCOL.md: the exact status and text are undocumented for INTX and CDE; legacy Coinbase answered
- * 401 {"message":"request timestamp expired"}, a related derivatives API answers 400. Keep the rule here only.
+ * docs/protocol.md, "Error shapes": the exact status and text are undocumented for INTX and CDE; legacy Coinbase
+ * answered 401 {"message":"request timestamp expired"}, a related derivatives API answers 400. Keep the rule here.
  */
 
 /** The human message of a venue error body: `{"message": …}` or `{"title": …, "status": …}`, else undefined. */

@@ -1,5 +1,5 @@
 /**
- * The signing pipeline: `signHeaders → signature → prehashBytes`. Pure: the timestamp is an input,
+ * The signing pipeline: `signHeaders → signature → writePrehash`. Pure: the timestamp is an input,
  * never read from a clock here.
  */
 import { encodeBase64 } from "./base64.ts";

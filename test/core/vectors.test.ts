@@ -1,4 +1,4 @@
-// The published legacy Coinbase Exchange vectors (PROTOCOL.md, "Signing"): same HMAC construction, base64 key.
+// The published legacy Coinbase Exchange vectors (docs/protocol.md, "Signing"): same HMAC construction, base64 key.
 import { describe, expect, it } from "vitest";
 import { KeyCache } from "../../src/core/key.ts";
 import { signature } from "../../src/core/sign.ts";
