@@ -19,6 +19,9 @@ const simVars = Object.fromEntries(
 
 export default defineConfig({
   test: {
+    // A passing run prints the summary only; a failing test shows its own console lines and the failure.
+    silent: "passed-only",
+    reporters: ["dot"],
     projects: [
       {
         // Inside workerd, with the Worker's own wrangler.toml and bindings. Outbound fetches that a test does not
