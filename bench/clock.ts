@@ -75,7 +75,10 @@ function passive(feed: (s: ClockSample) => ClockEstimate | undefined): Estimator
 const ESTIMATORS: Record<string, Estimator> = {
   "skewguard (passive)": (v, start, random) => {
     const est = new OffsetEstimator();
-    return passive((s) => (est.add(s), est.estimate(s.tRecv)))(v, start, random);
+    return passive((s) => {
+      est.add(s);
+      return est.estimate(s.tRecv);
+    })(v, start, random);
   },
   "skewguard + probes": (v, start) => {
     const est = new OffsetEstimator();

@@ -11,7 +11,7 @@ import { ConfigError, SigningInputError } from "../src/core/errors.ts";
 import { importHmacKey, secretBytes } from "../src/core/key.ts";
 import { prehash, requestPath, signingMethod } from "../src/core/prehash.ts";
 import { checkTimestamp, signHeaders } from "../src/core/sign.ts";
-import { PROFILES, type VenueName } from "../src/core/venue.ts";
+import { PROFILES, parseVenue, type VenueName } from "../src/core/venue.ts";
 
 const USAGE = `usage: npm run --silent sign -- --venue cde|intx --method METHOD --url URL
          [--timestamp SECONDS] [--body TEXT | --body-file FILE] [--curl]
@@ -100,19 +100,14 @@ async function main(argv: string[]): Promise<string> {
     throw new UsageError((err as Error).message);
   }
 
+  // The Worker's own parser: the same bindings, defaults and refusals (a bad secret exits 2 naming it).
   const profile = PROFILES[venue as VenueName];
-  const vars = readVars();
-  const name = (suffix: string) => `${profile.envPrefix}${suffix}`;
-  for (const suffix of ["API_KEY", "API_SECRET", "API_PASSPHRASE"]) {
-    if (!vars[name(suffix)]) throw new UsageError(`${name(suffix)} is not set (environment or ./.dev.vars)`);
-  }
-  const encoding = vars[name("SECRET_ENCODING")] ?? "base64";
-  if (encoding !== "base64" && encoding !== "raw") {
-    throw new UsageError(`${name("SECRET_ENCODING")} must be base64 or raw`);
-  }
-  const key = await importHmacKey(secretBytes(vars[name("API_SECRET")] as string, encoding, name("API_SECRET")));
+  const config = parseVenue(readVars(), profile);
+  if (!config) throw new UsageError(`${profile.envPrefix}API_KEY is not set (environment or ./.dev.vars)`);
+  const { credentials, secretEncoding } = config;
+  const key = await importHmacKey(secretBytes(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`));
   const headers = await signHeaders(
-    { apiKey: vars[name("API_KEY")] as string, passphrase: vars[name("API_PASSPHRASE")] as string, key },
+    { apiKey: credentials.apiKey, passphrase: credentials.passphrase, key },
     { method, url, body },
     timestamp,
   );

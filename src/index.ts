@@ -1,17 +1,19 @@
 /**
- * skewguard's Worker entry: HTTP routes and the cron trigger. Routing only; the work lives in `routes/`.
+ * skewguard's Worker entry: the fetch (HTTP routes), scheduled (cron jobs) and queue (durable deliveries)
+ * handlers. Wiring only; the work lives in `routes/` and `adapters/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
-import { consumeDeliveries } from "./adapters/deliveries.ts";
+import { consumeDeliveries, type DeliveryMessage } from "./adapters/deliveries.ts";
+import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
+import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
 import { delivery } from "./routes/deliveries.ts";
-import { errorResponse, HttpError, toErrorResponse } from "./routes/errors.ts";
 import { health } from "./routes/health.ts";
 import { hook } from "./routes/hooks.ts";
-import { listJobs, listRuns, scheduled } from "./routes/jobs.ts";
-import { clientKey, limitInbound } from "./routes/limits.ts";
-import { relay } from "./routes/proxy.ts";
+import { errorResponse, HttpError, toErrorResponse } from "./routes/http.ts";
+import { jobs, runs } from "./routes/jobs.ts";
+import { relay } from "./routes/relay.ts";
 
 type Args = [Env, ExecutionContext];
 
@@ -20,7 +22,7 @@ const onlyGet = () => {
 };
 
 const router = AutoRouter<IRequest, Args>({
-  before: [(req, env) => limitInbound(env, clientKey(req as unknown as Request))],
+  before: [(req, env) => limitInbound(env, clientKey(req))],
   catch: toErrorResponse,
   missing: () => errorResponse(404, "not_found", "no such route; see README.md for the routes skewguard serves"),
 });
@@ -30,12 +32,12 @@ router
   .all("/health", onlyGet)
   .get("/clock", (_req, env) => clock(env))
   .all("/clock", onlyGet)
-  .all("/intx/*", (req, env, ctx) => relay("intx", req as unknown as Request, env, ctx))
-  .all("/cde/*", (req, env, ctx) => relay("cde", req as unknown as Request, env, ctx))
-  .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req as unknown as Request, env, ctx))
-  .get("/jobs", (req, env) => listJobs(req as unknown as Request, env))
-  .get("/jobs/:name/runs", (req, env) => listRuns(req.params.name ?? "", req as unknown as Request, env))
-  .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req as unknown as Request, env));
+  .all("/intx/*", (req, env, ctx) => relay("intx", req, env, ctx))
+  .all("/cde/*", (req, env, ctx) => relay("cde", req, env, ctx))
+  .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req, env, ctx))
+  .get("/jobs", (req, env) => jobs(req, env))
+  .get("/jobs/:name/runs", (req, env) => runs(req.params.name ?? "", req, env))
+  .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env));
 
 /** Every response carries a request id, and every request leaves one JSON log line with no secrets in it. */
 async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -62,9 +64,9 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
 
 export default {
   fetch,
-  scheduled,
-  queue: (batch, env, ctx) => consumeDeliveries(batch, env, ctx),
-} satisfies ExportedHandler<Env>;
+  scheduled: runScheduled,
+  queue: consumeDeliveries,
+} satisfies ExportedHandler<Env, DeliveryMessage>;
 
 export { ClockState } from "./adapters/clock-store.ts";
 export { HookLedger } from "./adapters/hook-ledger.ts";

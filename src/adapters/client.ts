@@ -8,23 +8,22 @@
  *   - a POST is never retried on 5xx, 429, network error or timeout: the venue may have processed it.
  */
 
+import { config, type SyncMode } from "../config.ts";
 import { sampleFromResponse } from "../core/clock/date.ts";
-import { type ClockSample, timestampFor } from "../core/clock/estimator.ts";
-import { parseSyncMode, type SyncMode } from "../core/clock/probe.ts";
+import { type ClockSample, halfWidthMs, timestampFor } from "../core/clock/estimator.ts";
 import { KeyCache } from "../core/key.ts";
 import { isTimestampRejection } from "../core/rejection.ts";
 import { signHeaders } from "../core/sign.ts";
 import type { VenueConfig, VenueName } from "../core/venue.ts";
 import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";
-import { venueSetup } from "./setup.ts";
 import { DRIFT_PPM, type VenueClock, venueClock } from "./venue-clock.ts";
 
 export interface VenueRequest {
   method: string;
   /** Wire path including the venue's API prefix, e.g. `/api/v1/orders`. Signed. */
   path: string;
-  /** Raw query string without `?`, forwarded untouched. Not signed (PROTOCOL.md). */
+  /** Raw query string without `?`, forwarded untouched. Not signed (docs/protocol.md, "Signing"). */
   query?: string;
   /** The exact bytes to send; they are what is signed. */
   body?: string | Uint8Array;
@@ -160,7 +159,7 @@ export class SignedClient implements VenueClient {
       const used = {
         attempts: attempt,
         offsetMs: Math.round(estimate?.offsetMs ?? 0),
-        uncertaintyMs: estimate ? Math.ceil((estimate.highMs - estimate.lowMs) / 2) : null,
+        uncertaintyMs: estimate ? Math.ceil(halfWidthMs(estimate)) : null,
         timestamp,
       };
 
@@ -246,7 +245,7 @@ export class SignedClient implements VenueClient {
       await syncClock(this.#clock, () => this.#probe(), { maxProbes: 1, budgetMs: 2_000, targetHalfWidthMs: 0 });
       return;
     }
-    const wide = (estimate.highMs - estimate.lowMs) / 2 > SYNC_TARGET_HALF_WIDTH_MS;
+    const wide = halfWidthMs(estimate) > SYNC_TARGET_HALF_WIDTH_MS;
     if (mode === "always" && wide && this.#options.waitUntil && this.#clock.claimSync(this.#now())) {
       this.#options.waitUntil(this.syncNow());
     }
@@ -301,15 +300,89 @@ export function venueClient(
   ctx?: { waitUntil(promise: Promise<unknown>): void },
   options: ClientOptions = {},
 ): VenueClient | undefined {
-  const config = venueSetup(env).venues[venue];
-  if (!config) return undefined;
-  const store = env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${config.baseUrl}`));
-  const gate = env.RATE_GATE.get(env.RATE_GATE.idFromName(`${venue} ${config.credentials.apiKey}`));
-  return new SignedClient(config, venueClock(venue, config.baseUrl), keys, {
+  const { venues, clockSync } = config(env);
+  const venueConfig = venues[venue];
+  if (!venueConfig) return undefined;
+  const store = env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${venueConfig.baseUrl}`));
+  const gate = env.RATE_GATE.get(env.RATE_GATE.idFromName(`${venue} ${venueConfig.credentials.apiKey}`));
+  return new SignedClient(venueConfig, venueClock(venue, venueConfig.baseUrl), keys, {
     store,
     gate,
     waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,
-    syncMode: parseSyncMode((env as unknown as Record<string, unknown>).CLOCK_SYNC) ?? "cold",
+    syncMode: clockSync,
     ...options,
   });
+}
+
+/**
+ * What came of one logical venue call, for the callers that keep or echo the answer (webhooks, queued deliveries,
+ * jobs): the venue answered (any status), it did not answer in time or could not be reached, skewguard's own rate
+ * gate refused to send, or the venue is not configured. Only `timeout` leaves it unknown whether the venue acted.
+ */
+export type VenueOutcome =
+  | {
+      kind: "answered";
+      status: number;
+      /** The body as text, cut at the caller's limit. */
+      text: string;
+      truncated: boolean;
+      attempts: number;
+      offsetMs: number;
+      uncertaintyMs: number | null;
+    }
+  | { kind: "timeout" | "unreachable"; attempts: number }
+  | { kind: "rate_limited"; retryAfterSeconds: number }
+  | { kind: "not_configured" };
+
+/** A JSON request to a venue: the body (if any) is sent and signed exactly as given. */
+export interface JsonRequest {
+  method: string;
+  path: string;
+  query?: string;
+  body?: string;
+  timeoutMs?: number;
+}
+
+/** Sends one JSON request through the signed client and reads at most `maxBytes` of the answer. */
+export async function sendJson(
+  env: Env,
+  ctx: ExecutionContext,
+  venue: VenueName,
+  request: JsonRequest,
+  maxBytes: number,
+): Promise<VenueOutcome> {
+  const client = venueClient(env, venue, ctx);
+  if (!client) return { kind: "not_configured" };
+  try {
+    const { response, attempts, offsetMs, uncertaintyMs } = await client.send({
+      ...request,
+      headers: request.body === undefined ? {} : { "content-type": "application/json" },
+    });
+    const { text, truncated } = await readText(response, maxBytes);
+    return { kind: "answered", status: response.status, text, truncated, attempts, offsetMs, uncertaintyMs };
+  } catch (err) {
+    if (err instanceof UpstreamError) return { kind: err.kind, attempts: err.attempts };
+    if (err instanceof RateLimitedError) return { kind: "rate_limited", retryAfterSeconds: err.retryAfterSeconds };
+    throw err;
+  }
+}
+
+/** Reads at most `maxBytes` of a body as UTF-8 text, cancelling the rest. */
+export async function readText(response: Response, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  if (!response.body) return { text: "", truncated: false };
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { text: text + decoder.decode(), truncated: false };
+    const room = maxBytes - size;
+    size += value.byteLength;
+    if (value.byteLength > room) {
+      await reader.cancel();
+      return { text: text + decoder.decode(value.subarray(0, room)), truncated: true };
+    }
+    text += decoder.decode(value, { stream: true });
+  }
 }

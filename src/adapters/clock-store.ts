@@ -3,12 +3,7 @@
  * A cold isolate seeds its estimator from here instead of starting blind; warm isolates offer improvements.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { ClockEstimate } from "../core/clock/estimator.ts";
-
-/** Half-width of an estimate's interval. */
-function halfWidth(e: ClockEstimate): number {
-  return (e.highMs - e.lowMs) / 2;
-}
+import { type ClockEstimate, halfWidthMs as halfWidth } from "../core/clock/estimator.ts";
 
 export class ClockState extends DurableObject<Env> {
   /** The last estimate offered, or null. The reader widens it for its age (it knows its own drift allowance). */

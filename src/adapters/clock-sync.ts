@@ -2,7 +2,7 @@
  * Runs bounded htpdate-style probes against a venue to narrow its clock estimate: at most `maxProbes` unsigned
  * requests, all within `budgetMs`, stopping as soon as the half-width is at or under `targetHalfWidthMs`.
  */
-import type { ClockSample } from "../core/clock/estimator.ts";
+import { type ClockSample, halfWidthMs } from "../core/clock/estimator.ts";
 import { nextProbeAt } from "../core/clock/probe.ts";
 import type { VenueClock } from "./venue-clock.ts";
 
@@ -28,7 +28,7 @@ export async function syncClock(
   while (sent < options.maxProbes) {
     const t = now();
     const estimate = clock.estimator.estimate(t);
-    if (estimate && (estimate.highMs - estimate.lowMs) / 2 <= options.targetHalfWidthMs) break;
+    if (estimate && halfWidthMs(estimate) <= options.targetHalfWidthMs) break;
     const at = estimate ? nextProbeAt(t, estimate, rtt) : t;
     if (at + rtt > deadline) break;
     if (at > t) await sleep(at - t);

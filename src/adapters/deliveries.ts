@@ -6,9 +6,8 @@
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
 import { isDuplicateOrder, venueMessage } from "../core/rejection.ts";
 import type { VenueName } from "../core/venue.ts";
-import { RateLimitedError, UpstreamError, venueClient } from "./client.ts";
-import type { HookResult } from "./hook-ledger.ts";
-import { log } from "./log.ts";
+import { sendJson, type VenueOutcome } from "./client.ts";
+import { errorName, log } from "./log.ts";
 
 /** What travels through the queue: the mapped request, unsigned. */
 export interface DeliveryMessage {
@@ -49,14 +48,14 @@ export class DeliveryQueueError extends Error {
   }
 }
 
-/** Records the delivery and enqueues it; the answer (202) tells the sender where to read its outcome. */
+/** Records the delivery and enqueues it. Throws DeliveryQueueError (nothing recorded) if the queue refuses. */
 export async function enqueueDelivery(
   env: Env,
   route: HookRoute,
   mapped: MappedRequest,
   id: string,
   now: number,
-): Promise<HookResult> {
+): Promise<void> {
   const message: DeliveryMessage = {
     id,
     route: route.name,
@@ -81,21 +80,6 @@ export async function enqueueDelivery(
     log("error", { event: "enqueue_failed", route: route.name, delivery_id: id, error: errorName(err) });
     throw new DeliveryQueueError();
   }
-  const sent = { venue: mapped.venue, method: mapped.method, path: mapped.path, client_order_id: id };
-  return {
-    status: 202,
-    body: JSON.stringify({
-      route: route.name,
-      delivery_id: id,
-      state: "queued",
-      status_url: `/deliveries/${id}`,
-      sent,
-    }),
-  };
-}
-
-function errorName(err: unknown): string {
-  return err instanceof Error ? err.name : typeof err;
 }
 
 /** Backoff before the next attempt: doubling from 2 s, capped at 60 s, with full jitter above 1 s. */
@@ -118,40 +102,38 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
       reason: `stale: ${Math.round(age / 1000)} s old, over max_age_seconds ${message.maxAgeSeconds}`,
     };
   }
-  const client = venueClient(env, message.venue, ctx);
-  if (!client) return { kind: "dead", reason: `${message.venue} is not configured` };
   const unknownOutcome = (what: string): Outcome =>
     message.retrySafe
       ? { kind: "retry", reason: what }
       : { kind: "dead", reason: `${what}; the venue may have processed it, so it is not re-sent` };
+  let outcome: VenueOutcome;
   try {
-    const result = await client.send({
-      method: message.method,
-      path: message.path,
-      body: message.body,
-      headers: message.body === undefined ? {} : { "content-type": "application/json" },
-    });
-    const status = result.response.status;
-    const text = (await result.response.text()).slice(0, MAX_STORED_RESPONSE);
-    if (status >= 200 && status < 300) return { kind: "delivered", status, response: text };
-    if (isDuplicateOrder(status, text)) return { kind: "delivered", status, response: text };
-    if (status === 429) return { kind: "retry", reason: "venue rate limit (429)", status };
-    if (status >= 500) return { ...unknownOutcome(`venue error ${status}`), status };
-    return {
-      kind: "dead",
-      reason: `venue refused: ${status} ${venueMessage(text) ?? ""}`.trim(),
-      status,
-      response: text,
-    };
+    const { method, path, body } = message;
+    outcome = await sendJson(env, ctx, message.venue, { method, path, body }, MAX_STORED_RESPONSE);
   } catch (err) {
-    if (err instanceof RateLimitedError) {
-      return { kind: "retry", reason: "outbound rate limit", delaySeconds: err.retryAfterSeconds };
-    }
-    if (err instanceof UpstreamError) {
-      return err.kind === "timeout" ? unknownOutcome("venue timeout") : { kind: "retry", reason: "venue unreachable" };
-    }
     return { kind: "retry", reason: `internal error (${errorName(err)})` };
   }
+  switch (outcome.kind) {
+    case "not_configured":
+      return { kind: "dead", reason: `${message.venue} is not configured` };
+    case "rate_limited":
+      return { kind: "retry", reason: "outbound rate limit", delaySeconds: outcome.retryAfterSeconds };
+    case "timeout":
+      return unknownOutcome("venue timeout");
+    case "unreachable":
+      return { kind: "retry", reason: "venue unreachable" };
+  }
+  const { status, text } = outcome;
+  if (status >= 200 && status < 300) return { kind: "delivered", status, response: text };
+  if (isDuplicateOrder(status, text)) return { kind: "delivered", status, response: text };
+  if (status === 429) return { kind: "retry", reason: "venue rate limit (429)", status };
+  if (status >= 500) return { ...unknownOutcome(`venue error ${status}`), status };
+  return {
+    kind: "dead",
+    reason: `venue refused: ${status} ${venueMessage(text) ?? ""}`.trim(),
+    status,
+    response: text,
+  };
 }
 
 async function record(env: Env, message: DeliveryMessage, attempts: number, outcome: Outcome, now: number) {
@@ -192,10 +174,14 @@ async function record(env: Env, message: DeliveryMessage, attempts: number, outc
 }
 
 /** The queue consumer: one attempt per message per batch; the decision is recorded before the message is acked. */
-export async function consumeDeliveries(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+export async function consumeDeliveries(
+  batch: MessageBatch<DeliveryMessage>,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<void> {
   await Promise.all(
     batch.messages.map(async (msg) => {
-      const message = msg.body as DeliveryMessage;
+      const message = msg.body;
       const now = Date.now();
       let outcome = await attempt(env, ctx, message, now);
       if (outcome.kind === "retry" && msg.attempts >= MAX_DELIVERY_ATTEMPTS) {

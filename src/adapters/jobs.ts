@@ -1,18 +1,17 @@
 /**
- * Scheduled jobs: the `scheduled` handler runs every job due for the trigger's cron through the signed client,
- * records each run in D1 (idempotent on job + scheduled time), forwards results signed as Standard Webhooks, retries
- * failed forwards on later runs, and prunes old history. `GET /jobs` and `GET /jobs/<name>/runs` read it back.
+ * Scheduled jobs: each cron trigger runs the jobs due for its cron through the signed venue call, records each run
+ * in D1 (claimed on job + scheduled time first, so a re-delivered trigger sends nothing), forwards results signed as
+ * Standard Webhooks, retries failed forwards on later triggers, and prunes old history. The typed queries that
+ * `GET /jobs` and `GET /jobs/<name>/runs` read live here too.
  */
-import { RateLimitedError, UpstreamError, venueClient } from "../adapters/client.ts";
-import { log } from "../adapters/log.ts";
-import { venueSetup } from "../adapters/setup.ts";
-import { parseSyncMode } from "../core/clock/probe.ts";
-import { type Job, type JobProblem, parseJobs } from "../core/jobs.ts";
+import { binding, config } from "../config.ts";
+import type { Job } from "../core/jobs.ts";
 import { venueMessage } from "../core/rejection.ts";
 import { signWebhook } from "../core/standard-webhooks.ts";
 import type { VenueName } from "../core/venue.ts";
-import { authenticate } from "./auth.ts";
-import { HttpError } from "./errors.ts";
+import { sendJson, venueClient } from "./client.ts";
+import { pruneHistory } from "./history.ts";
+import { errorName, log } from "./log.ts";
 
 /** Response bodies kept per run. */
 export const MAX_RUN_BODY = 64 * 1024;
@@ -20,20 +19,64 @@ export const MAX_RUN_BODY = 64 * 1024;
 const PARALLEL = 4;
 /** A forward is retried on this many later runs, then recorded as abandoned. */
 export const MAX_FORWARD_ATTEMPTS = 5;
-const DAY_MS = 86_400_000;
 
-const parsed = new WeakMap<object, { jobs: Job[]; problems: JobProblem[] }>();
+/** One job run as the API shows it; times are ISO 8601. */
+export interface RunView {
+  job: string;
+  scheduled_at: string;
+  started_at: string;
+  ended_at: string | null;
+  status: number | null;
+  attempts: number;
+  offset_ms: number | null;
+  uncertainty_ms: number | null;
+  body: string | null;
+  body_truncated: boolean;
+  error: string | null;
+  forward: { state: string; attempts: number; error: string | null } | null;
+}
 
-/** The `JOBS` for this env, parsed once per isolate; problems are logged once and shown by /health and /jobs. */
-export function jobSetup(env: Env): { jobs: Job[]; problems: JobProblem[] } {
-  let setup = parsed.get(env);
-  if (!setup) {
-    const configured = new Set(Object.keys(venueSetup(env).venues) as VenueName[]);
-    setup = parseJobs((env as unknown as Record<string, unknown>).JOBS, configured);
-    for (const problem of setup.problems) log("error", { event: "config", binding: "JOBS", ...problem });
-    parsed.set(env, setup);
-  }
-  return setup;
+/** A `job_runs` row as D1 returns it. */
+interface RunRow {
+  job: string;
+  scheduled_at: number;
+  started_at: number;
+  ended_at: number | null;
+  status: number | null;
+  attempts: number;
+  offset_ms: number | null;
+  uncertainty_ms: number | null;
+  body: string | null;
+  body_truncated: number;
+  error: string | null;
+  forward_state: string | null;
+  forward_attempts: number;
+  forward_error: string | null;
+}
+
+const RUN_COLUMNS = `job, scheduled_at, started_at, ended_at, status, attempts, offset_ms, uncertainty_ms, body,
+  body_truncated, error, forward_state, forward_attempts, forward_error`;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function runView(row: RunRow): RunView {
+  return {
+    job: row.job,
+    scheduled_at: iso(row.scheduled_at),
+    started_at: iso(row.started_at),
+    ended_at: row.ended_at === null ? null : iso(row.ended_at),
+    status: row.status,
+    attempts: row.attempts,
+    offset_ms: row.offset_ms,
+    uncertainty_ms: row.uncertainty_ms,
+    body: row.body,
+    body_truncated: row.body_truncated === 1,
+    error: row.error,
+    forward:
+      row.forward_state === null
+        ? null
+        : { state: row.forward_state, attempts: row.forward_attempts, error: row.forward_error },
+  };
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */
@@ -56,47 +99,41 @@ interface RunRecord {
 }
 
 async function fetchJob(env: Env, ctx: ExecutionContext, job: Job): Promise<RunRecord> {
-  const client = venueClient(env, job.venue, ctx);
   const empty = { status: null, attempts: 0, offsetMs: null, uncertaintyMs: null, body: null, truncated: false };
-  if (!client) return { ...empty, error: `${job.venue} is not configured` };
   try {
-    const result = await client.send({
-      method: job.method,
-      path: job.path,
-      query: job.query,
-      body: job.body,
-      headers: job.body === undefined ? {} : { "content-type": "application/json" },
-    });
-    const text = await result.response.text();
-    const status = result.response.status;
+    const { method, path, query, body } = job;
+    const outcome = await sendJson(env, ctx, job.venue, { method, path, query, body }, MAX_RUN_BODY);
+    switch (outcome.kind) {
+      case "not_configured":
+        return { ...empty, error: `${job.venue} is not configured` };
+      case "rate_limited":
+        return { ...empty, error: "outbound rate limit reached" };
+      case "timeout":
+        return { ...empty, attempts: outcome.attempts, error: "venue timeout" };
+      case "unreachable":
+        return { ...empty, attempts: outcome.attempts, error: "venue unreachable" };
+    }
+    const { status, text, truncated } = outcome;
     const ok = status >= 200 && status < 300;
     return {
       status,
-      attempts: result.attempts,
-      offsetMs: result.offsetMs,
-      uncertaintyMs: result.uncertaintyMs,
-      body: text.slice(0, MAX_RUN_BODY),
-      truncated: text.length > MAX_RUN_BODY,
+      attempts: outcome.attempts,
+      offsetMs: outcome.offsetMs,
+      uncertaintyMs: outcome.uncertaintyMs,
+      body: text,
+      truncated,
       error: ok ? null : `venue answered ${status}: ${venueMessage(text) ?? "no message"}`.slice(0, 500),
     };
   } catch (err) {
-    if (err instanceof UpstreamError) {
-      return {
-        ...empty,
-        attempts: err.attempts,
-        error: err.kind === "timeout" ? "venue timeout" : "venue unreachable",
-      };
-    }
-    if (err instanceof RateLimitedError) return { ...empty, error: "outbound rate limit reached" };
-    return { ...empty, error: `internal error (${err instanceof Error ? err.name : typeof err})` };
+    return { ...empty, error: `internal error (${errorName(err)})` };
   }
 }
 
 /** POSTs a run to the job's receiver, signed as a Standard Webhooks sender; returns an error reason or null. */
-async function forward(env: Env, job: Job, scheduledAt: number, run: Record<string, unknown>): Promise<string | null> {
+async function forward(env: Env, job: Job, scheduledAt: number, run: Omit<RunView, "forward">): Promise<string | null> {
   if (!job.forward) return null;
-  const secret = (env as unknown as Record<string, unknown>)[job.forward.secretBinding];
-  if (typeof secret !== "string" || secret === "") return `the secret binding ${job.forward.secretBinding} is not set`;
+  const secret = binding(env, job.forward.secretBinding);
+  if (secret === undefined) return `the secret binding ${job.forward.secretBinding} is not set`;
   const body = JSON.stringify(run);
   try {
     const headers = await signWebhook(secret, `${job.name}:${scheduledAt}`, Math.floor(Date.now() / 1000), body);
@@ -109,34 +146,11 @@ async function forward(env: Env, job: Job, scheduledAt: number, run: Record<stri
     await response.body?.cancel();
     return response.ok ? null : `receiver answered ${response.status}`;
   } catch (err) {
-    const name = err instanceof Error ? err.name : typeof err;
+    const name = errorName(err);
     return name === "ConfigError"
       ? `${job.forward.secretBinding} is not a whsec_ secret`
       : `receiver unreachable (${name})`;
   }
-}
-
-const RUN_COLUMNS = `job, scheduled_at, started_at, ended_at, status, attempts, offset_ms, uncertainty_ms, body,
-  body_truncated, error, forward_state, forward_attempts, forward_error`;
-
-function runJson(row: Record<string, unknown>) {
-  return {
-    job: row.job,
-    scheduled_at: new Date(row.scheduled_at as number).toISOString(),
-    started_at: new Date(row.started_at as number).toISOString(),
-    ended_at: row.ended_at === null ? null : new Date(row.ended_at as number).toISOString(),
-    status: row.status,
-    attempts: row.attempts,
-    offset_ms: row.offset_ms,
-    uncertainty_ms: row.uncertainty_ms,
-    body: row.body,
-    body_truncated: row.body_truncated === 1,
-    error: row.error,
-    forward:
-      row.forward_state === null
-        ? null
-        : { state: row.forward_state, attempts: row.forward_attempts, error: row.forward_error },
-  };
 }
 
 async function runJob(env: Env, ctx: ExecutionContext, job: Job, scheduledAt: number): Promise<void> {
@@ -190,11 +204,11 @@ async function runJob(env: Env, ctx: ExecutionContext, job: Job, scheduledAt: nu
 async function forwardRun(env: Env, job: Job, scheduledAt: number): Promise<void> {
   const row = await env.DB.prepare(`SELECT ${RUN_COLUMNS} FROM job_runs WHERE job = ?1 AND scheduled_at = ?2`)
     .bind(job.name, scheduledAt)
-    .first<Record<string, unknown>>();
+    .first<RunRow>();
   if (!row) return;
-  const { forward: _, ...run } = runJson(row);
+  const { forward: _, ...run } = runView(row);
   const error = await forward(env, job, scheduledAt, run);
-  const attempts = (row.forward_attempts as number) + 1;
+  const attempts = row.forward_attempts + 1;
   const state = error === null ? "delivered" : attempts >= MAX_FORWARD_ATTEMPTS ? "abandoned" : "failed";
   await env.DB.prepare(
     "UPDATE job_runs SET forward_state = ?3, forward_attempts = ?4, forward_error = ?5 WHERE job = ?1 AND scheduled_at = ?2",
@@ -204,24 +218,12 @@ async function forwardRun(env: Env, job: Job, scheduledAt: number): Promise<void
   if (error) log("warn", { event: "forward_failed", job: job.name, scheduled_at: scheduledAt, attempts, state, error });
 }
 
-/** The `scheduled` handler. */
-export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
-  // With CLOCK_SYNC=always, each trigger also keeps every venue's clock narrow, off the request path.
-  if (parseSyncMode((env as unknown as Record<string, unknown>).CLOCK_SYNC) === "always") {
-    for (const venue of Object.keys(venueSetup(env).venues) as VenueName[]) {
-      const client = venueClient(env, venue, ctx);
-      if (client) ctx.waitUntil(client.syncNow());
-    }
-  }
-  const { jobs } = jobSetup(env);
-  const due = jobs.filter((job) => job.cron === controller.cron);
-  await bounded(due, PARALLEL, (job) => runJob(env, ctx, job, controller.scheduledTime));
-
-  // Forwards that failed on earlier runs get another try now (bounded), so none is lost silently.
+/** Forwards that failed on earlier runs get another try now (bounded), so none is lost silently. */
+async function retryForwards(env: Env, jobs: readonly Job[], before: number): Promise<void> {
   const failed = await env.DB.prepare(
     "SELECT job, scheduled_at FROM job_runs WHERE forward_state IN ('failed', 'pending') AND scheduled_at < ?1 LIMIT 20",
   )
-    .bind(controller.scheduledTime)
+    .bind(before)
     .all<{ job: string; scheduled_at: number }>();
   const byName = new Map(jobs.map((job) => [job.name, job]));
   await bounded(failed.results, PARALLEL, async ({ job, scheduled_at }) => {
@@ -236,66 +238,47 @@ export async function scheduled(controller: ScheduledController, env: Env, ctx: 
         .run();
     }
   });
-
-  const days = Number((env as unknown as Record<string, unknown>).RUNS_RETENTION_DAYS ?? 30);
-  const cutoff = controller.scheduledTime - (Number.isFinite(days) && days > 0 ? days : 30) * DAY_MS;
-  await env.DB.batch([
-    env.DB.prepare("DELETE FROM job_runs WHERE scheduled_at < ?1").bind(cutoff),
-    env.DB.prepare("DELETE FROM deliveries WHERE received_at < ?1 AND state != 'queued'").bind(cutoff),
-    env.DB.prepare("DELETE FROM dead_letters WHERE dead_at < ?1").bind(cutoff),
-  ]);
 }
 
-/** `GET /jobs`: every job, its schedule, and its last run; plus the configuration problems. */
-export async function listJobs(request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "GET", "/jobs");
-  const { jobs, problems } = jobSetup(env);
-  const out = await Promise.all(
-    jobs.map(async (job) => {
-      const last = await env.DB.prepare(
-        `SELECT ${RUN_COLUMNS} FROM job_runs WHERE job = ?1 ORDER BY scheduled_at DESC LIMIT 1`,
-      )
-        .bind(job.name)
-        .first<Record<string, unknown>>();
-      const { name, cron, venue, method, path, query } = job;
-      return {
-        name,
-        cron,
-        venue,
-        method,
-        path,
-        query: query ?? null,
-        forward: job.forward !== undefined,
-        last_run: last ? runJson(last) : null,
-      };
-    }),
-  );
-  return Response.json({ jobs: out, problems });
+/** The `scheduled` handler: due jobs, then earlier failed forwards, then pruning. */
+export async function runScheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+  const { venues, clockSync, jobs, retentionDays } = config(env);
+  // With CLOCK_SYNC=always, each trigger also keeps every venue's clock narrow, off the request path.
+  if (clockSync === "always") {
+    for (const venue of Object.keys(venues) as VenueName[]) {
+      const client = venueClient(env, venue, ctx);
+      if (client) ctx.waitUntil(client.syncNow());
+    }
+  }
+  const due = jobs.jobs.filter((job) => job.cron === controller.cron);
+  await bounded(due, PARALLEL, (job) => runJob(env, ctx, job, controller.scheduledTime));
+  await retryForwards(env, jobs.jobs, controller.scheduledTime);
+  await pruneHistory(env.DB, controller.scheduledTime, retentionDays);
 }
 
-/** `GET /jobs/<name>/runs?limit=&before=`: newest first; `before` is the exclusive `scheduled_at` cursor (ms). */
-export async function listRuns(name: string, request: Request, env: Env): Promise<Response> {
-  await authenticate(request, env, "GET", `/jobs/${name}/runs`);
-  if (!jobSetup(env).jobs.some((job) => job.name === name)) throw new HttpError(404, "not_found", "no such job");
-  const params = new URL(request.url).searchParams;
-  const limitText = params.get("limit") ?? "50";
-  const beforeText = params.get("before");
-  if (!/^\d{1,3}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 500) {
-    throw new HttpError(400, "bad_query", "limit must be a whole number from 1 to 500");
-  }
-  if (beforeText !== null && !/^\d{1,15}$/.test(beforeText)) {
-    throw new HttpError(400, "bad_query", "before must be a scheduled_at in epoch milliseconds (from next_before)");
-  }
-  const limit = Number(limitText);
-  const rows = await env.DB.prepare(
-    `SELECT ${RUN_COLUMNS} FROM job_runs WHERE job = ?1 AND scheduled_at < ?2 ORDER BY scheduled_at DESC LIMIT ?3`,
-  )
-    .bind(name, beforeText === null ? Number.MAX_SAFE_INTEGER : Number(beforeText), limit + 1)
-    .all<Record<string, unknown>>();
+/** The newest run of `job`, or null. */
+export async function lastRun(db: D1Database, job: string): Promise<RunView | null> {
+  const row = await db
+    .prepare(`SELECT ${RUN_COLUMNS} FROM job_runs WHERE job = ?1 ORDER BY scheduled_at DESC LIMIT 1`)
+    .bind(job)
+    .first<RunRow>();
+  return row ? runView(row) : null;
+}
+
+/** Up to `limit` runs of `job` scheduled before `before` (epoch ms), newest first, and the cursor for the next page. */
+export async function listRuns(
+  db: D1Database,
+  job: string,
+  limit: number,
+  before: number,
+): Promise<{ runs: RunView[]; nextBefore: number | null }> {
+  const rows = await db
+    .prepare(
+      `SELECT ${RUN_COLUMNS} FROM job_runs WHERE job = ?1 AND scheduled_at < ?2 ORDER BY scheduled_at DESC LIMIT ?3`,
+    )
+    .bind(job, before, limit + 1)
+    .all<RunRow>();
   const page = rows.results.slice(0, limit);
   const more = rows.results.length > limit;
-  return Response.json({
-    runs: page.map(runJson),
-    next_before: more ? (page.at(-1)?.scheduled_at as number) : null,
-  });
+  return { runs: page.map(runView), nextBefore: more ? (page.at(-1)?.scheduled_at ?? null) : null };
 }

@@ -16,3 +16,8 @@ export function log(level: Level, fields: Record<string, unknown>): void {
   else if (level === "warn") console.warn(line);
   else console.log(line);
 }
+
+/** What to log about an unexpected error: its class name only (a message may carry input). */
+export function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}

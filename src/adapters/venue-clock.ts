@@ -83,8 +83,3 @@ export function venueClock(venue: string, baseUrl: string): VenueClock {
   }
   return clock;
 }
-
-/** Every clock this isolate has, for `GET /clock`. */
-export function knownClocks(): ReadonlyMap<string, VenueClock> {
-  return clocks;
-}

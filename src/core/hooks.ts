@@ -3,12 +3,14 @@
  * into exactly one venue request. Pure: no I/O. A template is data, never code: `{{field}}` placeholders are
  * filled with payload values only after each one passed its declared type.
  */
-import { PROFILES, VENUES, type VenueName } from "./venue.ts";
+import { hex, sha256 } from "./digest.ts";
+import { BINDING, isRecord, parseNamedList, positiveInteger } from "./parse.ts";
+import { checkVenuePath, PROFILES, VENUES, type VenueName } from "./venue.ts";
 
 export type VerifyMethod = "standard-webhooks" | "tradingview" | "bearer";
 export type Delivery = "direct" | "queue";
 
-/** TradingView's published webhook source addresses (PROTOCOL.md, "Webhook senders"). */
+/** TradingView's published webhook source addresses (docs/protocol.md, "Webhook senders"). */
 export const TRADINGVIEW_IPS: readonly string[] = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
 
 /** The value types a payload field can be declared with; a `?` suffix makes the field optional. */
@@ -57,12 +59,6 @@ export interface HookProblem {
 /** Placeholders every template may use besides its declared fields. */
 const BUILTINS = new Set(["client_order_id", "delivery_id"]);
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
-const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const BINDING = /^[A-Z][A-Z0-9_]{0,62}$/;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /** Every placeholder name used in a template value (strings, nested objects and arrays). */
 function placeholders(template: unknown, into: Set<string> = new Set()): Set<string> {
@@ -91,23 +87,7 @@ function parseFields(value: unknown, problem: (message: string) => void): Record
   return fields;
 }
 
-function positiveNumber(value: unknown, fallback: number, what: string, problem: (m: string) => void): number {
-  if (value === undefined) return fallback;
-  if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
-  problem(`${what} must be a positive integer`);
-  return fallback;
-}
-
-function parseRoute(raw: unknown, index: number, problems: HookProblem[]): HookRoute | undefined {
-  const label = isRecord(raw) && typeof raw.name === "string" ? raw.name : `#${index + 1}`;
-  const before = problems.length;
-  const problem = (message: string) => problems.push({ route: label, message });
-  if (!isRecord(raw)) {
-    problem("a route must be an object");
-    return undefined;
-  }
-  const name = raw.name;
-  if (typeof name !== "string" || !NAME.test(name)) problem("name must be lower-case letters, digits and dashes");
+function parseRoute(raw: Record<string, unknown>, problem: (message: string) => void): HookRoute {
   const verify = raw.verify;
   if (verify !== "standard-webhooks" && verify !== "tradingview" && verify !== "bearer") {
     problem("verify must be standard-webhooks, tradingview or bearer");
@@ -130,7 +110,12 @@ function parseRoute(raw: unknown, index: number, problems: HookProblem[]): HookR
   if (!["GET", "POST", "PUT", "DELETE"].includes(method)) problem("request.method must be GET, POST, PUT or DELETE");
   const path = request?.path;
   const prefix = VENUES.includes(venue as VenueName) ? PROFILES[venue as VenueName].apiPrefix : undefined;
-  if (typeof path !== "string" || (prefix !== undefined && !path.startsWith(prefix)) || /[?#\s]|\.\./.test(path)) {
+  // The template is checked with every placeholder filled by a plain segment; filled values are checked again.
+  const pathProblem =
+    typeof path === "string" && prefix !== undefined
+      ? checkVenuePath(venue as VenueName, path.replace(PLACEHOLDER, "x"))
+      : undefined;
+  if (typeof path !== "string" || pathProblem) {
     problem(`request.path must be a path under ${prefix ?? "the venue's API prefix"}, with no query or dot segments`);
   }
   const fields = parseFields(raw.fields, problem);
@@ -146,13 +131,12 @@ function parseRoute(raw: unknown, index: number, problems: HookProblem[]): HookR
   const passphraseField = raw.passphrase_field ?? "passphrase";
   if (typeof passphraseField !== "string" || passphraseField === "") problem("passphrase_field must be a field name");
 
-  const toleranceSeconds = positiveNumber(raw.tolerance_seconds, 300, "tolerance_seconds", problem);
-  const maxAgeSeconds = positiveNumber(raw.max_age_seconds, 300, "max_age_seconds", problem);
-  const dedupeSeconds = positiveNumber(raw.dedupe_seconds, 86_400, "dedupe_seconds", problem);
-  const timeoutMs = positiveNumber(raw.timeout_ms, verify === "tradingview" ? 2_500 : 10_000, "timeout_ms", problem);
-  if (problems.length > before) return undefined;
+  const toleranceSeconds = positiveInteger(raw.tolerance_seconds, 300, "tolerance_seconds", problem);
+  const maxAgeSeconds = positiveInteger(raw.max_age_seconds, 300, "max_age_seconds", problem);
+  const dedupeSeconds = positiveInteger(raw.dedupe_seconds, 86_400, "dedupe_seconds", problem);
+  const timeoutMs = positiveInteger(raw.timeout_ms, verify === "tradingview" ? 2_500 : 10_000, "timeout_ms", problem);
   return {
-    name: name as string,
+    name: raw.name as string,
     verify: verify as VerifyMethod,
     secretBinding: secretBinding as string,
     passphraseField: passphraseField as string,
@@ -173,25 +157,11 @@ function parseRoute(raw: unknown, index: number, problems: HookProblem[]): HookR
 
 /** Parses `HOOKS` (a JSON string, or an array set directly in wrangler.toml). Bad routes are reported, not used. */
 export function parseHooks(value: unknown): { routes: Map<string, HookRoute>; problems: HookProblem[] } {
-  const routes = new Map<string, HookRoute>();
-  const problems: HookProblem[] = [];
-  if (value === undefined || value === null || value === "") return { routes, problems };
-  let list: unknown = value;
-  if (typeof value === "string") {
-    try {
-      list = JSON.parse(value);
-    } catch {
-      return { routes, problems: [{ route: "HOOKS", message: "HOOKS is not valid JSON" }] };
-    }
-  }
-  if (!Array.isArray(list)) return { routes, problems: [{ route: "HOOKS", message: "HOOKS must be a JSON array" }] };
-  list.forEach((raw, i) => {
-    const route = parseRoute(raw, i, problems);
-    if (!route) return;
-    if (routes.has(route.name)) problems.push({ route: route.name, message: "the name is used twice" });
-    else routes.set(route.name, route);
-  });
-  return { routes, problems };
+  const { items, problems } = parseNamedList(value, "HOOKS", "route", parseRoute);
+  return {
+    routes: new Map(items.map((route) => [route.name, route])),
+    problems: problems.map(({ name, message }) => ({ route: name, message })),
+  };
 }
 
 /** What was wrong with one payload field; collected so a 422 can list them all. */
@@ -300,6 +270,7 @@ export function mapRequest(route: HookRoute, values: ReadonlyMap<string, string>
     return value;
   });
   if (bad) return bad;
+  if (checkVenuePath(route.venue, path)) return { field: "(path)", message: "the filled path is not a venue path" };
   const booleans = new Set(Object.entries(route.fields).flatMap(([n, s]) => (s.type === "boolean" ? [n] : [])));
   const body = route.body === undefined ? undefined : JSON.stringify(fill(route.body, values, booleans));
   return { venue: route.venue, method: route.method, path, body };
@@ -310,7 +281,5 @@ export function mapRequest(route: HookRoute, values: ReadonlyMap<string, string>
  * delivered twice maps to the same order, which the venue refuses as a duplicate even if our own dedupe missed it.
  */
 export async function clientOrderId(route: string, key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${route}\n${key}`));
-  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `sg-${hex.slice(0, 29)}`;
+  return `sg-${hex(await sha256(`${route}\n${key}`)).slice(0, 29)}`;
 }

@@ -3,6 +3,7 @@
  * Parsed from the `RELAY_TOKENS` secret, e.g.
  * `[{"name":"bot-1","token":"…","allow":["GET /cde/rest/*","POST /intx/api/v1/orders"]}]`.
  */
+import { digestsEqual, sha256 } from "./digest.ts";
 import { ConfigError } from "./errors.ts";
 
 /** One allow-list entry. `method` is upper case or `*`; `*` in the path matches any run of characters. */
@@ -12,7 +13,7 @@ export interface AllowRule {
   source: string;
 }
 
-/** A configured token. The token text itself is only kept as its SHA-256 digest (see `digestTokens`). */
+/** A configured token. Matching compares SHA-256 digests (see `TokenTable`). */
 export interface TokenEntry {
   name: string;
   token: string;
@@ -76,10 +77,25 @@ export function parseTokens(value: unknown): TokenEntry[] {
   });
 }
 
-/** Constant-time equality of two equal-length digests: every byte is compared, whatever differs first. */
-export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
-  return diff === 0;
+/**
+ * The configured tokens, matched by SHA-256 digest in constant time against every entry, so timing says nothing
+ * about which token (or which byte) differed. Digests are computed once, on first use.
+ */
+export class TokenTable {
+  readonly entries: readonly TokenEntry[];
+  #digests: Promise<Uint8Array[]> | undefined;
+  constructor(entries: readonly TokenEntry[]) {
+    this.entries = entries;
+  }
+
+  /** The entry whose token is `presented`, or undefined. */
+  async match(presented: string): Promise<TokenEntry | undefined> {
+    this.#digests ??= Promise.all(this.entries.map((entry) => sha256(entry.token)));
+    const [given, digests] = await Promise.all([sha256(presented), this.#digests]);
+    let match: TokenEntry | undefined;
+    digests.forEach((digest, i) => {
+      if (digestsEqual(given, digest) && !match) match = this.entries[i];
+    });
+    return match;
+  }
 }

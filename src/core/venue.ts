@@ -8,10 +8,9 @@ import { type SecretEncoding, secretBytes } from "./key.ts";
 export type VenueName = "intx" | "cde";
 export const VENUES: readonly VenueName[] = ["intx", "cde"];
 
-/** What is fixed about each exchange (PROTOCOL.md). */
+/** What is fixed about each exchange (docs/protocol.md, "INTX" and "CDE"). */
 export interface VenueProfile {
   name: VenueName;
-  title: string;
   defaultBaseUrl: string;
   /** Every signed path starts with this. */
   apiPrefix: string;
@@ -24,7 +23,6 @@ export interface VenueProfile {
 export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
   intx: {
     name: "intx",
-    title: "Coinbase International Exchange",
     defaultBaseUrl: "https://api.international.coinbase.com",
     apiPrefix: "/api/v1/",
     envPrefix: "INTX_",
@@ -32,7 +30,6 @@ export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
   },
   cde: {
     name: "cde",
-    title: "Coinbase Derivatives Exchange",
     defaultBaseUrl: "https://api.exchange.fairx.net",
     apiPrefix: "/rest/",
     envPrefix: "CDE_",
@@ -72,8 +69,8 @@ export interface VenueConfig {
   credentials: Credentials;
 }
 
-/** One thing wrong with one binding. Never includes the binding's value. */
-export interface ConfigProblem {
+/** One thing wrong with one venue's binding. Never includes the binding's value. */
+export interface VenueProblem {
   venue: VenueName;
   binding: string;
   message: string;
@@ -81,7 +78,7 @@ export interface ConfigProblem {
 
 export interface VenueSetup {
   venues: Partial<Record<VenueName, VenueConfig>>;
-  problems: ConfigProblem[];
+  problems: VenueProblem[];
 }
 
 /** Hosts where plain http:// is allowed, for local testing. */
@@ -131,11 +128,9 @@ function parseEncoding(value: string, binding: string): SecretEncoding {
   throw new ConfigError(binding, `must be "base64" or "raw", got ${JSON.stringify(value.slice(0, 40))}`);
 }
 
-/** Bindings as the Worker sees them: only string values are read. */
-export type Bindings = Readonly<Record<string, unknown>>;
-
-function text(env: Bindings, name: string): string | undefined {
-  const v = env[name];
+/** A binding's text value; bindings are read by name (`INTX_` + `API_KEY`), so by reflection. */
+function text(env: object, name: string): string | undefined {
+  const v: unknown = Reflect.get(env, name);
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
@@ -143,7 +138,7 @@ function text(env: Bindings, name: string): string | undefined {
  * One venue's configuration, or throws the first ConfigError found. Returns `undefined` when none of the
  * venue's credentials are set: an unconfigured venue is unavailable, not an error.
  */
-export function parseVenue(env: Bindings, profile: VenueProfile): VenueConfig | undefined {
+export function parseVenue(env: object, profile: VenueProfile): VenueConfig | undefined {
   const p = profile.envPrefix;
   const names = [`${p}API_KEY`, `${p}API_SECRET`, `${p}API_PASSPHRASE`] as const;
   const [apiKey, secret, passphrase] = names.map((n) => text(env, n));
@@ -169,7 +164,7 @@ export function parseVenue(env: Bindings, profile: VenueProfile): VenueConfig | 
 }
 
 /** Every venue's configuration, with each problem named by binding. */
-export function parseVenues(env: Bindings): VenueSetup {
+export function parseVenues(env: object): VenueSetup {
   const setup: VenueSetup = { venues: {}, problems: [] };
   for (const name of VENUES) {
     try {
@@ -181,4 +176,33 @@ export function parseVenues(env: Bindings): VenueSetup {
     }
   }
   return setup;
+}
+
+/** Why a venue path is refused: 400 for a path that could mean something else, 404 outside the API prefix. */
+export interface PathProblem {
+  status: 400 | 404;
+  reason: string;
+}
+
+/**
+ * The one rule for every path skewguard signs and sends to a venue (relay, webhook routes, jobs): the path exactly
+ * as it goes on the wire, already in normal form, under the venue's API prefix, and with nothing a server or
+ * gateway on the way could read as another path: no dot or empty segments, no encoded slash, backslash or dot, no
+ * control characters. Returns undefined when the path is fine.
+ */
+export function checkVenuePath(venue: VenueName, path: string): PathProblem | undefined {
+  const bad = (reason: string): PathProblem => ({ status: 400, reason });
+  if (/%(2f|5c|2e|00|0[1-9a-f]|1[0-9a-f]|7f)/i.test(path)) {
+    return bad("encoded slash, backslash, dot or control character");
+  }
+  if ([...path].some((c) => c === "\\" || c <= " " || c === "\x7f"))
+    return bad("backslash, space or control character");
+  if (/[?#]/.test(path)) return bad("query or fragment in the path");
+  const segments = path.split("/").slice(1);
+  if (!path.startsWith("/") || segments.some((s) => s === "." || s === "..")) return bad("dot segment");
+  if (segments.slice(0, -1).some((s) => s === "")) return bad("empty segment");
+  if (new URL(path, "https://venue.invalid").pathname !== path) return bad("not in normal form");
+  const prefix = PROFILES[venue].apiPrefix;
+  if (!path.startsWith(prefix) || path.length === prefix.length) return { status: 404, reason: `not under ${prefix}` };
+  return undefined;
 }

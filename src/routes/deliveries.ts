@@ -4,7 +4,7 @@
  */
 import { readDelivery } from "../adapters/deliveries.ts";
 import { authenticate } from "./auth.ts";
-import { HttpError } from "./errors.ts";
+import { HttpError } from "./http.ts";
 
 export async function delivery(id: string, request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "GET", `/deliveries/${id}`);

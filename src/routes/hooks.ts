@@ -3,71 +3,33 @@
  * the sender is who it claims (signature, passphrase or token; source IP for TradingView), the payload passes its
  * declared types, the delivery id was not seen before; only then is anything signed and sent (or queued).
  */
-import { UpstreamError, venueClient } from "../adapters/client.ts";
+import { sendJson } from "../adapters/client.ts";
 import { DeliveryQueueError, enqueueDelivery } from "../adapters/deliveries.ts";
 import type { Claim, HookResult } from "../adapters/hook-ledger.ts";
 import { log } from "../adapters/log.ts";
-import {
-  checkPayload,
-  clientOrderId,
-  type HookProblem,
-  type HookRoute,
-  type MappedRequest,
-  mapRequest,
-  parseHooks,
-} from "../core/hooks.ts";
+import { binding, config } from "../config.ts";
+import { hex, secretsEqual, sha256 } from "../core/digest.ts";
+import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { venueMessage } from "../core/rejection.ts";
 import { verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
-import { digestsEqual } from "../core/tokens.ts";
-import { HttpError } from "./errors.ts";
-import { readBody } from "./proxy.ts";
+import { HttpError, readBody } from "./http.ts";
 
 /** Alerts and kill-switch signals are small; anything bigger is not a webhook we serve. */
 const MAX_HOOK_BYTES = 16 * 1024;
 /** How much of the venue's answer is echoed back to the webhook sender. */
 const MAX_ECHO_BYTES = 16 * 1024;
 
-const parsed = new WeakMap<object, ReturnType<typeof parseHooks>>();
+/** Imported Standard Webhooks keys, one per route for the life of its configuration: one importKey per isolate. */
+const webhookKeys = new WeakMap<HookRoute, Promise<CryptoKey>>();
 
-/** The `HOOKS` routes for this env, parsed once per isolate. Problems are logged once and shown by /health. */
-export function hookRoutes(env: object): { routes: Map<string, HookRoute>; problems: HookProblem[] } {
-  let hooks = parsed.get(env);
-  if (!hooks) {
-    hooks = parseHooks((env as Record<string, unknown>).HOOKS);
-    for (const problem of hooks.problems) log("error", { event: "config", binding: "HOOKS", ...problem });
-    parsed.set(env, hooks);
-  }
-  return hooks;
-}
-
-const encoder = new TextEncoder();
-
-/** Imported Standard Webhooks keys, per env object and binding: one importKey per isolate, not per request. */
-const webhookKeys = new WeakMap<object, Map<string, Promise<CryptoKey>>>();
-
-function cachedWebhookKey(env: object, binding: string, secret: string): Promise<CryptoKey> {
-  let keys = webhookKeys.get(env);
-  if (!keys) {
-    keys = new Map();
-    webhookKeys.set(env, keys);
-  }
-  let key = keys.get(binding);
+function cachedWebhookKey(route: HookRoute, secret: string): Promise<CryptoKey> {
+  let key = webhookKeys.get(route);
   if (!key) {
-    key = webhookKey(secret, binding);
-    const forget = keys;
-    key.catch(() => forget.delete(binding));
-    keys.set(binding, key);
+    key = webhookKey(secret, route.secretBinding);
+    key.catch(() => webhookKeys.delete(route));
+    webhookKeys.set(route, key);
   }
   return key;
-}
-
-async function sha256(data: string | Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", typeof data === "string" ? encoder.encode(data) : data));
-}
-
-/** Constant-time equality of two secrets of any length (compared as digests). */
-async function secretsEqual(given: string, expected: string): Promise<boolean> {
-  return digestsEqual(await sha256(given), await sha256(expected));
 }
 
 function unauthorized(message: string): HttpError {
@@ -81,7 +43,6 @@ async function verify(
   body: Uint8Array<ArrayBuffer>,
   secret: string,
   now: number,
-  env: object,
 ): Promise<{ payload: unknown; key: string | undefined }> {
   const text = new TextDecoder().decode(body);
   const json = () => {
@@ -96,7 +57,7 @@ async function verify(
       const id = request.headers.get("webhook-id");
       let key: CryptoKey;
       try {
-        key = await cachedWebhookKey(env, route.secretBinding, secret);
+        key = await cachedWebhookKey(route, secret);
       } catch {
         throw new HttpError(
           503,
@@ -147,8 +108,7 @@ async function idempotencyKey(
     }
     return `id:${value}`;
   }
-  const digest = await sha256(body);
-  return `sha256:${Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `sha256:${hex(await sha256(body))}`;
 }
 
 function describe(request: MappedRequest, clientOrderIdValue: string) {
@@ -163,52 +123,61 @@ async function deliverNow(
   mapped: MappedRequest,
   id: string,
 ): Promise<HookResult> {
-  const client = venueClient(env, mapped.venue, ctx);
-  if (!client) throw new HttpError(503, "venue_not_configured", `${mapped.venue} is not configured`);
+  const { venue, method, path, body } = mapped;
+  const outcome = await sendJson(env, ctx, venue, { method, path, body, timeoutMs: route.timeoutMs }, MAX_ECHO_BYTES);
   const sent = describe(mapped, id);
-  try {
-    const result = await client.send({
-      method: mapped.method,
-      path: mapped.path,
-      body: mapped.body,
-      headers: mapped.body === undefined ? {} : { "content-type": "application/json" },
-      timeoutMs: route.timeoutMs,
-    });
-    const status = result.response.status;
-    const text = await result.response.text();
-    let answer: unknown = text.length > MAX_ECHO_BYTES ? `${text.slice(0, MAX_ECHO_BYTES)}…` : text;
-    try {
-      answer = JSON.parse(text);
-    } catch {
-      // keep the (capped) text
+  switch (outcome.kind) {
+    case "not_configured":
+      throw new HttpError(503, "venue_not_configured", `${venue} is not configured`);
+    case "rate_limited":
+      throw new HttpError(
+        429,
+        "rate_limited",
+        `${venue}: the API key's request rate limit is reached; retry after ${outcome.retryAfterSeconds} s`,
+        { "retry-after": String(outcome.retryAfterSeconds) },
+      );
+    case "timeout":
+    case "unreachable": {
+      const error =
+        outcome.kind === "timeout"
+          ? {
+              code: "venue_timeout",
+              message: `${venue} did not answer in time; it may have processed the request (same client_order_id on retry)`,
+            }
+          : { code: "venue_unreachable", message: `${venue} could not be reached` };
+      const status = outcome.kind === "timeout" ? 504 : 502;
+      return { status, body: JSON.stringify({ error, route: route.name, delivery_id: id, sent }) };
     }
-    const ok = status >= 200 && status < 300;
-    const body = {
-      ...(ok
-        ? {}
-        : {
-            error: {
-              code: "venue_rejected",
-              message: `${mapped.venue} answered ${status}: ${venueMessage(text) ?? "no message"}`.slice(0, 500),
-            },
-          }),
+  }
+  const { status, text, truncated } = outcome;
+  let answer: unknown = truncated ? `${text}…` : text;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    // keep the (capped) text
+  }
+  const ok = status >= 200 && status < 300;
+  const error = {
+    code: "venue_rejected",
+    message: `${venue} answered ${status}: ${venueMessage(text) ?? "no message"}`.slice(0, 500),
+  };
+  return {
+    status: ok ? 200 : 502,
+    body: JSON.stringify({
+      ...(ok ? {} : { error }),
       route: route.name,
       delivery_id: id,
       sent,
       venue_response: { status, body: answer },
-      attempts: result.attempts,
-    };
-    return { status: ok ? 200 : 502, body: JSON.stringify(body) };
-  } catch (err) {
-    if (!(err instanceof UpstreamError)) throw err;
-    const status = err.kind === "timeout" ? 504 : 502;
-    const message =
-      err.kind === "timeout"
-        ? `${mapped.venue} did not answer in time; it may have processed the request (same client_order_id on retry)`
-        : `${mapped.venue} could not be reached`;
-    const code = err.kind === "timeout" ? "venue_timeout" : "venue_unreachable";
-    return { status, body: JSON.stringify({ error: { code, message }, route: route.name, delivery_id: id, sent }) };
-  }
+      attempts: outcome.attempts,
+    }),
+  };
+}
+
+/** The 202 a queued delivery answers: where to read its outcome. */
+function queuedResult(route: HookRoute, mapped: MappedRequest, id: string): HookResult {
+  const body = { route: route.name, delivery_id: id, state: "queued", status_url: `/deliveries/${id}` };
+  return { status: 202, body: JSON.stringify({ ...body, sent: describe(mapped, id) }) };
 }
 
 function hookResponse(result: HookResult, replayed: boolean): Response {
@@ -220,11 +189,11 @@ function hookResponse(result: HookResult, replayed: boolean): Response {
 
 /** The `/hooks/<name>` handler. */
 export async function hook(name: string, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const route = hookRoutes(env).routes.get(name);
+  const route = config(env).hooks.routes.get(name);
   if (!route) throw new HttpError(404, "not_found", "no such webhook route");
   if (request.method !== "POST") throw new HttpError(405, "method_not_allowed", "webhooks are POST only");
-  const secret = (env as unknown as Record<string, unknown>)[route.secretBinding];
-  if (typeof secret !== "string" || secret === "") {
+  const secret = binding(env, route.secretBinding);
+  if (secret === undefined) {
     throw new HttpError(503, "hook_not_configured", `the secret binding ${route.secretBinding} is not set`);
   }
   const type = request.headers.get("content-type") ?? "";
@@ -232,9 +201,9 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   const types =
     route.verify === "tradingview" ? /^(application\/json|text\/plain)(\s*;|$)/i : /^application\/json(\s*;|$)/i;
   if (!types.test(type)) throw new HttpError(415, "unsupported_media_type", "webhook bodies must be JSON");
-  const body = ((await readBody(request, MAX_HOOK_BYTES)) ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>;
+  const body = (await readBody(request, MAX_HOOK_BYTES)) ?? new Uint8Array(0);
   const now = Date.now();
-  const { payload, key } = await verify(route, request, body, secret, now, env);
+  const { payload, key } = await verify(route, request, body, secret, now);
 
   const checked = checkPayload(route, payload);
   if ("errors" in checked) {
@@ -262,10 +231,10 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   }
   let result: HookResult;
   try {
-    result =
-      route.delivery === "queue"
-        ? await enqueueDelivery(env, route, mapped, id, now)
-        : await deliverNow(env, ctx, route, mapped, id);
+    if (route.delivery === "queue") {
+      await enqueueDelivery(env, route, mapped, id, now);
+      result = queuedResult(route, mapped, id);
+    } else result = await deliverNow(env, ctx, route, mapped, id);
   } catch (err) {
     // Nothing reached the venue (not configured, rate limited, queue refused): let the sender try again.
     await ledger.release(id);

@@ -1,9 +1,10 @@
 /**
- * The one JSON error shape, `{"error": {"code", "message"}}`, and the router's `catch`.
- * Only deliberate `HttpError`s reach the client; anything else is a generic 500, its detail in the log.
+ * What every route shares about HTTP: the one JSON error shape, `{"error": {"code", "message"}}`, the router's
+ * `catch`, and bounded body reading. Only deliberate `HttpError`s reach the client; anything else is a generic 500,
+ * its detail in the log.
  */
 import { RateLimitedError } from "../adapters/client.ts";
-import { log } from "../adapters/log.ts";
+import { errorName, log } from "../adapters/log.ts";
 
 export class HttpError extends Error {
   override readonly name = "HttpError";
@@ -39,6 +40,36 @@ export function toErrorResponse(err: unknown): Response {
   if (err instanceof RateLimitedError) {
     return errorResponse(429, "rate_limited", err.message, { "retry-after": String(err.retryAfterSeconds) });
   }
-  log("error", { event: "unhandled", error: err instanceof Error ? err.name : typeof err });
+  log("error", { event: "unhandled", error: errorName(err) });
   return errorResponse(500, "internal", "internal error; see the Worker's logs");
+}
+
+/** Reads at most `limit` bytes of the body, or throws 413. An empty body is undefined. */
+export async function readBody(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) {
+    throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
+  }
+  if (!request.body) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (size === 0) return undefined;
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
 }

@@ -4,9 +4,9 @@
  * under the venue's API prefix with no trick that changes it, and only allow-listed headers go either way.
  */
 import { UpstreamError, venueClient } from "../adapters/client.ts";
-import { PROFILES, type VenueName } from "../core/venue.ts";
+import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
 import { authenticate } from "./auth.ts";
-import { HttpError } from "./errors.ts";
+import { HttpError, readBody } from "./http.ts";
 
 /** Largest request body the relay forwards (orders and kill-switches are a few hundred bytes). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -38,57 +38,17 @@ function rawPath(url: string): string {
 }
 
 /**
- * The venue path for a relay path, or a 400 naming the problem. Refuses dot segments, empty segments, encoded
- * slashes, backslashes or dots, control characters, and anything outside the venue's API prefix.
+ * The venue path for a relay URL (`/intx/api/v1/orders` → `/api/v1/orders`), checked by the one venue path rule
+ * on the raw request line, before the URL parser could normalise anything away.
  */
 export function upstreamPath(venue: VenueName, url: string): string {
-  const raw = rawPath(url);
-  const bad = (why: string) => new HttpError(400, "bad_path", `path refused: ${why}`);
-  if (/%(2f|5c|2e|00|0[1-9a-f]|1[0-9a-f]|7f)/i.test(raw))
-    throw bad("encoded slash, backslash, dot or control character");
-  if (raw.includes("\\") || [...raw].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
-    throw bad("backslash or control character");
+  const path = rawPath(url).slice(venue.length + 1);
+  const problem = checkVenuePath(venue, path);
+  if (problem?.status === 404) {
+    throw new HttpError(404, "not_found", `only paths under /${venue}${PROFILES[venue].apiPrefix} are relayed`);
   }
-  const segments = raw.split("/").slice(1);
-  if (segments.some((s) => s === "." || s === "..")) throw bad("dot segment");
-  if (segments.slice(0, -1).some((s) => s === "")) throw bad("empty segment");
-  if (new URL(url).pathname !== raw) throw bad("not in normal form");
-  const path = raw.slice(venue.length + 1);
-  const prefix = PROFILES[venue].apiPrefix;
-  if (!path.startsWith(prefix) || path.length === prefix.length) {
-    throw new HttpError(404, "not_found", `only paths under /${venue}${prefix} are relayed`);
-  }
+  if (problem) throw new HttpError(400, "bad_path", `path refused: ${problem.reason}`);
   return path;
-}
-
-/** Reads at most `limit` bytes of the body, or throws 413. */
-export async function readBody(request: Request, limit: number): Promise<Uint8Array | undefined> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) {
-    throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
-  }
-  if (!request.body) return undefined;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  if (size === 0) return undefined;
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return body;
 }
 
 /** The proxy handler for one venue. */

@@ -7,6 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type DeliveryMessage, retryDelaySeconds } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
+import { workerEnv } from "../support/env.ts";
 import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
 
 const TOKEN = "deliveries-reader-token-0123";
@@ -21,8 +22,7 @@ const HOOKS = [
     request: { venue: "cde", method: "POST", path: "/rest/kill-switch", body: { only_cancel_no_trading_lock: false } },
   },
 ];
-const bindings = {
-  ...env,
+const bindings = workerEnv({
   CDE_BASE_URL: "https://cde.venue.test",
   CDE_API_KEY: "cde-key",
   CDE_API_SECRET: SECRET_B64,
@@ -35,7 +35,7 @@ const bindings = {
   HOOKS: JSON.stringify(HOOKS),
   HOOK_TOKEN,
   RELAY_TOKENS: JSON.stringify([{ name: "ops", token: TOKEN, allow: ["GET /deliveries/*"] }]),
-} as unknown as Env;
+});
 
 let sent: { method: string; path: string; body: string; signed: boolean }[] = [];
 function venue(respond: () => Response) {
@@ -78,8 +78,8 @@ async function consume(msg: DeliveryMessage, attempts = 1) {
     { id: `q-${msg.id}`, timestamp: new Date(msg.receivedAt), attempts, body: msg },
   ]);
   const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, bindings, ctx);
-  return getQueueResult(batch as MessageBatch<unknown>, ctx);
+  await worker.queue(batch, bindings, ctx);
+  return getQueueResult(batch, ctx);
 }
 
 async function row(id: string) {

@@ -153,8 +153,8 @@ describe("faults under durable delivery", () => {
       { id: `q-${msg.id}-${attempts}`, timestamp: new Date(msg.receivedAt), attempts, body: msg },
     ]);
     const ctx = createExecutionContext();
-    await worker.queue(batch as MessageBatch<unknown>, e, ctx);
-    return getQueueResult(batch as MessageBatch<unknown>, ctx);
+    await worker.queue(batch, e, ctx);
+    return getQueueResult(batch, ctx);
   }
 
   it("a duplicate webhook during an outage is one delivery, delivered once when the venue is back", async () => {

@@ -2,15 +2,14 @@
 // forwarded request without a valid token, and every error is the documented JSON shape.
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
+import { workerEnv } from "../support/env.ts";
 import { SECRET_B64 } from "../support/fake-venue.ts";
 
 const TOKEN = "fuzz-token-0123456789abcdef";
-const bindings = {
-  ...env,
+const bindings = workerEnv({
   INTX_BASE_URL: "https://intx.venue.test",
   INTX_API_KEY: "intx-key",
   INTX_API_SECRET: SECRET_B64,
@@ -20,7 +19,7 @@ const bindings = {
   CDE_API_SECRET: SECRET_B64,
   CDE_API_PASSPHRASE: "cde-pass",
   RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["GET /cde/rest/*", "POST /intx/api/v1/orders"] }]),
-} as Env;
+});
 
 let forwarded: Request[] = [];
 beforeAll(() => {

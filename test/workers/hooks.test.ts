@@ -3,11 +3,11 @@
 // and the limits. The venue is a spy on fetch that checks the signature with @noble/hashes.
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
+import { workerEnv } from "../support/env.ts";
 import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
 
 const WHSEC = `whsec_${btoa("standard-webhooks-test-key-32byt")}`;
@@ -64,8 +64,7 @@ const HOOKS = [
   },
 ];
 
-const bindings = {
-  ...env,
+const bindings = workerEnv({
   INTX_BASE_URL: "https://intx.venue.test",
   INTX_API_KEY: "intx-key",
   INTX_API_SECRET: SECRET_B64,
@@ -77,7 +76,7 @@ const bindings = {
   HOOK_TV_PASSPHRASE: TV_PASS,
   HOOK_BEARER_TOKEN: BEARER,
   HOOK_BAD_WHSEC: "whsec_not base64!",
-} as unknown as Env;
+});
 
 let sent: { request: Request; body: string }[] = [];
 function venue(respond: (body: string) => Response = () => Response.json({ order_id: "o-1", status: "NEW" })) {

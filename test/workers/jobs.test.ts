@@ -8,6 +8,7 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseJobs } from "../../src/core/jobs.ts";
 import worker from "../../src/index.ts";
+import { workerEnv } from "../support/env.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 
 const FORWARD_SECRET = `whsec_${btoa("forward-secret-for-the-receiver!")}`;
@@ -162,7 +163,7 @@ describe("scheduled jobs", () => {
     await env.DB.prepare("INSERT INTO job_runs (job, scheduled_at, started_at) VALUES ('old-job', ?1, ?1)")
       .bind(T0 - 1 * 86_400_000)
       .run();
-    await trigger("0 * * * *", T0, { ...bindings, RUNS_RETENTION_DAYS: "2" } as Env);
+    await trigger("0 * * * *", T0, workerEnv({ ...bindings, RUNS_RETENTION_DAYS: "2" }));
     expect((await runs("old-job")).map((r) => r.scheduled_at)).toEqual([T0 - 86_400_000]);
   });
 });

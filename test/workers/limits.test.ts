@@ -2,16 +2,15 @@
 // token's name once authenticated, else the client IP.
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
+import { workerEnv } from "../support/env.ts";
 import { SECRET_B64 } from "../support/fake-venue.ts";
 
 const TOKEN = "limits-token-0123456789abc";
 
 function bindings(limited: (key: string) => boolean, keys: string[]) {
-  return {
-    ...env,
+  return workerEnv({
     INTX_BASE_URL: "https://intx.venue.test",
     INTX_API_KEY: "k",
     INTX_API_SECRET: SECRET_B64,
@@ -23,7 +22,7 @@ function bindings(limited: (key: string) => boolean, keys: string[]) {
         return { success: !limited(key) };
       },
     },
-  } as unknown as Env;
+  });
 }
 
 async function call(b: Env, headers: Record<string, string>) {
@@ -71,7 +70,7 @@ describe("inbound limits", () => {
   });
 
   it("the real binding counts: the 601st request in a minute from one IP is refused", async () => {
-    const b = { ...env, RELAY_TOKENS: "[]" } as Env;
+    const b = workerEnv({ RELAY_TOKENS: "[]" });
     // The local binding counts in windows aligned to the wall-clock minute: start clear of the next boundary, or
     // the count would reset halfway through.
     const intoMinute = Date.now() % 60_000;

@@ -1,14 +1,13 @@
 // One JSON log line per request with a request id that is also returned; /health and /clock say nothing secret.
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
+import { workerEnv } from "../support/env.ts";
 import { SECRET_B64 } from "../support/fake-venue.ts";
 
 const TOKEN = "observability-token-0123456789";
-const bindings = {
-  ...env,
+const bindings = workerEnv({
   INTX_BASE_URL: "https://intx.venue.test",
   INTX_API_KEY: "intx-key",
   INTX_API_SECRET: SECRET_B64,
@@ -18,7 +17,7 @@ const bindings = {
   CDE_API_SECRET: "not base64!",
   CDE_API_PASSPHRASE: "cde-passphrase-value",
   RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["* /intx/*"] }]),
-} as Env;
+});
 
 async function call(path: string, headers: Record<string, string> = {}) {
   const ctx = createExecutionContext();
@@ -88,7 +87,11 @@ describe("observability", () => {
       },
     ]);
     const ctx = createExecutionContext();
-    const r = await worker.fetch(new Request("https://relay.test/health"), { ...bindings, HOOKS: hooks } as Env, ctx);
+    const r = await worker.fetch(
+      new Request("https://relay.test/health"),
+      workerEnv({ ...bindings, HOOKS: hooks }),
+      ctx,
+    );
     const body = (await r.json()) as { hooks: unknown; venues: { intx: { clock: unknown } } };
     expect(body.hooks).toEqual({
       routes: ["ok"],
@@ -103,6 +106,19 @@ describe("observability", () => {
     expect(clock.source).toBe("responses");
     expect(clock.uncertainty_ms).toBeGreaterThanOrEqual(500);
     expect(clock.uncertainty_ms).toBeLessThanOrEqual(510);
+  });
+
+  it("GET /health warns when the clock's worst error comes within 1 s of the venue's window", async () => {
+    // The first test's one response bracketed ±500–510 ms: with 0.5 s of rounding, at most about 1.01 s off.
+    const health = async (window: string) => {
+      const e = workerEnv({ ...bindings, INTX_WINDOW_SECONDS: window });
+      const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+      return ((await r.json()) as { venues: { intx: { clock: { uncertainty_ms: number; warning?: string } } } }).venues
+        .intx.clock;
+    };
+    expect((await health("5")).warning).toBeUndefined();
+    const near = await health("2");
+    expect(near.warning).toBe(`timestamps may be off by ${near.uncertainty_ms + 500} ms, within 1 s of the 2 s window`);
   });
 
   it("GET /clock reports each venue, null before any sample", async () => {

@@ -2,15 +2,14 @@
 // down what leaves the relay (path, query, body bytes, headers) and what comes back out.
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
+import { workerEnv } from "../support/env.ts";
 import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
 
 const TOKEN = "relay-test-token-0123456789";
 const READONLY = "read-only-token-0123456789";
-const bindings = {
-  ...env,
+const bindings = workerEnv({
   INTX_BASE_URL: "https://intx.venue.test",
   INTX_API_KEY: "intx-key",
   INTX_API_SECRET: SECRET_B64,
@@ -23,7 +22,7 @@ const bindings = {
     { name: "bot", token: TOKEN, allow: ["* /intx/api/v1/*"] },
     { name: "reader", token: READONLY, allow: ["GET /intx/api/v1/portfolios*"] },
   ]),
-} as Env;
+});
 
 let sent: Request[] = [];
 function venue(respond: (r: Request) => Response | Promise<Response> = () => Response.json({ ok: true })) {
@@ -93,7 +92,7 @@ describe("relay: authentication", () => {
     const ctx = createExecutionContext();
     const r = await worker.fetch(
       new Request("https://relay.test/intx/api/v1/portfolios", { headers: { authorization: `Bearer ${TOKEN}` } }),
-      { ...bindings, RELAY_TOKENS: "not json" } as Env,
+      workerEnv({ ...bindings, RELAY_TOKENS: "not json" }),
       ctx,
     );
     expect(r.status).toBe(503);
@@ -102,19 +101,24 @@ describe("relay: authentication", () => {
 });
 
 describe("relay: paths", () => {
-  const refused = [
-    "/intx/api/v1/../../admin",
-    "/intx/api/v1/%2e%2e/secret",
-    "/intx/api/v1/orders%2Fx",
-    "/intx/api/v1/a%5cb",
-    "/intx/api/v1//portfolios",
-    "/intx/api/v1/x%00y",
+  // The URL parser resolves `../` and `%2e%2e/` before the Worker sees them, so those land outside the prefix (404);
+  // every other encoded or doubled trick reaches the path rule intact and is refused as a bad path (400).
+  const refused: [string, number][] = [
+    ["/intx/api/v1/../../admin", 404],
+    ["/intx/api/v1/%2e%2e/secret", 404],
+    ["/intx/api/v1/orders%2Fx", 400],
+    ["/intx/api/v1/a%5cb", 400],
+    ["/intx/api/v1//portfolios", 400],
+    ["/intx/api/v1/x%00y", 400],
   ];
-  for (const path of refused) {
-    it(`refuses ${path}`, async () => {
+  for (const [path, status] of refused) {
+    it(`refuses ${path} with ${status}`, async () => {
       venue();
       const r = await call(path);
-      expect([400, 404]).toContain(r.status);
+      expect(r.status).toBe(status);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe(
+        status === 400 ? "bad_path" : "not_found",
+      );
       expect(sent).toHaveLength(0);
     });
   }
@@ -255,7 +259,7 @@ describe("relay: bodies and responses", () => {
       new Request("https://relay.test/cde/rest/funding-rate?symbol=BIPZ30", {
         headers: { authorization: `Bearer ${TOKEN}` },
       }),
-      { ...bindings, RELAY_TOKENS: JSON.stringify([{ name: "all", token: TOKEN, allow: ["* /*"] }]) } as Env,
+      workerEnv({ ...bindings, RELAY_TOKENS: JSON.stringify([{ name: "all", token: TOKEN, allow: ["* /*"] }]) }),
       ctx,
     );
     expect(r.status).toBe(503);

@@ -1,7 +1,7 @@
 /**
  * The exchange-clock offset estimator. Pure: no I/O, every time is passed in.
  *
- * Each response brackets θ = server − local within [date·1000 − tRecv, date·1000 + 1000 − tSend] (PROTOCOL.md,
+ * Each response brackets θ = server − local within [date·1000 − tRecv, date·1000 + 1000 − tSend] (docs/protocol.md,
  * "Clocks"). The estimator keeps the recent brackets, widens each by a drift allowance proportional to its age,
  * and takes the region agreed by the most brackets (Marzullo's algorithm, as in NTP's intersection step), so one
  * bad `Date` can neither empty the interval nor move it. Low-delay samples have narrow brackets, so they set the
@@ -174,6 +174,11 @@ export class OffsetEstimator {
     this.#merged = { low: estimate.lowMs, high: estimate.highMs, at: estimate.updatedAt, weight: 1 };
     this.#updatedAt = estimate.updatedAt;
   }
+}
+
+/** Half the width of the estimate's interval, in ms: how far the true offset may be from `offsetMs`. */
+export function halfWidthMs(estimate: ClockEstimate): number {
+  return (estimate.highMs - estimate.lowMs) / 2;
 }
 
 /**

@@ -6,14 +6,6 @@
  */
 import type { ClockEstimate } from "./estimator.ts";
 
-export type SyncMode = "never" | "cold" | "always";
-
-/** `CLOCK_SYNC`: never | cold (default) | always. */
-export function parseSyncMode(value: unknown): SyncMode | undefined {
-  if (value === undefined || value === null || value === "") return "cold";
-  return value === "never" || value === "cold" || value === "always" ? value : undefined;
-}
-
 /**
  * The local time at which to send the next probe: the earliest time ≥ `now` at which, if θ is the middle of the
  * estimate and the request reaches the venue after half the round trip, the venue's clock reads a whole second.

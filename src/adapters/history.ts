@@ -1,0 +1,16 @@
+/**
+ * Retention: job runs, finished deliveries and dead letters older than `RUNS_RETENTION_DAYS` are deleted on each
+ * cron trigger. A queued delivery is never pruned: it has not reached its end yet.
+ */
+
+const DAY_MS = 86_400_000;
+
+/** Deletes history older than `days` before `now` from all three tables, in one batch. */
+export async function pruneHistory(db: D1Database, now: number, days: number): Promise<void> {
+  const cutoff = now - days * DAY_MS;
+  await db.batch([
+    db.prepare("DELETE FROM job_runs WHERE scheduled_at < ?1").bind(cutoff),
+    db.prepare("DELETE FROM deliveries WHERE received_at < ?1 AND state != 'queued'").bind(cutoff),
+    db.prepare("DELETE FROM dead_letters WHERE dead_at < ?1").bind(cutoff),
+  ]);
+}

@@ -1,0 +1,97 @@
+/**
+ * Every setting skewguard reads, parsed once per isolate from the Worker's bindings: venues, relay tokens,
+ * webhook routes, jobs, clock sync and retention. Everything else reads `config(env)`; nothing parses a binding
+ * again. Each problem names its binding (never a value), is logged once when the isolate first parses the
+ * bindings, and is listed by `GET /health`.
+ */
+import { log } from "./adapters/log.ts";
+import { ConfigError } from "./core/errors.ts";
+import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
+import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
+import { parseTokens, TokenTable } from "./core/tokens.ts";
+import { parseVenues, type VenueConfig, type VenueName, type VenueProblem } from "./core/venue.ts";
+
+/** Active clock probes: `never`; `cold` (default) = one probe when nothing is known; `always` = also narrow. */
+export type SyncMode = "never" | "cold" | "always";
+
+/** One thing wrong with one binding; `subject` names the venue, route or job it concerns, if any. */
+export interface Problem {
+  binding: string;
+  subject?: string;
+  message: string;
+}
+
+export interface Config {
+  venues: Partial<Record<VenueName, VenueConfig>>;
+  venueProblems: VenueProblem[];
+  /** The relay tokens, or undefined when `RELAY_TOKENS` is unusable (every authenticated route then answers 503). */
+  tokens: TokenTable | undefined;
+  hooks: { routes: ReadonlyMap<string, HookRoute>; problems: HookProblem[] };
+  jobs: { jobs: readonly Job[]; problems: JobProblem[] };
+  clockSync: SyncMode;
+  /** Job runs, deliveries and dead letters older than this are pruned. */
+  retentionDays: number;
+  /** Every problem above, by binding. */
+  problems: Problem[];
+}
+
+const DEFAULT_RETENTION_DAYS = 30;
+
+/** The value of a binding by name (secrets named in HOOKS or JOBS are not known to the type), if it is text. */
+export function binding(env: object, name: string): string | undefined {
+  const value: unknown = Reflect.get(env, name);
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function parseSyncMode(value: string | undefined, problems: Problem[]): SyncMode {
+  if (value === undefined || value === "never" || value === "cold" || value === "always") return value ?? "cold";
+  problems.push({ binding: "CLOCK_SYNC", message: "must be never, cold or always; using cold" });
+  return "cold";
+}
+
+function parseRetention(value: string | undefined, problems: Problem[]): number {
+  if (value === undefined) return DEFAULT_RETENTION_DAYS;
+  if (/^\d{1,5}$/.test(value) && Number(value) > 0) return Number(value);
+  problems.push({
+    binding: "RUNS_RETENTION_DAYS",
+    message: `must be a whole number of days; using ${DEFAULT_RETENTION_DAYS}`,
+  });
+  return DEFAULT_RETENTION_DAYS;
+}
+
+function parse(env: object): Config {
+  const problems: Problem[] = [];
+  const { venues, problems: venueProblems } = parseVenues(env);
+  for (const { venue, binding: name, message } of venueProblems)
+    problems.push({ binding: name, subject: venue, message });
+
+  let tokens: TokenTable | undefined;
+  try {
+    tokens = new TokenTable(parseTokens(binding(env, "RELAY_TOKENS")));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push({ binding: err.binding, message: err.message });
+  }
+
+  const hooks = parseHooks(Reflect.get(env, "HOOKS"));
+  for (const { route, message } of hooks.problems) problems.push({ binding: "HOOKS", subject: route, message });
+  const jobs = parseJobs(Reflect.get(env, "JOBS"), new Set(Object.keys(venues) as VenueName[]));
+  for (const { job, message } of jobs.problems) problems.push({ binding: "JOBS", subject: job, message });
+
+  const clockSync = parseSyncMode(binding(env, "CLOCK_SYNC"), problems);
+  const retentionDays = parseRetention(binding(env, "RUNS_RETENTION_DAYS"), problems);
+  for (const problem of problems) log("error", { event: "config", ...problem });
+  return { venues, venueProblems, tokens, hooks, jobs, clockSync, retentionDays, problems };
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** The configuration of `env`, parsed on first use and kept for the isolate's life. */
+export function config(env: object): Config {
+  let parsed = cache.get(env);
+  if (!parsed) {
+    parsed = parse(env);
+    cache.set(env, parsed);
+  }
+  return parsed;
+}
