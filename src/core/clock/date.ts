@@ -15,15 +15,8 @@ const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 export function parseImfFixdate(value: string): number | undefined {
   const m = IMF_FIXDATE.exec(value);
   if (!m) return undefined;
-  const [, weekday, day, month, year, hour, minute, second] = m as unknown as string[];
-  const ms = Date.UTC(
-    Number(year),
-    MONTHS.indexOf(month as string),
-    Number(day),
-    Number(hour),
-    Number(minute),
-    Number(second),
-  );
+  const [, weekday, day = "", month = "", year = "", hour = "", minute = "", second = ""] = m;
+  const ms = Date.UTC(Number(year), MONTHS.indexOf(month), Number(day), Number(hour), Number(minute), Number(second));
   const date = new Date(ms);
   // Date.UTC rolls 31 Feb over into March and 24:00 into the next day: a rolled field means an invalid header.
   if (
