@@ -17,6 +17,12 @@ const simVars = Object.fromEntries(
   [...readFileSync("sim/wrangler.toml", "utf8").matchAll(/^([A-Z][A-Z0-9_]*) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]),
 );
 
+// Tests must see the same env on every machine: wrangler would add a developer's .dev.vars (written by `npm start`)
+// to the bindings, so every variable it may hold is bound empty here, which skewguard reads as unset.
+const devVars = Object.fromEntries(
+  [...readFileSync(".dev.vars.example", "utf8").matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => [m[1], ""]),
+);
+
 export default defineConfig({
   test: {
     // A passing run prints the summary only; a failing test shows its own console lines and the failure.
@@ -32,7 +38,7 @@ export default defineConfig({
             miniflare: {
               // CLOCK_SYNC=never: most tests count the exact requests a venue sees; test/workers/clock-sync.test.ts
               // covers the probing modes (the production default is cold).
-              bindings: { TEST_MIGRATIONS: migrations, CLOCK_SYNC: "never" },
+              bindings: { ...devVars, TEST_MIGRATIONS: migrations, CLOCK_SYNC: "never" },
               outboundService: "sim",
               workers: [
                 {
