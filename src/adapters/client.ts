@@ -40,15 +40,38 @@ export interface VenueResult {
   timestamp: number;
 }
 
-/** The venue could not be reached, or did not answer in time. The relay maps these to 502 and 504. */
+/**
+ * Why no usable answer came back. Whether the venue may have acted: `unreachable` no; `redirect` almost surely not
+ * (a gateway answered instead); `timeout`, `broken` (the answer broke off), `withheld` (it echoed our credentials
+ * and is not passed on) and `too_large` maybe.
+ */
+export type UpstreamFailure = "unreachable" | "timeout" | "redirect" | "broken" | "withheld" | "too_large";
+
+const FAILURE_REASON: Record<UpstreamFailure, string> = {
+  unreachable: "venue unreachable",
+  timeout: "venue timeout",
+  redirect: "venue redirect, not followed",
+  broken: "venue answer broke off",
+  withheld: "venue answer withheld: it echoed the request's credentials",
+  too_large: "venue answer too large",
+};
+
+/** A short reason for records and logs, e.g. `venue redirect, not followed: to evil.example`. */
+export function failureReason(kind: UpstreamFailure, detail?: string): string {
+  return detail ? `${FAILURE_REASON[kind]}: ${detail}` : FAILURE_REASON[kind];
+}
+
+/** The venue gave no usable answer. `detail` is safe to show: the redirect's host, or the status withheld. */
 export class UpstreamError extends Error {
   override readonly name = "UpstreamError";
-  readonly kind: "unreachable" | "timeout";
+  readonly kind: UpstreamFailure;
   readonly attempts: number;
-  constructor(kind: "unreachable" | "timeout", attempts: number) {
-    super(kind === "timeout" ? "the venue did not answer in time" : "the venue could not be reached");
+  readonly detail: string | undefined;
+  constructor(kind: UpstreamFailure, attempts: number, detail?: string) {
+    super(failureReason(kind, detail));
     this.kind = kind;
     this.attempts = attempts;
+    this.detail = detail;
   }
 }
 
@@ -94,13 +117,16 @@ export interface ClientOptions {
   /** Active clock probes: `cold` = one unsigned probe when there is no estimate at all; `always` = also narrow a
    * wide estimate with htpdate-style probes in the background. Default `never` (venueClient reads CLOCK_SYNC). */
   syncMode?: SyncMode;
+  /** Largest venue answer read; default MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
 }
 
 /** `always` mode narrows the estimate in the background when its half-width exceeds this. */
 const SYNC_TARGET_HALF_WIDTH_MS = 100;
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
-const REJECTION_BODY_LIMIT = 16_384;
+/** The most of a venue's answer skewguard reads into memory (order books and fills are paginated well below). */
+export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
 
 /** Seconds or an HTTP date in `Retry-After`, as milliseconds from `now`; undefined if absent or unreadable. */
 export function retryAfterMs(value: string | null, now: number): number | undefined {
@@ -171,6 +197,7 @@ export class SignedClient implements VenueClient {
             method,
             headers,
             body: request.body ?? null,
+            redirect: "manual",
             signal: AbortSignal.timeout(request.timeoutMs ?? this.#options.timeoutMs ?? 10_000),
           }),
         );
@@ -193,10 +220,24 @@ export class SignedClient implements VenueClient {
         throw new UpstreamError(kind, attempt);
       }
       const tRecv = this.#now();
-      const sample = sampleFromResponse(response.headers, tSend, tRecv);
-      const text =
-        (response.status === 400 || response.status === 401) && !timeRetried ? await readSmall(response) : undefined;
-      const rejected = text !== undefined && isTimestampRejection(response.status, text);
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel();
+        throw new UpstreamError("redirect", attempt, `to ${locationHost(response.headers.get("location"), url)}`);
+      }
+      const body = await readBytes(response, this.#options.maxResponseBytes ?? MAX_RESPONSE_BYTES, attempt);
+      const text = new TextDecoder().decode(body);
+      const sent = [credentials.apiKey, credentials.passphrase, credentials.secret, signed["CB-ACCESS-SIGN"]];
+      if (echoes(text, response.headers, sent)) {
+        throw new UpstreamError("withheld", attempt, `status ${response.status}`);
+      }
+      // Only the venue's own answers teach the clock: its API answers JSON, while a proxy's or dev server's error
+      // page (HTML, or any 5xx) may be stamped by another machine's clock.
+      const fromVenue = isJson(response.headers) && response.status < 500;
+      const sample = fromVenue ? sampleFromResponse(response.headers, tSend, tRecv) : undefined;
+      const rejected =
+        fromVenue && (response.status === 400 || response.status === 401) && !timeRetried
+          ? isTimestampRejection(response.status, text)
+          : false;
       // A refused timestamp proves the estimate wrong: this sample then overrides the brackets it disagrees with.
       this.#clock.observe(sample, rejected);
       this.#share(tRecv);
@@ -205,7 +246,6 @@ export class SignedClient implements VenueClient {
         log("info", { event: "timestamp_rejected", venue: profile.name, attempt, timestamp });
         continue; // re-signed with the estimate this very response just taught us
       }
-      if (text !== undefined) return { response: new Response(text, response), ...used };
       if (
         (response.status >= 500 || response.status === 429) &&
         IDEMPOTENT.has(method) &&
@@ -214,12 +254,16 @@ export class SignedClient implements VenueClient {
         const wait = Math.max(this.#backoff(attempt), retryAfterMs(response.headers.get("retry-after"), tRecv) ?? 0);
         if (wait <= budget) {
           budget -= wait;
-          await response.body?.cancel();
           await this.#sleep(wait);
           continue;
         }
       }
-      return { response, ...used };
+      const answer = new Response(body.byteLength === 0 ? null : body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+      return { response: answer, ...used };
     }
   }
 
@@ -228,11 +272,13 @@ export class SignedClient implements VenueClient {
     const { baseUrl, profile } = this.config;
     const tSend = this.#now();
     const response = await this.#fetch(
-      new Request(`${baseUrl}${profile.apiPrefix}`, { signal: AbortSignal.timeout(2_000) }),
+      new Request(`${baseUrl}${profile.apiPrefix}`, { redirect: "manual", signal: AbortSignal.timeout(2_000) }),
     );
     const tRecv = this.#now();
     await response.body?.cancel();
-    return sampleFromResponse(response.headers, tSend, tRecv);
+    const redirected = response.status >= 300 && response.status < 400;
+    const fromVenue = isJson(response.headers) && !redirected && response.status < 500;
+    return fromVenue ? sampleFromResponse(response.headers, tSend, tRecv) : undefined;
   }
 
   /** Runs the configured active synchronisation (see `syncMode`). */
@@ -284,11 +330,66 @@ export class SignedClient implements VenueClient {
   }
 }
 
-/** Reads a small error body as text (a rejection is short); undefined when it is too large to inspect. */
-async function readSmall(response: Response): Promise<string | undefined> {
-  const length = Number(response.headers.get("content-length") ?? "0");
-  if (length > REJECTION_BODY_LIMIT) return undefined;
-  return response.text();
+/** Whether a response says it is JSON (both venues' APIs answer JSON, errors included). */
+function isJson(headers: Headers): boolean {
+  return /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(headers.get("content-type") ?? "");
+}
+
+/** The host a redirect points at, for the error message; never the path or query, which may carry data. */
+function locationHost(location: string | null, base: string): string {
+  if (location === null) return "nowhere (no Location)";
+  return URL.canParse(location, base) ? new URL(location, base).host : "an unparsable Location";
+}
+
+/** Reads the whole body, at most `limit` bytes; a body that breaks off or is over the limit is an UpstreamError. */
+async function readBytes(response: Response, limit: number, attempt: number): Promise<Uint8Array<ArrayBuffer>> {
+  const declared = Number(response.headers.get("content-length") ?? "0");
+  if (declared > limit) {
+    await response.body?.cancel();
+    throw new UpstreamError("too_large", attempt, `over ${limit} bytes`);
+  }
+  if (!response.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel();
+        throw new UpstreamError("too_large", attempt, `over ${limit} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof UpstreamError) throw err;
+    throw new UpstreamError("broken", attempt);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** Values shorter than this are not searched for: a test's one-letter key would match any body. */
+const MIN_SECRET_LENGTH = 8;
+
+/**
+ * Whether the body or a header echoes any of `values` (the key, passphrase, secret and signature just sent), as is,
+ * JSON-escaped (`\/`) or percent-encoded: a gateway or debug page that reflects the request.
+ */
+export function echoes(text: string, headers: Headers, values: readonly string[]): boolean {
+  const headerText = [...headers].map(([name, value]) => `${name}: ${value}`).join("\n");
+  return values.some((value) => {
+    if (value.length < MIN_SECRET_LENGTH) return false;
+    const forms = new Set([value, value.replaceAll("/", "\\/"), encodeURIComponent(value)]);
+    return [...forms].some((form) => text.includes(form) || headerText.includes(form));
+  });
 }
 
 const keys = new KeyCache();
@@ -316,8 +417,8 @@ export function venueClient(
 
 /**
  * What came of one logical venue call, for the callers that keep or echo the answer (webhooks, queued deliveries,
- * jobs): the venue answered (any status), it did not answer in time or could not be reached, skewguard's own rate
- * gate refused to send, or the venue is not configured. Only `timeout` leaves it unknown whether the venue acted.
+ * jobs): the venue answered (any status), it gave no usable answer (an `UpstreamFailure`), skewguard's own rate gate
+ * refused to send, or the venue is not configured.
  */
 export type VenueOutcome =
   | {
@@ -330,7 +431,7 @@ export type VenueOutcome =
       offsetMs: number;
       uncertaintyMs: number | null;
     }
-  | { kind: "timeout" | "unreachable"; attempts: number }
+  | { kind: UpstreamFailure; attempts: number; detail: string | undefined }
   | { kind: "rate_limited"; retryAfterSeconds: number }
   | { kind: "not_configured" };
 
@@ -361,7 +462,7 @@ export async function sendJson(
     const { text, truncated } = await readText(response, maxBytes);
     return { kind: "answered", status: response.status, text, truncated, attempts, offsetMs, uncertaintyMs };
   } catch (err) {
-    if (err instanceof UpstreamError) return { kind: err.kind, attempts: err.attempts };
+    if (err instanceof UpstreamError) return { kind: err.kind, attempts: err.attempts, detail: err.detail };
     if (err instanceof RateLimitedError) return { kind: "rate_limited", retryAfterSeconds: err.retryAfterSeconds };
     throw err;
   }

@@ -6,7 +6,7 @@
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
 import { isDuplicateOrder, venueMessage } from "../core/rejection.ts";
 import type { VenueName } from "../core/venue.ts";
-import { sendJson, type VenueOutcome } from "./client.ts";
+import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
 import { errorName, log } from "./log.ts";
 
 /** What travels through the queue: the mapped request, unsigned. */
@@ -118,10 +118,15 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
       return { kind: "dead", reason: `${message.venue} is not configured` };
     case "rate_limited":
       return { kind: "retry", reason: "outbound rate limit", delaySeconds: outcome.retryAfterSeconds };
-    case "timeout":
-      return unknownOutcome("venue timeout");
     case "unreachable":
-      return { kind: "retry", reason: "venue unreachable" };
+      return { kind: "retry", reason: failureReason(outcome.kind) };
+    case "redirect":
+      return { kind: "dead", reason: failureReason(outcome.kind, outcome.detail) };
+    case "timeout":
+    case "broken":
+    case "withheld":
+    case "too_large":
+      return unknownOutcome(failureReason(outcome.kind, outcome.detail));
   }
   const { status, text } = outcome;
   if (status >= 200 && status < 300) return { kind: "delivered", status, response: text };

@@ -9,7 +9,7 @@ import type { Job } from "../core/jobs.ts";
 import { venueMessage } from "../core/rejection.ts";
 import { signWebhook } from "../core/standard-webhooks.ts";
 import type { VenueName } from "../core/venue.ts";
-import { sendJson, venueClient } from "./client.ts";
+import { failureReason, sendJson, venueClient } from "./client.ts";
 import { pruneHistory } from "./history.ts";
 import { errorName, log } from "./log.ts";
 
@@ -108,10 +108,10 @@ async function fetchJob(env: Env, ctx: ExecutionContext, job: Job): Promise<RunR
         return { ...empty, error: `${job.venue} is not configured` };
       case "rate_limited":
         return { ...empty, error: "outbound rate limit reached" };
-      case "timeout":
-        return { ...empty, attempts: outcome.attempts, error: "venue timeout" };
-      case "unreachable":
-        return { ...empty, attempts: outcome.attempts, error: "venue unreachable" };
+      case "answered":
+        break;
+      default:
+        return { ...empty, attempts: outcome.attempts, error: failureReason(outcome.kind, outcome.detail) };
     }
     const { status, text, truncated } = outcome;
     const ok = status >= 200 && status < 300;
@@ -141,9 +141,16 @@ async function forward(env: Env, job: Job, scheduledAt: number, run: Omit<RunVie
       method: "POST",
       body,
       headers: { ...headers, "content-type": "application/json" },
+      redirect: "manual", // a redirect would take the run past the https-only rule for forward.url
       signal: AbortSignal.timeout(10_000),
     });
     await response.body?.cancel();
+    if (response.status >= 300 && response.status < 400) {
+      const location = response.headers.get("location");
+      const host =
+        location !== null && URL.canParse(location, job.forward.url) ? new URL(location, job.forward.url).host : "?";
+      return `receiver answered a redirect to ${host}; not followed`;
+    }
     return response.ok ? null : `receiver answered ${response.status}`;
   } catch (err) {
     const name = errorName(err);

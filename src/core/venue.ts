@@ -188,7 +188,7 @@ export interface PathProblem {
  * The one rule for every path skewguard signs and sends to a venue (relay, webhook routes, jobs): the path exactly
  * as it goes on the wire, already in normal form, under the venue's API prefix, and with nothing a server or
  * gateway on the way could read as another path: no dot or empty segments, no encoded slash, backslash or dot, no
- * control characters. Returns undefined when the path is fine.
+ * `;` path parameters, no control characters. Returns undefined when the path is fine.
  */
 export function checkVenuePath(venue: VenueName, path: string): PathProblem | undefined {
   const bad = (reason: string): PathProblem => ({ status: 400, reason });
@@ -198,6 +198,8 @@ export function checkVenuePath(venue: VenueName, path: string): PathProblem | un
   if ([...path].some((c) => c === "\\" || c <= " " || c === "\x7f"))
     return bad("backslash, space or control character");
   if (/[?#]/.test(path)) return bad("query or fragment in the path");
+  // Jetty-based gateways (INTX's errors name Javalin) read `..;` as `..`: no path parameters anywhere.
+  if (path.includes(";")) return bad("path parameter (;)");
   const segments = path.split("/").slice(1);
   if (!path.startsWith("/") || segments.some((s) => s === "." || s === "..")) return bad("dot segment");
   if (segments.slice(0, -1).some((s) => s === "")) return bad("empty segment");

@@ -12,7 +12,7 @@ import { hex, secretsEqual, sha256 } from "../core/digest.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { venueMessage } from "../core/rejection.ts";
 import { verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
-import { HttpError, readBody } from "./http.ts";
+import { HttpError, readBody, venueFailure } from "./http.ts";
 
 /** Alerts and kill-switch signals are small; anything bigger is not a webhook we serve. */
 const MAX_HOOK_BYTES = 16 * 1024;
@@ -136,17 +136,12 @@ async function deliverNow(
         `${venue}: the API key's request rate limit is reached; retry after ${outcome.retryAfterSeconds} s`,
         { "retry-after": String(outcome.retryAfterSeconds) },
       );
-    case "timeout":
-    case "unreachable": {
-      const error =
-        outcome.kind === "timeout"
-          ? {
-              code: "venue_timeout",
-              message: `${venue} did not answer in time; it may have processed the request (same client_order_id on retry)`,
-            }
-          : { code: "venue_unreachable", message: `${venue} could not be reached` };
-      const status = outcome.kind === "timeout" ? 504 : 502;
-      return { status, body: JSON.stringify({ error, route: route.name, delivery_id: id, sent }) };
+    case "answered":
+      break;
+    default: {
+      // No usable answer: the sender gets why, and a redelivery gets the same (the ledger keeps it).
+      const { status, code, message } = venueFailure(venue, outcome.kind, outcome.detail);
+      return { status, body: JSON.stringify({ error: { code, message }, route: route.name, delivery_id: id, sent }) };
     }
   }
   const { status, text, truncated } = outcome;

@@ -3,7 +3,7 @@
  * `catch`, and bounded body reading. Only deliberate `HttpError`s reach the client; anything else is a generic 500,
  * its detail in the log.
  */
-import { RateLimitedError } from "../adapters/client.ts";
+import { RateLimitedError, type UpstreamFailure } from "../adapters/client.ts";
 import { errorName, log } from "../adapters/log.ts";
 
 export class HttpError extends Error {
@@ -72,4 +72,31 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
     at += chunk.byteLength;
   }
   return body;
+}
+
+const FAILURES: Record<UpstreamFailure, { status: number; code: string; message: string }> = {
+  unreachable: { status: 502, code: "venue_unreachable", message: "could not be reached" },
+  timeout: { status: 504, code: "venue_timeout", message: "did not answer in time; it may have processed the request" },
+  redirect: {
+    status: 502,
+    code: "venue_redirect",
+    message: "answered with a redirect; skewguard never follows one with a signed request",
+  },
+  broken: {
+    status: 502,
+    code: "venue_response_broken",
+    message: "answered, but the answer broke off; it may have processed the request",
+  },
+  withheld: {
+    status: 502,
+    code: "venue_response_withheld",
+    message: "answered with a body that echoed the request's credentials, so it is not passed on",
+  },
+  too_large: { status: 502, code: "venue_response_too_large", message: "answered with a body too large to relay" },
+};
+
+/** The HTTP error for a venue that gave no usable answer; `detail` is the redirect's host or the status withheld. */
+export function venueFailure(venue: string, kind: UpstreamFailure, detail?: string): HttpError {
+  const { status, code, message } = FAILURES[kind];
+  return new HttpError(status, code, `${venue} ${message}${detail ? ` (${detail})` : ""}`);
 }

@@ -6,7 +6,7 @@
 import { UpstreamError, venueClient } from "../adapters/client.ts";
 import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
 import { authenticate } from "./auth.ts";
-import { HttpError, readBody } from "./http.ts";
+import { HttpError, readBody, venueFailure } from "./http.ts";
 
 /** Largest request body the relay forwards (orders and kill-switches are a few hundred bytes). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -61,6 +61,9 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
     throw new HttpError(503, "venue_not_configured", `${venue} is not configured; see GET /health for what is missing`);
   }
   const body = await readBody(request, MAX_BODY_BYTES);
+  if (body && (method === "GET" || method === "HEAD")) {
+    throw new HttpError(400, "body_not_allowed", `a ${method} request cannot carry a body`);
+  }
   const type = request.headers.get("content-type");
   if (body && !/^application\/json(\s*;|$)/i.test(type ?? "")) {
     throw new HttpError(415, "unsupported_media_type", "request bodies must be application/json");
@@ -73,6 +76,11 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
   const query = new URL(request.url).search.slice(1);
   try {
     const result = await client.send({ method, path, query, body, headers });
+    const { status } = result.response;
+    if (status >= 500 && !/json/i.test(result.response.headers.get("content-type") ?? "")) {
+      // A gateway's error page, not the venue's API: its text is not ours to pass on.
+      throw new HttpError(502, "venue_error", `${venue} answered ${status} with a body that is not JSON`);
+    }
     const out = new Headers();
     for (const [name, value] of result.response.headers) {
       if (!DROP_RESPONSE.has(name) && !name.startsWith("cb-access-")) out.set(name, value);
@@ -80,13 +88,9 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
     out.set("x-skewguard-offset-ms", String(result.offsetMs));
     out.set("x-skewguard-uncertainty-ms", result.uncertaintyMs === null ? "unknown" : String(result.uncertaintyMs));
     out.set("x-skewguard-attempts", String(result.attempts));
-    return new Response(result.response.body, { status: result.response.status, headers: out });
+    return new Response(result.response.body, { status, headers: out });
   } catch (err) {
-    if (err instanceof UpstreamError) {
-      throw err.kind === "timeout"
-        ? new HttpError(504, "venue_timeout", `${venue} did not answer in time`)
-        : new HttpError(502, "venue_unreachable", `${venue} could not be reached`);
-    }
+    if (err instanceof UpstreamError) throw venueFailure(venue, err.kind, err.detail);
     throw err;
   }
 }

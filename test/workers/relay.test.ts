@@ -248,7 +248,9 @@ describe("relay: bodies and responses", () => {
       headers: { "content-type": "application/json" },
     });
     expect(r.status).toBe(504);
-    expect(await r.json()).toEqual({ error: { code: "venue_timeout", message: "intx did not answer in time" } });
+    expect(await r.json()).toEqual({
+      error: { code: "venue_timeout", message: "intx did not answer in time; it may have processed the request" },
+    });
     expect(sent).toHaveLength(1);
   });
 

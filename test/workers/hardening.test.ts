@@ -1,0 +1,162 @@
+// What a security review found, each reproduced against the simulator and pinned: a venue page that echoes the
+// request's credentials is never relayed, an answer that is not the venue's does not teach the clock, redirects are
+// never followed with a signed request (nor by a job's forward), and `;` path parameters are refused.
+
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index.ts";
+import { DEV, simControl, simEnv } from "../support/sim.ts";
+
+const TOKEN = "hardening-token-0123456789abcdef";
+let n = 0;
+function bindings(overrides: Record<string, unknown> = {}) {
+  return simEnv(`hardening-${n++}-${Date.now()}.sim.test`, {
+    RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["* /intx/*", "* /cde/*"] }]),
+    INTX_RATE_LIMIT_PER_SECOND: "off",
+    ...overrides,
+  });
+}
+
+async function call(e: Env, path: string, init: RequestInit = {}) {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${TOKEN}`);
+  const r = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), e, ctx);
+  await waitOnExecutionContext(ctx);
+  return r;
+}
+
+const order = (id: string) => ({
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({
+    client_order_id: id,
+    side: "BUY",
+    size: "0.01",
+    tif: "IOC",
+    type: "MARKET",
+    instrument: "BTC-PERP",
+  }),
+});
+
+async function clockOffset(e: Env): Promise<number> {
+  const r = await worker.fetch(new Request("https://relay.test/clock"), e, createExecutionContext());
+  return ((await r.json()) as { intx: { offset_ms: number } }).intx.offset_ms;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("a venue page that reflects the request", () => {
+  it("is withheld: 502 JSON, and none of the key, passphrase or signature reaches the caller", async () => {
+    const e = bindings();
+    await simControl({ reset: true, skew_ms: 9_000 });
+    expect((await call(e, "/intx/api/v1/portfolios")).status).toBe(200);
+    await simControl({ fault: { kind: "reflect", count: 1 } });
+    const r = await call(e, "/intx/api/v1/orders", order(`reflect-${n}`));
+    const text = await r.text();
+    expect(r.status).toBe(502);
+    expect(JSON.parse(text)).toEqual({
+      error: {
+        code: "venue_response_withheld",
+        message: "intx answered with a body that echoed the request's credentials, so it is not passed on (status 500)",
+      },
+    });
+    for (const secret of [DEV.INTX_API_KEY, DEV.INTX_API_PASSPHRASE]) expect(text).not.toContain(secret);
+    expect((await simControl()).effects.orders_placed).toBe(0);
+  });
+
+  it("a non-JSON 5xx becomes skewguard's own 502 naming the status, and its Date teaches nothing", async () => {
+    const e = bindings();
+    await simControl({ reset: true, skew_ms: 41_000 });
+    expect((await call(e, "/intx/api/v1/portfolios")).status).toBe(200);
+    const learned = await clockOffset(e);
+    expect(Math.abs(learned - 41_000)).toBeLessThan(1_100);
+    // A front server's error page, stamped by a clock 41 s away from the venue's, three times (the GET is retried).
+    const real = globalThis.fetch;
+    let pages = 0;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      if (pages >= 3) return real(input, init);
+      pages++;
+      return new Response("<html><body>Bad gateway</body></html>", {
+        status: 502,
+        headers: { "content-type": "text/html", date: new Date().toUTCString() },
+      });
+    });
+    const r = await call(e, "/intx/api/v1/portfolios");
+    expect(r.status).toBe(502);
+    expect(await r.json()).toEqual({
+      error: { code: "venue_error", message: "intx answered 502 with a body that is not JSON" },
+    });
+    expect(pages).toBe(3);
+    expect(await clockOffset(e)).toBe(learned);
+    const next = await call(e, "/intx/api/v1/portfolios");
+    expect(next.status).toBe(200);
+    expect(next.headers.get("x-skewguard-attempts")).toBe("1");
+  });
+});
+
+describe("redirects", () => {
+  it("a 307 from the venue is a 502 naming the host; nothing reaches the other origin and nothing is placed", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    expect((await call(e, "/intx/api/v1/portfolios")).status).toBe(200);
+    await simControl({ fault: { kind: "redirect", count: 1 } });
+    const r = await call(e, "/intx/api/v1/orders", order(`redirect-${n}`));
+    expect(r.status).toBe(502);
+    expect(await r.json()).toEqual({
+      error: {
+        code: "venue_redirect",
+        message:
+          "intx answered with a redirect; skewguard never follows one with a signed request (to redirect-target.sim)",
+      },
+    });
+    const state = await simControl();
+    expect(state.captured).toEqual([]);
+    expect(state.effects.orders_placed).toBe(0);
+  });
+
+  it("a job's forward is not redirected past the https rule: recorded as failed, naming the host", async () => {
+    const secret = `whsec_${btoa("forward-secret-for-the-receiver!")}`;
+    const to = encodeURIComponent("http://redirect-target.sim/_sim/captured/forward");
+    const e = bindings({
+      FORWARD_SECRET: secret,
+      JOBS: JSON.stringify([
+        {
+          name: "redirected",
+          cron: "* * * * *",
+          venue: "cde",
+          path: "/rest/funding-rate",
+          query: "symbol=BIPZ30",
+          forward: { url: `https://forward.sim.test/_sim/redirect?to=${to}`, secret_binding: "FORWARD_SECRET" },
+        },
+      ]),
+    });
+    await simControl({ reset: true });
+    const scheduledTime = Date.UTC(2026, 10, 23, 9, 0, 0);
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime }), e, ctx);
+    await waitOnExecutionContext(ctx);
+    const row = await env.DB.prepare(
+      "SELECT forward_state, forward_error FROM job_runs WHERE job = 'redirected'",
+    ).first();
+    expect(row).toEqual({
+      forward_state: "failed",
+      forward_error: "receiver answered a redirect to redirect-target.sim; not followed",
+    });
+    expect((await simControl()).captured).toEqual([]);
+  });
+});
+
+describe("path parameters", () => {
+  it("a ; anywhere in the path is 400 before authentication, and nothing is sent", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    for (const path of ["/intx/api/v1/portfolios/..;/orders", "/intx/api/v1/orders;jsessionid=x"]) {
+      const r = await worker.fetch(new Request(`https://relay.test${path}`), e, createExecutionContext());
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({ error: { code: "bad_path", message: "path refused: path parameter (;)" } });
+    }
+    expect((await simControl()).effects.requests).toBe(0);
+  });
+});
