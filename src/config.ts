@@ -74,14 +74,53 @@ function parse(env: object): Config {
   }
 
   const hooks = parseHooks(Reflect.get(env, "HOOKS"));
+  checkHookSecrets(env, hooks);
   for (const { route, message } of hooks.problems) problems.push({ binding: "HOOKS", subject: route, message });
+  for (const route of hooks.routes.values()) {
+    if (binding(env, route.secretBinding) === undefined) {
+      problems.push({
+        binding: route.secretBinding,
+        subject: route.name,
+        message: "is not set; the route answers 503",
+      });
+    }
+  }
   const jobs = parseJobs(Reflect.get(env, "JOBS"), new Set(Object.keys(venues) as VenueName[]));
   for (const { job, message } of jobs.problems) problems.push({ binding: "JOBS", subject: job, message });
+  for (const job of jobs.jobs) {
+    if (job.forward && binding(env, job.forward.secretBinding) === undefined) {
+      const message = "is not set; each run's forward is recorded as failed";
+      problems.push({ binding: job.forward.secretBinding, subject: job.name, message });
+    }
+  }
 
   const clockSync = parseSyncMode(binding(env, "CLOCK_SYNC"), problems);
   const retentionDays = parseRetention(binding(env, "RUNS_RETENTION_DAYS"), problems);
   for (const problem of problems) log("error", { event: "config", ...problem });
   return { venues, venueProblems, tokens, hooks, jobs, clockSync, retentionDays, problems };
+}
+
+/**
+ * Standard Webhooks signatures do not cover the route, so two routes with one secret would each accept the same
+ * signed message once: the later route is left out and reported.
+ */
+function checkHookSecrets(env: object, hooks: { routes: Map<string, HookRoute>; problems: HookProblem[] }): void {
+  const owners = new Map<string, string>();
+  for (const route of [...hooks.routes.values()]) {
+    if (route.verify !== "standard-webhooks") continue;
+    const secret = binding(env, route.secretBinding)?.replace(/^whsec_/, "");
+    if (secret === undefined) continue;
+    const owner = owners.get(secret);
+    if (owner === undefined) {
+      owners.set(secret, route.name);
+      continue;
+    }
+    hooks.routes.delete(route.name);
+    hooks.problems.push({
+      route: route.name,
+      message: `shares its secret with route ${owner}: a message signed for one would be accepted by both`,
+    });
+  }
 }
 
 const cache = new WeakMap<object, Config>();

@@ -394,6 +394,22 @@ export function echoes(text: string, headers: Headers, values: readonly string[]
 
 const keys = new KeyCache();
 
+function clockStore(env: Env, venue: VenueName, baseUrl: string) {
+  return env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${baseUrl}`));
+}
+
+/**
+ * This isolate's clock for `venue`, seeded from the shared estimate first if it is cold, exactly as the next signed
+ * request would be; undefined when the venue is not configured. For `/clock` and `/health`.
+ */
+export async function preparedClock(env: Env, venue: VenueName): Promise<VenueClock | undefined> {
+  const venueConfig = config(env).venues[venue];
+  if (!venueConfig) return undefined;
+  const clock = venueClock(venue, venueConfig.baseUrl);
+  await clock.ready(clockStore(env, venue, venueConfig.baseUrl));
+  return clock;
+}
+
 /** The signed client for `venue`, or undefined when that venue is not configured. */
 export function venueClient(
   env: Env,
@@ -404,7 +420,7 @@ export function venueClient(
   const { venues, clockSync } = config(env);
   const venueConfig = venues[venue];
   if (!venueConfig) return undefined;
-  const store = env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${venueConfig.baseUrl}`));
+  const store = clockStore(env, venue, venueConfig.baseUrl);
   const gate = env.RATE_GATE.get(env.RATE_GATE.idFromName(`${venue} ${venueConfig.credentials.apiKey}`));
   return new SignedClient(venueConfig, venueClock(venue, venueConfig.baseUrl), keys, {
     store,

@@ -48,7 +48,7 @@ export class DeliveryQueueError extends Error {
   }
 }
 
-/** Records the delivery and enqueues it. Throws DeliveryQueueError (nothing recorded) if the queue refuses. */
+/** Records the delivery and enqueues it. Throws DeliveryQueueError (nothing sent) if D1 or the queue refuses. */
 export async function enqueueDelivery(
   env: Env,
   route: HookRoute,
@@ -67,12 +67,17 @@ export async function enqueueDelivery(
     maxAgeSeconds: route.maxAgeSeconds,
     retrySafe: retrySafe(mapped),
   };
-  await env.DB.prepare(
-    `INSERT INTO deliveries (id, route, venue, method, path, client_order_id, state, received_at, updated_at)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7) ON CONFLICT (id) DO NOTHING`,
-  )
-    .bind(id, route.name, mapped.venue, mapped.method, mapped.path, id, now)
-    .run();
+  try {
+    await env.DB.prepare(
+      `INSERT INTO deliveries (id, route, venue, method, path, client_order_id, state, received_at, updated_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7) ON CONFLICT (id) DO NOTHING`,
+    )
+      .bind(id, route.name, mapped.venue, mapped.method, mapped.path, id, now)
+      .run();
+  } catch (err) {
+    log("error", { event: "enqueue_failed", route: route.name, delivery_id: id, error: errorName(err) });
+    throw new DeliveryQueueError();
+  }
   try {
     await env.DELIVERIES.send(message, { contentType: "json" });
   } catch (err) {
@@ -217,13 +222,45 @@ export async function consumeDeliveries(
   );
 }
 
+/** One delivery as `GET /deliveries/<id>` shows it; times are ISO 8601. */
+export interface DeliveryView {
+  id: string;
+  route: string;
+  venue: string;
+  method: string;
+  path: string;
+  client_order_id: string | null;
+  state: "queued" | "delivered" | "dead";
+  received_at: string;
+  updated_at: string;
+  attempts: number;
+  status: number | null;
+  response: string | null;
+  reason: string | null;
+  dead_at: string | null;
+}
+
+type DeliveryRow = Omit<DeliveryView, "received_at" | "updated_at" | "dead_at"> & {
+  received_at: number;
+  updated_at: number;
+  dead_at: number | null;
+};
+
 /** One delivery's state for `GET /deliveries/<id>`, or null. */
-export async function readDelivery(env: Env, id: string): Promise<Record<string, unknown> | null> {
-  return env.DB.prepare(
+export async function readDelivery(env: Env, id: string): Promise<DeliveryView | null> {
+  const row = await env.DB.prepare(
     `SELECT d.id, d.route, d.venue, d.method, d.path, d.client_order_id, d.state, d.received_at, d.updated_at,
        d.attempts, d.status, d.response, coalesce(d.reason, l.reason) AS reason, l.dead_at
      FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id WHERE d.id = ?1`,
   )
     .bind(id)
-    .first<Record<string, unknown>>();
+    .first<DeliveryRow>();
+  if (!row) return null;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    ...row,
+    received_at: iso(row.received_at),
+    updated_at: iso(row.updated_at),
+    dead_at: row.dead_at === null ? null : iso(row.dead_at),
+  };
 }

@@ -278,7 +278,7 @@ export async function listRuns(
   job: string,
   limit: number,
   before: number,
-): Promise<{ runs: RunView[]; nextBefore: number | null }> {
+): Promise<{ runs: RunView[]; nextBefore: string | null }> {
   const rows = await db
     .prepare(
       `SELECT ${RUN_COLUMNS} FROM job_runs WHERE job = ?1 AND scheduled_at < ?2 ORDER BY scheduled_at DESC LIMIT ?3`,
@@ -287,5 +287,6 @@ export async function listRuns(
     .all<RunRow>();
   const page = rows.results.slice(0, limit);
   const more = rows.results.length > limit;
-  return { runs: page.map(runView), nextBefore: more ? (page.at(-1)?.scheduled_at ?? null) : null };
+  const last = page.at(-1);
+  return { runs: page.map(runView), nextBefore: more && last ? iso(last.scheduled_at) : null };
 }

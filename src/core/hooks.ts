@@ -135,6 +135,10 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
   const maxAgeSeconds = positiveInteger(raw.max_age_seconds, 300, "max_age_seconds", problem);
   const dedupeSeconds = positiveInteger(raw.dedupe_seconds, 86_400, "dedupe_seconds", problem);
   const timeoutMs = positiveInteger(raw.timeout_ms, verify === "tradingview" ? 2_500 : 10_000, "timeout_ms", problem);
+  if (verify === "standard-webhooks" && dedupeSeconds < toleranceSeconds) {
+    problem("dedupe_seconds must be at least tolerance_seconds, or a replay inside the tolerance is accepted again");
+  }
+  if (method === "GET" && request?.body !== undefined) problem("request.body is not allowed with GET");
   return {
     name: raw.name as string,
     verify: verify as VerifyMethod,

@@ -50,6 +50,7 @@ function parseJob(
   }
   let text: string | undefined;
   if (body !== undefined) text = typeof body === "string" ? body : JSON.stringify(body);
+  if (method === "GET" && body !== undefined) problem("body is not allowed with GET");
   let forwardTo: Job["forward"];
   if (forward !== undefined) {
     const url =

@@ -36,6 +36,18 @@ export async function signWebhook(
   return { "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": `v1,${encodeBase64(mac)}` };
 }
 
+/** At most this many signatures in `webhook-signature` (rotation needs two or three) and this many characters. */
+export const MAX_SIGNATURES = 8;
+export const MAX_SIGNATURE_HEADER = 1024;
+
+/** Why a `webhook-signature` header is too big to check, or undefined: bounds the work done before a 401. */
+export function oversizedSignatures(header: string | null): string | undefined {
+  if (header === null) return undefined;
+  if (header.length > MAX_SIGNATURE_HEADER) return `webhook-signature is over ${MAX_SIGNATURE_HEADER} characters`;
+  if (header.split(" ").length > MAX_SIGNATURES) return `webhook-signature has more than ${MAX_SIGNATURES} signatures`;
+  return undefined;
+}
+
 export interface VerifyOptions {
   /** How far `webhook-timestamp` may be from now, either way. Default 300 s. */
   toleranceSeconds?: number;
@@ -63,6 +75,7 @@ export async function verifyWebhook(
   if (Math.abs(now - timestamp) > (options.toleranceSeconds ?? 300)) return false;
   const key = typeof secret === "string" ? await webhookKey(secret) : secret;
   const content = signedContent(id, timestamp, body);
+  if (oversizedSignatures(signatures)) return false;
   for (const candidate of signatures.split(" ")) {
     const [version, encoded] = candidate.split(",", 2);
     if (version !== "v1" || encoded === undefined) continue;

@@ -1,23 +1,24 @@
 /**
- * `GET /clock`: what this isolate believes about each venue's clock. Public, like `/health`: offsets are not
- * secret, and they are the first thing to look at when a venue answers "timestamp expired".
+ * `GET /clock`: what each venue's clock is believed to be, as the next signed request would use it (a cold isolate
+ * first reads the shared estimate). Public, like `/health`: offsets are not secret, and they are the first thing to
+ * look at when a venue answers "timestamp expired".
  */
-import { venueClock } from "../adapters/venue-clock.ts";
+import { preparedClock } from "../adapters/client.ts";
 import { config } from "../config.ts";
 import { halfWidthMs } from "../core/clock/estimator.ts";
 import { VENUES } from "../core/venue.ts";
 
-export function clock(env: Env, now: number = Date.now()): Response {
+export async function clock(env: Env): Promise<Response> {
   const { venues } = config(env);
   const body: Record<string, unknown> = {};
   for (const name of VENUES) {
     const venue = venues[name];
-    if (!venue) {
+    const state = await preparedClock(env, name);
+    if (!venue || !state) {
       body[name] = { configured: false };
       continue;
     }
-    const state = venueClock(name, venue.baseUrl);
-    const estimate = state.estimator.estimate(now);
+    const estimate = state.estimator.estimate(Date.now());
     body[name] = {
       configured: true,
       offset_ms: estimate ? Math.round(estimate.offsetMs) : null,

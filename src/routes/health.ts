@@ -1,47 +1,58 @@
 /**
- * `GET /health`: liveness, per-venue configuration and clock status, and the webhook routes' and jobs'
- * configuration. Unauthenticated, so it says which binding or route is wrong but never any value.
+ * `GET /health`: every configuration problem by binding name (never a value), each venue's status and clock, and
+ * the webhook routes and jobs in use. 200 with `"ok": true` only when nothing is wrong and a venue is usable;
+ * otherwise 503 with `"ok": false`, so a monitor can watch it. Unauthenticated.
  */
-import { venueClock } from "../adapters/venue-clock.ts";
+import { preparedClock } from "../adapters/client.ts";
 import { config } from "../config.ts";
 import { halfWidthMs } from "../core/clock/estimator.ts";
-import { VENUES } from "../core/venue.ts";
+import { VENUES, type VenueName } from "../core/venue.ts";
 
-export function health(env: Env, now: number = Date.now()): Response {
+async function venueHealth(env: Env, name: VenueName) {
+  const setup = config(env);
+  const problems = setup.venueProblems
+    .filter((p) => p.venue === name)
+    .map(({ binding, message }) => ({ binding, message }));
+  const venue = setup.venues[name];
+  const state = await preparedClock(env, name);
+  if (!venue || !state) return { status: problems.length > 0 ? "misconfigured" : "not_configured", problems };
+  const estimate = state.estimator.estimate(Date.now());
+  const uncertainty = estimate ? Math.ceil(halfWidthMs(estimate)) : null;
+  // A signed timestamp is off by at most the half-width plus 0.5 s of rounding; warn a second before the window.
+  const worst = uncertainty === null ? null : uncertainty + 500;
+  const near = worst !== null && worst >= venue.windowSeconds * 1000 - 1000;
+  const clock = {
+    source: state.source,
+    uncertainty_ms: uncertainty,
+    ...(near
+      ? { warning: `timestamps may be off by ${worst} ms, within 1 s of the ${venue.windowSeconds} s window` }
+      : {}),
+  };
+  return { status: "configured", problems, clock };
+}
+
+export async function health(env: Env): Promise<Response> {
   const setup = config(env);
   const venues = Object.fromEntries(
-    VENUES.map((name) => {
-      const problems = setup.venueProblems
-        .filter((p) => p.venue === name)
-        .map(({ binding, message }) => ({ binding, message }));
-      const venue = setup.venues[name];
-      const status = venue ? "configured" : problems.length > 0 ? "misconfigured" : "not_configured";
-      if (!venue) return [name, { status, problems }];
-      const state = venueClock(name, venue.baseUrl);
-      const estimate = state.estimator.estimate(now);
-      const uncertainty = estimate ? Math.ceil(halfWidthMs(estimate)) : null;
-      // A signed timestamp is off by at most the half-width plus 0.5 s of rounding; warn a second before the window.
-      const worst = uncertainty === null ? null : uncertainty + 500;
-      const near = worst !== null && worst >= venue.windowSeconds * 1000 - 1000;
-      const clock = {
-        source: state.source,
-        uncertainty_ms: uncertainty,
-        ...(near
-          ? { warning: `timestamps may be off by ${worst} ms, within 1 s of the ${venue.windowSeconds} s window` }
-          : {}),
-      };
-      return [name, { status, problems, clock }];
-    }),
+    await Promise.all(VENUES.map(async (name) => [name, await venueHealth(env, name)])),
   );
-  const clockSyncWrong = setup.problems.some((p) => p.binding === "CLOCK_SYNC");
+  const problems = [...setup.problems];
+  if (Object.keys(setup.venues).length === 0 && setup.venueProblems.length === 0) {
+    problems.push({
+      binding: "INTX_API_KEY, CDE_API_KEY",
+      message: "no venue is configured; set one venue's API key, secret and passphrase",
+    });
+  }
+  const ok = problems.length === 0;
   return Response.json(
     {
-      ok: true,
+      ok,
+      problems,
       venues,
-      clock_sync: clockSyncWrong ? "cold (CLOCK_SYNC is not never, cold or always)" : setup.clockSync,
+      clock_sync: setup.clockSync,
       hooks: { routes: [...setup.hooks.routes.keys()], problems: setup.hooks.problems },
       jobs: { names: setup.jobs.jobs.map((job) => job.name), problems: setup.jobs.problems },
     },
-    { headers: { "cache-control": "no-store" } },
+    { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } },
   );
 }

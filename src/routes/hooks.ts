@@ -6,12 +6,12 @@
 import { sendJson } from "../adapters/client.ts";
 import { DeliveryQueueError, enqueueDelivery } from "../adapters/deliveries.ts";
 import type { Claim, HookResult } from "../adapters/hook-ledger.ts";
-import { log } from "../adapters/log.ts";
+import { errorName, log } from "../adapters/log.ts";
 import { binding, config } from "../config.ts";
 import { hex, secretsEqual, sha256 } from "../core/digest.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { venueMessage } from "../core/rejection.ts";
-import { verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
+import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
 /** Alerts and kill-switch signals are small; anything bigger is not a webhook we serve. */
@@ -54,6 +54,8 @@ async function verify(
   };
   switch (route.verify) {
     case "standard-webhooks": {
+      const oversized = oversizedSignatures(request.headers.get("webhook-signature"));
+      if (oversized) throw new HttpError(400, "bad_signature_header", oversized);
       const id = request.headers.get("webhook-id");
       let key: CryptoKey;
       try {
@@ -91,13 +93,8 @@ async function verify(
   }
 }
 
-/** The key that makes a redelivery recognisable: the sender's id, a declared alert id, or the body's hash. */
-async function idempotencyKey(
-  route: HookRoute,
-  key: string | undefined,
-  payload: unknown,
-  body: Uint8Array<ArrayBuffer>,
-): Promise<string> {
+/** The key that makes a redelivery recognisable: the sender's id, a declared alert id, or the payload's hash. */
+async function idempotencyKey(route: HookRoute, key: string | undefined, payload: unknown): Promise<string> {
   if (key !== undefined && key !== "") return key;
   if (route.idField !== undefined) {
     const value = typeof payload === "object" && payload !== null ? Reflect.get(payload, route.idField) : undefined;
@@ -108,7 +105,9 @@ async function idempotencyKey(
     }
     return `id:${value}`;
   }
-  return `sha256:${hex(await sha256(body))}`;
+  // The parsed payload, not the raw body: a TradingView body carries the passphrase, which must not feed an id that
+  // anyone reading orders sees (its verify step already removed it).
+  return `sha256:${hex(await sha256(JSON.stringify(payload)))}`;
 }
 
 function describe(request: MappedRequest, clientOrderIdValue: string) {
@@ -169,6 +168,24 @@ async function deliverNow(
   };
 }
 
+/** Errors raised before anything was sent to the venue or the queue. */
+function nothingSent(err: unknown): boolean {
+  if (err instanceof DeliveryQueueError) return true;
+  return err instanceof HttpError && (err.code === "venue_not_configured" || err.code === "rate_limited");
+}
+
+/** The answer when an unexpected error leaves it unknown whether the venue acted. */
+function outcomeUnknown(route: HookRoute, mapped: MappedRequest, id: string): HookResult {
+  const error = {
+    code: "venue_outcome_unknown",
+    message: `${mapped.venue} may have processed this request; it is not sent again (check client_order_id ${id})`,
+  };
+  return {
+    status: 502,
+    body: JSON.stringify({ error, route: route.name, delivery_id: id, sent: describe(mapped, id) }),
+  };
+}
+
 /** The 202 a queued delivery answers: where to read its outcome. */
 function queuedResult(route: HookRoute, mapped: MappedRequest, id: string): HookResult {
   const body = { route: route.name, delivery_id: id, state: "queued", status_url: `/deliveries/${id}` };
@@ -210,7 +227,7 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
       checked.errors,
     );
   }
-  const id = await clientOrderId(route.name, await idempotencyKey(route, key, payload, body));
+  const id = await clientOrderId(route.name, await idempotencyKey(route, key, payload));
   checked.values.set("client_order_id", id);
   checked.values.set("delivery_id", id);
   const mapped = mapRequest(route, checked.values);
@@ -231,10 +248,15 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
       result = queuedResult(route, mapped, id);
     } else result = await deliverNow(env, ctx, route, mapped, id);
   } catch (err) {
-    // Nothing reached the venue (not configured, rate limited, queue refused): let the sender try again.
-    await ledger.release(id);
-    if (err instanceof DeliveryQueueError) throw new HttpError(503, "queue_unavailable", err.message);
-    throw err;
+    if (nothingSent(err)) {
+      // Not configured, rate limited before sending, or the queue refused: let the sender try again.
+      await ledger.release(id);
+      if (err instanceof DeliveryQueueError) throw new HttpError(503, "queue_unavailable", err.message);
+      throw err;
+    }
+    // Anything else may have happened after the venue acted: keep the id, so a redelivery cannot act twice.
+    log("error", { event: "hook_outcome_unknown", route: route.name, delivery_id: id, error: errorName(err) });
+    result = outcomeUnknown(route, mapped, id);
   }
   // Stored before answering, so a replay right after this response gets this answer, not a 409.
   await ledger.complete(id, result);

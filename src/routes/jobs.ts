@@ -7,21 +7,25 @@ import { config } from "../config.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError } from "./http.ts";
 
-/** `GET /jobs`: every job, its schedule, and its last run; plus the configuration problems. */
+/**
+ * `GET /jobs`: every job, its schedule, and how its last run went; plus the configuration problems. The bodies
+ * stay with `/jobs/<name>/runs`, which a token may be allowed for one job only.
+ */
 export async function jobs(request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "GET", "/jobs");
   const { jobs, problems } = config(env).jobs;
   const out = await Promise.all(
     jobs.map(async (job) => {
       const { name, cron, venue, method, path, query } = job;
-      const last_run = await lastRun(env.DB, name);
+      const last = await lastRun(env.DB, name);
+      const last_run = last && { ...last, body: undefined, body_truncated: undefined };
       return { name, cron, venue, method, path, query: query ?? null, forward: job.forward !== undefined, last_run };
     }),
   );
   return Response.json({ jobs: out, problems });
 }
 
-/** `GET /jobs/<name>/runs?limit=&before=`: newest first; `before` is the exclusive `scheduled_at` cursor (ms). */
+/** `GET /jobs/<name>/runs?limit=&before=`: newest first; `before` is the exclusive `scheduled_at` cursor. */
 export async function runs(name: string, request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "GET", `/jobs/${name}/runs`);
   if (!config(env).jobs.jobs.some((job) => job.name === name)) throw new HttpError(404, "not_found", "no such job");
@@ -31,10 +35,10 @@ export async function runs(name: string, request: Request, env: Env): Promise<Re
   if (!/^\d{1,3}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 500) {
     throw new HttpError(400, "bad_query", "limit must be a whole number from 1 to 500");
   }
-  if (beforeText !== null && !/^\d{1,15}$/.test(beforeText)) {
-    throw new HttpError(400, "bad_query", "before must be a scheduled_at in epoch milliseconds (from next_before)");
+  const before = beforeText === null ? Number.MAX_SAFE_INTEGER : Date.parse(beforeText);
+  if (beforeText !== null && (!/^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(beforeText) || Number.isNaN(before))) {
+    throw new HttpError(400, "bad_query", "before must be an ISO 8601 UTC time, as next_before gives it");
   }
-  const before = beforeText === null ? Number.MAX_SAFE_INTEGER : Number(beforeText);
   const page = await listRuns(env.DB, name, Number(limitText), before);
   return Response.json({ runs: page.runs, next_before: page.nextBefore });
 }

@@ -207,6 +207,14 @@ describe("durable delivery: through the webhook route", () => {
       state: "dead",
       reason: "stale: 120 s old, over max_age_seconds 60",
     });
+    // One time format across the API: ISO 8601 UTC with milliseconds.
+    const again = (await (
+      await call(`/deliveries/${accepted.delivery_id}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as Record<string, string>;
+    for (const field of ["received_at", "updated_at", "dead_at"]) {
+      expect(again[field]).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      expect(Math.abs(Date.parse(again[field] as string) - Date.now())).toBeLessThan(60_000);
+    }
     const unknown = await call(`/deliveries/sg-${"f".repeat(29)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(unknown.status).toBe(404);
   });

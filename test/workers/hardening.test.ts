@@ -6,6 +6,7 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
+import { relay } from "../../src/routes/relay.ts";
 import { DEV, simControl, simEnv } from "../support/sim.ts";
 
 const TOKEN = "hardening-token-0123456789abcdef";
@@ -158,5 +159,44 @@ describe("path parameters", () => {
       expect(await r.json()).toEqual({ error: { code: "bad_path", message: "path refused: path parameter (;)" } });
     }
     expect((await simControl()).effects.requests).toBe(0);
+  });
+});
+
+describe("requests and status that tell the truth", () => {
+  it("a GET with a body is 400 before any send slot is taken, and nothing is sent", async () => {
+    const e = bindings({ INTX_RATE_LIMIT_PER_SECOND: "40" });
+    await simControl({ reset: true });
+    // curl -X GET -d '{}' arrives like this from the network; `new Request` cannot build one, so a POST is dressed
+    // as a GET for the route (method and headers are all it reads besides the URL and the body).
+    const post = new Request("https://relay.test/intx/api/v1/portfolios", { method: "POST", body: "{}" });
+    const headers = new Headers({ authorization: `Bearer ${TOKEN}`, "content-type": "application/json" });
+    const getWithBody = new Proxy(post, {
+      get(target, key) {
+        if (key === "method") return "GET";
+        if (key === "headers") return headers;
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    await expect(relay("intx", getWithBody, e, createExecutionContext())).rejects.toMatchObject({
+      status: 400,
+      code: "body_not_allowed",
+      message: "a GET request cannot carry a body",
+    });
+    expect((await simControl()).effects.requests).toBe(0);
+  });
+
+  it("/clock after a restart reports the shared estimate the next request will use", async () => {
+    const host = `restart-${Date.now()}.sim.test`;
+    const e = bindings({ INTX_BASE_URL: `https://${host}` });
+    const now = Date.now();
+    const stored = { offsetMs: 37_250, lowMs: 37_100, highMs: 37_400, samples: 12, updatedAt: now - 1_000 };
+    await env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`intx https://${host}`)).offer(stored, 100);
+    const r = await worker.fetch(new Request("https://relay.test/clock"), e, createExecutionContext());
+    const intx = ((await r.json()) as { intx: Record<string, unknown> }).intx;
+    expect(intx).toMatchObject({ configured: true, source: "shared", offset_ms: 37_250 });
+    // ±150 ms as stored, widened by the 100 ppm drift allowance for its age of about a second.
+    expect(intx.uncertainty_ms).toBeGreaterThanOrEqual(150);
+    expect(intx.uncertainty_ms).toBeLessThanOrEqual(152);
   });
 });

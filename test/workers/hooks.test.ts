@@ -333,3 +333,115 @@ describe("webhooks: bearer, limits, configuration", () => {
     expect(sent).toHaveLength(1);
   });
 });
+
+describe("webhooks: hardening", () => {
+  const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+  it("an alert without id_field dedupes on its payload without the passphrase, never on the raw body", async () => {
+    venue();
+    const body = alert({ passphrase: TV_PASS, id: uniqueId() });
+    const r = await post("/hooks/tv-order", body, { "content-type": "application/json", "cf-connecting-ip": TV_IP });
+    expect(r.status).toBe(200);
+    const { passphrase: _, ...withoutSecret } = JSON.parse(body) as Record<string, unknown>;
+    const key = `sha256:${hex(sha256(new TextEncoder().encode(JSON.stringify(withoutSecret))))}`;
+    const placed = JSON.parse(sent[0]?.body ?? "{}") as { client_order_id: string };
+    expect(placed.client_order_id).toBe(expectedOrderId("tv-order", key));
+    const fromRawBody = `sha256:${hex(sha256(new TextEncoder().encode(body)))}`;
+    expect(placed.client_order_id).not.toBe(expectedOrderId("tv-order", fromRawBody));
+  });
+
+  it("400 for a webhook-signature with more than 8 signatures or over 1024 characters, before any HMAC", async () => {
+    venue();
+    const body = alert();
+    const id = uniqueId();
+    const valid = swHeaders(id, body);
+    const nine = { ...valid, "webhook-signature": `${"v1,AAAA ".repeat(8)}${valid["webhook-signature"]}` };
+    const r = await post("/hooks/sw-order", body, nine);
+    expect(r.status).toBe(400);
+    expect(await r.json()).toEqual({
+      error: { code: "bad_signature_header", message: "webhook-signature has more than 8 signatures" },
+    });
+    const long = { ...valid, "webhook-signature": `v1,${"A".repeat(1100)} ${valid["webhook-signature"]}` };
+    const r2 = await post("/hooks/sw-order", body, long);
+    expect(r2.status).toBe(400);
+    expect(await r2.json()).toEqual({
+      error: { code: "bad_signature_header", message: "webhook-signature is over 1024 characters" },
+    });
+    expect(sent).toHaveLength(0);
+  });
+
+  it("a venue answer that breaks off keeps the delivery id: the replay gets the same 502 and sends nothing", async () => {
+    venue(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('{"order_id":'));
+              controller.error(new Error("connection reset"));
+            },
+          }),
+          { headers: { "content-type": "application/json" } },
+        ),
+    );
+    const id = uniqueId();
+    const body = alert();
+    const r = await post("/hooks/sw-order", body, swHeaders(id, body));
+    expect(r.status).toBe(502);
+    const first = (await r.json()) as { error: unknown };
+    expect(first.error).toEqual({
+      code: "venue_response_broken",
+      message: "intx answered, but the answer broke off; it may have processed the request",
+    });
+    const again = await post("/hooks/sw-order", body, swHeaders(id, body));
+    expect(again.status).toBe(502);
+    expect(again.headers.get("x-skewguard-replayed")).toBe("true");
+    expect(sent).toHaveLength(1);
+  });
+
+  it("two Standard Webhooks routes with one secret: the second is left out; a short dedupe is refused", async () => {
+    const route = (name: string, secret_binding: string, extra: Record<string, unknown> = {}) => ({
+      name,
+      verify: "standard-webhooks",
+      secret_binding,
+      request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+      ...extra,
+    });
+    const e = workerEnv({
+      ...bindings,
+      HOOK_A: WHSEC,
+      HOOK_B: WHSEC.slice("whsec_".length), // the same key without its prefix
+      HOOKS: JSON.stringify([
+        route("sw-a", "HOOK_A"),
+        route("sw-b", "HOOK_B"),
+        route("sw-short", "HOOK_SW_SECRET", { tolerance_seconds: 300, dedupe_seconds: 60 }),
+        route("sw-get-body", "HOOK_BAD_WHSEC", {
+          request: { venue: "intx", method: "GET", path: "/api/v1/x", body: {} },
+        }),
+      ]),
+    });
+    const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+    const health = (await r.json()) as { hooks: { routes: string[]; problems: unknown[] } };
+    expect(health.hooks).toEqual({
+      routes: ["sw-a"],
+      problems: [
+        {
+          route: "sw-short",
+          message:
+            "dedupe_seconds must be at least tolerance_seconds, or a replay inside the tolerance is accepted again",
+        },
+        { route: "sw-get-body", message: "request.body is not allowed with GET" },
+        {
+          route: "sw-b",
+          message: "shares its secret with route sw-a: a message signed for one would be accepted by both",
+        },
+      ],
+    });
+    const body = "{}";
+    const replayed = await worker.fetch(
+      new Request("https://relay.test/hooks/sw-b", { method: "POST", body, headers: swHeaders(uniqueId(), body) }),
+      e,
+      createExecutionContext(),
+    );
+    expect(replayed.status).toBe(404);
+  });
+});

@@ -203,6 +203,13 @@ describe("jobs: configuration and read API", () => {
     expect((await get("/jobs/cde-funding/runs?before=yesterday")).status).toBe(400);
   });
 
+  it("a GET job with a body is reported and not run", () => {
+    const job = { name: "get-body", cron: "* * * * *", venue: "cde", path: "/rest/funding-rate", body: { x: 1 } };
+    expect(parseJobs([job], new Set(["cde"])).problems).toEqual([
+      { job: "get-body", message: "body is not allowed with GET" },
+    ]);
+  });
+
   it("runs come newest first and page with next_before", async () => {
     for (let i = 1; i <= 5; i++) {
       await env.DB.prepare(
@@ -213,13 +220,13 @@ describe("jobs: configuration and read API", () => {
     }
     const first = (await (await get("/jobs/cde-funding/runs?limit=2")).json()) as {
       runs: { scheduled_at: string }[];
-      next_before: number;
+      next_before: string;
     };
     expect(first.runs.map((r) => r.scheduled_at)).toEqual([
       new Date(T0 + 5 * 86_400_000).toISOString(),
       new Date(T0 + 4 * 86_400_000).toISOString(),
     ]);
-    expect(first.next_before).toBe(T0 + 4 * 86_400_000);
+    expect(first.next_before).toBe(new Date(T0 + 4 * 86_400_000).toISOString());
     const second = (await (await get(`/jobs/cde-funding/runs?limit=2&before=${first.next_before}`)).json()) as {
       runs: { scheduled_at: string }[];
     };
@@ -227,5 +234,20 @@ describe("jobs: configuration and read API", () => {
       new Date(T0 + 3 * 86_400_000).toISOString(),
       new Date(T0 + 2 * 86_400_000).toISOString(),
     ]);
+  });
+
+  it("GET /jobs shows how each last run went but not its body, which stays with /jobs/<name>/runs", async () => {
+    await trigger("*/5 * * * *", T0 + 7 * 86_400_000);
+    const list = (await (await get("/jobs")).json()) as { jobs: { name: string; last_run: Record<string, unknown> }[] };
+    const funding = list.jobs.find((j) => j.name === "cde-funding")?.last_run;
+    expect(funding).toMatchObject({
+      status: 200,
+      error: null,
+      scheduled_at: new Date(T0 + 7 * 86_400_000).toISOString(),
+    });
+    expect(Object.keys(funding ?? {})).not.toContain("body");
+    expect(Object.keys(funding ?? {})).not.toContain("body_truncated");
+    const runs = (await (await get("/jobs/cde-funding/runs?limit=1")).json()) as { runs: { body: string }[] };
+    expect(runs.runs[0]?.body).toContain("BIPZ30");
   });
 });

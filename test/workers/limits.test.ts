@@ -79,7 +79,7 @@ describe("inbound limits", () => {
     for (let i = 0; i < 601; i++) {
       const ctx = createExecutionContext();
       const r = await worker.fetch(
-        new Request("https://relay.test/health", { headers: { "cf-connecting-ip": "198.51.100.77" } }),
+        new Request("https://relay.test/clock", { headers: { "cf-connecting-ip": "198.51.100.77" } }),
         b,
         ctx,
       );

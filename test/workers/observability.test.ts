@@ -54,10 +54,16 @@ describe("observability", () => {
     for (const secret of [TOKEN, SECRET_B64, "intx-passphrase-value"]) expect(lines.join("\n")).not.toContain(secret);
   });
 
-  it("GET /health names the misconfigured binding without its value", async () => {
+  it("GET /health names the misconfigured binding without its value, and answers 503 ok:false", async () => {
     const r = await call("/health");
-    expect(r.status).toBe(200);
-    const body = (await r.json()) as { venues: Record<string, { status: string; problems: { binding: string }[] }> };
+    expect(r.status).toBe(503);
+    const body = (await r.json()) as {
+      ok: boolean;
+      problems: { binding: string; subject?: string }[];
+      venues: Record<string, { status: string; problems: { binding: string }[] }>;
+    };
+    expect(body.ok).toBe(false);
+    expect(body.problems.map((p) => [p.binding, p.subject])).toEqual([["CDE_API_SECRET", "cde"]]);
     expect(body.venues.intx?.status).toBe("configured");
     expect(body.venues.cde?.status).toBe("misconfigured");
     expect(body.venues.cde?.problems.map((p) => p.binding)).toEqual(["CDE_API_SECRET"]);
@@ -106,6 +112,47 @@ describe("observability", () => {
     expect(clock.source).toBe("responses");
     expect(clock.uncertainty_ms).toBeGreaterThanOrEqual(500);
     expect(clock.uncertainty_ms).toBeLessThanOrEqual(510);
+  });
+
+  it("GET /health is 200 ok:true only when nothing is wrong; it names RELAY_TOKENS and a hook's missing secret", async () => {
+    const health = async (overrides: Record<string, unknown>) => {
+      const e = workerEnv({ ...bindings, CDE_API_SECRET: SECRET_B64, ...overrides });
+      const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+      return { status: r.status, body: (await r.json()) as { ok: boolean; problems: Record<string, string>[] } };
+    };
+    const good = await health({});
+    expect(good).toMatchObject({ status: 200, body: { ok: true, problems: [] } });
+    const noTokens = await health({ RELAY_TOKENS: "" });
+    expect(noTokens.status).toBe(503);
+    expect(noTokens.body.problems).toEqual([
+      {
+        binding: "RELAY_TOKENS",
+        message: "RELAY_TOKENS: is not set; every authenticated route refuses until it is (see README.md)",
+      },
+    ]);
+    const hooks = JSON.stringify([
+      {
+        name: "kill",
+        verify: "bearer",
+        secret_binding: "HOOK_UNSET",
+        request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+      },
+    ]);
+    const noSecret = await health({ HOOKS: hooks });
+    expect(noSecret.status).toBe(503);
+    expect(noSecret.body.problems).toEqual([
+      { binding: "HOOK_UNSET", subject: "kill", message: "is not set; the route answers 503" },
+    ]);
+    const nothing = await health({
+      INTX_API_KEY: "",
+      INTX_API_SECRET: "",
+      INTX_API_PASSPHRASE: "",
+      CDE_API_KEY: "",
+      CDE_API_SECRET: "",
+      CDE_API_PASSPHRASE: "",
+    });
+    expect(nothing.status).toBe(503);
+    expect(nothing.body.problems.map((p) => p.binding)).toEqual(["INTX_API_KEY, CDE_API_KEY"]);
   });
 
   it("GET /health warns when the clock's worst error comes within 1 s of the venue's window", async () => {
