@@ -25,8 +25,6 @@ const DROP_RESPONSE = new Set([
   "set-cookie2",
   "content-length",
 ]);
-/** Request headers forwarded to the venue; nothing else (not the caller's Authorization, cookies or CF data). */
-const FORWARD_REQUEST = ["content-type", "accept"];
 
 /** The raw path of the request line, before any URL normalisation. */
 function rawPath(url: string): string {
@@ -51,6 +49,26 @@ export function upstreamPath(venue: VenueName, url: string): string {
   return path;
 }
 
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * The content type to send a request body with. The venues take JSON only, but clients label it loosely: ccxt
+ * sends none, `fetch` adds `text/plain` to a string body. Such a body is accepted when it parses as JSON and sent
+ * as `application/json`; an explicit other type (a form, multipart) is 415, and a body that is not JSON is 400,
+ * before anything is signed or a send slot is taken.
+ */
+function jsonBodyType(type: string | null, body: Uint8Array): string {
+  if (type !== null && !JSON_TYPE.test(type) && !/^text\/plain\s*(?:;|$)/i.test(type)) {
+    throw new HttpError(415, "unsupported_media_type", "request bodies must be JSON (application/json)");
+  }
+  try {
+    JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body));
+  } catch {
+    throw new HttpError(400, "bad_json", "the request body is not valid JSON");
+  }
+  return type !== null && JSON_TYPE.test(type) ? type : "application/json";
+}
+
 /** The proxy handler for one venue. */
 export async function relay(venue: VenueName, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const method = request.method.toUpperCase();
@@ -64,15 +82,10 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
   if (body && (method === "GET" || method === "HEAD")) {
     throw new HttpError(400, "body_not_allowed", `a ${method} request cannot carry a body`);
   }
-  const type = request.headers.get("content-type");
-  if (body && !/^application\/json(\s*;|$)/i.test(type ?? "")) {
-    throw new HttpError(415, "unsupported_media_type", "request bodies must be application/json");
-  }
   const headers: Record<string, string> = {};
-  for (const name of FORWARD_REQUEST) {
-    const value = request.headers.get(name);
-    if (value !== null) headers[name] = value;
-  }
+  const accept = request.headers.get("accept");
+  if (accept !== null) headers.accept = accept;
+  if (body) headers["content-type"] = jsonBodyType(request.headers.get("content-type"), body);
   const query = new URL(request.url).search.slice(1);
   try {
     const result = await client.send({ method, path, query, body, headers });

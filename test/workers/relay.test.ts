@@ -188,16 +188,59 @@ describe("relay: bodies and responses", () => {
     expect(sent).toHaveLength(0);
   });
 
-  it("415 for a non-JSON body", async () => {
-    venue();
-    const r = await call("/intx/api/v1/orders", {
-      method: "POST",
-      body: "side=BUY",
-      headers: { "content-type": "text/plain" },
+  // Clients label JSON loosely: ccxt sends no content-type (also on DELETE, where it repeats the query as a JSON
+  // body), and `fetch` labels a string body text/plain. A byte body gets no content-type from `Request`.
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const CANCEL = '{"portfolio":"1ai4ubgb-1-0","instrument":"BTC-PERP"}';
+  const accepted: [string, string, string, BodyInit, string | undefined][] = [
+    ["JSON with no content-type", "POST", "/api/v1/orders", bytes('{"side":"BUY"}'), undefined],
+    ["JSON labelled text/plain", "POST", "/api/v1/orders", '{"side":"SELL"}', "text/plain;charset=UTF-8"],
+    ["a DELETE with a JSON body and no content-type", "DELETE", "/api/v1/orders/o-1", bytes(CANCEL), undefined],
+    [
+      "JSON labelled application/json; charset",
+      "PUT",
+      "/api/v1/orders/o-1",
+      '{"price":"1"}',
+      "application/json; charset=utf-8",
+    ],
+  ];
+  for (const [what, method, path, body, type] of accepted) {
+    it(`${what}: forwarded byte for byte, signed, as application/json`, async () => {
+      venue();
+      const r = await call(`/intx${path}`, { method, body, headers: type ? { "content-type": type } : {} });
+      expect(r.status).toBe(200);
+      const out = sent[0] as Request;
+      const text = typeof body === "string" ? body : new TextDecoder().decode(body as Uint8Array);
+      expect(out.method).toBe(method);
+      expect(await out.text()).toBe(text);
+      expect(out.headers.get("content-type")).toBe(type?.startsWith("application/json") ? type : "application/json");
+      const ts = out.headers.get("cb-access-timestamp") as string;
+      expect(out.headers.get("cb-access-sign")).toBe(referenceSignature(SECRET_B64, ts, method, path, text));
     });
-    expect(r.status).toBe(415);
-    expect(sent).toHaveLength(0);
-  });
+  }
+
+  const refused: [string, BodyInit, string | undefined, number, string][] = [
+    ["not JSON, no content-type", bytes("side=BUY"), undefined, 400, "bad_json"],
+    ["not JSON, text/plain", "side=BUY", "text/plain", 400, "bad_json"],
+    ["not JSON, application/json", "{side: BUY}", "application/json", 400, "bad_json"],
+    ["not UTF-8", new Uint8Array([0x7b, 0xff, 0x7d]), "application/json", 400, "bad_json"],
+    ["a form", "side=BUY", "application/x-www-form-urlencoded", 415, "unsupported_media_type"],
+    ["multipart", '{"side":"BUY"}', "multipart/form-data; boundary=x", 415, "unsupported_media_type"],
+    ["HTML", '{"side":"BUY"}', "text/html", 415, "unsupported_media_type"],
+  ];
+  for (const [what, body, type, status, code] of refused) {
+    it(`${what}: ${status} ${code}, before anything is sent`, async () => {
+      venue();
+      const r = await call("/intx/api/v1/orders", {
+        method: "POST",
+        body,
+        headers: type ? { "content-type": type } : {},
+      });
+      expect(r.status).toBe(status);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe(code);
+      expect(sent).toHaveLength(0);
+    });
+  }
 
   it("passes status and body through, strips set-cookie, hop-by-hop and CB-ACCESS headers, adds x-skewguard-*", async () => {
     venue(() =>
