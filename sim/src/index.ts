@@ -2,13 +2,17 @@
  * skewguard-sim: a local stand-in for the Coinbase INTX (`/api/v1/...`) and CDE (`/rest/...`) REST gateways.
  * Strict where they are strict: it recomputes every CB-ACCESS-SIGN with its own HMAC (node:crypto, never
  * skewguard's code), refuses timestamps outside the window of its own skewed clock, stamps `Date` from that clock,
- * rate-limits INTX keys at 40/s, and keeps orders, positions and a kill-switch lock per venue. `/_sim/control`
+ * rate-limits INTX keys at 40/s, and keeps orders, fills, positions and a kill-switch lock per venue. `/_sim/control`
  * changes skew, latency and faults at run time and reports the venue-side effects, for tests and demos only.
+ * This file is the gateway (authentication, faults, control); the venues' routes are in intx.ts and cde.ts.
  * `/_sim/captured...` records whatever reaches it and `/_sim/redirect?to=` redirects, for redirect and leak tests.
  * docs/simulator.md describes every route and control field.
  */
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
+import { handleCde } from "./cde.ts";
+import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
+import { effects, isObject, resetEffects, tradingLocked, type Venue, type VenueRequest } from "./shared.ts";
 
 interface SimEnv {
   SKEW_MS?: string;
@@ -23,7 +27,6 @@ interface SimEnv {
   CDE_API_PASSPHRASE?: string;
 }
 
-type Venue = "intx" | "cde";
 type Range = [number, number];
 /** `5xx`: answer 503 without processing. `drop`: fail the connection without processing. The `_after` kinds
  * process the request first (its effect happens) and then fail, like a response lost on the way back. These and
@@ -52,20 +55,6 @@ interface Settings {
   fault: Fault | null;
 }
 
-interface Order {
-  order_id: string;
-  client_order_id: string;
-  side: string;
-  instrument_id: string;
-  type: string;
-  tif: string;
-  size: string;
-  price?: string;
-  portfolio_id: string;
-  order_status: "WORKING" | "CANCELLED";
-  created_at: string;
-}
-
 /** One request that reached the capture sink (`/_sim/captured...`). */
 interface Captured {
   method: string;
@@ -76,46 +65,13 @@ interface Captured {
   body_bytes: number;
 }
 
-/** Counters of what the venue did, so tests can assert "at most one venue-side effect per logical request". */
-interface Effects {
-  requests: number;
-  accepted: number;
-  rejected: Record<string, number>;
-  orders_placed: number;
-  orders_cancelled: number;
-  kill_switches: number;
-  unlocks: number;
-}
-
-const PORTFOLIO = { portfolio_id: "1ai4ubgb-1-0", portfolio_uuid: "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01", name: "dev" };
-const INSTRUMENTS = ["BTC-PERP", "ETH-PERP", "SOL-PERP"];
-const CDE_SYMBOLS = ["BIPZ30", "ETPZ30", "BIT-28NOV25-CDE"];
-
 let settings: Settings | undefined;
-const orders = new Map<string, Order>();
-const clientOrderIds = new Set<string>();
 const recentByKey = new Map<string, number[]>();
-/** Per venue: a CDE kill switch locks CDE only. No simulated route locks INTX; INTX orders honour the flag. */
-const tradingLocked: Record<Venue, boolean> = { intx: false, cde: false };
 /** The capture sink's log, most recent last. */
 const captured: Captured[] = [];
 const CAPTURED_MAX = 50;
 const CAPTURE_PREFIX = "/_sim/captured";
 const REDIRECT_ORIGIN = "http://redirect-target.sim";
-let effects = freshEffects();
-
-function freshEffects(): Effects {
-  return {
-    requests: 0,
-    accepted: 0,
-    rejected: {},
-    orders_placed: 0,
-    orders_cancelled: 0,
-    kill_switches: 0,
-    unlocks: 0,
-  };
-}
-
 function range(text: string | undefined, fallback: Range): Range {
   const m = /^(\d+)(?:-(\d+))?$/.exec(text ?? "");
   if (!m) return fallback;
@@ -141,10 +97,6 @@ function reject(key: string, status: number, body: unknown, headers: Record<stri
   effects.rejected[key] = (effects.rejected[key] ?? 0) + 1;
   return Response.json(body, { status, headers });
 }
-
-/** INTX's two error shapes (docs/protocol.md): `{"message"}`, and Javalin's `{"title", "status"}`. */
-const title = (status: number, kind: string, text: string) =>
-  Response.json({ title: `io.javalin.http.${kind}: ${text}`, status }, { status });
 
 function credentials(env: SimEnv, venue: Venue) {
   return venue === "intx"
@@ -186,120 +138,9 @@ function authenticate(env: SimEnv, s: Settings, venue: Venue, request: Request, 
   return undefined;
 }
 
-const DECIMAL = /^\d+(\.\d+)?$/;
-
-async function placeOrder(venue: Venue, body: Uint8Array): Promise<Response> {
-  let order: Record<string, unknown>;
-  try {
-    order = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
-  } catch {
-    return title(400, "BadRequestResponse", "Invalid JSON body");
-  }
-  for (const field of ["client_order_id", "side", "size", "tif", "type", "instrument"]) {
-    if (typeof order[field] !== "string" || order[field] === "") {
-      return title(400, "BadRequestResponse", `Order rejected (MISSING_FIELD ${field})`);
-    }
-  }
-  const { client_order_id, side, size, tif, type, instrument, price } = order as Record<string, string>;
-  if (side !== "BUY" && side !== "SELL") return title(400, "BadRequestResponse", "Order rejected (INVALID_SIDE)");
-  if (!DECIMAL.test(size as string) || Number(size) <= 0) {
-    return title(400, "BadRequestResponse", "Order rejected (INVALID_SIZE)");
-  }
-  if (!["MARKET", "LIMIT", "STOP", "STOP_LIMIT"].includes(type as string)) {
-    return title(400, "BadRequestResponse", "Order rejected (INVALID_ORDER_TYPE)");
-  }
-  if (!["GTC", "IOC", "GTT", "FOK"].includes(tif as string)) {
-    return title(400, "BadRequestResponse", "Order rejected (INVALID_TIF)");
-  }
-  if (type === "LIMIT" && (typeof price !== "string" || !DECIMAL.test(price))) {
-    return title(400, "BadRequestResponse", "Order rejected (INVALID_PRICE)");
-  }
-  if (!INSTRUMENTS.includes(instrument as string)) return title(400, "BadRequestResponse", "Instrument not found");
-  if (clientOrderIds.has(client_order_id as string)) {
-    return title(400, "BadRequestResponse", `Order rejected (DUPLICATE_CLIENT_ORDER_ID ${client_order_id})`);
-  }
-  if (tradingLocked[venue]) return title(403, "ForbiddenResponse", "Trading is locked");
-  clientOrderIds.add(client_order_id as string);
-  const placed: Order = {
-    order_id: crypto.randomUUID(),
-    client_order_id: client_order_id as string,
-    side: side as string,
-    instrument_id: instrument as string,
-    type: type as string,
-    tif: tif as string,
-    size: size as string,
-    ...(price ? { price } : {}),
-    portfolio_id: typeof order.portfolio === "string" ? order.portfolio : PORTFOLIO.portfolio_id,
-    order_status: "WORKING",
-    created_at: new Date().toISOString(),
-  };
-  orders.set(placed.order_id, placed);
-  effects.orders_placed++;
-  return Response.json(placed);
-}
-
-/** The venue's business logic, after authentication. */
-async function handle(venue: Venue, method: string, url: URL, body: Uint8Array): Promise<Response> {
-  const path = url.pathname;
-  const route = `${method} ${path}`;
-  if (venue === "intx") {
-    if (route === "GET /api/v1/portfolios") return Response.json([PORTFOLIO]);
-    const portfolio = /^GET \/api\/v1\/portfolios\/([^/]+)\/(positions|balances)$/.exec(route);
-    if (portfolio) {
-      if (portfolio[1] !== PORTFOLIO.portfolio_id && portfolio[1] !== PORTFOLIO.portfolio_uuid) {
-        return title(404, "NotFoundResponse", "Portfolio not found");
-      }
-      return portfolio[2] === "positions"
-        ? Response.json([{ instrument_id: "BTC-PERP", net_size: "0.5", entry_vwap: "64000", unrealized_pnl: "120.5" }])
-        : Response.json([{ asset_name: "USDC", quantity: "100000", hold: "2500", collateral_value: "100000" }]);
-    }
-    if (route === "POST /api/v1/orders") return placeOrder(venue, body);
-    if (route === "GET /api/v1/orders") {
-      const results = [...orders.values()].filter((o) => o.order_status === "WORKING");
-      return Response.json({ pagination: { result_limit: 25, result_offset: 0 }, results });
-    }
-    const cancel = /^DELETE \/api\/v1\/orders\/([^/]+)$/.exec(route);
-    if (cancel) {
-      const order = orders.get(cancel[1] as string);
-      if (order?.order_status !== "WORKING") return title(404, "NotFoundResponse", "Order not found");
-      order.order_status = "CANCELLED";
-      effects.orders_cancelled++;
-      return Response.json(order);
-    }
-    if (route === "GET /api/v1/instruments") {
-      return Response.json(INSTRUMENTS.map((symbol) => ({ symbol, type: "PERP", trading_state: "TRADING" })));
-    }
-    return Response.json({ message: "Not Found" }, { status: 404 });
-  }
-  if (route === "GET /rest/funding-rate") {
-    const symbol = url.searchParams.get("symbol") ?? "";
-    if (!CDE_SYMBOLS.includes(symbol)) return Response.json({ message: "Invalid symbol" }, { status: 400 });
-    const event_time = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
-    return Response.json([
-      {
-        symbol,
-        funding_rate: "0.000125",
-        future_mark_price: "64012.5",
-        spot_mark_price: "64000.0",
-        fair_value_price: "64005.0",
-        event_time,
-      },
-    ]);
-  }
-  if (route === "GET /rest/v2/positions") {
-    return Response.json([{ symbol: "BIPZ30", firm_uuid: PORTFOLIO.portfolio_uuid, long_qty: 3, short_qty: 0 }]);
-  }
-  if (route === "POST /rest/kill-switch") {
-    tradingLocked.cde = true;
-    effects.kill_switches++;
-    return Response.json({ status: "ok", trading_locked: true });
-  }
-  if (route === "POST /rest/unlock-trading") {
-    tradingLocked.cde = false;
-    effects.unlocks++;
-    return Response.json({ status: "ok", trading_locked: false });
-  }
-  return Response.json({ message: "Not Found" }, { status: 404 });
+/** The venue's business logic, after authentication (or none, for a public INTX route). */
+function handle(venue: Venue, req: VenueRequest): Response {
+  return venue === "intx" ? handleIntx(req) : handleCde(req);
 }
 
 class BadControl extends Error {}
@@ -307,7 +148,6 @@ class BadControl extends Error {}
 const CONTROL_KEYS = ["reset", "skew_ms", "up_ms", "down_ms", "window_seconds", "timestamp_status", "fault"];
 const FAULT_KEYS = ["kind", "count", "slow_ms", "location"];
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
 function unknownKeys(object: Record<string, unknown>, known: readonly string[], where: string): void {
@@ -424,13 +264,12 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     }
     if (change.reset) {
       settings = defaults(env);
-      orders.clear();
-      clientOrderIds.clear();
+      resetIntx();
       recentByKey.clear();
       tradingLocked.intx = false;
       tradingLocked.cde = false;
       captured.length = 0;
-      effects = freshEffects();
+      resetEffects();
     }
     const current = settings ?? defaults(env);
     settings = current;
@@ -556,7 +395,11 @@ export default {
       response = new Response(null, { status: 307, headers: { location } });
     }
 
-    response ??= authenticate(env, s, venue, request, body, serverMs);
+    const method = request.method.toUpperCase();
+    const req: VenueRequest = { method, url, body, nowMs: serverMs };
+    // A public INTX route (assets, instruments, quotes) ignores the CB-ACCESS headers, signed or not.
+    const isPublic = venue === "intx" && isIntxPublic(method, url.pathname);
+    if (!isPublic) response ??= authenticate(env, s, venue, request, body, serverMs);
     const fault = s.fault;
     if (!response && fault && fault.remaining > 0) {
       fault.remaining--;
@@ -564,7 +407,7 @@ export default {
       if (fault.kind === "5xx") response = Response.json({ message: "Service Unavailable" }, { status: 503 });
       if (fault.kind === "drop") throw new DroppedConnection("before processing");
       if (fault.kind === "5xx_after" || fault.kind === "drop_after" || fault.kind === "slow") {
-        const processed = await handle(venue, request.method.toUpperCase(), url, body);
+        const processed = handle(venue, req);
         effects.accepted++;
         if (fault.kind === "drop_after") throw new DroppedConnection("after processing");
         if (fault.kind === "slow") await sleep(fault.slowMs);
@@ -573,7 +416,7 @@ export default {
       }
     }
     if (!response) {
-      response = await handle(venue, request.method.toUpperCase(), url, body);
+      response = handle(venue, req);
       effects.accepted++;
     }
     await sleep(pick(s.down));

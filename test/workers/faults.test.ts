@@ -139,7 +139,7 @@ describe("faults through the relay", () => {
     await fresh();
     await call(e, "/intx/api/v1/portfolios");
     // Fill the simulator's per-key window so the next request meets its 40/s limit.
-    await Promise.all(Array.from({ length: 39 }, () => call(e, "/intx/api/v1/instruments")));
+    await Promise.all(Array.from({ length: 39 }, () => call(e, "/intx/api/v1/portfolios")));
     const r = await call(e, "/intx/api/v1/portfolios");
     expect(r.status).toBe(200);
     expect(Number(r.headers.get("x-skewguard-attempts"))).toBeGreaterThanOrEqual(2);

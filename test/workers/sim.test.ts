@@ -17,6 +17,10 @@ interface Signed {
   sign?: string;
   /** `manual` to see a 3xx itself; default `follow`, like fetch. */
   redirect?: RequestInit["redirect"];
+  /** The query string, unsigned like the venues want; default `q=1`. */
+  query?: string;
+  /** Content-Type for a body; default application/json; `null` sends none, as ccxt does. */
+  contentType?: string | null;
 }
 
 /** A request signed by the reference implementation, not skewguard's, with any part overridden. */
@@ -32,8 +36,10 @@ async function send(venue: "intx" | "cde", o: Signed = {}): Promise<Response> {
     "cb-access-timestamp": timestamp,
     "cb-access-sign": o.sign ?? referenceSignature(secret, timestamp, method, path, body),
   });
-  if (body) headers.set("content-type", "application/json");
-  return fetch(`https://auth.sim.test${path}?q=1`, { method, headers, body: body || undefined, redirect: o.redirect });
+  const contentType = o.contentType === undefined ? "application/json" : o.contentType;
+  if (body && contentType) headers.set("content-type", contentType);
+  const url = `https://auth.sim.test${path}?${o.query ?? "q=1"}`;
+  return fetch(url, { method, headers, body: body || undefined, redirect: o.redirect });
 }
 
 describe("simulator: authentication", () => {
@@ -305,7 +311,7 @@ describe("simulator: the kill-switch lock is per venue", () => {
     expect((await simControl()).trading_locked).toEqual({ intx: false, cde: true });
     const order = await send("intx", { method: "POST", path: "/api/v1/orders", body: ORDER("after-cde-kill") });
     expect(order.status).toBe(200);
-    expect(await order.json()).toMatchObject({ client_order_id: "after-cde-kill", order_status: "WORKING" });
+    expect(await order.json()).toMatchObject({ client_order_id: "after-cde-kill", exec_qty: "0.01" });
     const unlock = await send("cde", { method: "POST", path: "/rest/unlock-trading", body: "{}" });
     expect(await unlock.json()).toEqual({ status: "ok", trading_locked: false });
     const state = await simControl();
@@ -314,6 +320,433 @@ describe("simulator: the kill-switch lock is per venue", () => {
     await (await send("cde", { method: "POST", path: "/rest/kill-switch", body: killSwitch })).body?.cancel();
     expect((await simControl()).trading_locked.cde).toBe(true);
     expect((await simControl({ reset: true })).trading_locked).toEqual({ intx: false, cde: false });
+  });
+});
+
+const PF = "1ai4ubgb-1-0";
+const PF_UUID = "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01";
+const BTC_PERP = { instrument_id: "114jqr89-0-0", instrument_uuid: "b3469e0b-222c-4f8a-9f68-1f9e44d7e5e0" };
+type Json = Record<string, unknown>;
+
+/**
+ * A signed INTX call made the way ccxt's coinbaseinternational makes it: the parameters as a query on GET and
+ * DELETE, as a JSON body on POST, PUT and DELETE (a DELETE carries both), and never a content-type.
+ */
+async function intx(method: string, path: string, params: Json = {}): Promise<{ status: number; json: unknown }> {
+  const query = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])).toString();
+  const body = method === "GET" || Object.keys(params).length === 0 ? "" : JSON.stringify(params);
+  const inQuery = method === "GET" || method === "DELETE";
+  const r = await send("intx", { method, path, body, query: inQuery ? query : "", contentType: null });
+  return { status: r.status, json: await r.json() };
+}
+
+const javalin = (status: number, text: string) => {
+  const kind = { 400: "BadRequestResponse", 403: "ForbiddenResponse", 404: "NotFoundResponse" }[status];
+  return { status, json: { title: `io.javalin.http.${kind}: ${text}`, status } };
+};
+
+/** ccxt's createOrder body for a LIMIT GTC order: size a string, price the number it was given. */
+const limit = (client_order_id: string, side: string, instrument: string, size: string, price: number) => ({
+  client_order_id,
+  side,
+  instrument,
+  size,
+  type: "LIMIT",
+  price,
+  portfolio: PF,
+  tif: "GTC",
+});
+
+describe("simulator: INTX public routes, which ccxt calls unsigned", () => {
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`https://public.sim.test${path}`, { headers });
+
+  it("assets, instruments and quotes answer without CB-ACCESS headers, and ignore wrong ones", async () => {
+    await simControl(QUIET);
+    const usdc = {
+      asset_id: "1",
+      asset_uuid: "2b92315d-eab7-5bef-84fa-089a131333f5",
+      asset_name: "USDC",
+      status: "ACTIVE",
+      collateral_weight: 1,
+      supported_networks_enabled: true,
+    };
+    const assets = (await (await get("/api/v1/assets")).json()) as Json[];
+    expect(assets.map((a) => a.asset_name)).toEqual(["USDC", "BTC", "ETH", "SOL"]);
+    expect(assets[0]).toEqual(usdc);
+    expect(await (await get("/api/v1/assets/USDC")).json()).toEqual(usdc);
+
+    const instruments = (await (await get("/api/v1/instruments")).json()) as Json[];
+    expect(instruments.map((i) => i.symbol)).toEqual(["BTC-PERP", "ETH-PERP", "SOL-PERP"]);
+    const btc = {
+      ...BTC_PERP,
+      symbol: "BTC-PERP",
+      type: "PERP",
+      base_asset_name: "BTC",
+      quote_asset_id: "1",
+      quote_asset_name: "USDC",
+      base_increment: "0.0001",
+      quote_increment: "0.1",
+      base_imf: "0.1",
+      position_limit_qty: "800",
+      min_notional_value: "10",
+      trading_state: "TRADING",
+      quote: {
+        best_bid_price: "64000",
+        best_bid_size: "1.25",
+        best_ask_price: "64000.1",
+        best_ask_size: "0.8",
+        trade_price: "64000.1",
+        trade_qty: "0.01",
+        index_price: "63998.5",
+        mark_price: "64000",
+        settlement_price: "63990",
+        limit_up: "67200",
+        limit_down: "60800",
+        predicted_funding: "0.000012",
+        timestamp: expect.any(String),
+      },
+    };
+    expect(instruments[0]).toMatchObject(btc);
+    // By symbol, instrument_id or instrument_uuid; a wrong signature is not even looked at.
+    const wrong = {
+      "cb-access-key": "nobody",
+      "cb-access-sign": "nonsense",
+      "cb-access-timestamp": "1",
+      "cb-access-passphrase": "guess",
+    };
+    for (const ref of ["BTC-PERP", BTC_PERP.instrument_id, BTC_PERP.instrument_uuid]) {
+      const r = await get(`/api/v1/instruments/${ref}`, wrong);
+      expect([ref, r.status, await r.json()]).toEqual([ref, 200, expect.objectContaining(btc)]);
+    }
+    const quote = (await (await get("/api/v1/instruments/ETH-PERP/quote")).json()) as Json;
+    expect(quote).toMatchObject({ best_bid_price: "2490.8", best_ask_price: "2490.81", mark_price: "2490.8" });
+    expect(Math.abs(Date.parse(quote.timestamp as string) - Date.now())).toBeLessThan(2_000);
+
+    for (const [path, text] of [
+      ["/api/v1/instruments/DOGE-PERP", "Instrument not found"],
+      ["/api/v1/instruments/DOGE-PERP/quote", "Instrument not found"],
+      ["/api/v1/assets/DOGE", "Asset not found"],
+    ] as const) {
+      const r = await get(path);
+      expect({ status: r.status, json: await r.json() }).toEqual(javalin(404, text));
+    }
+    const state = await simControl();
+    expect(state.effects).toMatchObject({ requests: 10, accepted: 10, rejected: {} });
+  });
+
+  it("a private route without a signature is 401, and so is a public path with another method", async () => {
+    await simControl(QUIET);
+    const unsigned: [string, string][] = [
+      ["GET", "/api/v1/orders"],
+      ["GET", "/api/v1/portfolios/fills"],
+      ["GET", `/api/v1/portfolios/${PF}/balances`],
+      ["DELETE", "/api/v1/orders/x-1-0"],
+      ["POST", "/api/v1/instruments"],
+    ];
+    for (const [method, path] of unsigned) {
+      const r = await fetch(`https://public.sim.test${path}`, { method });
+      expect([path, r.status, await r.json()]).toEqual([
+        path,
+        401,
+        { message: "missing required authentication headers" },
+      ]);
+    }
+    expect((await simControl()).effects).toMatchObject({ accepted: 0, rejected: { missing_headers: 5 } });
+  });
+});
+
+describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () => {
+  it("the default portfolio ccxt looks for, its balances and its positions", async () => {
+    await simControl(QUIET);
+    const portfolio = {
+      portfolio_id: PF,
+      portfolio_uuid: PF_UUID,
+      name: "dev",
+      user_uuid: "5c1f7a0e-2d5b-4c4e-9a51-1c0ffee0d001",
+      maker_fee_rate: "0.0002",
+      taker_fee_rate: "0.0004",
+      trading_lock: false,
+      borrow_disabled: false,
+      is_lsp: false,
+      is_default: true,
+      cross_collateral_enabled: false,
+    };
+    expect(await intx("GET", "/api/v1/portfolios")).toEqual({ status: 200, json: [portfolio] });
+    expect(await intx("GET", `/api/v1/portfolios/${PF_UUID}`)).toEqual({ status: 200, json: portfolio });
+    expect(await intx("GET", `/api/v1/portfolios/${PF}/balances`)).toEqual({
+      status: 200,
+      json: [
+        {
+          asset_id: "1",
+          asset_name: "USDC",
+          asset_uuid: "2b92315d-eab7-5bef-84fa-089a131333f5",
+          quantity: "100000",
+          hold: "2500",
+          hold_available_for_collateral: "0",
+          transfer_hold: "0",
+          collateral_value: "100000",
+          max_withdraw_amount: "97500",
+          loan: "0",
+          loan_collateral_requirement: "0",
+        },
+      ],
+    });
+    const btc = {
+      symbol: "BTC-PERP",
+      ...BTC_PERP,
+      vwap: "63759",
+      net_size: "0.5",
+      buy_order_size: "0",
+      sell_order_size: "0",
+      im_contribution: "3200",
+      unrealized_pnl: "120.5",
+      mark_price: "64000",
+      entry_vwap: "63759",
+    };
+    expect(await intx("GET", `/api/v1/portfolios/${PF}/positions`)).toEqual({ status: 200, json: [btc] });
+    expect(await intx("GET", `/api/v1/portfolios/${PF}/positions/BTC-PERP`)).toEqual({ status: 200, json: btc });
+    expect((await intx("GET", `/api/v1/portfolios/${PF}/positions/ETH-PERP`)).json).toMatchObject({
+      symbol: "ETH-PERP",
+      net_size: "0",
+      unrealized_pnl: "0",
+    });
+    expect(await intx("GET", `/api/v1/portfolios/${PF}/positions/DOGE-PERP`)).toEqual(
+      javalin(404, "Instrument not found"),
+    );
+    for (const path of ["/api/v1/portfolios/nope-1-0", "/api/v1/portfolios/nope-1-0/positions"]) {
+      expect(await intx("GET", path)).toEqual(javalin(404, "Portfolio not found"));
+    }
+  });
+
+  it("an order's life: create, get, list, modify, cancel, cancel again (400), cancel all", async () => {
+    await simControl(QUIET);
+    const created = await intx("POST", "/api/v1/orders", limit("nfqkvdjp-life-1", "BUY", "BTC-PERP", "0.01", 60000));
+    expect(created.status).toBe(200);
+    const order = created.json as Json;
+    expect(order).toEqual({
+      order_id: expect.stringMatching(/^[0-9a-f]{8}-1-0$/),
+      client_order_id: "nfqkvdjp-life-1",
+      side: "BUY",
+      ...BTC_PERP,
+      symbol: "BTC-PERP",
+      portfolio_id: PF,
+      portfolio_uuid: PF_UUID,
+      type: "LIMIT",
+      price: "60000",
+      size: "0.01",
+      tif: "GTC",
+      stp_mode: "BOTH",
+      post_only: false,
+      event_type: "NEW",
+      event_time: order.submit_time,
+      submit_time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      order_status: "WORKING",
+      leaves_qty: "0.01",
+      exec_qty: "0",
+      avg_price: "0",
+      fee: "0",
+    });
+    const id = order.order_id as string;
+    // fetchOrder; then fetchOpenOrders(symbol), which sends ccxt's unified symbol as the instrument.
+    expect(await intx("GET", `/api/v1/orders/${id}`, { portfolio: PF })).toEqual({ status: 200, json: order });
+    const open = { portfolio: PF, result_offset: 0, instrument: "BTC/USDC:USDC" };
+    expect(await intx("GET", "/api/v1/orders", open)).toEqual({
+      status: 200,
+      json: { pagination: { result_limit: 25, result_offset: 0 }, results: [order] },
+    });
+    expect((await intx("GET", `/api/v1/portfolios/${PF}/positions/BTC-PERP`)).json).toMatchObject({
+      net_size: "0.5",
+      buy_order_size: "0.01",
+    });
+
+    // editOrder: size and price as strings, a client_order_id, and the clientOrderId ccxt leaves in the params.
+    const edit = { portfolio: PF, size: "0.02", price: "60500", client_order_id: "life-2", clientOrderId: "life-2" };
+    const modified = await intx("PUT", `/api/v1/orders/${id}`, edit);
+    expect(modified).toEqual({
+      status: 200,
+      json: {
+        ...order,
+        client_order_id: "life-2",
+        price: "60500",
+        size: "0.02",
+        leaves_qty: "0.02",
+        event_type: "REPLACED",
+        event_time: expect.any(String),
+      },
+    });
+    expect((await intx("GET", `/api/v1/orders/life-2`, { portfolio: PF })).json).toMatchObject({ order_id: id });
+
+    // cancelOrder: ?portfolio= and the same as a JSON body without a content-type.
+    const cancelled = await intx("DELETE", `/api/v1/orders/${id}`, { portfolio: PF });
+    expect(cancelled).toEqual({
+      status: 200,
+      json: {
+        ...(modified.json as Json),
+        order_status: "DONE",
+        event_type: "CANCELED",
+        event_time: expect.any(String),
+      },
+    });
+    expect(await intx("DELETE", `/api/v1/orders/${id}`, { portfolio: PF })).toEqual(javalin(400, "Order already done"));
+    expect(await intx("PUT", `/api/v1/orders/${id}`, { price: "61000", client_order_id: "life-3" })).toEqual(
+      javalin(400, "Invalid replace order request (ORDER_DONE)"),
+    );
+    for (const method of ["GET", "PUT", "DELETE"]) {
+      const params = method === "PUT" ? { price: "1", client_order_id: "life-4" } : { portfolio: PF };
+      expect(await intx(method, "/api/v1/orders/nope-1-0", params)).toEqual(javalin(404, "Order not found"));
+    }
+    expect((await intx("GET", `/api/v1/orders/${id}`, { portfolio: PF })).json).toMatchObject({
+      order_status: "DONE",
+      event_type: "CANCELED",
+    });
+
+    // cancelAllOrders: by instrument, then the rest of the portfolio, then nothing left.
+    await intx("POST", "/api/v1/orders", limit("all-btc", "BUY", "BTC-PERP", "0.01", 60000));
+    await intx("POST", "/api/v1/orders", limit("all-eth", "SELL", "ETH-PERP", "0.5", 2600));
+    await intx("POST", "/api/v1/orders", limit("all-sol", "BUY", "SOL-PERP", "3", 100));
+    const names = (r: { json: unknown }) =>
+      (r.json as Json[]).map((o) => [o.client_order_id, o.order_status, o.event_type]);
+    const eth = await intx("DELETE", "/api/v1/orders", { portfolio: PF, instrument: "ETH-PERP" });
+    expect([eth.status, names(eth)]).toEqual([200, [["all-eth", "DONE", "CANCELED"]]]);
+    const rest = await intx("DELETE", "/api/v1/orders", { portfolio: PF });
+    expect(names(rest)).toEqual([
+      ["all-btc", "DONE", "CANCELED"],
+      ["all-sol", "DONE", "CANCELED"],
+    ]);
+    expect(await intx("DELETE", "/api/v1/orders", { portfolio: PF })).toEqual({ status: 200, json: [] });
+    expect(await intx("DELETE", "/api/v1/orders")).toEqual(javalin(400, "portfolio is a required field"));
+    expect(((await intx("GET", "/api/v1/orders", { portfolio: PF })).json as Json).results).toEqual([]);
+    expect((await simControl()).effects).toMatchObject({ orders_placed: 4, orders_modified: 1, orders_cancelled: 4 });
+  });
+
+  it("a MARKET IOC order fills at once at the touch: DONE, not open, in both fills routes, and in the position", async () => {
+    await simControl(QUIET);
+    const market = { client_order_id: "mkt-1", side: "BUY", instrument: "BTC-PERP", size: "0.01", type: "MARKET" };
+    const placed = await intx("POST", "/api/v1/orders", { ...market, portfolio: PF, tif: "IOC" });
+    const order = placed.json as Json;
+    expect(order).toMatchObject({
+      order_status: "DONE",
+      event_type: "TRADE",
+      size: "0.01",
+      exec_qty: "0.01",
+      leaves_qty: "0",
+      avg_price: "64000.1",
+      fee: "0.2560004",
+    });
+    expect(order).not.toHaveProperty("price");
+    const fill = {
+      portfolio_id: PF,
+      portfolio_uuid: PF_UUID,
+      portfolio_name: "dev",
+      fill_id: expect.stringMatching(/^[0-9a-f]{8}-1-\d+$/),
+      exec_id: expect.stringMatching(/^\d+$/),
+      order_id: order.order_id,
+      ...BTC_PERP,
+      symbol: "BTC-PERP",
+      match_id: expect.stringMatching(/^\d+$/),
+      fill_price: "64000.1",
+      fill_qty: "0.01",
+      client_id: "1ai4ubgb-1-1",
+      client_order_id: "mkt-1",
+      order_qty: "0.01",
+      limit_price: "",
+      total_filled: "0.01",
+      filled_vwap: "64000.1",
+      expire_time: "",
+      stop_price: "",
+      side: "BUY",
+      tif: "IOC",
+      stp_mode: "BOTH",
+      flags: "",
+      fee: "0.2560004",
+      fee_asset: "USDC",
+      order_status: "DONE",
+      event_time: order.event_time,
+    };
+    const fills = { status: 200, json: { pagination: { result_limit: 25, result_offset: 0 }, results: [fill] } };
+    // fetchMyTrades sends result_offset (and result_limit, time_from, ref_datetime when given).
+    expect(await intx("GET", "/api/v1/portfolios/fills", { result_offset: 0 })).toEqual(fills);
+    expect(await intx("GET", `/api/v1/portfolios/${PF}/fills`, { order_id: order.order_id })).toEqual(fills);
+    const later = { time_from: new Date(Date.now() + 60_000).toISOString() };
+    expect(((await intx("GET", "/api/v1/portfolios/fills", later)).json as Json).results).toEqual([]);
+    expect(((await intx("GET", "/api/v1/orders", { portfolio: PF })).json as Json).results).toEqual([]);
+    const position = (await intx("GET", `/api/v1/portfolios/${PF}/positions/BTC-PERP`)).json as Json;
+    expect(position.net_size).toBe("0.51");
+    expect(Number(position.entry_vwap)).toBeCloseTo((0.5 * 63759 + 0.01 * 64000.1) / 0.51, 6);
+
+    // A LIMIT that crosses fills at the touch too; selling the whole position leaves it flat and unlisted.
+    const sell = await intx("POST", "/api/v1/orders", limit("sell-all", "SELL", "BTC-PERP", "0.51", 63000));
+    expect(sell.json).toMatchObject({ order_status: "DONE", event_type: "TRADE", avg_price: "64000" });
+    expect(await intx("GET", `/api/v1/portfolios/${PF}/positions`)).toEqual({ status: 200, json: [] });
+
+    // A resting order modified across the quote fills; a non-crossing IOC is done unfilled; post_only rests.
+    const resting = await intx("POST", "/api/v1/orders", limit("rest-1", "BUY", "ETH-PERP", "1", 2400));
+    const crossed = await intx("PUT", `/api/v1/orders/${(resting.json as Json).order_id}`, {
+      price: "2500",
+      client_order_id: "rest-2",
+    });
+    expect(crossed.json).toMatchObject({ order_status: "DONE", event_type: "TRADE", avg_price: "2490.81" });
+    const ioc = await intx("POST", "/api/v1/orders", { ...limit("ioc-1", "BUY", "ETH-PERP", "1", 2400), tif: "IOC" });
+    expect(ioc.json).toMatchObject({ order_status: "DONE", event_type: "CANCELED", exec_qty: "0" });
+    const postOnly = { ...limit("po-1", "BUY", "ETH-PERP", "1", 2500), post_only: true };
+    expect((await intx("POST", "/api/v1/orders", postOnly)).json).toMatchObject({ order_status: "WORKING" });
+
+    expect(await intx("POST", "/api/v1/orders", { ...market, client_order_id: "mkt-2", tif: "GTC" })).toEqual(
+      javalin(400, "Order rejected (market orders must be IoC)"),
+    );
+    expect(await intx("GET", "/api/v1/portfolios/fills", { result_limit: 101 })).toEqual(
+      javalin(400, "invalid result_limit"),
+    );
+    const page = await intx("GET", "/api/v1/portfolios/fills", { result_limit: 1, result_offset: 1 });
+    expect(page.json).toMatchObject({
+      pagination: { result_limit: 1, result_offset: 1 },
+      results: [{ client_order_id: "sell-all" }],
+    });
+    expect((await simControl()).effects).toMatchObject({ orders_placed: 5, orders_modified: 1, orders_cancelled: 0 });
+  });
+});
+
+describe("simulator: CDE instruments and positions by firm", () => {
+  it("POST /rest/instruments filters by product code, symbol (with *), id and state; positions by firm_uuid", async () => {
+    await simControl(QUIET);
+    const firm = PF_UUID;
+    const byFirm = await send("cde", { path: `/rest/v2/positions/${firm}` });
+    expect([byFirm.status, await byFirm.json()]).toEqual([
+      200,
+      [{ symbol: "BIPZ30", firm_uuid: firm, long_qty: 3, short_qty: 0 }],
+    ]);
+    const other = await send("cde", { path: "/rest/v2/positions/00000000-0000-0000-0000-000000000000" });
+    expect([other.status, await other.json()]).toEqual([404, { message: "Firm not found" }]);
+
+    const instruments = async (body = "") => {
+      const r = await send("cde", { method: "POST", path: "/rest/instruments", body });
+      return { status: r.status, json: (await r.json()) as Json[] };
+    };
+    const all = await instruments();
+    expect(all.json.map((i) => i.symbol)).toEqual(["BIPZ30", "ETPZ30", "BIT-28NOV25-CDE"]);
+    expect(all.json[0]).toEqual({
+      product_id: 409,
+      instrument_id: 410,
+      contract_type: "OUTRIGHT",
+      product_group: "CRYPTO",
+      symbol: "BIPZ30",
+      product_code: "BIP",
+      trading_state: "OPEN",
+      contract_unit: "Bitcoin",
+      contract_size: 0.01,
+      tick_size: 5,
+      expiration_time: "2030-12-20T16:00",
+      last_trading_date: "2030-12-20",
+    });
+    const symbols = async (filter: Json) => (await instruments(JSON.stringify(filter))).json.map((i) => i.symbol);
+    expect(await symbols({})).toHaveLength(3);
+    expect(await symbols({ symbols: ["B*"] })).toEqual(["BIPZ30", "BIT-28NOV25-CDE"]);
+    expect(await symbols({ product_codes: ["ETP"], trading_states: ["OPEN"] })).toEqual(["ETPZ30"]);
+    expect(await symbols({ instrument_ids: [414] })).toEqual(["BIT-28NOV25-CDE"]);
+    expect(await symbols({ trading_states: ["EXPIRED"] })).toEqual([]);
+    expect(await instruments('{"symbols": "BIPZ30"}')).toEqual({ status: 400, json: { message: "Invalid symbols" } });
+    expect(await instruments("nope")).toEqual({ status: 400, json: { message: "Invalid request body" } });
   });
 });
 
