@@ -1,0 +1,101 @@
+// skewguard and the exchange simulator in workerd, in this process, through Miniflare: no `wrangler dev` proxy in
+// between, so Node clients (ccxt) and benchmarks talk to the Worker as it runs. Both Workers are bundled the way
+// `wrangler deploy` bundles them; skewguard gets the bindings its wrangler.toml declares, and every outbound fetch
+// it makes goes to the simulator, whatever the venue base URL says.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { convertV4MiniflareOptions, type Json, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const BIN = resolve(ROOT, "node_modules/.bin");
+
+/** The simulator's dev credentials (sim/wrangler.toml), which skewguard signs with here. */
+export const DEV_VARS: Record<string, string> = {
+  INTX_API_KEY: "dev-intx-key",
+  INTX_API_SECRET: "c2tld2d1YXJkLWRldi1zZWNyZXQtbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=",
+  INTX_API_PASSPHRASE: "dev-intx-passphrase",
+  CDE_API_KEY: "dev-cde-key",
+  CDE_API_SECRET: "c2tld2d1YXJkLWNkZS1kZXYtc2VjcmV0LWZvci10aGUtc2ltdWxhdG9y",
+  CDE_API_PASSPHRASE: "dev-cde-passphrase",
+  INTX_BASE_URL: "https://intx.sim.local",
+  CDE_BASE_URL: "https://cde.sim.local",
+};
+
+function bundle(config: string, outdir: string): string {
+  execFileSync(resolve(BIN, "wrangler"), ["deploy", "--dry-run", "--outdir", outdir, "-c", config], {
+    cwd: ROOT,
+    stdio: "ignore",
+    // node_modules/.bin first, so wrangler runs on the pinned Node 24 whatever the caller's PATH says.
+    env: { ...process.env, PATH: `${BIN}:${process.env.PATH}`, WRANGLER_SEND_METRICS: "false" },
+  });
+  return resolve(outdir, "index.js");
+}
+
+/** `KEY = "value"` lines of a wrangler.toml's [vars]. */
+function tomlVars(path: string): Record<string, string> {
+  const text = readFileSync(path, "utf8");
+  return Object.fromEntries([...text.matchAll(/^([A-Z][A-Z0-9_]*) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]));
+}
+
+export interface LocalWorker {
+  /** skewguard's origin, e.g. http://127.0.0.1:51234 */
+  url: string;
+  /** Every log line either Worker wrote, oldest first. */
+  logs: string[];
+  /** POSTs a change to the simulator's /_sim/control (or GETs it) and returns its state. */
+  simControl(change?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** Starts both Workers; `vars` are skewguard's settings on top of the simulator's dev credentials. */
+export async function startLocal(vars: Record<string, string>): Promise<LocalWorker> {
+  const logs: string[] = [];
+  const skewguard = bundle("wrangler.toml", resolve(ROOT, ".wrangler/local-build"));
+  const sim = bundle("sim/wrangler.toml", resolve(ROOT, "sim/.wrangler/build"));
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"));
+  const { modulesRules: _, ...options } = workerOptions;
+  // A developer's .dev.vars must not leak in: bind every name it may hold empty, then ours.
+  const devNames = [...readFileSync(resolve(ROOT, ".dev.vars.example"), "utf8").matchAll(/^([A-Z][A-Z0-9_]*)=/gm)];
+  const bindings: Record<string, Json> = {
+    ...(options.bindings as Record<string, Json> | undefined),
+    ...Object.fromEntries(devNames.map((m) => [m[1], ""])),
+    ...DEV_VARS,
+    ...vars,
+  };
+  // The worker options wrangler derives are in Miniflare's v4 shape, which this Miniflare takes through a converter.
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host: "127.0.0.1",
+      port: 0,
+      // The Workers' own log lines (one JSON line per request) go to `logs`, not to the terminal.
+      handleStructuredLogs: ({ message }) => {
+        logs.push(message);
+      },
+      workers: [
+        { ...options, name: "skewguard", modules: true, scriptPath: skewguard, bindings, outboundService: "sim" },
+        {
+          name: "sim",
+          modules: true,
+          scriptPath: sim,
+          compatibilityDate: "2026-10-30",
+          compatibilityFlags: ["nodejs_compat"],
+          bindings: tomlVars(resolve(ROOT, "sim/wrangler.toml")),
+        },
+      ],
+    }),
+  );
+  const url = (await mf.ready).origin;
+  const simWorker = (await mf.getWorker("sim")) as unknown as { fetch: typeof fetch };
+  return {
+    url,
+    logs,
+    async simControl(change) {
+      const init = change ? { method: "POST", body: JSON.stringify(change) } : {};
+      const response = await simWorker.fetch("https://sim.local/_sim/control", init);
+      return (await response.json()) as Record<string, unknown>;
+    },
+    stop: () => mf.dispose(),
+  };
+}
