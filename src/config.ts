@@ -31,6 +31,8 @@ export interface Config {
   clockSync: SyncMode;
   /** Job runs, deliveries and dead letters older than this are pruned. */
   retentionDays: number;
+  /** Options for every Durable Object on the request path: where to create it (`DO_LOCATION_HINT`). */
+  durableObjects: DurableObjectNamespaceGetDurableObjectOptions | undefined;
   /** Every problem above, by binding. */
   problems: Problem[];
 }
@@ -57,6 +59,28 @@ function parseRetention(value: string | undefined, problems: Problem[]): number 
     message: `must be a whole number of days; using ${DEFAULT_RETENTION_DAYS}`,
   });
   return DEFAULT_RETENTION_DAYS;
+}
+
+const LOCATION_HINTS: readonly DurableObjectLocationHint[] = [
+  "wnam",
+  "enam",
+  "sam",
+  "weur",
+  "eeur",
+  "apac",
+  "apac-ne",
+  "apac-se",
+  "oc",
+  "afr",
+  "me",
+];
+
+function parseLocationHint(value: string | undefined, problems: Problem[]) {
+  if (value === undefined) return undefined;
+  const hint = LOCATION_HINTS.find((h) => h === value);
+  if (hint) return { locationHint: hint };
+  problems.push({ binding: "DO_LOCATION_HINT", message: `must be one of ${LOCATION_HINTS.join(", ")}; none is used` });
+  return undefined;
 }
 
 function parse(env: object): Config {
@@ -96,8 +120,9 @@ function parse(env: object): Config {
 
   const clockSync = parseSyncMode(binding(env, "CLOCK_SYNC"), problems);
   const retentionDays = parseRetention(binding(env, "RUNS_RETENTION_DAYS"), problems);
+  const durableObjects = parseLocationHint(binding(env, "DO_LOCATION_HINT"), problems);
   for (const problem of problems) log("error", { event: "config", ...problem });
-  return { venues, venueProblems, tokens, hooks, jobs, clockSync, retentionDays, problems };
+  return { venues, venueProblems, tokens, hooks, jobs, clockSync, retentionDays, durableObjects, problems };
 }
 
 /**

@@ -8,6 +8,9 @@ declare namespace Cloudflare {
     CDE_WINDOW_SECONDS?: string;
     INTX_RATE_LIMIT_PER_SECOND?: string;
     CDE_RATE_LIMIT_PER_SECOND?: string;
+    INTX_RATE_BURST?: string;
+    CDE_RATE_BURST?: string;
+    DO_LOCATION_HINT?: string;
     CLOCK_SYNC?: string;
     RUNS_RETENTION_DAYS?: string;
   }

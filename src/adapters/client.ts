@@ -12,6 +12,7 @@ import { config, type SyncMode } from "../config.ts";
 import { sampleFromResponse } from "../core/clock/date.ts";
 import { type ClockSample, halfWidthMs, timestampFor } from "../core/clock/estimator.ts";
 import { KeyCache } from "../core/key.ts";
+import type { Pacing, Priority } from "../core/pacing.ts";
 import { isTimestampRejection } from "../core/rejection.ts";
 import { signHeaders } from "../core/sign.ts";
 import type { VenueConfig, VenueName } from "../core/venue.ts";
@@ -29,6 +30,8 @@ export interface VenueRequest {
   body?: string | Uint8Array;
   headers?: Record<string, string>;
   timeoutMs?: number;
+  /** Who goes first at the rate gate; default: `read` for GET, HEAD and OPTIONS, else `write`. */
+  priority?: Priority;
 }
 
 export interface VenueResult {
@@ -87,13 +90,14 @@ export class RateLimitedError extends Error {
 
 /** Hands out send slots for one API key (the `RateGate` Durable Object). */
 export interface SlotGate {
-  reserve(limit: number, windowMs: number, maxWaitMs: number): Promise<number | null>;
+  reserve(pacing: Pacing, priority: Priority, maxWaitMs: number): Promise<number | null>;
 }
 
-/** The venue counts at its end: a window slightly over a second absorbs network jitter bunching requests. */
-const RATE_WINDOW_MS = 1_100;
-/** Wait at most this long for a slot; beyond it, answer 429 rather than hold the caller. */
-const RATE_MAX_WAIT_MS = 500;
+/** A read waits at most this long for a send slot, a write (order, cancel, kill-switch, webhook) this long. */
+const READ_MAX_WAIT_MS = 500;
+const WRITE_MAX_WAIT_MS = 1_000;
+/** A grant this isolate was too slow to use is given up for a new one, at most this many times, then 429. */
+const MAX_STALE_GRANTS = 3;
 
 export interface VenueClient {
   readonly config: VenueConfig;
@@ -125,6 +129,7 @@ export interface ClientOptions {
 const SYNC_TARGET_HALF_WIDTH_MS = 100;
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
+const READS = new Set(["GET", "HEAD", "OPTIONS"]);
 /** The most of a venue's answer skewguard reads into memory (order books and fills are paginated well below). */
 export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
 
@@ -169,8 +174,10 @@ export class SignedClient implements VenueClient {
     const maxAttempts = this.#options.maxAttempts ?? 3;
     let budget = this.#options.retryBudgetMs ?? 2_000;
     let timeRetried = false;
+    let stale = 0;
+    const priority = request.priority ?? (READS.has(method) ? "read" : "write");
     for (let attempt = 1; ; attempt++) {
-      await this.#slot();
+      const sendBy = await this.#slot(priority);
       // The clock is read after the last await that precedes the fetch (only the HMAC itself follows).
       const now = this.#now();
       const estimate = this.#clock.estimator.estimate(now);
@@ -182,6 +189,12 @@ export class SignedClient implements VenueClient {
         timestamp,
       );
       for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+      if (this.#now() > sendBy) {
+        // Too late for its grant: sent now it could bunch with later grants at the venue. Take a new one.
+        if (++stale > MAX_STALE_GRANTS) throw new RateLimitedError(profile.name, 1);
+        attempt--;
+        continue;
+      }
       const used = {
         attempts: attempt,
         offsetMs: Math.round(estimate?.offsetMs ?? 0),
@@ -288,7 +301,10 @@ export class SignedClient implements VenueClient {
     const estimate = this.#clock.estimator.estimate(this.#now());
     if (!estimate) {
       // Cold: one probe now costs the same round trip as a refused first request, and the request then lands.
-      await syncClock(this.#clock, () => this.#probe(), { maxProbes: 1, budgetMs: 2_000, targetHalfWidthMs: 0 });
+      // Concurrent cold requests in this isolate share that one probe.
+      await this.#clock.probeOnce(() =>
+        syncClock(this.#clock, () => this.#probe(), { maxProbes: 1, budgetMs: 2_000, targetHalfWidthMs: 0 }),
+      );
       return;
     }
     const wide = halfWidthMs(estimate) > SYNC_TARGET_HALF_WIDTH_MS;
@@ -307,14 +323,19 @@ export class SignedClient implements VenueClient {
     }).catch(() => 0);
   }
 
-  /** Waits for an outbound slot when the venue's rate limit applies; throws RateLimitedError past the wait cap. */
-  async #slot(): Promise<void> {
+  /**
+   * Waits for a send slot when the key is paced, and returns the local time by which the request must leave
+   * (core/pacing.ts: at most `lagMs` after the grant); throws RateLimitedError past the priority's wait cap.
+   */
+  async #slot(priority: Priority): Promise<number> {
     const { gate } = this.#options;
-    const limit = this.config.ratePerSecond;
-    if (!gate || !limit) return;
-    const wait = await gate.reserve(limit, RATE_WINDOW_MS, RATE_MAX_WAIT_MS);
+    const { pacing } = this.config;
+    if (!gate || !pacing) return Number.POSITIVE_INFINITY;
+    const asked = this.#now();
+    const wait = await gate.reserve(pacing, priority, priority === "write" ? WRITE_MAX_WAIT_MS : READ_MAX_WAIT_MS);
     if (wait === null) throw new RateLimitedError(this.config.profile.name, 1);
     if (wait > 0) await this.#sleep(wait);
+    return asked + wait + pacing.lagMs;
   }
 
   /** Full jitter: uniform in [0, min(1 s, 100 ms · 2^(attempt−1))]. */
@@ -395,7 +416,7 @@ export function echoes(text: string, headers: Headers, values: readonly string[]
 const keys = new KeyCache();
 
 function clockStore(env: Env, venue: VenueName, baseUrl: string) {
-  return env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${baseUrl}`));
+  return env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${baseUrl}`), config(env).durableObjects);
 }
 
 /**
@@ -421,7 +442,8 @@ export function venueClient(
   const venueConfig = venues[venue];
   if (!venueConfig) return undefined;
   const store = clockStore(env, venue, venueConfig.baseUrl);
-  const gate = env.RATE_GATE.get(env.RATE_GATE.idFromName(`${venue} ${venueConfig.credentials.apiKey}`));
+  const gateId = env.RATE_GATE.idFromName(`${venue} ${venueConfig.credentials.apiKey}`);
+  const gate = env.RATE_GATE.get(gateId, config(env).durableObjects);
   return new SignedClient(venueConfig, venueClock(venue, venueConfig.baseUrl), keys, {
     store,
     gate,
@@ -458,6 +480,7 @@ export interface JsonRequest {
   query?: string;
   body?: string;
   timeoutMs?: number;
+  priority?: Priority;
 }
 
 /** Sends one JSON request through the signed client and reads at most `maxBytes` of the answer. */

@@ -114,7 +114,7 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
   let outcome: VenueOutcome;
   try {
     const { method, path, body } = message;
-    outcome = await sendJson(env, ctx, message.venue, { method, path, body }, MAX_STORED_RESPONSE);
+    outcome = await sendJson(env, ctx, message.venue, { method, path, body, priority: "write" }, MAX_STORED_RESPONSE);
   } catch (err) {
     return { kind: "retry", reason: `internal error (${errorName(err)})` };
   }

@@ -23,6 +23,15 @@ export class VenueClock {
   #seeding: Promise<void> | undefined;
   #lastOffer = Number.NEGATIVE_INFINITY;
   #lastSync = Number.NEGATIVE_INFINITY;
+  #probing: Promise<unknown> | undefined;
+
+  /** Runs `probe` unless one is already running, in which case it waits for that one: one cold probe per isolate. */
+  probeOnce(probe: () => Promise<unknown>): Promise<unknown> {
+    this.#probing ??= probe().finally(() => {
+      this.#probing = undefined;
+    });
+    return this.#probing;
+  }
 
   /** True at most once per 30 s: background probing is a courtesy to the venue, not a flood. */
   claimSync(now: number): boolean {

@@ -4,6 +4,7 @@
  */
 import { ConfigError } from "./errors.ts";
 import { type SecretEncoding, secretBytes } from "./key.ts";
+import type { Pacing } from "./pacing.ts";
 
 export type VenueName = "intx" | "cde";
 export const VENUES: readonly VenueName[] = ["intx", "cde"];
@@ -64,8 +65,8 @@ export interface VenueConfig {
   baseUrl: string;
   windowSeconds: number;
   secretEncoding: SecretEncoding;
-  /** Outbound requests per second per API key; undefined = not limited by skewguard. */
-  ratePerSecond: number | undefined;
+  /** How skewguard paces this key's requests; undefined = not paced. */
+  pacing: Pacing | undefined;
   credentials: Credentials;
 }
 
@@ -123,6 +124,21 @@ function parseRate(value: string, binding: string): number | undefined {
   return n;
 }
 
+/** How late after its grant a paced request may leave (the caller takes a new grant past it): see core/pacing.ts. */
+export const PACING_LAG_MS = 200;
+const DEFAULT_BURST = 2;
+
+function parsePacing(rateValue: string | undefined, burstValue: string | undefined, profile: VenueProfile) {
+  const p = profile.envPrefix;
+  const limit = rateValue ? parseRate(rateValue, `${p}RATE_LIMIT_PER_SECOND`) : profile.defaultRatePerSecond;
+  if (limit === undefined) return undefined;
+  const burst = burstValue === undefined ? Math.min(DEFAULT_BURST, limit) : Number(burstValue);
+  if (!/^\d+$/.test(burstValue ?? "1") || burst < 1 || burst > limit) {
+    throw new ConfigError(`${p}RATE_BURST`, `must be a whole number from 1 to the rate limit (${limit})`);
+  }
+  return { limit, burst, lagMs: PACING_LAG_MS };
+}
+
 function parseEncoding(value: string, binding: string): SecretEncoding {
   if (value === "base64" || value === "raw") return value;
   throw new ConfigError(binding, `must be "base64" or "raw", got ${JSON.stringify(value.slice(0, 40))}`);
@@ -151,6 +167,7 @@ export function parseVenue(env: object, profile: VenueProfile): VenueConfig | un
   const windowValue = text(env, `${p}WINDOW_SECONDS`);
   const encodingValue = text(env, `${p}SECRET_ENCODING`);
   const rateValue = text(env, `${p}RATE_LIMIT_PER_SECOND`);
+  const burstValue = text(env, `${p}RATE_BURST`);
   const secretEncoding = encodingValue ? parseEncoding(encodingValue, `${p}SECRET_ENCODING`) : "base64";
   secretBytes(secret as string, secretEncoding, `${p}API_SECRET`); // a bad secret is a start-up error, not a 401
   return {
@@ -158,7 +175,7 @@ export function parseVenue(env: object, profile: VenueProfile): VenueConfig | un
     baseUrl: parseBaseUrl(baseUrlValue ?? profile.defaultBaseUrl, `${p}BASE_URL`),
     windowSeconds: windowValue ? parseWindow(windowValue, `${p}WINDOW_SECONDS`) : DEFAULT_WINDOW_SECONDS,
     secretEncoding,
-    ratePerSecond: rateValue ? parseRate(rateValue, `${p}RATE_LIMIT_PER_SECOND`) : profile.defaultRatePerSecond,
+    pacing: parsePacing(rateValue, burstValue, profile),
     credentials: new Credentials(apiKey as string, secret as string, passphrase as string),
   };
 }

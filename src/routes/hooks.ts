@@ -123,7 +123,9 @@ async function deliverNow(
   id: string,
 ): Promise<HookResult> {
   const { venue, method, path, body } = mapped;
-  const outcome = await sendJson(env, ctx, venue, { method, path, body, timeoutMs: route.timeoutMs }, MAX_ECHO_BYTES);
+  // A webhook is a signal someone acts on (an order, a kill-switch): it goes ahead of reads at the rate gate.
+  const request = { method, path, body, timeoutMs: route.timeoutMs, priority: "write" as const };
+  const outcome = await sendJson(env, ctx, venue, request, MAX_ECHO_BYTES);
   const sent = describe(mapped, id);
   switch (outcome.kind) {
     case "not_configured":
@@ -235,7 +237,7 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
     throw new HttpError(422, "invalid_payload", "the payload does not match the route's fields", undefined, [mapped]);
   }
 
-  const ledger = env.HOOK_LEDGER.get(env.HOOK_LEDGER.idFromName(route.name));
+  const ledger = env.HOOK_LEDGER.get(env.HOOK_LEDGER.idFromName(route.name), config(env).durableObjects);
   const claim: Claim = await ledger.claim(id, route.dedupeSeconds * 1000, now);
   if (claim.state === "done") return hookResponse(claim.result, true);
   if (claim.state === "pending") {

@@ -11,7 +11,7 @@ const config: VenueConfig = {
   baseUrl: "https://venue.test",
   windowSeconds: 5,
   secretEncoding: "base64",
-  ratePerSecond: undefined,
+  pacing: undefined,
   credentials: new Credentials("k", SECRET_B64, "p"),
 };
 

@@ -13,7 +13,7 @@ const config: VenueConfig = {
   baseUrl: "https://cde.venue.test",
   windowSeconds: 5,
   secretEncoding: "base64",
-  ratePerSecond: undefined,
+  pacing: undefined,
   credentials: new Credentials("k", SECRET_B64, "p"),
 };
 

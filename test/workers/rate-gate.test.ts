@@ -12,16 +12,15 @@ import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 describe("RateGate", () => {
-  it("grants at most `limit` slots in any window, spacing the rest", async () => {
-    const stub = env.RATE_GATE.get(env.RATE_GATE.idFromName("window-test"));
+  it("one object per key hands out the key's grid points, in order, across callers", async () => {
+    const stub = env.RATE_GATE.get(env.RATE_GATE.idFromName("grid-test"));
     await runInDurableObject(stub, (gate: RateGate) => {
+      const pacing = { limit: 4, burst: 1, lagMs: 0 }; // points 250 ms apart
       const t0 = 1_000_000;
-      const waits = Array.from({ length: 6 }, () => gate.reserve(3, 1000, 5_000, t0));
-      expect(waits).toEqual([0, 0, 0, 1000, 1000, 1000]);
-      // Every window of 1000 ms holds at most 3 granted slots: slots are at t0 ×3 and t0+1000 ×3.
-      expect(gate.reserve(3, 1000, 5_000, t0 + 1500)).toBe(500); // next free slot: t0+2000
-      expect(gate.reserve(3, 1000, 100, t0 + 1500)).toBeNull(); // too long a wait: refused, not reserved
-      expect(gate.reserve(3, 1000, 5_000, t0 + 10_000)).toBe(0);
+      const waits = Array.from({ length: 5 }, () => gate.reserve(pacing, "write", 5_000, t0));
+      expect(waits).toEqual([0, 250, 500, 750, 1000]);
+      expect(gate.reserve(pacing, "write", 100, t0)).toBeNull(); // too long a wait: refused, not reserved
+      expect(gate.reserve(pacing, "write", 5_000, t0 + 10_000)).toBe(0);
     });
   });
 });
@@ -32,16 +31,16 @@ describe("client + gate", () => {
     baseUrl: "https://intx.venue.test",
     windowSeconds: 5,
     secretEncoding: "base64",
-    ratePerSecond: 2,
+    pacing: { limit: 2, burst: 1, lagMs: 200 },
     credentials: new Credentials("k", SECRET_B64, "p"),
   };
 
   it("waits for the slot before signing, so the timestamp is read after the wait", async () => {
     const venue = fakeVenue({ skewMs: 0, upMs: 1, downMs: 1 });
-    const asked: number[] = [];
+    const asked: unknown[][] = [];
     const gate: SlotGate = {
-      reserve: async (limit) => {
-        asked.push(limit);
+      reserve: async (...args) => {
+        asked.push(args);
         return asked.length === 1 ? 0 : 3_000;
       },
     };
@@ -57,7 +56,11 @@ describe("client + gate", () => {
     });
     await c.send({ method: "GET", path: "/api/v1/portfolios" });
     const r = await c.send({ method: "GET", path: "/api/v1/portfolios" });
-    expect(asked).toEqual([2, 2]);
+    // A read asks with the read cap (500 ms); the stub grants 3 s anyway, to show the wait comes before signing.
+    expect(asked).toEqual([
+      [config.pacing, "read", 500],
+      [config.pacing, "read", 500],
+    ]);
     expect(slept).toEqual([3_000]);
     // Signed after the 3 s wait: the second timestamp is ≥ 3 s after the first and still accepted.
     expect(Number(venue.seen[1]?.timestamp) - Number(venue.seen[0]?.timestamp)).toBeGreaterThanOrEqual(3);
@@ -75,5 +78,49 @@ describe("client + gate", () => {
       RateLimitedError,
     );
     expect(venue.requests).toBe(0);
+  });
+
+  it("a write asks with the write cap; a webhook delivery is a write whatever its method", async () => {
+    const venue = fakeVenue({ skewMs: 0 });
+    const asked: unknown[][] = [];
+    const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
+      fetch: venue.fetch,
+      now: venue.now,
+      gate: {
+        reserve: async (...args) => {
+          asked.push(args);
+          return 0;
+        },
+      },
+    });
+    await c.send({ method: "POST", path: "/api/v1/orders", body: "{}" });
+    await c.send({ method: "GET", path: "/api/v1/portfolios", priority: "write" });
+    expect(asked.map((a) => a.slice(1))).toEqual([
+      ["write", 1_000],
+      ["write", 1_000],
+    ]);
+  });
+
+  it("a grant used more than lagMs late is given up for a new one; after three, 429 and nothing sent", async () => {
+    const venue = fakeVenue({ skewMs: 0, upMs: 1, downMs: 1 });
+    let grants = 0;
+    const late = (lateGrants: number) =>
+      new SignedClient(config, new VenueClock(), new KeyCache(), {
+        fetch: venue.fetch,
+        now: venue.now,
+        // Each of the first `lateGrants` grants says "wait 100 ms", but this isolate oversleeps by 250 ms.
+        gate: { reserve: async () => (++grants <= lateGrants ? 100 : 0) },
+        sleep: async (ms) => venue.advance(ms + 250),
+      });
+    const r = await late(2).send({ method: "POST", path: "/api/v1/orders", body: "{}" });
+    expect(grants).toBe(3);
+    expect(r.attempts).toBe(1);
+    expect(venue.requests).toBe(1);
+    grants = 0;
+    await expect(late(10).send({ method: "POST", path: "/api/v1/orders", body: "{}" })).rejects.toBeInstanceOf(
+      RateLimitedError,
+    );
+    expect(grants).toBe(4);
+    expect(venue.requests).toBe(1);
   });
 });

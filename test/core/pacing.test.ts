@@ -1,0 +1,81 @@
+// Pacing for one API key: grants sit on an even grid, and any 1 s window at the venue holds at most `limit`
+// requests even when each is sent up to `lagMs` after its grant; reads leave every fourth point to writes.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { intervalMs, type Pacing, type Priority, SendSchedule, WRITE_EVERY } from "../../src/core/pacing.ts";
+
+/** The most arrivals in any window [t, t + 1000) of sorted times. */
+function peak(arrivals: number[]): number {
+  const sorted = [...arrivals].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while ((sorted[i] as number) - (sorted[j] as number) >= 1000) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+describe("SendSchedule", () => {
+  it("spaces writes (1000 + lag) / (limit − burst + 1) apart, lets an idle key burst, and refuses past the cap", () => {
+    const pacing: Pacing = { limit: 4, burst: 2, lagMs: 200 };
+    expect(intervalMs(pacing)).toBe(400); // 1200 ms over 3 points
+    const s = new SendSchedule();
+    const t0 = 1_000_000; // a grid point (2500 · 400)
+    const waits = Array.from({ length: 4 }, () => s.reserve(pacing, "write", 5_000, t0));
+    // The point 400 ms back (burst 2) and t0 go at once, then t0 + 400, t0 + 800.
+    expect(waits).toEqual([0, 0, 400, 800]);
+    expect(s.reserve(pacing, "write", 1_000, t0)).toBeNull(); // t0 + 1200 is over the 1 s cap: nothing taken
+    expect(s.reserve(pacing, "write", 1_200, t0)).toBe(1_200);
+  });
+
+  it("a read skips the points kept for writes; a write behind a flood of reads waits at most a few points", () => {
+    const pacing: Pacing = { limit: 40, burst: 1, lagMs: 200 };
+    const interval = intervalMs(pacing); // 30 ms
+    const s = new SendSchedule();
+    const t0 = 3_000_000; // point 100 000, kept for writes
+    const reads: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const wait = s.reserve(pacing, "read", 500, t0);
+      if (wait !== null) reads.push(wait);
+    }
+    // Within 500 ms there are 17 points (t0 … t0 + 480); 5 are kept for writes, so 12 reads get one.
+    expect(reads).toHaveLength(12);
+    expect(reads.every((w) => Math.round(w / interval) % WRITE_EVERY !== 0)).toBe(true);
+    const write = s.reserve(pacing, "write", 1_000, t0 + 1);
+    expect(write).toBe(interval * WRITE_EVERY - 1); // the next kept point, t0 + 120
+  });
+
+  it("property: whatever the demand and the send lag up to lagMs, no 1 s window at the venue holds more than limit", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 60 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 600 }),
+        fc.array(
+          fc.record({
+            gap: fc.integer({ min: 0, max: 80 }),
+            lag: fc.double({ min: 0, max: 1, noNaN: true }),
+            write: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 400 },
+        ),
+        (limit, burstWanted, lagMs, requests) => {
+          const pacing: Pacing = { limit, burst: Math.min(burstWanted, limit), lagMs };
+          const s = new SendSchedule();
+          let now = 1_700_000_000_123;
+          const arrivals: number[] = [];
+          for (const r of requests) {
+            now += r.gap;
+            const priority: Priority = r.write ? "write" : "read";
+            const wait = s.reserve(pacing, priority, 1_000, now);
+            if (wait === null) continue;
+            // Sent between its point and lagMs later; the network adds the same 20 ms to every request.
+            arrivals.push(now + wait + r.lag * lagMs + 20);
+          }
+          expect(peak(arrivals)).toBeLessThanOrEqual(limit);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
