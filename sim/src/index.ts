@@ -361,6 +361,19 @@ class DroppedConnection extends Error {
   }
 }
 
+/** Counts probes, and notes when each keyed request arrived, so tests can check the per-second peak per key. */
+function recordArrival(request: Request, url: URL): void {
+  const key = request.headers.get("cb-access-key");
+  if (key === null) {
+    if (url.pathname === "/api/v1/" || url.pathname === "/rest/") effects.probes++;
+    return;
+  }
+  effects.arrivals[key] ??= [];
+  const times = effects.arrivals[key];
+  times.push(Date.now());
+  if (times.length > 2000) times.shift();
+}
+
 export default {
   async fetch(request: Request, env: SimEnv): Promise<Response> {
     settings ??= defaults(env);
@@ -376,6 +389,7 @@ export default {
         : undefined;
     if (!venue) return Response.json({ message: "Not Found" }, { status: 404 });
     effects.requests++;
+    recordArrival(request, url);
     const body = await readBody(request);
     await sleep(pick(s.up));
     const serverMs = Date.now() + s.skewMs;

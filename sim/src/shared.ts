@@ -24,6 +24,10 @@ export interface Effects {
   orders_modified: number;
   kill_switches: number;
   unlocks: number;
+  /** Unsigned requests to an API root (`/api/v1/`, `/rest/`): the clock probes a client sends. */
+  probes: number;
+  /** Per CB-ACCESS-KEY, when each request reached the gateway (real clock, epoch ms), the last 2000. */
+  arrivals: Record<string, number[]>;
 }
 
 function freshEffects(): Effects {
@@ -36,6 +40,8 @@ function freshEffects(): Effects {
     orders_modified: 0,
     kill_switches: 0,
     unlocks: 0,
+    probes: 0,
+    arrivals: {},
   };
 }
 

@@ -37,8 +37,11 @@ export interface SimState {
     rejected: Record<string, number>;
     orders_placed: number;
     orders_cancelled: number;
+    orders_modified: number;
     kill_switches: number;
     unlocks: number;
+    probes: number;
+    arrivals: Record<string, number[]>;
   };
   /** What reached the capture sink (`/_sim/captured...`), most recent last, at most 50. */
   captured: {
