@@ -10,7 +10,6 @@ declare namespace Cloudflare {
     CDE_RATE_LIMIT_PER_SECOND?: string;
     INTX_RATE_BURST?: string;
     CDE_RATE_BURST?: string;
-    DO_LOCATION_HINT?: string;
     CLOCK_SYNC?: string;
     RUNS_RETENTION_DAYS?: string;
   }

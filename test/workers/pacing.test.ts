@@ -2,6 +2,7 @@
 // request reaches it), a burst never puts more than 40 requests of one key in any 1 s window, a webhook order is
 // not starved by a flood of reads, and concurrent cold requests share one clock probe.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { DEV, simControl, simEnv } from "../support/sim.ts";
@@ -117,5 +118,39 @@ describe("pacing at the venue", () => {
     const { effects } = await simControl();
     expect(effects.probes).toBe(1);
     expect(effects.rejected.timestamp_window ?? 0).toBe(0);
+  });
+
+  it("DO_LOCATION_HINT places every Durable Object on the request path; an unknown hint is a /health problem", async () => {
+    const hints: unknown[] = [];
+    const recorded = <T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>, name: string) => ({
+      idFromName: (id: string) => ns.idFromName(id),
+      get: (id: DurableObjectId, options?: DurableObjectNamespaceGetDurableObjectOptions) => {
+        hints.push([name, options?.locationHint]);
+        return ns.get(id, options);
+      },
+    });
+    const e = bindings({
+      DO_LOCATION_HINT: "apac",
+      CLOCK_STATE: recorded(env.CLOCK_STATE, "ClockState"),
+      RATE_GATE: recorded(env.RATE_GATE, "RateGate"),
+      HOOK_LEDGER: recorded(env.HOOK_LEDGER, "HookLedger"),
+    });
+    await simControl({ reset: true });
+    expect(await order(e, `hint-${n}`)).toBe(200);
+    expect(new Set(hints.map((h) => JSON.stringify(h)))).toEqual(
+      new Set(
+        [
+          ["HookLedger", "apac"],
+          ["ClockState", "apac"],
+          ["RateGate", "apac"],
+        ].map((h) => JSON.stringify(h)),
+      ),
+    );
+    const wrong = bindings({ DO_LOCATION_HINT: "mars" });
+    const r = await worker.fetch(new Request("https://relay.test/health"), wrong, createExecutionContext());
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { problems: { binding: string }[] }).problems.map((p) => p.binding)).toEqual([
+      "DO_LOCATION_HINT",
+    ]);
   });
 });
