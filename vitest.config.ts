@@ -53,6 +53,8 @@ export default defineConfig({
             },
           }),
         ],
+        // "skewguard" is the built library entry (npm run build), imported as a user would.
+        resolve: { alias: { skewguard: resolve("dist/lib/index.js") } },
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts", "test/core/**/*.test.ts"],

@@ -5,11 +5,11 @@
  * bindings, and is listed by `GET /health`.
  */
 import { log } from "./adapters/log.ts";
-import { ConfigError } from "./core/errors.ts";
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
 import { parseTokens, TokenTable } from "./core/tokens.ts";
 import { parseVenues, type VenueConfig, type VenueName, type VenueProblem } from "./core/venue.ts";
+import { ConfigError } from "./lib/errors.ts";
 
 /** Active clock probes: `never`; `cold` (default) = one probe when nothing is known; `always` = also narrow. */
 export type SyncMode = "never" | "cold" | "always";

@@ -4,9 +4,9 @@
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { encodeBase64 } from "../../src/core/base64.ts";
-import { KeyCache, secretBytes } from "../../src/core/key.ts";
-import { signature } from "../../src/core/sign.ts";
+import { encodeBase64 } from "../../src/lib/base64.ts";
+import { KeyCache, secretBytes } from "../../src/lib/key.ts";
+import { signature } from "../../src/lib/sign.ts";
 
 const SECRET = "QiM6irV9cW5NJo3xei+MLD0a4GLnsz+HSFwucGXdt+c8gZwRUxTltMfh09w8pZ2VHXKdM8LzqxhaMUg4WHSsvQ==";
 const BODY =

@@ -9,13 +9,17 @@
  */
 
 import { config, type SyncMode } from "../config.ts";
-import { sampleFromResponse } from "../core/clock/date.ts";
-import { type ClockSample, halfWidthMs, timestampFor } from "../core/clock/estimator.ts";
-import { KeyCache } from "../core/key.ts";
 import type { Pacing, Priority } from "../core/pacing.ts";
-import { isTimestampRejection } from "../core/rejection.ts";
-import { signHeaders } from "../core/sign.ts";
 import type { VenueConfig, VenueName } from "../core/venue.ts";
+import {
+  type ClockSample,
+  halfWidthMs,
+  isTimestampRejection,
+  KeyCache,
+  signHeaders,
+  timestampFor,
+  venueSample,
+} from "../lib/index.ts";
 import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";
 import { DRIFT_PPM, type VenueClock, venueClock } from "./venue-clock.ts";
@@ -243,12 +247,11 @@ export class SignedClient implements VenueClient {
       if (echoes(text, response.headers, sent)) {
         throw new UpstreamError("withheld", attempt, `status ${response.status}`);
       }
-      // Only the venue's own answers teach the clock: its API answers JSON, while a proxy's or dev server's error
-      // page (HTML, or any 5xx) may be stamped by another machine's clock.
-      const fromVenue = isJson(response.headers) && response.status < 500;
-      const sample = fromVenue ? sampleFromResponse(response.headers, tSend, tRecv) : undefined;
+      // Only the venue's own answers teach the clock (`venueSample`): a proxy's or dev server's error page may be
+      // stamped by another machine's clock.
+      const sample = venueSample(response, tSend, tRecv);
       const rejected =
-        fromVenue && (response.status === 400 || response.status === 401) && !timeRetried
+        sample !== undefined && (response.status === 400 || response.status === 401) && !timeRetried
           ? isTimestampRejection(response.status, text)
           : false;
       // A refused timestamp proves the estimate wrong: this sample then overrides the brackets it disagrees with.
@@ -289,9 +292,7 @@ export class SignedClient implements VenueClient {
     );
     const tRecv = this.#now();
     await response.body?.cancel();
-    const redirected = response.status >= 300 && response.status < 400;
-    const fromVenue = isJson(response.headers) && !redirected && response.status < 500;
-    return fromVenue ? sampleFromResponse(response.headers, tSend, tRecv) : undefined;
+    return venueSample(response, tSend, tRecv);
   }
 
   /** Runs the configured active synchronisation (see `syncMode`). */
@@ -349,11 +350,6 @@ export class SignedClient implements VenueClient {
     const offer = this.#clock.takeOffer(now);
     if (offer) waitUntil(store.offer(offer, DRIFT_PPM).catch(() => false));
   }
-}
-
-/** Whether a response says it is JSON (both venues' APIs answer JSON, errors included). */
-function isJson(headers: Headers): boolean {
-  return /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(headers.get("content-type") ?? "");
 }
 
 /** The host a redirect points at, for the error message; never the path or query, which may carry data. */

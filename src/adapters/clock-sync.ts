@@ -2,8 +2,9 @@
  * Runs bounded htpdate-style probes against a venue to narrow its clock estimate: at most `maxProbes` unsigned
  * requests, all within `budgetMs`, stopping as soon as the half-width is at or under `targetHalfWidthMs`.
  */
-import { type ClockSample, halfWidthMs } from "../core/clock/estimator.ts";
-import { nextProbeAt } from "../core/clock/probe.ts";
+
+import { nextProbeAt } from "../core/probe.ts";
+import { type ClockSample, halfWidthMs } from "../lib/index.ts";
 import type { VenueClock } from "./venue-clock.ts";
 
 export interface SyncOptions {

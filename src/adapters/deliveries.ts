@@ -4,8 +4,8 @@
  * ends `delivered`, or in `dead_letters` with the reason; none is dropped silently.
  */
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
-import { isDuplicateOrder, venueMessage } from "../core/rejection.ts";
 import type { VenueName } from "../core/venue.ts";
+import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
 import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
 import { errorName, log } from "./log.ts";
 

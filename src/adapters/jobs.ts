@@ -6,9 +6,9 @@
  */
 import { binding, config } from "../config.ts";
 import type { Job } from "../core/jobs.ts";
-import { venueMessage } from "../core/rejection.ts";
 import { signWebhook } from "../core/standard-webhooks.ts";
 import type { VenueName } from "../core/venue.ts";
+import { venueMessage } from "../lib/index.ts";
 import { failureReason, sendJson, venueClient } from "./client.ts";
 import { pruneHistory } from "./history.ts";
 import { errorName, log } from "./log.ts";

@@ -2,7 +2,7 @@
  * One venue's clock as this isolate knows it: an estimator fed by every response, seeded once from the
  * shared `ClockState` Durable Object when the isolate is cold, and offering improvements back to it.
  */
-import { type ClockEstimate, OffsetEstimator } from "../core/clock/estimator.ts";
+import { type ClockEstimate, OffsetEstimator } from "../lib/index.ts";
 import { log } from "./log.ts";
 
 /** Where the current estimate came from, for `GET /clock`. */

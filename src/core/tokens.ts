@@ -3,8 +3,9 @@
  * Parsed from the `RELAY_TOKENS` secret, e.g.
  * `[{"name":"bot-1","token":"…","allow":["GET /cde/rest/*","POST /intx/api/v1/orders"]}]`.
  */
+
+import { ConfigError } from "../lib/index.ts";
 import { digestsEqual, sha256 } from "./digest.ts";
-import { ConfigError } from "./errors.ts";
 
 /** One allow-list entry. `method` is upper case or `*`; `*` in the path matches any run of characters. */
 export interface AllowRule {

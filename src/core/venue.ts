@@ -2,8 +2,7 @@
  * Venue profiles and their configuration, parsed from the Worker's bindings. Pure: the bindings are passed in.
  * A venue with a problem is reported by binding name and left out; the other venue keeps working.
  */
-import { ConfigError } from "./errors.ts";
-import { type SecretEncoding, secretBytes } from "./key.ts";
+import { ConfigError, type SecretEncoding, secretBytes } from "../lib/index.ts";
 import type { Pacing } from "./pacing.ts";
 
 export type VenueName = "intx" | "cde";

@@ -5,8 +5,8 @@
  */
 import { preparedClock } from "../adapters/client.ts";
 import { config } from "../config.ts";
-import { halfWidthMs } from "../core/clock/estimator.ts";
 import { VENUES } from "../core/venue.ts";
+import { halfWidthMs } from "../lib/index.ts";
 
 export async function clock(env: Env): Promise<Response> {
   const { venues } = config(env);

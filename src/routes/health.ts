@@ -5,8 +5,8 @@
  */
 import { preparedClock } from "../adapters/client.ts";
 import { config } from "../config.ts";
-import { halfWidthMs } from "../core/clock/estimator.ts";
 import { VENUES, type VenueName } from "../core/venue.ts";
+import { halfWidthMs } from "../lib/index.ts";
 
 async function venueHealth(env: Env, name: VenueName) {
   const setup = config(env);

@@ -10,8 +10,8 @@ import { errorName, log } from "../adapters/log.ts";
 import { binding, config } from "../config.ts";
 import { hex, secretsEqual, sha256 } from "../core/digest.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
-import { venueMessage } from "../core/rejection.ts";
 import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
+import { venueMessage } from "../lib/index.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
 /** Alerts and kill-switch signals are small; anything bigger is not a webhook we serve. */

@@ -5,6 +5,7 @@
  */
 import { UpstreamError, venueClient } from "../adapters/client.ts";
 import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
+import { isJson } from "../lib/index.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
@@ -90,7 +91,7 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
   try {
     const result = await client.send({ method, path, query, body, headers });
     const { status } = result.response;
-    if (status >= 500 && !/json/i.test(result.response.headers.get("content-type") ?? "")) {
+    if (status >= 500 && !isJson(result.response.headers)) {
       // A gateway's error page, not the venue's API: its text is not ours to pass on.
       throw new HttpError(502, "venue_error", `${venue} answered ${status} with a body that is not JSON`);
     }

@@ -2,8 +2,8 @@
 // contains the truth), monotone narrowing, convergence, clock steps, outliers, and strict Date parsing.
 import * as fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseImfFixdate, sampleFromResponse } from "../../src/core/clock/date.ts";
-import { type ClockSample, OffsetEstimator, timestampFor } from "../../src/core/clock/estimator.ts";
+import { parseImfFixdate, sampleFromResponse } from "../../src/lib/date.ts";
+import { type ClockSample, OffsetEstimator, timestampFor } from "../../src/lib/estimator.ts";
 
 /** One exchange of a request: local send, server stamp (floored to the second), local receive. */
 function exchange(local: number, skewMs: number, upMs: number, serverMs: number, downMs: number): ClockSample {

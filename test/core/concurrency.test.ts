@@ -3,8 +3,8 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { describe, expect, it } from "vitest";
-import { KeyCache } from "../../src/core/key.ts";
-import { signature } from "../../src/core/sign.ts";
+import { KeyCache } from "../../src/lib/key.ts";
+import { signature } from "../../src/lib/sign.ts";
 
 const SECRET = "QiM6irV9cW5NJo3xei+MLD0a4GLnsz+HSFwucGXdt+c8gZwRUxTltMfh09w8pZ2VHXKdM8LzqxhaMUg4WHSsvQ==";
 const keyBytes = Uint8Array.from(atob(SECRET), (c) => c.charCodeAt(0));

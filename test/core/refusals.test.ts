@@ -1,8 +1,8 @@
 // Every refusal path of the signing core and the venue configuration gives a clear error that names the input.
 import { describe, expect, it } from "vitest";
-import { ConfigError, SigningInputError } from "../../src/core/errors.ts";
-import { importHmacKey, secretBytes } from "../../src/core/key.ts";
-import { checkTimestamp, signHeaders } from "../../src/core/sign.ts";
+import { ConfigError, SigningInputError } from "../../src/lib/errors.ts";
+import { importHmacKey, secretBytes } from "../../src/lib/key.ts";
+import { checkTimestamp, signHeaders } from "../../src/lib/sign.ts";
 import { parseBaseUrl, parseVenues } from "../../src/core/venue.ts";
 
 const GOOD = {

@@ -1,6 +1,6 @@
 // The one rule for "the venue refused our timestamp" (so the request was not processed and may be re-signed).
 import { describe, expect, it } from "vitest";
-import { isTimestampRejection, venueMessage } from "../../src/core/rejection.ts";
+import { isTimestampRejection, venueMessage } from "../../src/lib/rejection.ts";
 
 describe("venue error bodies", () => {
   it("reads both INTX shapes and CDE's", () => {

@@ -1,13 +1,13 @@
 // The published legacy Coinbase Exchange vectors (docs/protocol.md, "Signing"): same HMAC construction, base64 key.
 import { describe, expect, it } from "vitest";
-import { KeyCache } from "../../src/core/key.ts";
-import { signature } from "../../src/core/sign.ts";
+import { KeyCache } from "../../src/lib/key.ts";
+import { signature } from "../../src/lib/sign.ts";
 
 const SECRET = "QiM6irV9cW5NJo3xei+MLD0a4GLnsz+HSFwucGXdt+c8gZwRUxTltMfh09w8pZ2VHXKdM8LzqxhaMUg4WHSsvQ==";
 
 // The vectors use the legacy decimal timestamp 1573653521.402; the algorithm is what is being checked, so the
 // prehash is built from the same text. `signature` takes whole seconds, so these go through its byte path.
-import { encodeBase64 } from "../../src/core/base64.ts";
+import { encodeBase64 } from "../../src/lib/base64.ts";
 
 async function legacy(method: string, path: string, body: string): Promise<string> {
   const key = await new KeyCache().get(SECRET, "base64", "TEST_SECRET");

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { importHmacKey, secretBytes } from "../../src/core/key.ts";
-import { signature } from "../../src/core/sign.ts";
+import { importHmacKey, secretBytes } from "../../src/lib/key.ts";
+import { signature } from "../../src/lib/sign.ts";
 
 const run = promisify(execFile);
 const CLI = resolve("cli/sign.ts");

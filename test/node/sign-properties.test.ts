@@ -3,8 +3,8 @@
 import { createHmac } from "node:crypto";
 import * as fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { importHmacKey, secretBytes } from "../../src/core/key.ts";
-import { signHeaders } from "../../src/core/sign.ts";
+import { importHmacKey, secretBytes } from "../../src/lib/key.ts";
+import { signHeaders } from "../../src/lib/sign.ts";
 
 // Dot segments (also as %2e) are excluded: the URL parser removes them before anything is sent, so the wire path
 // differs from the text on purpose (and the relay refuses them).

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { SignedClient, UpstreamError } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { KeyCache } from "../../src/core/key.ts";
+import { KeyCache } from "../../src/lib/key.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 

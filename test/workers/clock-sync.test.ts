@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { venueClient } from "../../src/adapters/client.ts";
 import { syncClock } from "../../src/adapters/clock-sync.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { nextProbeAt } from "../../src/core/clock/probe.ts";
+import { nextProbeAt } from "../../src/core/probe.ts";
 import worker from "../../src/index.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 

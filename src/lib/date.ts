@@ -38,3 +38,18 @@ export function sampleFromResponse(headers: Headers, tSend: number, tRecv: numbe
   const date = value === null ? undefined : parseImfFixdate(value);
   return date === undefined ? undefined : { tSend, tRecv, date };
 }
+
+/** Whether a response says it is JSON (both venues' APIs answer JSON, errors included). */
+export function isJson(headers: Headers): boolean {
+  return /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(headers.get("content-type") ?? "");
+}
+
+/**
+ * The sample a response gives if it came from the venue's API: JSON, and neither a redirect nor a 5xx. An HTML
+ * error page, a redirect or a 5xx may come from a proxy, gateway or dev server stamped by another machine's clock.
+ */
+export function venueSample(response: Response, tSend: number, tRecv: number): ClockSample | undefined {
+  const { status, headers } = response;
+  if (!isJson(headers) || (status >= 300 && status < 400) || status >= 500) return undefined;
+  return sampleFromResponse(headers, tSend, tRecv);
+}

@@ -80,3 +80,21 @@ export async function signHeaders(
     "CB-ACCESS-TIMESTAMP": String(timestamp),
   };
 }
+
+/**
+ * A copy of `request` carrying the four `CB-ACCESS-*` headers for `timestamp`. The body is read once and sent as
+ * the exact bytes that were signed.
+ */
+export async function signRequest(request: Request, identity: SigningIdentity, timestamp: number): Promise<Request> {
+  const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
+  const headers = new Headers(request.headers);
+  const signed = await signHeaders(identity, { method: request.method, url: request.url, body }, timestamp);
+  for (const [name, value] of Object.entries(signed)) headers.set(name, value);
+  return new Request(request.url, {
+    method: request.method,
+    headers,
+    body,
+    redirect: "manual",
+    signal: request.signal,
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * `CoinbaseClient`: `fetch` for Coinbase INTX and CDE that signs every request and keeps its timestamp inside the
+ * venue's window. It learns the venue's clock from the `Date` of every answer, signs with the whole second nearest
+ * the venue's now, and when the venue still refuses the timestamp it learns from that refusal and retries once,
+ * re-signed (the venue refused before processing, so this is safe even for orders). A redirect is returned, never
+ * followed with a signed request. Zero dependencies; `fetch`, the clock and the shared store are injectable.
+ */
+import { isJson, venueSample } from "./date.ts";
+import { type ClockEstimate, OffsetEstimator, timestampFor } from "./estimator.ts";
+import { importHmacKey, type SecretEncoding, secretBytes } from "./key.ts";
+import { isTimestampRejection } from "./rejection.ts";
+import { signRequest } from "./sign.ts";
+import type { EstimateStore } from "./store.ts";
+
+export interface CoinbaseClientOptions {
+  apiKey: string;
+  /** The API secret as Coinbase showed it (base64), or raw text with `secretEncoding: "raw"`. */
+  secret: string;
+  passphrase: string;
+  secretEncoding?: SecretEncoding;
+  fetch?: (request: Request) => Promise<Response>;
+  /** Local epoch milliseconds. */
+  now?: () => number;
+  /** Where to share the learned estimate with other clients; read once, before the first request. */
+  store?: EstimateStore;
+  /** Clock drift allowance, ppm: old samples widen by this much of their age. Default 100. */
+  driftPpm?: number;
+}
+
+/** What the client used for a request, on the response's `headers` as `x-skewguard-*`, and here. */
+export interface SignedWith {
+  timestamp: number;
+  attempts: number;
+  estimate: ClockEstimate | undefined;
+}
+
+export class CoinbaseClient {
+  readonly estimator: OffsetEstimator;
+  readonly #options: CoinbaseClientOptions;
+  readonly #fetch: (request: Request) => Promise<Response>;
+  readonly #now: () => number;
+  readonly #key: Promise<CryptoKey>;
+  #seeded: Promise<void> | undefined;
+
+  constructor(options: CoinbaseClientOptions) {
+    if (!options.apiKey) throw new TypeError("apiKey is required");
+    this.#options = options;
+    this.estimator = new OffsetEstimator({ driftPpm: options.driftPpm ?? 100 });
+    this.#fetch = options.fetch ?? ((request) => fetch(request));
+    this.#now = options.now ?? Date.now;
+    // A bad secret throws here, at construction, naming the option (never its value).
+    this.#key = importHmacKey(secretBytes(options.secret, options.secretEncoding ?? "base64", "secret"));
+  }
+
+  /** Like `fetch`, signed. The response is the venue's; `signedWith(response)` says how it was signed. */
+  async fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const request = new Request(input, init);
+    const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
+    const identity = { apiKey: this.#options.apiKey, passphrase: this.#options.passphrase, key: await this.#key };
+    await (this.#seeded ??= this.#seed());
+    for (let attempt = 1; ; attempt++) {
+      // The clock is read after the last await before the fetch: a slow caller never sends a stale timestamp.
+      const now = this.#now();
+      const timestamp = timestampFor(now, this.estimator.estimate(now));
+      const signed = await signRequest(new Request(request, { body }), identity, timestamp);
+      const tSend = this.#now();
+      const response = await this.#fetch(signed);
+      const tRecv = this.#now();
+      const refused =
+        attempt === 1 &&
+        (response.status === 400 || response.status === 401) &&
+        isJson(response.headers) &&
+        isTimestampRejection(response.status, await response.clone().text());
+      const sample = venueSample(response, tSend, tRecv);
+      if (sample && this.estimator.add(sample, { rejected: refused })) this.#offer(tRecv);
+      if (refused) {
+        await response.body?.cancel();
+        continue; // re-signed with what this refusal just taught
+      }
+      signedWith.set(response, { timestamp, attempts: attempt, estimate: this.estimator.estimate(tRecv) });
+      return response;
+    }
+  }
+
+  async #seed(): Promise<void> {
+    const shared = await this.#options.store?.read().catch(() => null);
+    if (shared) this.estimator.seed(shared);
+  }
+
+  #offer(now: number): void {
+    const estimate = this.estimator.estimate(now);
+    if (estimate) this.#options.store?.offer(estimate, this.#options.driftPpm ?? 100).catch(() => undefined);
+  }
+}
+
+const signedWith = new WeakMap<Response, SignedWith>();
+
+/** How `CoinbaseClient.fetch` signed the request that got `response`, or undefined for another response. */
+export function signedWithOf(response: Response): SignedWith | undefined {
+  return signedWith.get(response);
+}

@@ -1,0 +1,69 @@
+// The library as a user gets it: `npm pack` ships only the built entry, the tarball installs offline into an empty
+// project (zero dependencies), and there it signs, on the system's Node (20 here) as on the pinned Node 24, exactly
+// what node:crypto computes for the same prehash.
+import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const SECRET = "c2tld2d1YXJkLWRldi1zZWNyZXQtbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=";
+const BODY = '{"client_order_id":"pack-1","side":"BUY","size":"0.01","note":"café"}';
+let project: string;
+let files: string[];
+
+beforeAll(() => {
+  const out = mkdtempSync(join(tmpdir(), "skewguard-pack-"));
+  const packed = JSON.parse(
+    execFileSync("npm", ["pack", "--json", "--pack-destination", out], { cwd: ROOT, encoding: "utf8", stdio: "pipe" }),
+  ) as { filename: string; files: { path: string }[] }[];
+  files = (packed[0]?.files ?? []).map((f) => f.path);
+  project = mkdtempSync(join(tmpdir(), "skewguard-user-"));
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "user", private: true, type: "module" }));
+  execFileSync(
+    "npm",
+    ["install", "--offline", "--no-audit", "--no-fund", join(out, packed[0]?.filename ?? "missing.tgz")],
+    { cwd: project, stdio: "pipe" },
+  );
+  writeFileSync(
+    join(project, "sign.js"),
+    `import { CoinbaseClient, importHmacKey, secretBytes, signHeaders } from "skewguard";
+const key = await importHmacKey(secretBytes(${JSON.stringify(SECRET)}, "base64", "secret"));
+const headers = await signHeaders({ apiKey: "k", passphrase: "p", key },
+  { method: "POST", url: "https://api.international.coinbase.com/api/v1/orders", body: ${JSON.stringify(BODY)} },
+  1800000000);
+console.log(JSON.stringify({ headers, client: typeof CoinbaseClient }));`,
+  );
+}, 120_000);
+
+describe("the packed library", () => {
+  it("ships only the built entry, its types, the README and package.json", () => {
+    expect(files).toContain("dist/lib/index.js");
+    expect(files).toContain("dist/lib/index.d.ts");
+    expect(files.filter((f) => !f.startsWith("dist/lib/") && f !== "README.md" && f !== "package.json")).toEqual([]);
+  });
+
+  const nodes = [process.execPath, "/usr/bin/node"].filter((bin) => existsSync(bin));
+  for (const bin of nodes) {
+    it(`installs offline and signs on ${bin}`, () => {
+      const out = JSON.parse(execFileSync(bin, ["sign.js"], { cwd: project, encoding: "utf8" })) as {
+        headers: Record<string, string>;
+        client: string;
+      };
+      const expected = createHmac("sha256", Buffer.from(SECRET, "base64"))
+        .update(`1800000000POST/api/v1/orders${BODY}`)
+        .digest("base64");
+      expect(out).toEqual({
+        headers: {
+          "CB-ACCESS-KEY": "k",
+          "CB-ACCESS-PASSPHRASE": "p",
+          "CB-ACCESS-SIGN": expected,
+          "CB-ACCESS-TIMESTAMP": "1800000000",
+        },
+        client: "function",
+      });
+    });
+  }
+});
