@@ -1,5 +1,6 @@
 /**
- * Signing throughput inside workerd: skewguard's cached key vs importKey per call vs @noble/hashes,
+ * Signing throughput inside workerd: the library's signer (key imported once), the Worker's (KeyCache lookup per
+ * request), importKey per call, @noble/hashes, and WebCrypto alone on a pre-built message (the floor),
  * on the same messages, timed from outside the isolate (an n=0 request is the baseline that is subtracted).
  */
 import { load, nowMs, quantile, startWrangler } from "./harness.ts";
@@ -9,7 +10,7 @@ export interface SignResult {
   signsPerSecond: number;
 }
 
-const ENGINES = ["skewguard", "import-per-call", "noble", "webcrypto-floor"] as const;
+const ENGINES = ["library", "skewguard", "import-per-call", "noble", "webcrypto-floor"] as const;
 
 export async function benchSign(port = 8799, n = 20_000, rounds = 5): Promise<SignResult[]> {
   const worker = await startWrangler(

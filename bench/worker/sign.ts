@@ -27,7 +27,12 @@ const engines: Record<string, Engine> = {
     await crypto.subtle.sign("HMAC", RAW_KEY, MSG);
     return "";
   },
-  // skewguard: the cached CryptoKey.
+  // The library's signer as CoinbaseClient uses it: a key imported once, then signature() per request.
+  library: async (i) => {
+    RAW_KEY ??= await crypto.subtle.importKey("raw", KEY_BYTES, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    return signature(RAW_KEY, 1_800_000_000 + i, "POST", "/api/v1/orders", BODY);
+  },
+  // skewguard: the Worker's path, the key looked up in the KeyCache on every request.
   skewguard: async (i) => {
     const key = cache.get(SECRET, "base64", "BENCH_SECRET");
     return signature(key instanceof CryptoKey ? key : await key, 1_800_000_000 + i, "POST", "/api/v1/orders", BODY);

@@ -52,6 +52,8 @@ interface Settings {
   windowSeconds: number;
   /** Status and message for a timestamp outside the window (the real ones are undocumented; docs/protocol.md). */
   timestampStatus: Record<Venue, number>;
+  /** INTX's limit of authenticated requests per key in any rolling second; null = none (load tests). */
+  intxRateLimit: number | null;
   fault: Fault | null;
 }
 
@@ -86,9 +88,13 @@ function defaults(env: SimEnv): Settings {
     down: range(env.LATENCY_DOWN_MS, [0, 0]),
     windowSeconds: Number(env.WINDOW_SECONDS ?? 5) || 5,
     timestampStatus: { intx: 401, cde: 400 },
+    intxRateLimit: INTX_RATE_LIMIT,
     fault: null,
   };
 }
+
+/** Authenticated INTX requests per key in any rolling second (the venue's published limit). */
+const INTX_RATE_LIMIT = 40;
 
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 const pick = ([low, high]: Range) => low + Math.random() * (high - low);
@@ -128,9 +134,9 @@ function authenticate(env: SimEnv, s: Settings, venue: Venue, request: Request, 
     .update(body)
     .digest("base64");
   if (sign !== expected) return reject("signature", 401, { message: "invalid signature" });
-  if (venue === "intx") {
+  if (venue === "intx" && s.intxRateLimit !== null) {
     const recent = (recentByKey.get(key) ?? []).filter((t) => t > serverMs - 1000);
-    if (recent.length >= 40)
+    if (recent.length >= s.intxRateLimit)
       return reject("rate_limit", 429, { message: "rate limit exceeded" }, { "retry-after": "1" });
     recent.push(serverMs);
     recentByKey.set(key, recent);
@@ -145,7 +151,16 @@ function handle(venue: Venue, req: VenueRequest): Response {
 
 class BadControl extends Error {}
 
-const CONTROL_KEYS = ["reset", "skew_ms", "up_ms", "down_ms", "window_seconds", "timestamp_status", "fault"];
+const CONTROL_KEYS = [
+  "reset",
+  "skew_ms",
+  "up_ms",
+  "down_ms",
+  "window_seconds",
+  "timestamp_status",
+  "intx_rate_limit",
+  "fault",
+];
 const FAULT_KEYS = ["kind", "count", "slow_ms", "location"];
 
 const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
@@ -175,11 +190,16 @@ function parseControl(text: string) {
   }
   if (!isObject(change)) throw new BadControl("body must be a JSON object");
   unknownKeys(change, CONTROL_KEYS, "");
-  const { reset, skew_ms, up_ms, down_ms, window_seconds, timestamp_status, fault } = change;
+  const { reset, skew_ms, up_ms, down_ms, window_seconds, timestamp_status, intx_rate_limit, fault } = change;
   if (reset !== undefined && typeof reset !== "boolean") throw new BadControl("reset must be true or false");
   if (skew_ms !== undefined && !isNumber(skew_ms)) throw new BadControl("skew_ms must be a number of milliseconds");
   if (window_seconds !== undefined && !(isNumber(window_seconds) && window_seconds > 0)) {
     throw new BadControl("window_seconds must be a positive number");
+  }
+  if (intx_rate_limit !== undefined && intx_rate_limit !== null) {
+    if (!(Number.isInteger(intx_rate_limit) && (intx_rate_limit as number) >= 1)) {
+      throw new BadControl("intx_rate_limit must be a whole number, at least 1, or null for no limit");
+    }
   }
   let statuses: Partial<Record<Venue, number>> | undefined;
   if (timestamp_status !== undefined) {
@@ -230,6 +250,7 @@ function parseControl(text: string) {
     down: down_ms === undefined ? undefined : latency(down_ms, "down_ms"),
     windowSeconds: window_seconds as number | undefined,
     statuses,
+    intxRateLimit: intx_rate_limit as number | null | undefined,
     fault: newFault,
   };
 }
@@ -245,6 +266,7 @@ function state(current: Settings) {
     down_ms: current.down,
     window_seconds: current.windowSeconds,
     timestamp_status: current.timestampStatus,
+    intx_rate_limit: current.intxRateLimit,
     fault,
     trading_locked: { ...tradingLocked },
     effects,
@@ -278,6 +300,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.down) current.down = change.down;
     if (change.windowSeconds !== undefined) current.windowSeconds = change.windowSeconds;
     if (change.statuses) Object.assign(current.timestampStatus, change.statuses);
+    if (change.intxRateLimit !== undefined) current.intxRateLimit = change.intxRateLimit;
     if (change.fault !== undefined) current.fault = change.fault;
   }
   return Response.json(state(settings ?? defaults(env)));

@@ -1,10 +1,11 @@
 // skewguard and the exchange simulator in workerd, in this process, through Miniflare: no `wrangler dev` proxy in
 // between, so Node clients (ccxt) and benchmarks talk to the Worker as it runs. Both Workers are bundled the way
 // `wrangler deploy` bundles them; skewguard gets the bindings its wrangler.toml declares, and every outbound fetch
-// it makes goes to the simulator, whatever the venue base URL says.
+// it makes goes to the simulator, whatever the venue base URL says. A benchmark may add Workers to the same workerd
+// process (they get the same outbound rule) and give each Worker its own loopback socket (`LocalOptions`).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { basename, extname, resolve } from "node:path";
 import { convertV4MiniflareOptions, type Json, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
@@ -23,14 +24,25 @@ export const DEV_VARS: Record<string, string> = {
   CDE_BASE_URL: "https://cde.sim.local",
 };
 
+const bundled = new Map<string, string>();
+
+/**
+ * Bundles the Worker of wrangler config `config` into `outdir`, once per process (a benchmark starts several
+ * instances); returns the path of its entry module.
+ */
 function bundle(config: string, outdir: string): string {
+  const done = bundled.get(`${config} ${outdir}`);
+  if (done) return done;
   execFileSync(resolve(BIN, "wrangler"), ["deploy", "--dry-run", "--outdir", outdir, "-c", config], {
     cwd: ROOT,
     stdio: "ignore",
     // node_modules/.bin first, so wrangler runs on the pinned Node 24 whatever the caller's PATH says.
     env: { ...process.env, PATH: `${BIN}:${process.env.PATH}`, WRANGLER_SEND_METRICS: "false" },
   });
-  return resolve(outdir, "index.js");
+  const main = tomlValue(resolve(ROOT, config), "main") ?? "index.ts";
+  const entry = resolve(outdir, `${basename(main, extname(main))}.js`);
+  bundled.set(`${config} ${outdir}`, entry);
+  return entry;
 }
 
 /** `KEY = "value"` lines of a wrangler.toml's [vars]. */
@@ -39,9 +51,31 @@ function tomlVars(path: string): Record<string, string> {
   return Object.fromEntries([...text.matchAll(/^([A-Z][A-Z0-9_]*) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]));
 }
 
+/** One top-level `key = "value"` of a wrangler.toml. */
+function tomlValue(path: string, key: string): string | undefined {
+  return new RegExp(`^${key} = "([^"]*)"$`, "m").exec(readFileSync(path, "utf8"))?.[1];
+}
+
+export interface LocalOptions {
+  /** More Workers for the same workerd process, each bundled from its wrangler config (a path from the repo root).
+   * Like skewguard, every outbound fetch they make goes to the simulator. */
+  workers?: { name: string; config: string }[];
+  /** Give every Worker its own loopback socket (Miniflare's `unsafeDirectSockets`), listed in `direct`: requests
+   * to it reach that Worker with no entry Worker in between. */
+  directSockets?: boolean;
+  /** `false` leaves out skewguard's inbound limiter (600 requests a minute per caller), which would stop a load
+   * test. Default: kept, as wrangler.toml declares it. */
+  inboundLimiter?: boolean;
+  /** Where to bundle, a directory inside the repo (Miniflare names modules from the repo root); default the repo's
+   * `.wrangler` build directories. A benchmark bundles elsewhere, so that it does not race a test run. */
+  buildDir?: string;
+}
+
 export interface LocalWorker {
   /** skewguard's origin, e.g. http://127.0.0.1:51234 */
   url: string;
+  /** With `directSockets`: each Worker's own origin, by name (`skewguard`, `sim` and any added Worker). */
+  direct: Record<string, string>;
   /** Every log line either Worker wrote, oldest first. */
   logs: string[];
   /** POSTs a change to the simulator's /_sim/control (or GETs it) and returns its state. */
@@ -50,12 +84,20 @@ export interface LocalWorker {
 }
 
 /** Starts both Workers; `vars` are skewguard's settings on top of the simulator's dev credentials. */
-export async function startLocal(vars: Record<string, string>): Promise<LocalWorker> {
+export async function startLocal(vars: Record<string, string>, local: LocalOptions = {}): Promise<LocalWorker> {
   const logs: string[] = [];
-  const skewguard = bundle("wrangler.toml", resolve(ROOT, ".wrangler/local-build"));
-  const sim = bundle("sim/wrangler.toml", resolve(ROOT, "sim/.wrangler/build"));
+  const build = (name: string, fallback: string) => (local.buildDir ? resolve(local.buildDir, name) : fallback);
+  const skewguard = bundle("wrangler.toml", build("skewguard", resolve(ROOT, ".wrangler/local-build")));
+  const sim = bundle("sim/wrangler.toml", build("sim", resolve(ROOT, "sim/.wrangler/build")));
+  const extra = (local.workers ?? []).map((w) => ({
+    name: w.name,
+    scriptPath: bundle(w.config, build(w.name, resolve(ROOT, ".wrangler", `local-build-${w.name}`))),
+    compatibilityDate: tomlValue(resolve(ROOT, w.config), "compatibility_date") ?? "2026-10-30",
+  }));
   const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"));
   const { modulesRules: _, ...options } = workerOptions;
+  if (local.inboundLimiter === false) delete options.ratelimits;
+  const sockets = local.directSockets ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {};
   // A developer's .dev.vars must not leak in: bind every name it may hold empty, then ours.
   const devNames = [...readFileSync(resolve(ROOT, ".dev.vars.example"), "utf8").matchAll(/^([A-Z][A-Z0-9_]*)=/gm)];
   const bindings: Record<string, Json> = {
@@ -74,8 +116,17 @@ export async function startLocal(vars: Record<string, string>): Promise<LocalWor
         logs.push(message);
       },
       workers: [
-        { ...options, name: "skewguard", modules: true, scriptPath: skewguard, bindings, outboundService: "sim" },
         {
+          ...options,
+          ...sockets,
+          name: "skewguard",
+          modules: true,
+          scriptPath: skewguard,
+          bindings,
+          outboundService: "sim",
+        },
+        {
+          ...sockets,
           name: "sim",
           modules: true,
           scriptPath: sim,
@@ -83,13 +134,28 @@ export async function startLocal(vars: Record<string, string>): Promise<LocalWor
           compatibilityFlags: ["nodejs_compat"],
           bindings: tomlVars(resolve(ROOT, "sim/wrangler.toml")),
         },
+        ...extra.map((w) => ({ ...w, ...sockets, modules: true, outboundService: "sim" })),
       ],
     }),
   );
-  const url = (await mf.ready).origin;
+  let url: string;
+  try {
+    url = (await mf.ready).origin;
+  } catch (err) {
+    // Without this, a workerd that failed to start leaves Miniflare's loopback server keeping the process alive.
+    await mf.dispose().catch(() => {});
+    throw err;
+  }
+  const direct: Record<string, string> = {};
+  if (local.directSockets) {
+    for (const name of ["skewguard", "sim", ...extra.map((w) => w.name)]) {
+      direct[name] = (await mf.unsafeGetDirectURL(name)).origin;
+    }
+  }
   const simWorker = (await mf.getWorker("sim")) as unknown as { fetch: typeof fetch };
   return {
     url,
+    direct,
     logs,
     async simControl(change) {
       const init = change ? { method: "POST", body: JSON.stringify(change) } : {};
