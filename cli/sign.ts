@@ -7,11 +7,11 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { PROFILES, parseVenue, type VenueName } from "../src/core/venue.ts";
 import { ConfigError, SigningInputError } from "../src/lib/errors.ts";
 import { importHmacKey, secretBytes } from "../src/lib/key.ts";
 import { prehash, requestPath, signingMethod } from "../src/lib/prehash.ts";
 import { checkTimestamp, signHeaders } from "../src/lib/sign.ts";
-import { PROFILES, parseVenue, type VenueName } from "../src/core/venue.ts";
 
 const USAGE = `usage: npm run --silent sign -- --venue cde|intx --method METHOD --url URL
          [--timestamp SECONDS] [--body TEXT | --body-file FILE] [--curl]

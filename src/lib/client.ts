@@ -57,7 +57,8 @@ export class CoinbaseClient {
     const request = new Request(input, init);
     const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
     const identity = { apiKey: this.#options.apiKey, passphrase: this.#options.passphrase, key: await this.#key };
-    await (this.#seeded ??= this.#seed());
+    this.#seeded ??= this.#seed();
+    await this.#seeded;
     for (let attempt = 1; ; attempt++) {
       // The clock is read after the last await before the fetch: a slow caller never sends a stale timestamp.
       const now = this.#now();

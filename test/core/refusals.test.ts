@@ -1,9 +1,9 @@
 // Every refusal path of the signing core and the venue configuration gives a clear error that names the input.
 import { describe, expect, it } from "vitest";
+import { parseBaseUrl, parseVenues } from "../../src/core/venue.ts";
 import { ConfigError, SigningInputError } from "../../src/lib/errors.ts";
 import { importHmacKey, secretBytes } from "../../src/lib/key.ts";
 import { checkTimestamp, signHeaders } from "../../src/lib/sign.ts";
-import { parseBaseUrl, parseVenues } from "../../src/core/venue.ts";
 
 const GOOD = {
   INTX_API_KEY: "k",

@@ -2,8 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { SignedClient, UpstreamError } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { KeyCache } from "../../src/lib/key.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { KeyCache } from "../../src/lib/key.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 const config: VenueConfig = {

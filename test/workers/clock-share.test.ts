@@ -4,8 +4,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SignedClient } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { KeyCache } from "../../src/lib/key.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { KeyCache } from "../../src/lib/key.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 const config: VenueConfig = {

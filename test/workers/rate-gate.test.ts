@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { RateLimitedError, SignedClient, type SlotGate } from "../../src/adapters/client.ts";
 import type { RateGate } from "../../src/adapters/rate-gate.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { KeyCache } from "../../src/lib/key.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { KeyCache } from "../../src/lib/key.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 describe("RateGate", () => {
