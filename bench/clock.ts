@@ -10,8 +10,9 @@
  *  - AWS SDK v3: the midpoint of the latest response (date − (t_send + t_recv)/2);
  *  - htpdate: timed bisection probes, the midpoint of the plain intersection of their brackets.
  */
-import { type ClockEstimate, type ClockSample, OffsetEstimator, timestampFor } from "../src/lib/estimator.ts";
+
 import { nextProbeAt } from "../src/core/probe.ts";
+import { type ClockEstimate, type ClockSample, OffsetEstimator, timestampFor } from "../src/lib/estimator.ts";
 
 export const COUNTS = [1, 2, 5, 10, 50] as const;
 
