@@ -5,10 +5,11 @@
  * bindings, and is listed by `GET /health`.
  */
 import { log } from "./adapters/log.ts";
+import { parseAccounts } from "./core/accounts.ts";
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
 import { parseTokens, TokenTable } from "./core/tokens.ts";
-import { parseVenues, type VenueConfig, type VenueName, type VenueProblem } from "./core/venue.ts";
+import { accountKey, parseVenues, type VenueConfig, type VenueName, type VenueProblem } from "./core/venue.ts";
 import { ConfigError } from "./lib/errors.ts";
 
 /** Active clock probes: `never`; `cold` (default) = one probe when nothing is known; `always` = also narrow. */
@@ -22,7 +23,10 @@ export interface Problem {
 }
 
 export interface Config {
+  /** Per venue, an account whose host settings (base URL, window) stand for the venue. */
   venues: Partial<Record<VenueName, VenueConfig>>;
+  /** Every available account, by `accountKey(venue, name)`. */
+  accounts: ReadonlyMap<string, VenueConfig>;
   venueProblems: VenueProblem[];
   /** The relay tokens, or undefined when `RELAY_TOKENS` is unusable (every authenticated route then answers 503). */
   tokens: TokenTable | undefined;
@@ -85,9 +89,12 @@ function parseLocationHint(value: string | undefined, problems: Problem[]) {
 
 function parse(env: object): Config {
   const problems: Problem[] = [];
-  const { venues, problems: venueProblems } = parseVenues(env);
-  for (const { venue, binding: name, message } of venueProblems)
-    problems.push({ binding: name, subject: venue, message });
+  const listed = parseAccounts(Reflect.get(env, "ACCOUNTS"));
+  for (const { account, message } of listed.problems) problems.push({ binding: "ACCOUNTS", subject: account, message });
+  const { venues, accounts, problems: venueProblems } = parseVenues(env, listed.specs);
+  for (const { venue, account, binding: name, message } of venueProblems) {
+    problems.push({ binding: name, subject: account === "default" ? venue : `${venue}:${account}`, message });
+  }
 
   let tokens: TokenTable | undefined;
   try {
@@ -100,7 +107,14 @@ function parse(env: object): Config {
   const hooks = parseHooks(Reflect.get(env, "HOOKS"));
   checkHookSecrets(env, hooks);
   for (const { route, message } of hooks.problems) problems.push({ binding: "HOOKS", subject: route, message });
-  for (const route of hooks.routes.values()) {
+  for (const route of [...hooks.routes.values()]) {
+    if (!accounts.has(accountKey(route.venue, route.account)) && route.account !== "default") {
+      hooks.routes.delete(route.name);
+      const message = `account ${route.account} on ${route.venue} is not configured (see /health)`;
+      hooks.problems.push({ route: route.name, message });
+      problems.push({ binding: "HOOKS", subject: route.name, message });
+      continue;
+    }
     if (binding(env, route.secretBinding) === undefined) {
       problems.push({
         binding: route.secretBinding,
@@ -109,7 +123,7 @@ function parse(env: object): Config {
       });
     }
   }
-  const jobs = parseJobs(Reflect.get(env, "JOBS"), new Set(Object.keys(venues) as VenueName[]));
+  const jobs = parseJobs(Reflect.get(env, "JOBS"), new Set(accounts.keys()));
   for (const { job, message } of jobs.problems) problems.push({ binding: "JOBS", subject: job, message });
   for (const job of jobs.jobs) {
     if (job.forward && binding(env, job.forward.secretBinding) === undefined) {
@@ -122,7 +136,7 @@ function parse(env: object): Config {
   const retentionDays = parseRetention(binding(env, "RUNS_RETENTION_DAYS"), problems);
   const durableObjects = parseLocationHint(binding(env, "DO_LOCATION_HINT"), problems);
   for (const problem of problems) log("error", { event: "config", ...problem });
-  return { venues, venueProblems, tokens, hooks, jobs, clockSync, retentionDays, durableObjects, problems };
+  return { venues, accounts, venueProblems, tokens, hooks, jobs, clockSync, retentionDays, durableObjects, problems };
 }
 
 /**

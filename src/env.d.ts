@@ -11,6 +11,7 @@ declare namespace Cloudflare {
     INTX_RATE_BURST?: string;
     CDE_RATE_BURST?: string;
     CLOCK_SYNC?: string;
+    ACCOUNTS?: string;
     RUNS_RETENTION_DAYS?: string;
   }
 }

@@ -6,6 +6,7 @@ import { AutoRouter, type IRequest } from "itty-router";
 import { consumeDeliveries, type DeliveryMessage } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
+import { accounts } from "./routes/accounts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
 import { delivery } from "./routes/deliveries.ts";
@@ -35,9 +36,18 @@ router
   .all("/intx/*", (req, env, ctx) => relay("intx", req, env, ctx))
   .all("/cde/*", (req, env, ctx) => relay("cde", req, env, ctx))
   .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req, env, ctx))
+  .get("/accounts", (req, env) => accounts(req, env))
   .get("/jobs", (req, env) => jobs(req, env))
   .get("/jobs/:name/runs", (req, env) => runs(req.params.name ?? "", req, env))
   .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env));
+
+/** The venue and account a relay route addresses, for the log line (never a key). */
+function venueOf(route: string): { venue?: string; account?: string } {
+  const m = /^\/(intx|cde)\/([a-z0-9-]{1,32})\//.exec(route);
+  if (!m) return {};
+  const account = m[2] === "api" || m[2] === "rest" ? "default" : m[2];
+  return { venue: m[1], account };
+}
 
 /** Every response carries a request id, and every request leaves one JSON log line with no secrets in it. */
 async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -52,7 +62,7 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
     id,
     method: request.method,
     route: route.length > 200 ? `${route.slice(0, 200)}…` : route,
-    venue: /^\/(intx|cde)\//.exec(route)?.[1],
+    ...venueOf(route),
     status: response.status,
     attempts: Number(response.headers.get("x-skewguard-attempts")) || undefined,
     offset_ms: Number(response.headers.get("x-skewguard-offset-ms")) || undefined,

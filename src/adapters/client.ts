@@ -10,7 +10,7 @@
 
 import { config, type SyncMode } from "../config.ts";
 import type { Pacing, Priority } from "../core/pacing.ts";
-import type { VenueConfig, VenueName } from "../core/venue.ts";
+import { accountKey, type VenueConfig, type VenueName } from "../core/venue.ts";
 import {
   type ClockSample,
   halfWidthMs,
@@ -427,15 +427,16 @@ export async function preparedClock(env: Env, venue: VenueName): Promise<VenueCl
   return clock;
 }
 
-/** The signed client for `venue`, or undefined when that venue is not configured. */
+/** The signed client for an account of `venue` (default `default`), or undefined when it is not configured. */
 export function venueClient(
   env: Env,
   venue: VenueName,
   ctx?: { waitUntil(promise: Promise<unknown>): void },
-  options: ClientOptions = {},
+  options: ClientOptions & { account?: string } = {},
 ): VenueClient | undefined {
-  const { venues, clockSync } = config(env);
-  const venueConfig = venues[venue];
+  const { accounts, clockSync } = config(env);
+  // One client per account; the clock is per venue host, the rate gate per API key.
+  const venueConfig = accounts.get(accountKey(venue, options.account ?? "default"));
   if (!venueConfig) return undefined;
   const store = clockStore(env, venue, venueConfig.baseUrl);
   const gateId = env.RATE_GATE.idFromName(`${venue} ${venueConfig.credentials.apiKey}`);
@@ -477,6 +478,8 @@ export interface JsonRequest {
   body?: string;
   timeoutMs?: number;
   priority?: Priority;
+  /** The account that signs it; default `default`. */
+  account?: string;
 }
 
 /** Sends one JSON request through the signed client and reads at most `maxBytes` of the answer. */
@@ -487,7 +490,7 @@ export async function sendJson(
   request: JsonRequest,
   maxBytes: number,
 ): Promise<VenueOutcome> {
-  const client = venueClient(env, venue, ctx);
+  const client = venueClient(env, venue, ctx, { account: request.account });
   if (!client) return { kind: "not_configured" };
   try {
     const { response, attempts, offsetMs, uncertaintyMs } = await client.send({

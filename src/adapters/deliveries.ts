@@ -14,6 +14,8 @@ export interface DeliveryMessage {
   id: string;
   route: string;
   venue: VenueName;
+  /** The account that signs it; absent in messages queued before accounts existed, meaning `default`. */
+  account?: string;
   method: string;
   path: string;
   body: string | undefined;
@@ -60,6 +62,7 @@ export async function enqueueDelivery(
     id,
     route: route.name,
     venue: mapped.venue,
+    account: mapped.account,
     method: mapped.method,
     path: mapped.path,
     body: mapped.body,
@@ -69,10 +72,10 @@ export async function enqueueDelivery(
   };
   try {
     await env.DB.prepare(
-      `INSERT INTO deliveries (id, route, venue, method, path, client_order_id, state, received_at, updated_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO deliveries (id, route, venue, account, method, path, client_order_id, state, received_at,
+         updated_at) VALUES (?1, ?2, ?3, ?8, ?4, ?5, ?6, 'queued', ?7, ?7) ON CONFLICT (id) DO NOTHING`,
     )
-      .bind(id, route.name, mapped.venue, mapped.method, mapped.path, id, now)
+      .bind(id, route.name, mapped.venue, mapped.method, mapped.path, id, now, mapped.account)
       .run();
   } catch (err) {
     log("error", { event: "enqueue_failed", route: route.name, delivery_id: id, error: errorName(err) });
@@ -113,8 +116,9 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
       : { kind: "dead", reason: `${what}; the venue may have processed it, so it is not re-sent` };
   let outcome: VenueOutcome;
   try {
-    const { method, path, body } = message;
-    outcome = await sendJson(env, ctx, message.venue, { method, path, body, priority: "write" }, MAX_STORED_RESPONSE);
+    const { method, path, body, account } = message;
+    const request = { method, path, body, account, priority: "write" as const };
+    outcome = await sendJson(env, ctx, message.venue, request, MAX_STORED_RESPONSE);
   } catch (err) {
     return { kind: "retry", reason: `internal error (${errorName(err)})` };
   }
@@ -153,8 +157,8 @@ async function record(env: Env, message: DeliveryMessage, attempts: number, outc
   const statements = [
     env.DB.prepare(
       `INSERT INTO deliveries (id, route, venue, method, path, client_order_id, state, received_at, updated_at,
-         attempts, status, response, reason)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         attempts, status, response, reason, account)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
        ON CONFLICT (id) DO UPDATE SET state = ?6, updated_at = ?8, attempts = ?9, status = ?10, response = ?11,
          reason = ?12`,
     ).bind(
@@ -170,6 +174,7 @@ async function record(env: Env, message: DeliveryMessage, attempts: number, outc
       outcome.status ?? null,
       response,
       reason,
+      message.account ?? "default",
     ),
   ];
   if (outcome.kind === "dead") {
@@ -209,6 +214,7 @@ export async function consumeDeliveries(
         event: "delivery",
         delivery_id: message.id,
         route: message.route,
+        account: message.account ?? "default",
         venue: message.venue,
         outcome: outcome.kind,
         attempts: msg.attempts,
@@ -227,6 +233,7 @@ export interface DeliveryView {
   id: string;
   route: string;
   venue: string;
+  account: string;
   method: string;
   path: string;
   client_order_id: string | null;
@@ -249,7 +256,7 @@ type DeliveryRow = Omit<DeliveryView, "received_at" | "updated_at" | "dead_at"> 
 /** One delivery's state for `GET /deliveries/<id>`, or null. */
 export async function readDelivery(env: Env, id: string): Promise<DeliveryView | null> {
   const row = await env.DB.prepare(
-    `SELECT d.id, d.route, d.venue, d.method, d.path, d.client_order_id, d.state, d.received_at, d.updated_at,
+    `SELECT d.id, d.route, d.venue, d.account, d.method, d.path, d.client_order_id, d.state, d.received_at, d.updated_at,
        d.attempts, d.status, d.response, coalesce(d.reason, l.reason) AS reason, l.dead_at
      FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id WHERE d.id = ?1`,
   )

@@ -23,6 +23,7 @@ export const MAX_FORWARD_ATTEMPTS = 5;
 /** One job run as the API shows it; times are ISO 8601. */
 export interface RunView {
   job: string;
+  account: string;
   scheduled_at: string;
   started_at: string;
   ended_at: string | null;
@@ -39,6 +40,7 @@ export interface RunView {
 /** A `job_runs` row as D1 returns it. */
 interface RunRow {
   job: string;
+  account: string;
   scheduled_at: number;
   started_at: number;
   ended_at: number | null;
@@ -54,7 +56,7 @@ interface RunRow {
   forward_error: string | null;
 }
 
-const RUN_COLUMNS = `job, scheduled_at, started_at, ended_at, status, attempts, offset_ms, uncertainty_ms, body,
+const RUN_COLUMNS = `job, account, scheduled_at, started_at, ended_at, status, attempts, offset_ms, uncertainty_ms, body,
   body_truncated, error, forward_state, forward_attempts, forward_error`;
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -62,6 +64,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function runView(row: RunRow): RunView {
   return {
     job: row.job,
+    account: row.account,
     scheduled_at: iso(row.scheduled_at),
     started_at: iso(row.started_at),
     ended_at: row.ended_at === null ? null : iso(row.ended_at),
@@ -101,8 +104,8 @@ interface RunRecord {
 async function fetchJob(env: Env, ctx: ExecutionContext, job: Job): Promise<RunRecord> {
   const empty = { status: null, attempts: 0, offsetMs: null, uncertaintyMs: null, body: null, truncated: false };
   try {
-    const { method, path, query, body } = job;
-    const outcome = await sendJson(env, ctx, job.venue, { method, path, query, body }, MAX_RUN_BODY);
+    const { method, path, query, body, account } = job;
+    const outcome = await sendJson(env, ctx, job.venue, { method, path, query, body, account }, MAX_RUN_BODY);
     switch (outcome.kind) {
       case "not_configured":
         return { ...empty, error: `${job.venue} is not configured` };
@@ -164,9 +167,9 @@ async function runJob(env: Env, ctx: ExecutionContext, job: Job, scheduledAt: nu
   const started = Date.now();
   // Claim (job, scheduled time) before sending: a re-delivered trigger finds the row and sends nothing.
   const claim = await env.DB.prepare(
-    "INSERT INTO job_runs (job, scheduled_at, started_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    "INSERT INTO job_runs (job, scheduled_at, started_at, account) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
   )
-    .bind(job.name, scheduledAt, started)
+    .bind(job.name, scheduledAt, started, job.account)
     .run();
   if (claim.meta.changes === 0) {
     log("info", { event: "job_skipped", job: job.name, scheduled_at: scheduledAt, reason: "already ran" });
@@ -196,6 +199,7 @@ async function runJob(env: Env, ctx: ExecutionContext, job: Job, scheduledAt: nu
     event: "job_run",
     job: job.name,
     venue: job.venue,
+    account: job.account,
     scheduled_at: scheduledAt,
     status: run.status,
     attempts: run.attempts,
@@ -253,7 +257,7 @@ export async function runScheduled(controller: ScheduledController, env: Env, ct
   // With CLOCK_SYNC=always, each trigger also keeps every venue's clock narrow, off the request path.
   if (clockSync === "always") {
     for (const venue of Object.keys(venues) as VenueName[]) {
-      const client = venueClient(env, venue, ctx);
+      const client = venueClient(env, venue, ctx, { account: venues[venue]?.account });
       if (client) ctx.waitUntil(client.syncNow());
     }
   }

@@ -3,6 +3,8 @@
  * into exactly one venue request. Pure: no I/O. A template is data, never code: `{{field}}` placeholders are
  * filled with payload values only after each one passed its declared type.
  */
+
+import { ACCOUNT_NAME } from "./accounts.ts";
 import { hex, sha256 } from "./digest.ts";
 import { BINDING, isRecord, parseNamedList, positiveInteger } from "./parse.ts";
 import { checkVenuePath, PROFILES, VENUES, type VenueName } from "./venue.ts";
@@ -37,6 +39,8 @@ export interface HookRoute {
   idField: string | undefined;
   fields: Readonly<Record<string, FieldSpec>>;
   venue: VenueName;
+  /** The account that signs it (`request.account`, default `default`). */
+  account: string;
   method: string;
   /** Wire path template, under the venue's API prefix. */
   path: string;
@@ -106,6 +110,8 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
   if (!request) problem("request must be an object with venue, method, path and an optional body");
   const venue = request?.venue;
   if (!VENUES.includes(venue as VenueName)) problem(`request.venue must be one of ${VENUES.join(", ")}`);
+  const account = request?.account ?? "default";
+  if (typeof account !== "string" || !ACCOUNT_NAME.test(account)) problem("request.account must be an account name");
   const method = typeof request?.method === "string" ? request.method.toUpperCase() : "";
   if (!["GET", "POST", "PUT", "DELETE"].includes(method)) problem("request.method must be GET, POST, PUT or DELETE");
   const path = request?.path;
@@ -149,6 +155,7 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
     idField: idField as string | undefined,
     fields,
     venue: venue as VenueName,
+    account: account as string,
     method,
     path: path as string,
     body: request?.body,
@@ -256,6 +263,7 @@ function fill(template: unknown, values: ReadonlyMap<string, string>, booleans: 
 /** The one venue request a checked payload becomes. */
 export interface MappedRequest {
   venue: VenueName;
+  account: string;
   method: string;
   path: string;
   /** Exact JSON text to send, or undefined for no body. */
@@ -277,7 +285,7 @@ export function mapRequest(route: HookRoute, values: ReadonlyMap<string, string>
   if (checkVenuePath(route.venue, path)) return { field: "(path)", message: "the filled path is not a venue path" };
   const booleans = new Set(Object.entries(route.fields).flatMap(([n, s]) => (s.type === "boolean" ? [n] : [])));
   const body = route.body === undefined ? undefined : JSON.stringify(fill(route.body, values, booleans));
-  return { venue: route.venue, method: route.method, path, body };
+  return { venue: route.venue, account: route.account, method: route.method, path, body };
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
  * Scheduled jobs (`JOBS`): what to fetch, on which cron, and where to forward the result. Pure: parsing and
- * validation only. A job whose cron is not a configured trigger, or whose venue is not configured, is reported by
+ * validation only. A job whose cron is not a configured trigger, or whose account is not configured, is reported by
  * name instead of being silently skipped.
  */
+
+import { ACCOUNT_NAME } from "./accounts.ts";
 import { BINDING, isRecord, parseNamedList } from "./parse.ts";
-import { checkVenuePath, LOOPBACK, PROFILES, VENUES, type VenueName } from "./venue.ts";
+import { accountKey, checkVenuePath, LOOPBACK, PROFILES, VENUES, type VenueName } from "./venue.ts";
 
 /** The `[triggers] crons` of wrangler.toml; a test keeps the two in step. */
 export const TRIGGERS: readonly string[] = ["*/5 * * * *", "* * * * *"];
@@ -13,6 +15,8 @@ export interface Job {
   name: string;
   cron: string;
   venue: VenueName;
+  /** The account that signs it (`default`: the venue's `*_API_*` bindings). */
+  account: string;
   method: string;
   /** Wire path under the venue's API prefix. */
   path: string;
@@ -27,17 +31,21 @@ export interface JobProblem {
   message: string;
 }
 
-function parseJob(
-  raw: Record<string, unknown>,
-  problem: (message: string) => void,
-  configured: ReadonlySet<VenueName>,
-) {
+function parseJob(raw: Record<string, unknown>, problem: (message: string) => void, configured: ReadonlySet<string>) {
   const { name, cron, venue, path, query, body, forward } = raw;
+  const account = raw.account ?? "default";
   if (typeof cron !== "string" || !TRIGGERS.includes(cron)) {
     problem(`cron ${JSON.stringify(cron)} is not in wrangler.toml [triggers] crons (${TRIGGERS.join(", ")})`);
   }
   if (!VENUES.includes(venue as VenueName)) problem(`venue must be one of ${VENUES.join(", ")}`);
-  else if (!configured.has(venue as VenueName)) problem(`venue ${venue} is not configured (see /health)`);
+  else if (typeof account !== "string" || !ACCOUNT_NAME.test(account)) problem("account must be an account name");
+  else if (!configured.has(accountKey(venue as VenueName, account))) {
+    problem(
+      account === "default"
+        ? `venue ${venue} is not configured (see /health)`
+        : `account ${account} on ${venue} is not configured (see /health)`,
+    );
+  }
   const method = typeof raw.method === "string" ? raw.method.toUpperCase() : "GET";
   if (!["GET", "POST"].includes(method)) problem("method must be GET or POST");
   const known = VENUES.includes(venue as VenueName);
@@ -68,6 +76,7 @@ function parseJob(
     name: name as string,
     cron: cron as string,
     venue: venue as VenueName,
+    account: account as string,
     method,
     path: path as string,
     query: query as string | undefined,
@@ -77,7 +86,7 @@ function parseJob(
 }
 
 /** Parses `JOBS` (JSON text, or an array set directly in wrangler.toml); bad jobs are reported, not run. */
-export function parseJobs(value: unknown, configured: ReadonlySet<VenueName>): { jobs: Job[]; problems: JobProblem[] } {
+export function parseJobs(value: unknown, configured: ReadonlySet<string>): { jobs: Job[]; problems: JobProblem[] } {
   const { items, problems } = parseNamedList(value, "JOBS", "job", (raw, problem) =>
     parseJob(raw, problem, configured),
   );

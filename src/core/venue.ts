@@ -57,9 +57,11 @@ export class Credentials {
   }
 }
 
-/** A venue that is ready to sign for. */
+/** An account that is ready to sign for: one set of credentials on one venue. */
 export interface VenueConfig {
   profile: VenueProfile;
+  /** The account's name: `default` for the venue's `INTX_API_*` / `CDE_API_*`, else its `ACCOUNTS` name. */
+  account: string;
   /** Origin only, e.g. `https://api.international.coinbase.com`. */
   baseUrl: string;
   windowSeconds: number;
@@ -69,16 +71,41 @@ export interface VenueConfig {
   credentials: Credentials;
 }
 
-/** One thing wrong with one venue's binding. Never includes the binding's value. */
+/** One thing wrong with one account's binding. Never includes the binding's value. */
 export interface VenueProblem {
   venue: VenueName;
+  account: string;
   binding: string;
   message: string;
 }
 
 export interface VenueSetup {
+  /** Per venue, the account whose host settings stand for the venue (its default, else its first). */
   venues: Partial<Record<VenueName, VenueConfig>>;
+  /** Every available account, by `accountKey(venue, name)`. */
+  accounts: Map<string, VenueConfig>;
   problems: VenueProblem[];
+}
+
+/** The map key of an account. */
+export function accountKey(venue: VenueName, account: string): string {
+  return `${venue}/${account}`;
+}
+
+/** An account's own settings, from `ACCOUNTS` (the default account's come from the venue's bindings). */
+export interface AccountSpec {
+  name: string;
+  venue: VenueName;
+  /** Prefix of its three secret bindings, e.g. `INTX_ALPHA_` for `INTX_ALPHA_API_KEY`. */
+  secrets: string;
+  secretEncoding?: string;
+  /** Requests per second, or "off". */
+  rate?: string;
+}
+
+/** The default account of a venue, reading today's `INTX_API_*` / `CDE_API_*`. */
+export function defaultAccount(profile: VenueProfile): AccountSpec {
+  return { name: "default", venue: profile.name, secrets: profile.envPrefix };
 }
 
 /** Hosts where plain http:// is allowed, for local testing. */
@@ -153,9 +180,14 @@ function text(env: object, name: string): string | undefined {
  * One venue's configuration, or throws the first ConfigError found. Returns `undefined` when none of the
  * venue's credentials are set: an unconfigured venue is unavailable, not an error.
  */
-export function parseVenue(env: object, profile: VenueProfile): VenueConfig | undefined {
+export function parseVenue(
+  env: object,
+  profile: VenueProfile,
+  spec: AccountSpec = defaultAccount(profile),
+): VenueConfig | undefined {
   const p = profile.envPrefix;
-  const names = [`${p}API_KEY`, `${p}API_SECRET`, `${p}API_PASSPHRASE`] as const;
+  const s = spec.secrets;
+  const names = [`${s}API_KEY`, `${s}API_SECRET`, `${s}API_PASSPHRASE`] as const;
   const [apiKey, secret, passphrase] = names.map((n) => text(env, n));
   if (!apiKey && !secret && !passphrase) return undefined;
   const missing = names.filter((n) => !text(env, n));
@@ -164,13 +196,15 @@ export function parseVenue(env: object, profile: VenueProfile): VenueConfig | un
   }
   const baseUrlValue = text(env, `${p}BASE_URL`);
   const windowValue = text(env, `${p}WINDOW_SECONDS`);
-  const encodingValue = text(env, `${p}SECRET_ENCODING`);
-  const rateValue = text(env, `${p}RATE_LIMIT_PER_SECOND`);
+  const encodingValue = spec.secretEncoding ?? text(env, `${p}SECRET_ENCODING`);
+  const rateValue = spec.rate ?? text(env, `${p}RATE_LIMIT_PER_SECOND`);
   const burstValue = text(env, `${p}RATE_BURST`);
-  const secretEncoding = encodingValue ? parseEncoding(encodingValue, `${p}SECRET_ENCODING`) : "base64";
-  secretBytes(secret as string, secretEncoding, `${p}API_SECRET`); // a bad secret is a start-up error, not a 401
+  const where = spec.secretEncoding ? `ACCOUNTS (${spec.name})` : `${p}SECRET_ENCODING`;
+  const secretEncoding = encodingValue ? parseEncoding(encodingValue, where) : "base64";
+  secretBytes(secret as string, secretEncoding, `${s}API_SECRET`); // a bad secret is a start-up error, not a 401
   return {
     profile,
+    account: spec.name,
     baseUrl: parseBaseUrl(baseUrlValue ?? profile.defaultBaseUrl, `${p}BASE_URL`),
     windowSeconds: windowValue ? parseWindow(windowValue, `${p}WINDOW_SECONDS`) : DEFAULT_WINDOW_SECONDS,
     secretEncoding,
@@ -179,16 +213,38 @@ export function parseVenue(env: object, profile: VenueProfile): VenueConfig | un
   };
 }
 
-/** Every venue's configuration, with each problem named by binding. */
-export function parseVenues(env: object): VenueSetup {
-  const setup: VenueSetup = { venues: {}, problems: [] };
-  for (const name of VENUES) {
-    try {
-      const venue = parseVenue(env, PROFILES[name]);
-      if (venue) setup.venues[name] = venue;
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      setup.problems.push({ venue: name, binding: err.binding, message: err.message });
+/**
+ * Every account of every venue (the default ones and those `specs` lists), with each problem named by binding. An
+ * account whose bindings are missing or wrong is left out; the others keep working. Two accounts with one API key
+ * would share a rate gate the venue counts as one: the later is left out.
+ */
+export function parseVenues(env: object, specs: readonly AccountSpec[] = []): VenueSetup {
+  const setup: VenueSetup = { venues: {}, accounts: new Map(), problems: [] };
+  for (const venue of VENUES) {
+    const profile = PROFILES[venue];
+    const listed = specs.filter((spec) => spec.venue === venue);
+    const own = listed.find((spec) => spec.name === "default");
+    const all = [
+      { ...defaultAccount(profile), ...own, secrets: profile.envPrefix },
+      ...listed.filter((x) => x !== own),
+    ];
+    for (const spec of all) {
+      try {
+        const account = parseVenue(env, profile, spec);
+        if (!account) {
+          if (spec.name === "default") continue; // a venue without a default account is not an error
+          throw new ConfigError(`${spec.secrets}API_KEY`, `is not set; account ${spec.name} is unavailable`);
+        }
+        const twin = [...setup.accounts.values()].find(
+          (other) => other.profile.name === venue && other.credentials.apiKey === account.credentials.apiKey,
+        );
+        if (twin) throw new ConfigError(`${spec.secrets}API_KEY`, `is the same key as account ${twin.account}`);
+        setup.accounts.set(accountKey(venue, spec.name), account);
+        setup.venues[venue] ??= account;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        setup.problems.push({ venue, account: spec.name, binding: err.binding, message: err.message });
+      }
     }
   }
   return setup;

@@ -15,7 +15,13 @@ async function venueHealth(env: Env, name: VenueName) {
     .map(({ binding, message }) => ({ binding, message }));
   const venue = setup.venues[name];
   const state = await preparedClock(env, name);
-  if (!venue || !state) return { status: problems.length > 0 ? "misconfigured" : "not_configured", problems };
+  const accounts = {
+    available: [...setup.accounts.values()].filter((a) => a.profile.name === name).length,
+    unavailable: setup.venueProblems.filter((p) => p.venue === name).length,
+  };
+  if (!venue || !state) {
+    return { status: problems.length > 0 ? "misconfigured" : "not_configured", problems, accounts };
+  }
   const estimate = state.estimator.estimate(Date.now());
   const uncertainty = estimate ? Math.ceil(halfWidthMs(estimate)) : null;
   // A signed timestamp is off by at most the half-width plus 0.5 s of rounding; warn a second before the window.
@@ -28,7 +34,7 @@ async function venueHealth(env: Env, name: VenueName) {
       ? { warning: `timestamps may be off by ${worst} ms, within 1 s of the ${venue.windowSeconds} s window` }
       : {}),
   };
-  return { status: "configured", problems, clock };
+  return { status: "configured", problems, accounts, clock };
 }
 
 export async function health(env: Env): Promise<Response> {

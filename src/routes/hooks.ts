@@ -122,9 +122,9 @@ async function deliverNow(
   mapped: MappedRequest,
   id: string,
 ): Promise<HookResult> {
-  const { venue, method, path, body } = mapped;
+  const { venue, account, method, path, body } = mapped;
   // A webhook is a signal someone acts on (an order, a kill-switch): it goes ahead of reads at the rate gate.
-  const request = { method, path, body, timeoutMs: route.timeoutMs, priority: "write" as const };
+  const request = { method, path, body, account, timeoutMs: route.timeoutMs, priority: "write" as const };
   const outcome = await sendJson(env, ctx, venue, request, MAX_ECHO_BYTES);
   const sent = describe(mapped, id);
   switch (outcome.kind) {

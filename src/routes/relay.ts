@@ -4,6 +4,7 @@
  * under the venue's API prefix with no trick that changes it, and only allow-listed headers go either way.
  */
 import { UpstreamError, venueClient } from "../adapters/client.ts";
+import { ACCOUNT_NAME } from "../core/accounts.ts";
 import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
 import { isJson } from "../lib/index.ts";
 import { authenticate } from "./auth.ts";
@@ -37,17 +38,34 @@ function rawPath(url: string): string {
 }
 
 /**
- * The venue path for a relay URL (`/intx/api/v1/orders` → `/api/v1/orders`), checked by the one venue path rule
- * on the raw request line, before the URL parser could normalise anything away.
+ * The account and venue path of a relay URL: `/intx/api/v1/orders` is the default account's `/api/v1/orders`,
+ * `/intx/alpha/api/v1/orders` account alpha's. Checked by the one venue path rule on the raw request line, before
+ * the URL parser could normalise anything away; an account segment must be a plain account name.
  */
-export function upstreamPath(venue: VenueName, url: string): string {
-  const path = rawPath(url).slice(venue.length + 1);
-  const problem = checkVenuePath(venue, path);
+export function upstreamTarget(venue: VenueName, url: string): { account: string; path: string; written: string } {
+  const written = rawPath(url).slice(venue.length + 1);
+  const apiRoot = PROFILES[venue].apiPrefix.split("/")[1] as string; // "api" or "rest"
+  const first = written.split("/")[1] ?? "";
+  const account = first === apiRoot ? "default" : first;
+  if (account !== "default" && !ACCOUNT_NAME.test(account)) {
+    throw new HttpError(
+      400,
+      "bad_path",
+      "path refused: the segment after the venue is neither its API nor an account name",
+    );
+  }
+  const path = account === "default" && first === apiRoot ? written : written.slice(account.length + 1);
+  const problem = path === "" ? { status: 404 as const, reason: "no path" } : checkVenuePath(venue, path);
   if (problem?.status === 404) {
-    throw new HttpError(404, "not_found", `only paths under /${venue}${PROFILES[venue].apiPrefix} are relayed`);
+    const prefix = PROFILES[venue].apiPrefix;
+    throw new HttpError(
+      404,
+      "not_found",
+      `only paths under /${venue}${prefix} or /${venue}/<account>${prefix} are relayed`,
+    );
   }
   if (problem) throw new HttpError(400, "bad_path", `path refused: ${problem.reason}`);
-  return path;
+  return { account, path, written };
 }
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
@@ -73,9 +91,13 @@ function jsonBodyType(type: string | null, body: Uint8Array): string {
 /** The proxy handler for one venue. */
 export async function relay(venue: VenueName, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const method = request.method.toUpperCase();
-  const path = upstreamPath(venue, request.url);
-  await authenticate(request, env, method, `/${venue}${path}`);
-  const client = venueClient(env, venue, ctx);
+  const { account, path, written } = upstreamTarget(venue, request.url);
+  // The allow-list sees the path as written: `* /intx/alpha/*` reaches alpha only, never beta or default.
+  await authenticate(request, env, method, `/${venue}${written}`);
+  const client = venueClient(env, venue, ctx, { account });
+  if (!client && account !== "default") {
+    throw new HttpError(404, "no_such_account", `${venue} has no account ${account}; see GET /accounts`);
+  }
   if (!client) {
     throw new HttpError(503, "venue_not_configured", `${venue} is not configured; see GET /health for what is missing`);
   }

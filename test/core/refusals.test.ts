@@ -45,7 +45,9 @@ describe("refusals", () => {
     const setup = parseVenues({ ...GOOD, CDE_API_KEY: "k", CDE_API_PASSPHRASE: "p" });
     expect(setup.venues.intx).toBeDefined();
     expect(setup.venues.cde).toBeUndefined();
-    expect(setup.problems).toEqual([{ venue: "cde", binding: "CDE_API_SECRET", message: expect.any(String) }]);
+    expect(setup.problems).toEqual([
+      { venue: "cde", account: "default", binding: "CDE_API_SECRET", message: expect.any(String) },
+    ]);
   });
 
   it("a base URL must be https, except http on a loopback host", () => {

@@ -8,6 +8,7 @@ import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 const config: VenueConfig = {
   profile: PROFILES.intx,
+  account: "default",
   baseUrl: "https://venue.test",
   windowSeconds: 5,
   secretEncoding: "base64",

@@ -10,6 +10,7 @@ import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 const config: VenueConfig = {
   profile: PROFILES.cde,
+  account: "default",
   baseUrl: "https://cde.venue.test",
   windowSeconds: 5,
   secretEncoding: "base64",

@@ -170,7 +170,7 @@ describe("scheduled jobs", () => {
 
 describe("jobs: configuration and read API", () => {
   it("a job whose cron is not a trigger, or whose venue is not configured, is reported by name", async () => {
-    const { problems } = parseJobs(JOBS, new Set(["intx"]));
+    const { problems } = parseJobs(JOBS, new Set(["intx/default"]));
     expect(problems).toEqual([
       { job: "cde-funding", message: "venue cde is not configured (see /health)" },
       { job: "cde-bad-symbol", message: "venue cde is not configured (see /health)" },
@@ -205,7 +205,7 @@ describe("jobs: configuration and read API", () => {
 
   it("a GET job with a body is reported and not run", () => {
     const job = { name: "get-body", cron: "* * * * *", venue: "cde", path: "/rest/funding-rate", body: { x: 1 } };
-    expect(parseJobs([job], new Set(["cde"])).problems).toEqual([
+    expect(parseJobs([job], new Set(["cde/default"])).problems).toEqual([
       { job: "get-body", message: "body is not allowed with GET" },
     ]);
   });

@@ -28,6 +28,7 @@ describe("RateGate", () => {
 describe("client + gate", () => {
   const config: VenueConfig = {
     profile: PROFILES.intx,
+    account: "default",
     baseUrl: "https://intx.venue.test",
     windowSeconds: 5,
     secretEncoding: "base64",

@@ -1,0 +1,67 @@
+/**
+ * `ACCOUNTS`: several API keys per venue in one deployment. Each entry names an account on a venue, where its
+ * three secret bindings are (default: the venue and the name in upper case, `-` as `_`: `alpha` on INTX reads
+ * `INTX_ALPHA_API_KEY`, `…_API_SECRET`, `…_API_PASSPHRASE`), and optionally its own secret encoding and rate limit.
+ * Today's `INTX_API_*` / `CDE_API_*` are the account `default`, which may be listed to give it settings. Pure.
+ */
+import { isRecord, parseJsonList } from "./parse.ts";
+import { type AccountSpec, PROFILES, VENUES, type VenueName } from "./venue.ts";
+
+/** Account names: short and safe in a URL path segment, never the first segment of a venue's API prefix. */
+export const ACCOUNT_NAME = /^[a-z0-9-]{1,32}$/;
+const RESERVED = new Set(["api", "rest"]);
+
+export interface AccountProblem {
+  account: string;
+  message: string;
+}
+
+/** Parses `ACCOUNTS`; an entry with a problem is left out and reported under its name (or `#n`). */
+export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems: AccountProblem[] } {
+  const list = parseJsonList(value, "ACCOUNTS");
+  if (typeof list === "string") return { specs: [], problems: [{ account: "ACCOUNTS", message: list }] };
+  const specs: AccountSpec[] = [];
+  const problems: AccountProblem[] = [];
+  for (const [i, raw] of list.entries()) {
+    const label = isRecord(raw) && typeof raw.name === "string" ? raw.name : `#${i + 1}`;
+    const before = problems.length;
+    const problem = (message: string) => problems.push({ account: label, message });
+    if (!isRecord(raw)) {
+      problem("an account must be an object");
+      continue;
+    }
+    const { name, venue, secrets, secret_encoding, rate_limit_per_second } = raw;
+    if (typeof name !== "string" || !ACCOUNT_NAME.test(name)) problem("name must be 1-32 of a-z, 0-9 and -");
+    else if (RESERVED.has(name)) problem(`name ${name} is reserved (it is part of a venue's API path)`);
+    if (!VENUES.includes(venue as VenueName)) problem(`venue must be one of ${VENUES.join(", ")}`);
+    if (secrets !== undefined && (typeof secrets !== "string" || !/^[A-Z][A-Z0-9_]{0,40}_$/.test(secrets))) {
+      problem('secrets must be a binding prefix ending in "_", e.g. INTX_ALPHA_');
+    }
+    if (secret_encoding !== undefined && secret_encoding !== "base64" && secret_encoding !== "raw") {
+      problem('secret_encoding must be "base64" or "raw"');
+    }
+    const rate =
+      rate_limit_per_second === "off" || rate_limit_per_second === undefined
+        ? rate_limit_per_second
+        : Number.isInteger(rate_limit_per_second) && (rate_limit_per_second as number) > 0
+          ? String(rate_limit_per_second)
+          : null;
+    if (rate === null) problem('rate_limit_per_second must be a whole number of requests per second, or "off"');
+    if (problems.length > before) continue;
+    const account = name as string;
+    const venueName = venue as VenueName;
+    if (specs.some((spec) => spec.venue === venueName && spec.name === account)) {
+      problem(`the name is used twice on ${venueName}`);
+      continue;
+    }
+    const prefix = `${PROFILES[venueName].envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`;
+    specs.push({
+      name: account,
+      venue: venueName,
+      secrets: (secrets as string | undefined) ?? prefix,
+      ...(secret_encoding === undefined ? {} : { secretEncoding: secret_encoding as string }),
+      ...(rate === undefined ? {} : { rate: rate as string }),
+    });
+  }
+  return { specs, problems };
+}
