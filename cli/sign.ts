@@ -7,17 +7,19 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { PROFILES, parseVenue, type VenueName } from "../src/core/venue.ts";
+import { ACCOUNT_NAME } from "../src/core/accounts.ts";
+import { defaultAccount, PROFILES, parseVenue, type VenueName } from "../src/core/venue.ts";
 import { ConfigError, SigningInputError } from "../src/lib/errors.ts";
 import { importHmacKey, secretBytes } from "../src/lib/key.ts";
 import { prehash, requestPath, signingMethod } from "../src/lib/prehash.ts";
 import { checkTimestamp, signHeaders } from "../src/lib/sign.ts";
 
-const USAGE = `usage: npm run --silent sign -- --venue cde|intx --method METHOD --url URL
+const USAGE = `usage: npm run --silent sign -- --venue cde|intx [--account NAME] --method METHOD --url URL
          [--timestamp SECONDS] [--body TEXT | --body-file FILE] [--curl]
 
 Reads INTX_API_KEY/SECRET/PASSPHRASE or CDE_API_KEY/SECRET/PASSPHRASE (and *_SECRET_ENCODING) from the
-environment, else from ./.dev.vars. Prints {"timestamp","prehash","headers"} as JSON, or a curl command.`;
+environment, else from ./.dev.vars; with --account alpha, INTX_ALPHA_API_KEY/SECRET/PASSPHRASE and so on.
+Prints {"timestamp","prehash","headers"} as JSON, or a curl command.`;
 
 class UsageError extends Error {}
 
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<string> {
       allowPositionals: false,
       options: {
         venue: { type: "string" },
+        account: { type: "string" },
         method: { type: "string" },
         url: { type: "string" },
         timestamp: { type: "string" },
@@ -102,8 +105,19 @@ async function main(argv: string[]): Promise<string> {
 
   // The Worker's own parser: the same bindings, defaults and refusals (a bad secret exits 2 naming it).
   const profile = PROFILES[venue as VenueName];
-  const config = parseVenue(readVars(), profile);
-  if (!config) throw new UsageError(`${profile.envPrefix}API_KEY is not set (environment or ./.dev.vars)`);
+  const account = values.account ?? "default";
+  if (!ACCOUNT_NAME.test(account)) throw new UsageError("--account must be an account name (a-z, 0-9, -)");
+  // The Worker's prefix rule: account alpha on INTX reads INTX_ALPHA_API_KEY, …; default reads INTX_API_KEY, ….
+  const spec =
+    account === "default"
+      ? defaultAccount(profile)
+      : {
+          name: account,
+          venue: profile.name,
+          secrets: `${profile.envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`,
+        };
+  const config = parseVenue(readVars(), profile, spec);
+  if (!config) throw new UsageError(`${spec.secrets}API_KEY is not set (environment or ./.dev.vars)`);
   const { credentials, secretEncoding } = config;
   const key = await importHmacKey(secretBytes(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`));
   const headers = await signHeaders(

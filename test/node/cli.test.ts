@@ -62,6 +62,40 @@ describe("sign CLI", () => {
     expect(reference(SECRET, prehash)).toBe(await signature(key, 1700000000, "POST", "/rest/kill-switch", body));
   });
 
+  it("--account alpha signs with INTX_ALPHA_API_*, by the Worker's prefix rule, not with the default key", async () => {
+    const ALPHA = Buffer.from("alpha-secret-for-the-cli-test-32b").toString("base64");
+    const env = {
+      INTX_API_KEY: "default-key",
+      INTX_API_SECRET: SECRET,
+      INTX_API_PASSPHRASE: "default-pass",
+      INTX_ALPHA_API_KEY: "alpha-key",
+      INTX_ALPHA_API_SECRET: ALPHA,
+      INTX_ALPHA_API_PASSPHRASE: "alpha-pass",
+    };
+    const args = [
+      "--venue",
+      "intx",
+      "--method",
+      "GET",
+      "--url",
+      "https://x.test/api/v1/portfolios",
+      "--timestamp",
+      "1700000000",
+    ];
+    const out = await sign([...args, "--account", "alpha"], env);
+    expect(out.code).toBe(0);
+    const headers = (JSON.parse(out.stdout) as { headers: Record<string, string> }).headers;
+    expect(headers["CB-ACCESS-KEY"]).toBe("alpha-key");
+    expect(headers["CB-ACCESS-PASSPHRASE"]).toBe("alpha-pass");
+    expect(headers["CB-ACCESS-SIGN"]).toBe(reference(ALPHA, "1700000000GET/api/v1/portfolios"));
+    const missing = await sign([...args, "--account", "beta"], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("INTX_BETA_API_KEY is not set");
+    const bad = await sign([...args, "--account", "Alpha"], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--account must be an account name");
+  });
+
   it("reads credentials from ./.dev.vars, a body from a file, and prints a curl command with --curl", async () => {
     const cwd = mkdtempSync(join(tmpdir(), "sg-"));
     writeFileSync(
