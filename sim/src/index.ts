@@ -2,8 +2,9 @@
  * skewguard-sim: a local stand-in for the Coinbase INTX (`/api/v1/...`) and CDE (`/rest/...`) REST gateways.
  * Strict where they are strict: it recomputes every CB-ACCESS-SIGN with its own HMAC (node:crypto, never
  * skewguard's code), refuses timestamps outside the window of its own skewed clock, stamps `Date` from that clock,
- * rate-limits INTX keys at 40/s, and keeps orders, fills, positions and a kill-switch lock per venue. `/_sim/control`
- * changes skew, latency and faults at run time and reports the venue-side effects, for tests and demos only.
+ * rate-limits INTX keys at 40/s, keeps a kill-switch lock per venue and, per account (API key), INTX orders, fills
+ * and positions. `/_sim/control` changes skew, latency and faults at run time and reports the venue-side effects,
+ * in total and per account, for tests and demos only.
  * This file is the gateway (authentication, faults, control); the venues' routes are in intx.ts and cde.ts.
  * `/_sim/captured...` records whatever reaches it and `/_sim/redirect?to=` redirects, for redirect and leak tests.
  * docs/simulator.md describes every route and control field.
@@ -12,19 +13,74 @@ import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
 import { handleCde } from "./cde.ts";
 import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
-import { effects, isObject, resetEffects, tradingLocked, type Venue, type VenueRequest } from "./shared.ts";
+import {
+  accountEffects,
+  effects,
+  effectsOf,
+  isObject,
+  resetEffects,
+  tradingLocked,
+  type Venue,
+  type VenueRequest,
+} from "./shared.ts";
 
+/**
+ * The [vars] of sim/wrangler.toml. Accounts follow skewguard's naming: `INTX_API_KEY`, `_SECRET`, `_PASSPHRASE`
+ * are the account `default`; `INTX_<NAME>_API_KEY`, `_SECRET`, `_PASSPHRASE` the account `<name>`; CDE likewise.
+ */
 interface SimEnv {
   SKEW_MS?: string;
   LATENCY_UP_MS?: string;
   LATENCY_DOWN_MS?: string;
   WINDOW_SECONDS?: string;
-  INTX_API_KEY?: string;
-  INTX_API_SECRET?: string;
-  INTX_API_PASSPHRASE?: string;
-  CDE_API_KEY?: string;
-  CDE_API_SECRET?: string;
-  CDE_API_PASSPHRASE?: string;
+  [name: string]: unknown;
+}
+
+/** One API key a venue knows, with the secret and passphrase that go with it. */
+interface Account {
+  venue: Venue;
+  /** `default` for the unprefixed variables, else `<NAME>` lowercased (`INTX_ALPHA_API_KEY`: `alpha`). */
+  name: string;
+  key: string;
+  secret: string | undefined;
+  passphrase: string | undefined;
+}
+
+const VENUES: readonly Venue[] = ["intx", "cde"];
+const ACCOUNT_KEY = /^(INTX|CDE)_(?:([A-Z0-9]+(?:_[A-Z0-9]+)*)_)?API_KEY$/;
+
+const accountCache = new WeakMap<object, Account[]>();
+
+/** Every configured account, `default` first, then the others by name, INTX before CDE. A key left empty is none. */
+function accounts(env: SimEnv): Account[] {
+  const cached = accountCache.get(env);
+  if (cached) return cached;
+  const text = (name: string) => {
+    const value = env[name];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  const found: Account[] = [];
+  for (const variable of Object.keys(env).sort()) {
+    const m = ACCOUNT_KEY.exec(variable);
+    const key = m ? text(variable) : undefined;
+    if (!m || key === undefined) continue;
+    const [, prefix, infix] = m;
+    const name = infix === undefined ? "default" : infix.toLowerCase();
+    // `INTX_DEFAULT_API_KEY` would shadow the unprefixed account: not an account.
+    if (infix !== undefined && name === "default") continue;
+    const base = `${prefix}_${infix === undefined ? "" : `${infix}_`}API_`;
+    found.push({
+      venue: prefix === "INTX" ? "intx" : "cde",
+      name,
+      key,
+      secret: text(`${base}SECRET`),
+      passphrase: text(`${base}PASSPHRASE`),
+    });
+  }
+  const rank = (a: Account) => `${VENUES.indexOf(a.venue)}${a.name === "default" ? "" : ` ${a.name}`}`;
+  found.sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
+  accountCache.set(env, found);
+  return found;
 }
 
 type Range = [number, number];
@@ -104,14 +160,18 @@ function reject(key: string, status: number, body: unknown, headers: Record<stri
   return Response.json(body, { status, headers });
 }
 
-function credentials(env: SimEnv, venue: Venue) {
-  return venue === "intx"
-    ? { key: env.INTX_API_KEY, secret: env.INTX_API_SECRET, passphrase: env.INTX_API_PASSPHRASE }
-    : { key: env.CDE_API_KEY, secret: env.CDE_API_SECRET, passphrase: env.CDE_API_PASSPHRASE };
-}
-
-/** Checks the four CB-ACCESS headers against the venue's rules; a Response means refused. */
-function authenticate(env: SimEnv, s: Settings, venue: Venue, request: Request, body: Uint8Array, serverMs: number) {
+/**
+ * Checks the four CB-ACCESS headers against the venue's rules and the account the key names: its secret, its
+ * passphrase. A Response means refused; an Account, authenticated as that account.
+ */
+function authenticate(
+  env: SimEnv,
+  s: Settings,
+  venue: Venue,
+  request: Request,
+  body: Uint8Array,
+  serverMs: number,
+): Response | Account {
   const h = request.headers;
   const key = h.get("cb-access-key");
   const sign = h.get("cb-access-sign");
@@ -120,8 +180,8 @@ function authenticate(env: SimEnv, s: Settings, venue: Venue, request: Request, 
   if (!key || !sign || !timestamp || !passphrase) {
     return reject("missing_headers", 401, { message: "missing required authentication headers" });
   }
-  const creds = credentials(env, venue);
-  if (key !== creds.key || !creds.secret) return reject("key", 401, { message: "invalid api key" });
+  const creds = accounts(env).find((a) => a.venue === venue && a.key === key);
+  if (!creds?.secret) return reject("key", 401, { message: "invalid api key" });
   if (passphrase !== creds.passphrase) return reject("passphrase", 401, { message: "invalid passphrase" });
   if (!/^\d{1,12}$/.test(timestamp)) return reject("timestamp_format", 400, { message: "invalid timestamp" });
   if (Math.abs(Number(timestamp) * 1000 - serverMs) > s.windowSeconds * 1000) {
@@ -141,7 +201,7 @@ function authenticate(env: SimEnv, s: Settings, venue: Venue, request: Request, 
     recent.push(serverMs);
     recentByKey.set(key, recent);
   }
-  return undefined;
+  return creds;
 }
 
 /** The venue's business logic, after authentication (or none, for a public INTX route). */
@@ -255,7 +315,21 @@ function parseControl(text: string) {
   };
 }
 
-function state(current: Settings) {
+/** Per configured account, `"<venue>:<name>"`: its key (not a secret) and what the venue did for it. */
+function accountsState(env: SimEnv) {
+  const out: Record<string, { key: string; requests: number; orders_placed: number }> = {};
+  for (const a of accounts(env)) {
+    const counted = accountEffects[`${a.venue}:${a.name}`];
+    out[`${a.venue}:${a.name}`] = {
+      key: a.key,
+      requests: counted?.requests ?? 0,
+      orders_placed: counted?.orders_placed ?? 0,
+    };
+  }
+  return out;
+}
+
+function state(current: Settings, env: SimEnv) {
   const fault = current.fault && {
     ...current.fault,
     ...(current.fault.kind === "redirect" ? { location: current.fault.location ?? null } : {}),
@@ -270,6 +344,7 @@ function state(current: Settings) {
     fault,
     trading_locked: { ...tradingLocked },
     effects,
+    accounts: accountsState(env),
     captured,
   };
 }
@@ -303,7 +378,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.intxRateLimit !== undefined) current.intxRateLimit = change.intxRateLimit;
     if (change.fault !== undefined) current.fault = change.fault;
   }
-  return Response.json(state(settings ?? defaults(env)));
+  return Response.json(state(settings ?? defaults(env), env));
 }
 
 /** `/_sim/captured...`: any host, any method. Records what arrived (counts, not values) and answers 200. */
@@ -436,7 +511,16 @@ export default {
     const req: VenueRequest = { method, url, body, nowMs: serverMs };
     // A public INTX route (assets, instruments, quotes) ignores the CB-ACCESS headers, signed or not.
     const isPublic = venue === "intx" && isIntxPublic(method, url.pathname);
-    if (!isPublic) response ??= authenticate(env, s, venue, request, body, serverMs);
+    if (!isPublic && !response) {
+      const auth = authenticate(env, s, venue, request, body, serverMs);
+      if (auth instanceof Response) response = auth;
+      else req.account = auth.name;
+    }
+    /** The route ran: count it, in total and for the account that signed it. */
+    const accepted = () => {
+      effects.accepted++;
+      if (req.account !== undefined) effectsOf(venue, req.account).requests++;
+    };
     const fault = s.fault;
     if (!response && fault && fault.remaining > 0) {
       fault.remaining--;
@@ -445,7 +529,7 @@ export default {
       if (fault.kind === "drop") throw new DroppedConnection("before processing");
       if (fault.kind === "5xx_after" || fault.kind === "drop_after" || fault.kind === "slow") {
         const processed = handle(venue, req);
-        effects.accepted++;
+        accepted();
         if (fault.kind === "drop_after") throw new DroppedConnection("after processing");
         if (fault.kind === "slow") await sleep(fault.slowMs);
         response =
@@ -454,7 +538,7 @@ export default {
     }
     if (!response) {
       response = handle(venue, req);
-      effects.accepted++;
+      accepted();
     }
     await sleep(pick(s.down));
     const headers = new Headers(response.headers);

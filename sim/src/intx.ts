@@ -1,12 +1,14 @@
 /**
- * The simulated INTX venue (`/api/v1/...`): reference data (assets, instruments, quotes), one portfolio with its
- * balances, positions and fills, and orders that keep their state across calls. Response shapes are the ones INTX
- * documents, as ccxt's `coinbaseinternational` client reads them. docs/simulator.md lists every route and the
- * order-state rule that `execute` implements.
+ * The simulated INTX venue (`/api/v1/...`): reference data (assets, instruments, quotes) shared by everyone, and
+ * per account (per API key) one portfolio with its balances, positions and fills, and orders that keep their state
+ * across calls. An account sees its own portfolio and orders only. Response shapes are the ones INTX documents, as
+ * ccxt's `coinbaseinternational` client reads them. docs/simulator.md lists every route and the order-state rule
+ * that `execute` implements.
  */
 import {
   dec,
   effects,
+  effectsOf,
   isObject,
   iso,
   javalin,
@@ -18,22 +20,6 @@ import {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Reference data: fixed for the simulator's lifetime.
-
-const PORTFOLIO = {
-  portfolio_id: "1ai4ubgb-1-0",
-  portfolio_uuid: "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01",
-  name: "dev",
-  user_uuid: "5c1f7a0e-2d5b-4c4e-9a51-1c0ffee0d001",
-  maker_fee_rate: "0.0002",
-  taker_fee_rate: "0.0004",
-  trading_lock: false,
-  borrow_disabled: false,
-  is_lsp: false,
-  is_default: true,
-  cross_collateral_enabled: false,
-};
-/** The `client_id` INTX writes on fills: the user's trading client. */
-const CLIENT_ID = "1ai4ubgb-1-1";
 
 const USDC = { id: "1", uuid: "2b92315d-eab7-5bef-84fa-089a131333f5" };
 
@@ -50,22 +36,6 @@ const ASSETS = [
   collateral_weight: collateral_weight as number,
   supported_networks_enabled: true,
 }));
-
-const BALANCES = [
-  {
-    asset_id: USDC.id,
-    asset_name: "USDC",
-    asset_uuid: USDC.uuid,
-    quantity: "100000",
-    hold: "2500",
-    hold_available_for_collateral: "0",
-    transfer_hold: "0",
-    collateral_value: "100000",
-    max_withdraw_amount: "97500",
-    loan: "0",
-    loan_collateral_requirement: "0",
-  },
-];
 
 /** The top of the book, which never moves: market orders fill at its touch. */
 interface QuoteLevels {
@@ -204,11 +174,6 @@ function findPerp(ref: string): Perp | undefined {
 /** ccxt's unified symbol for a perp, `BTC/USDC:USDC`: its fetchOpenOrders sends that instead of the market id. */
 const ccxtSymbol = (p: Perp) => `${p.base}/USDC:USDC`;
 
-const findPortfolio = (ref: string) =>
-  ref === PORTFOLIO.portfolio_id || ref === PORTFOLIO.portfolio_uuid ? PORTFOLIO : undefined;
-
-const portfolioView = () => ({ ...PORTFOLIO, trading_lock: tradingLocked.intx });
-
 function instrumentView(p: Perp, nowMs: number) {
   return {
     instrument_id: p.instrument_id,
@@ -240,7 +205,94 @@ function instrumentView(p: Perp, nowMs: number) {
 const quoteView = (p: Perp, nowMs: number) => ({ ...p.quote, timestamp: iso(nowMs) });
 
 // ---------------------------------------------------------------------------------------------------------------
-// Venue state: orders, fills and positions. `resetIntx` restores the start.
+// Accounts: each API key the gateway knows (index.ts) is an account with one portfolio of its own.
+
+interface Holding {
+  net: number;
+  entry: number;
+}
+
+type Portfolio = ReturnType<typeof portfolio>;
+
+/** What an account starts with; `resetIntx` restores it. */
+interface Profile {
+  portfolio: Portfolio;
+  /** The `client_id` INTX writes on fills: the user's trading client. */
+  clientId: string;
+  /** USDC: quantity, hold, and so max_withdraw_amount = quantity - hold. Orders and fills do not change it. */
+  usdc: { quantity: number; hold: number };
+  positions: [symbol: string, Holding][];
+}
+
+function portfolio(portfolio_id: string, portfolio_uuid: string, name: string, user_uuid: string) {
+  return {
+    portfolio_id,
+    portfolio_uuid,
+    name,
+    user_uuid,
+    maker_fee_rate: "0.0002",
+    taker_fee_rate: "0.0004",
+    trading_lock: false,
+    borrow_disabled: false,
+    is_lsp: false,
+    // Each key sees one portfolio, its default, which ccxt looks for.
+    is_default: true,
+    cross_collateral_enabled: false,
+  };
+}
+
+/** The configured accounts' portfolios. `default` (the unprefixed dev key) starts 0.5 BTC-PERP long, +120.5 USDC. */
+const PROFILES: Record<string, Profile> = {
+  default: {
+    portfolio: portfolio(
+      "1ai4ubgb-1-0",
+      "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01",
+      "dev",
+      "5c1f7a0e-2d5b-4c4e-9a51-1c0ffee0d001",
+    ),
+    clientId: "1ai4ubgb-1-1",
+    usdc: { quantity: 100000, hold: 2500 },
+    positions: [["BTC-PERP", { net: 0.5, entry: 63759 }]],
+  },
+  alpha: {
+    portfolio: portfolio(
+      "2alp7hq3-1-0",
+      "7c4e2a91-3b5d-4f6e-8a1c-2d9e0f1a0a02",
+      "alpha",
+      "5c1f7a0e-2d5b-4c4e-9a51-1c0ffee0d002",
+    ),
+    clientId: "2alp7hq3-1-1",
+    usdc: { quantity: 25000, hold: 500 },
+    positions: [["ETH-PERP", { net: -2, entry: 2510.4 }]],
+  },
+  beta: {
+    portfolio: portfolio(
+      "3bet9kx5-1-0",
+      "9e1b4c7d-2a6f-4e3b-b5d8-6f0a1c2e0a03",
+      "beta",
+      "5c1f7a0e-2d5b-4c4e-9a51-1c0ffee0d003",
+    ),
+    clientId: "3bet9kx5-1-1",
+    usdc: { quantity: 5000, hold: 0 },
+    positions: [],
+  },
+};
+
+/** Another account (an `INTX_<NAME>_API_KEY` with no profile above): ids derived from its name, 10000 USDC, flat. */
+function derivedProfile(name: string): Profile {
+  let hash = 0x811c9dc5;
+  for (const c of name) hash = Math.imul(hash ^ (c.codePointAt(0) ?? 0), 0x01000193) >>> 0;
+  const hex = hash.toString(16).padStart(8, "0");
+  return {
+    portfolio: portfolio(`${hex}-1-0`, `${hex}-0000-4000-8000-${hex}0000`, name, `${hex}-0000-4000-8000-0000${hex}`),
+    clientId: `${hex}-1-1`,
+    usdc: { quantity: 10000, hold: 0 },
+    positions: [],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Venue state, per account: orders, fills and positions. `resetIntx` restores the start.
 
 interface Order {
   order_id: string;
@@ -273,36 +325,79 @@ interface Order {
 
 type Fill = Record<string, string>;
 
-interface Holding {
-  net: number;
-  entry: number;
+/** One account's state. Nothing in it is visible to another account. */
+interface Book {
+  account: string;
+  profile: Profile;
+  orders: Map<string, Order>;
+  /** Every client_order_id ever used, including those an order had before a modify: INTX refuses a re-use. */
+  clientOrderIds: Set<string>;
+  fills: Fill[];
+  positions: Map<string, Holding>;
 }
 
-/** The position the simulator starts with: 0.5 BTC-PERP long, worth +120.5 USDC at the 64000 mark. */
-const START_POSITIONS: [string, Holding][] = [["BTC-PERP", { net: 0.5, entry: 63759 }]];
-
-const orders = new Map<string, Order>();
-/** Every client_order_id ever used, including those an order had before a modify: INTX refuses a re-use. */
-const clientOrderIds = new Set<string>();
-const fills: Fill[] = [];
-const positions = new Map<string, Holding>(START_POSITIONS.map(([symbol, h]) => [symbol, { ...h }]));
+/** By account name, created at its profile's start on the account's first private request. */
+const books = new Map<string, Book>();
 let sequence = 0;
 
 export function resetIntx(): void {
-  orders.clear();
-  clientOrderIds.clear();
-  fills.length = 0;
-  positions.clear();
-  for (const [symbol, h] of START_POSITIONS) positions.set(symbol, { ...h });
+  books.clear();
+}
+
+/** The book of the account that signed the request. */
+function bookOf(req: VenueRequest): Book {
+  const account = req.account ?? "default";
+  let book = books.get(account);
+  if (!book) {
+    const profile = PROFILES[account] ?? derivedProfile(account);
+    book = {
+      account,
+      profile,
+      orders: new Map(),
+      clientOrderIds: new Set(),
+      fills: [],
+      positions: new Map(profile.positions.map(([symbol, h]) => [symbol, { ...h }])),
+    };
+    books.set(account, book);
+  }
+  return book;
 }
 
 /** INTX-style ids (`1x96skvg-1-0`): eight random hex characters and a suffix. */
 const newId = (suffix: string) => `${crypto.randomUUID().replace(/-/g, "").slice(0, 8)}-${suffix}`;
 
-const openOrders = () => [...orders.values()].filter((o) => o.order_status === "WORKING");
+const openOrders = (book: Book) => [...book.orders.values()].filter((o) => o.order_status === "WORKING");
 
-/** An order by order_id or, as INTX also allows, by its current client_order_id. */
-const findOrder = (id: string) => orders.get(id) ?? [...orders.values()].find((o) => o.client_order_id === id);
+/** One of the account's orders, by order_id or, as INTX also allows, by its current client_order_id. */
+const findOrder = (book: Book, id: string) =>
+  book.orders.get(id) ?? [...book.orders.values()].find((o) => o.client_order_id === id);
+
+/** The account's own portfolio, by id or uuid; another account's is as unknown as a made-up one. */
+function findPortfolio(book: Book, ref: string): Portfolio | undefined {
+  const p = book.profile.portfolio;
+  return ref === p.portfolio_id || ref === p.portfolio_uuid ? p : undefined;
+}
+
+const portfolioView = (book: Book) => ({ ...book.profile.portfolio, trading_lock: tradingLocked.intx });
+
+function balancesView(book: Book) {
+  const { quantity, hold } = book.profile.usdc;
+  return [
+    {
+      asset_id: USDC.id,
+      asset_name: "USDC",
+      asset_uuid: USDC.uuid,
+      quantity: dec(quantity),
+      hold: dec(hold),
+      hold_available_for_collateral: "0",
+      transfer_hold: "0",
+      collateral_value: dec(quantity),
+      max_withdraw_amount: dec(quantity - hold),
+      loan: "0",
+      loan_collateral_requirement: "0",
+    },
+  ];
+}
 
 /**
  * The order-state rule, run when an order is placed and again when it is modified. Nothing rests on the other side
@@ -313,21 +408,22 @@ const findOrder = (id: string) => orders.get(id) ?? [...orders.values()].find((o
  * - any other order (a resting GTC/GTT LIMIT, a post_only LIMIT, every STOP and STOP_LIMIT) stays WORKING until
  *   it is modified or cancelled: the quote never moves, so it never fills, triggers or expires later.
  */
-function execute(order: Order, perp: Perp, nowMs: number): void {
+function execute(book: Book, order: Order, perp: Perp, nowMs: number): void {
   const touch = Number(order.side === "BUY" ? perp.quote.best_ask_price : perp.quote.best_bid_price);
   const limit = Number(order.price);
   const crosses =
     order.type === "LIMIT" && !order.post_only && (order.side === "BUY" ? limit >= touch : limit <= touch);
   if (order.type === "MARKET" || crosses) {
-    fillInFull(order, perp, touch, nowMs);
+    fillInFull(book, order, perp, touch, nowMs);
   } else if (order.tif === "IOC" || order.tif === "FOK") {
     Object.assign(order, { order_status: "DONE", event_type: "CANCELED", event_time: iso(nowMs) });
   }
 }
 
-function fillInFull(order: Order, perp: Perp, price: number, nowMs: number): void {
+function fillInFull(book: Book, order: Order, perp: Perp, price: number, nowMs: number): void {
+  const { portfolio, clientId } = book.profile;
   const qty = Number(order.leaves_qty);
-  const fee = dec(price * qty * Number(PORTFOLIO.taker_fee_rate));
+  const fee = dec(price * qty * Number(portfolio.taker_fee_rate));
   Object.assign(order, {
     order_status: "DONE",
     event_type: "TRADE",
@@ -338,10 +434,10 @@ function fillInFull(order: Order, perp: Perp, price: number, nowMs: number): voi
     fee,
   });
   sequence++;
-  fills.push({
+  book.fills.push({
     portfolio_id: order.portfolio_id,
     portfolio_uuid: order.portfolio_uuid,
-    portfolio_name: PORTFOLIO.name,
+    portfolio_name: portfolio.name,
     fill_id: newId(`1-${sequence}`),
     exec_id: String(nowMs * 1000 + sequence),
     order_id: order.order_id,
@@ -351,7 +447,7 @@ function fillInFull(order: Order, perp: Perp, price: number, nowMs: number): voi
     match_id: String(nowMs * 1000 + sequence + 500),
     fill_price: dec(price),
     fill_qty: dec(qty),
-    client_id: CLIENT_ID,
+    client_id: clientId,
     client_order_id: order.client_order_id,
     order_qty: order.size,
     limit_price: order.price ?? "",
@@ -368,27 +464,27 @@ function fillInFull(order: Order, perp: Perp, price: number, nowMs: number): voi
     order_status: "DONE",
     event_time: iso(nowMs),
   });
-  move(perp.symbol, order.side === "BUY" ? qty : -qty, price);
+  move(book, perp.symbol, order.side === "BUY" ? qty : -qty, price);
 }
 
 /** Average-cost position keeping: adding moves the entry price, reducing keeps it, flipping restarts it. */
-function move(symbol: string, delta: number, price: number): void {
-  const was = positions.get(symbol) ?? { net: 0, entry: 0 };
+function move(book: Book, symbol: string, delta: number, price: number): void {
+  const was = book.positions.get(symbol) ?? { net: 0, entry: 0 };
   const net = Number((was.net + delta).toFixed(10));
   let entry = was.entry;
   if (net === 0) entry = 0;
   else if (was.net === 0 || Math.sign(was.net) === Math.sign(delta)) {
     entry = (Math.abs(was.net) * was.entry + Math.abs(delta) * price) / (Math.abs(was.net) + Math.abs(delta));
   } else if (Math.sign(net) !== Math.sign(was.net)) entry = price;
-  positions.set(symbol, { net, entry });
+  book.positions.set(symbol, { net, entry });
 }
 
-function positionView(p: Perp) {
-  const { net, entry } = positions.get(p.symbol) ?? { net: 0, entry: 0 };
+function positionView(book: Book, p: Perp) {
+  const { net, entry } = book.positions.get(p.symbol) ?? { net: 0, entry: 0 };
   const mark = Number(p.quote.mark_price);
   const resting = (side: string) =>
     dec(
-      openOrders()
+      openOrders(book)
         .filter((o) => o.symbol === p.symbol && o.side === side)
         .reduce((total, o) => total + Number(o.leaves_qty), 0),
     );
@@ -489,31 +585,34 @@ function getInstrument(req: VenueRequest, [ref]: string[], part?: "quote"): Resp
 // ---------------------------------------------------------------------------------------------------------------
 // Portfolios: the portfolio itself, balances, positions, fills.
 
-function withPortfolio(handler: (req: VenueRequest, params: string[]) => Response) {
-  return (req: VenueRequest, [ref, ...rest]: string[]) =>
-    findPortfolio(ref as string) ? handler(req, rest) : portfolioNotFound();
+/** A `/portfolios/{portfolio}/…` route: the caller's own portfolio, or 404. */
+function withPortfolio(handler: (book: Book, req: VenueRequest, params: string[]) => Response) {
+  return (req: VenueRequest, [ref, ...rest]: string[]) => {
+    const book = bookOf(req);
+    return findPortfolio(book, ref as string) ? handler(book, req, rest) : portfolioNotFound();
+  };
 }
 
-function listPositions(): Response {
+function listPositions(book: Book): Response {
   const held = PERPS.filter(
-    (p) => (positions.get(p.symbol)?.net ?? 0) !== 0 || openOrders().some((o) => o.symbol === p.symbol),
+    (p) => (book.positions.get(p.symbol)?.net ?? 0) !== 0 || openOrders(book).some((o) => o.symbol === p.symbol),
   );
-  return Response.json(held.map(positionView));
+  return Response.json(held.map((p) => positionView(book, p)));
 }
 
-function getPosition(_req: VenueRequest, [ref]: string[]): Response {
+function getPosition(book: Book, _req: VenueRequest, [ref]: string[]): Response {
   const perp = findPerp(ref as string);
-  return perp ? Response.json(positionView(perp)) : javalin(404, "NotFoundResponse", "Instrument not found");
+  return perp ? Response.json(positionView(book, perp)) : javalin(404, "NotFoundResponse", "Instrument not found");
 }
 
 /** Fills, newest first, filtered by `order_id`, `client_order_id`, `time_from` and `ref_datetime` (inclusive). */
-function listFills(req: VenueRequest, portfolioIds: string[]): Response {
+function listFills(book: Book, req: VenueRequest, portfolioIds: string[]): Response {
   const q = req.url.searchParams;
   const from = timeParam(req.url, "time_from");
   if (from instanceof Response) return from;
   const until = timeParam(req.url, "ref_datetime");
   if (until instanceof Response) return until;
-  const results = [...fills].reverse().filter((f) => {
+  const results = [...book.fills].reverse().filter((f) => {
     const at = Date.parse(f.event_time as string);
     return (
       portfolioIds.includes(f.portfolio_id as string) &&
@@ -526,25 +625,30 @@ function listFills(req: VenueRequest, portfolioIds: string[]): Response {
   return page(results, req.url);
 }
 
-/** `GET /api/v1/portfolios/fills`: every portfolio, or those named in `portfolios` (repeated or comma-separated). */
+/**
+ * `GET /api/v1/portfolios/fills`: every portfolio of the caller (its one), or those named in `portfolios` (repeated
+ * or comma-separated), each of which must be the caller's.
+ */
 function listAllFills(req: VenueRequest): Response {
+  const book = bookOf(req);
   const refs = req.url.searchParams
     .getAll("portfolios")
     .flatMap((v) => v.split(","))
     .filter((v) => v !== "");
   const ids: string[] = [];
   for (const ref of refs) {
-    const portfolio = findPortfolio(ref);
+    const portfolio = findPortfolio(book, ref);
     if (!portfolio) return portfolioNotFound();
     ids.push(portfolio.portfolio_id);
   }
-  return listFills(req, refs.length === 0 ? [PORTFOLIO.portfolio_id] : ids);
+  return listFills(book, req, refs.length === 0 ? [book.profile.portfolio.portfolio_id] : ids);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Orders.
 
 function createOrder(req: VenueRequest): Response {
+  const book = bookOf(req);
   let order: unknown;
   try {
     order = jsonBody(req.body);
@@ -582,14 +686,15 @@ function createOrder(req: VenueRequest): Response {
   }
   const perp = findPerp(instrument as string);
   if (!perp) return badRequest("Instrument not found");
-  const portfolio = order.portfolio === undefined ? PORTFOLIO : findPortfolio(String(order.portfolio));
+  const portfolio =
+    order.portfolio === undefined ? book.profile.portfolio : findPortfolio(book, String(order.portfolio));
   if (!portfolio) return portfolioNotFound();
-  if (clientOrderIds.has(client_order_id as string)) {
+  if (book.clientOrderIds.has(client_order_id as string)) {
     return badRequest(`Order rejected (DUPLICATE_CLIENT_ORDER_ID ${client_order_id})`);
   }
   if (tradingLocked.intx) return javalin(403, "ForbiddenResponse", "Trading is locked");
 
-  clientOrderIds.add(client_order_id as string);
+  book.clientOrderIds.add(client_order_id as string);
   const placed: Order = {
     order_id: newId("1-0"),
     client_order_id: client_order_id as string,
@@ -616,19 +721,21 @@ function createOrder(req: VenueRequest): Response {
     avg_price: "0",
     fee: "0",
   };
-  orders.set(placed.order_id, placed);
+  book.orders.set(placed.order_id, placed);
   effects.orders_placed++;
-  execute(placed, perp, req.nowMs);
+  effectsOf("intx", book.account).orders_placed++;
+  execute(book, placed, perp, req.nowMs);
   return Response.json(placed);
 }
 
-/** `GET /api/v1/orders`: the WORKING orders, newest first. */
+/** `GET /api/v1/orders`: the caller's WORKING orders, newest first. */
 function listOpenOrders(req: VenueRequest): Response {
+  const book = bookOf(req);
   const q = req.url.searchParams;
-  let results = openOrders().reverse();
+  let results = openOrders(book).reverse();
   const portfolioRef = q.get("portfolio");
   if (portfolioRef !== null) {
-    const portfolio = findPortfolio(portfolioRef);
+    const portfolio = findPortfolio(book, portfolioRef);
     if (!portfolio) return portfolioNotFound();
     results = results.filter((o) => o.portfolio_id === portfolio.portfolio_id);
   }
@@ -645,12 +752,13 @@ function listOpenOrders(req: VenueRequest): Response {
   return page(results, req.url);
 }
 
-/** `GET /api/v1/orders/{id}`: any order, in whatever state. */
+/** `GET /api/v1/orders/{id}`: any of the caller's orders, in whatever state. */
 function getOrder(req: VenueRequest, [id]: string[]): Response {
+  const book = bookOf(req);
   const portfolioRef = req.url.searchParams.get("portfolio");
-  const portfolio = portfolioRef === null ? undefined : findPortfolio(portfolioRef);
+  const portfolio = portfolioRef === null ? undefined : findPortfolio(book, portfolioRef);
   if (portfolioRef !== null && !portfolio) return portfolioNotFound();
-  const order = findOrder(id as string);
+  const order = findOrder(book, id as string);
   if (!order || (portfolio && order.portfolio_id !== portfolio.portfolio_id)) return orderNotFound();
   return Response.json(order);
 }
@@ -660,7 +768,8 @@ function getOrder(req: VenueRequest, [id]: string[]): Response {
  * `price`, `size`, `stop_price`. Only a WORKING order can be modified; the order-state rule then runs again.
  */
 function modifyOrder(req: VenueRequest, [id]: string[]): Response {
-  const order = findOrder(id as string);
+  const book = bookOf(req);
+  const order = findOrder(book, id as string);
   if (!order) return orderNotFound();
   const refuse = (why: string) => badRequest(`Invalid replace order request (${why})`);
   if (order.order_status !== "WORKING") return refuse("ORDER_DONE");
@@ -674,11 +783,11 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
   const clientOrderId = change.client_order_id;
   if (typeof clientOrderId !== "string" || clientOrderId === "") return refuse("MISSING_FIELD client_order_id");
   if (change.portfolio !== undefined) {
-    const portfolio = findPortfolio(String(change.portfolio));
+    const portfolio = findPortfolio(book, String(change.portfolio));
     if (!portfolio) return portfolioNotFound();
     if (portfolio.portfolio_id !== order.portfolio_id) return orderNotFound();
   }
-  if (clientOrderId !== order.client_order_id && clientOrderIds.has(clientOrderId)) {
+  if (clientOrderId !== order.client_order_id && book.clientOrderIds.has(clientOrderId)) {
     return refuse(`DUPLICATE_CLIENT_ORDER_ID ${clientOrderId}`);
   }
   const price = positiveDecimal(change.price);
@@ -694,7 +803,7 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
   if (!price && !size && !stopPrice) return refuse("NOTHING_TO_MODIFY");
   if (tradingLocked.intx) return javalin(403, "ForbiddenResponse", "Trading is locked");
 
-  clientOrderIds.add(clientOrderId);
+  book.clientOrderIds.add(clientOrderId);
   Object.assign(order, {
     client_order_id: clientOrderId,
     ...(price ? { price } : {}),
@@ -704,7 +813,7 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
     event_time: iso(req.nowMs),
   });
   effects.orders_modified++;
-  execute(order, findPerp(order.symbol) as Perp, req.nowMs);
+  execute(book, order, findPerp(order.symbol) as Perp, req.nowMs);
   return Response.json(order);
 }
 
@@ -716,10 +825,11 @@ function cancel(order: Order, nowMs: number): Order {
 
 /** `DELETE /api/v1/orders/{id}`: cancels a WORKING order; an unknown one is 404, a DONE one 400. */
 function cancelOrder(req: VenueRequest, [id]: string[]): Response {
+  const book = bookOf(req);
   const params = deleteParams(req);
-  const portfolio = params.portfolio === undefined ? undefined : findPortfolio(params.portfolio);
+  const portfolio = params.portfolio === undefined ? undefined : findPortfolio(book, params.portfolio);
   if (params.portfolio !== undefined && !portfolio) return portfolioNotFound();
-  const order = findOrder(id as string);
+  const order = findOrder(book, id as string);
   if (!order || (portfolio && order.portfolio_id !== portfolio.portfolio_id)) return orderNotFound();
   if (order.order_status !== "WORKING") return badRequest("Order already done");
   return Response.json(cancel(order, req.nowMs));
@@ -727,13 +837,14 @@ function cancelOrder(req: VenueRequest, [id]: string[]): Response {
 
 /** `DELETE /api/v1/orders?portfolio=[&instrument=][&side=]`: cancels every matching WORKING order, listing them. */
 function cancelAllOrders(req: VenueRequest): Response {
+  const book = bookOf(req);
   const params = deleteParams(req);
   if (params.portfolio === undefined) return badRequest("portfolio is a required field");
-  const portfolio = findPortfolio(params.portfolio);
+  const portfolio = findPortfolio(book, params.portfolio);
   if (!portfolio) return portfolioNotFound();
   const perp = params.instrument === undefined ? undefined : findPerp(params.instrument);
   if (params.instrument !== undefined && !perp) return badRequest("Instrument not found");
-  const doomed = openOrders().filter(
+  const doomed = openOrders(book).filter(
     (o) =>
       o.portfolio_id === portfolio.portfolio_id &&
       (!perp || o.symbol === perp.symbol) &&
@@ -758,13 +869,17 @@ const PUBLIC_ROUTES: Route[] = [
 
 /** First match wins: `/portfolios/fills` comes before `/portfolios/{portfolio}`. */
 const PRIVATE_ROUTES: Route[] = [
-  ["GET", /^\/api\/v1\/portfolios$/, () => Response.json([portfolioView()])],
+  ["GET", /^\/api\/v1\/portfolios$/, (req) => Response.json([portfolioView(bookOf(req))])],
   ["GET", /^\/api\/v1\/portfolios\/fills$/, listAllFills],
-  ["GET", /^\/api\/v1\/portfolios\/([^/]+)$/, withPortfolio(() => Response.json(portfolioView()))],
-  ["GET", /^\/api\/v1\/portfolios\/([^/]+)\/balances$/, withPortfolio(() => Response.json(BALANCES))],
+  ["GET", /^\/api\/v1\/portfolios\/([^/]+)$/, withPortfolio((book) => Response.json(portfolioView(book)))],
+  ["GET", /^\/api\/v1\/portfolios\/([^/]+)\/balances$/, withPortfolio((book) => Response.json(balancesView(book)))],
   ["GET", /^\/api\/v1\/portfolios\/([^/]+)\/positions$/, withPortfolio(listPositions)],
   ["GET", /^\/api\/v1\/portfolios\/([^/]+)\/positions\/([^/]+)$/, withPortfolio(getPosition)],
-  ["GET", /^\/api\/v1\/portfolios\/([^/]+)\/fills$/, withPortfolio((req) => listFills(req, [PORTFOLIO.portfolio_id]))],
+  [
+    "GET",
+    /^\/api\/v1\/portfolios\/([^/]+)\/fills$/,
+    withPortfolio((book, req) => listFills(book, req, [book.profile.portfolio.portfolio_id])),
+  ],
   ["GET", /^\/api\/v1\/orders$/, listOpenOrders],
   ["POST", /^\/api\/v1\/orders$/, createOrder],
   ["DELETE", /^\/api\/v1\/orders$/, cancelAllOrders],

@@ -1,6 +1,6 @@
 /**
- * What the simulator's gateway (index.ts) and its two venues (intx.ts, cde.ts) share: the effect counters, the
- * kill-switch lock, the request a venue handler sees, and a few answer and number helpers.
+ * What the simulator's gateway (index.ts) and its two venues (intx.ts, cde.ts) share: the effect counters (totals
+ * and per account), the kill-switch lock, the request a venue handler sees, and a few answer and number helpers.
  */
 
 export type Venue = "intx" | "cde";
@@ -12,6 +12,8 @@ export interface VenueRequest {
   body: Uint8Array;
   /** The simulator's skewed clock at arrival, in ms: every timestamp the venue writes comes from it. */
   nowMs: number;
+  /** The account whose key authenticated the request (`default`, `alpha`...); undefined on a public INTX route. */
+  account?: string;
 }
 
 /** Counters of what the venue did, so tests can assert "at most one venue-side effect per logical request". */
@@ -47,8 +49,27 @@ function freshEffects(): Effects {
 
 export let effects = freshEffects();
 
+/** Per account, what the venue did for it: the `accounts` of `/_sim/control`, without the key. */
+export interface AccountEffects {
+  /** Authenticated requests that reached the venue's routes as this account (its share of `effects.accepted`). */
+  requests: number;
+  orders_placed: number;
+}
+
+/** Keyed `"<venue>:<account>"`, e.g. `"intx:alpha"`; an entry appears on the account's first counted request. */
+export let accountEffects: Record<string, AccountEffects> = {};
+
+/** The counters of one account, created at zero. */
+export function effectsOf(venue: Venue, account: string): AccountEffects {
+  const id = `${venue}:${account}`;
+  accountEffects[id] ??= { requests: 0, orders_placed: 0 };
+  return accountEffects[id];
+}
+
+/** Clears the totals and every account's counters. */
 export function resetEffects(): void {
   effects = freshEffects();
+  accountEffects = {};
 }
 
 /** Per venue: a CDE kill switch locks CDE only. No simulated route locks INTX; INTX orders honour the flag. */

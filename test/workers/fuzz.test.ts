@@ -1,5 +1,6 @@
 // Hostile input at every route: random methods, paths, headers, encodings and bodies. Never a 500, never a
-// forwarded request without a valid token, and every error is the documented JSON shape.
+// forwarded request without a valid token, never a request signed by an account the token may not use, and every
+// error is the documented JSON shape.
 
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import fc from "fast-check";
@@ -18,7 +19,19 @@ const bindings = workerEnv({
   CDE_API_KEY: "cde-key",
   CDE_API_SECRET: SECRET_B64,
   CDE_API_PASSPHRASE: "cde-pass",
-  RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["GET /cde/rest/*", "POST /intx/api/v1/orders"] }]),
+  ACCOUNTS: JSON.stringify([
+    { name: "alpha", venue: "intx" },
+    { name: "beta", venue: "intx" },
+  ]),
+  INTX_ALPHA_API_KEY: "alpha-key",
+  INTX_ALPHA_API_SECRET: SECRET_B64,
+  INTX_ALPHA_API_PASSPHRASE: "alpha-pass",
+  INTX_BETA_API_KEY: "beta-key",
+  INTX_BETA_API_SECRET: SECRET_B64,
+  INTX_BETA_API_PASSPHRASE: "beta-pass",
+  RELAY_TOKENS: JSON.stringify([
+    { name: "bot", token: TOKEN, allow: ["GET /cde/rest/*", "POST /intx/api/v1/orders", "GET /intx/alpha/api/v1/*"] },
+  ]),
 });
 
 let forwarded: Request[] = [];
@@ -62,16 +75,43 @@ const segment = fc.oneof(
     "hooks",
     "health",
     "clock",
+    "alpha",
+    "beta",
+    "default",
+    "ALPHA",
+    "%61lpha",
+    "alpha;",
   ),
   fc.string({ maxLength: 12 }).map(encodeURIComponent),
   fc.string({ unit: "binary", maxLength: 6 }),
 );
 const path = fc.array(segment, { maxLength: 7 }).map((s) => `/${s.join("/")}`);
 const prefixed = fc
-  .tuple(fc.constantFrom("/intx/api/v1/", "/cde/rest/", "/intx/", "/cde/", "/hooks/", "/jobs/"), path)
+  .tuple(
+    fc.constantFrom(
+      "/intx/api/v1/",
+      "/cde/rest/",
+      "/intx/",
+      "/cde/",
+      "/hooks/",
+      "/jobs/",
+      "/intx/alpha/api/v1/",
+      "/intx/beta/api/v1/",
+      "/intx/default/api/v1/",
+      "/intx/alpha/../beta/api/v1/",
+      "/intx/ALPHA/api/v1/",
+    ),
+    path,
+  )
   .map(([p, rest]) => p + rest.slice(1));
 // Near-valid requests, so the property also covers the paths that do get forwarded.
-const allowedPath = fc.constantFrom("/cde/rest/funding-rate", "/cde/rest/v2/positions", "/intx/api/v1/orders");
+const allowedPath = fc.constantFrom(
+  "/cde/rest/funding-rate",
+  "/cde/rest/v2/positions",
+  "/intx/api/v1/orders",
+  "/intx/alpha/api/v1/portfolios",
+  "/intx/beta/api/v1/portfolios",
+);
 const authorization = fc.oneof(
   fc.constant(undefined),
   fc.constant(`Bearer ${TOKEN}`),
@@ -138,8 +178,11 @@ describe("fuzz: every route", () => {
             forwardedRuns++;
             expect(auth?.trim()).toBe(`Bearer ${TOKEN}`); // header values are whitespace-trimmed by the platform
             const sent = forwarded[0] as Request;
-            const route = `${sent.method} ${new URL(sent.url).pathname}`;
-            expect(/^GET \/rest\/|^POST \/api\/v1\/orders$/.test(route)).toBe(true);
+            const route = `${sent.method} ${new URL(sent.url).pathname} ${sent.headers.get("cb-access-key")}`;
+            // Exactly what the token allows, each signed by its own account: never beta, never default's reads.
+            expect(
+              /^GET \/rest\/.* cde-key$|^POST \/api\/v1\/orders intx-key$|^GET \/api\/v1\/.* alpha-key$/.test(route),
+            ).toBe(true);
           }
           if (response.status >= 400 && m !== "HEAD") {
             const json = (await response.json()) as { error?: { code?: unknown; message?: unknown } };

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { venueClient } from "../../src/adapters/client.ts";
 import { referenceSignature } from "../support/fake-venue.ts";
-import { DEV, simControl, simEnv } from "../support/sim.ts";
+import { DEV, DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";
 
 interface Signed {
   key?: string;
@@ -333,13 +333,19 @@ type Json = Record<string, unknown>;
 
 /**
  * A signed INTX call made the way ccxt's coinbaseinternational makes it: the parameters as a query on GET and
- * DELETE, as a JSON body on POST, PUT and DELETE (a DELETE carries both), and never a content-type.
+ * DELETE, as a JSON body on POST, PUT and DELETE (a DELETE carries both), and never a content-type. `as` signs it
+ * with another account's credentials (default: the account `default`).
  */
-async function intx(method: string, path: string, params: Json = {}): Promise<{ status: number; json: unknown }> {
+async function intx(
+  method: string,
+  path: string,
+  params: Json = {},
+  as: Signed = {},
+): Promise<{ status: number; json: unknown }> {
   const query = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])).toString();
   const body = method === "GET" || Object.keys(params).length === 0 ? "" : JSON.stringify(params);
   const inQuery = method === "GET" || method === "DELETE";
-  const r = await send("intx", { method, path, body, query: inQuery ? query : "", contentType: null });
+  const r = await send("intx", { ...as, method, path, body, query: inQuery ? query : "", contentType: null });
   return { status: r.status, json: await r.json() };
 }
 
@@ -707,6 +713,261 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
       results: [{ client_order_id: "sell-all" }],
     });
     expect((await simControl()).effects).toMatchObject({ orders_placed: 5, orders_modified: 1, orders_cancelled: 0 });
+  });
+});
+
+/** The simulator's other accounts, as `send`/`intx` overrides. */
+const ALPHA: Signed = {
+  key: DEV_ALPHA.INTX_ALPHA_API_KEY,
+  secret: DEV_ALPHA.INTX_ALPHA_API_SECRET,
+  passphrase: DEV_ALPHA.INTX_ALPHA_API_PASSPHRASE,
+};
+const BETA: Signed = {
+  key: DEV_BETA.INTX_BETA_API_KEY,
+  secret: DEV_BETA.INTX_BETA_API_SECRET,
+  passphrase: DEV_BETA.INTX_BETA_API_PASSPHRASE,
+};
+const CDE_ALPHA: Signed = {
+  key: DEV_ALPHA.CDE_ALPHA_API_KEY,
+  secret: DEV_ALPHA.CDE_ALPHA_API_SECRET,
+  passphrase: DEV_ALPHA.CDE_ALPHA_API_PASSPHRASE,
+};
+const PF_ALPHA = DEV_PORTFOLIOS.alpha;
+const PF_BETA = DEV_PORTFOLIOS.beta;
+
+/** `accounts` of /_sim/control with every counter at zero. */
+const idleAccounts = () => ({
+  "intx:default": { key: DEV.INTX_API_KEY, requests: 0, orders_placed: 0 },
+  "intx:alpha": { key: DEV_ALPHA.INTX_ALPHA_API_KEY, requests: 0, orders_placed: 0 },
+  "intx:beta": { key: DEV_BETA.INTX_BETA_API_KEY, requests: 0, orders_placed: 0 },
+  "cde:default": { key: DEV.CDE_API_KEY, requests: 0, orders_placed: 0 },
+  "cde:alpha": { key: DEV_ALPHA.CDE_ALPHA_API_KEY, requests: 0, orders_placed: 0 },
+});
+
+describe("simulator: several accounts per venue, each with its own key and portfolio", () => {
+  it("each account authenticates with its own key, secret and passphrase, and sees only its own portfolio", async () => {
+    const reset = await simControl(QUIET);
+    expect(reset.accounts).toEqual(idleAccounts());
+
+    const list = async (as: Signed) => (await intx("GET", "/api/v1/portfolios", {}, as)).json as Json[];
+    expect((await list({})).map((p) => [p.portfolio_id, p.name])).toEqual([[PF, "dev"]]);
+    const alpha = await list(ALPHA);
+    expect(alpha).toEqual([
+      {
+        portfolio_id: PF_ALPHA,
+        portfolio_uuid: "7c4e2a91-3b5d-4f6e-8a1c-2d9e0f1a0a02",
+        name: "alpha",
+        user_uuid: "5c1f7a0e-2d5b-4c4e-9a51-1c0ffee0d002",
+        maker_fee_rate: "0.0002",
+        taker_fee_rate: "0.0004",
+        trading_lock: false,
+        borrow_disabled: false,
+        is_lsp: false,
+        is_default: true,
+        cross_collateral_enabled: false,
+      },
+    ]);
+    expect((await list(BETA)).map((p) => [p.portfolio_id, p.name])).toEqual([[PF_BETA, "beta"]]);
+
+    // Balances and positions are the account's own.
+    const usdc = async (pf: string, as: Signed) =>
+      ((await intx("GET", `/api/v1/portfolios/${pf}/balances`, {}, as)).json as Json[])[0];
+    expect(await usdc(PF, {})).toMatchObject({ quantity: "100000", hold: "2500", max_withdraw_amount: "97500" });
+    expect(await usdc(PF_ALPHA, ALPHA)).toMatchObject({ quantity: "25000", hold: "500", max_withdraw_amount: "24500" });
+    expect(await usdc(PF_BETA, BETA)).toMatchObject({ quantity: "5000", hold: "0", max_withdraw_amount: "5000" });
+    const held = async (pf: string, as: Signed) =>
+      ((await intx("GET", `/api/v1/portfolios/${pf}/positions`, {}, as)).json as Json[]).map((p) => [
+        p.symbol,
+        p.net_size,
+      ]);
+    expect(await held(PF, {})).toEqual([["BTC-PERP", "0.5"]]);
+    expect(await held(PF_ALPHA, ALPHA)).toEqual([["ETH-PERP", "-2"]]);
+    expect(await held(PF_BETA, BETA)).toEqual([]);
+
+    // Another account's portfolio, by id or uuid, is as unknown as a made-up one.
+    for (const [path, as] of [
+      [`/api/v1/portfolios/${PF}`, ALPHA],
+      [`/api/v1/portfolios/${PF_UUID}/balances`, BETA],
+      [`/api/v1/portfolios/${PF_ALPHA}/positions`, BETA],
+      [`/api/v1/portfolios/${PF_BETA}/fills`, {}],
+    ] as const) {
+      expect([path, await intx("GET", path, {}, as)]).toEqual([path, javalin(404, "Portfolio not found")]);
+    }
+    expect(await intx("GET", "/api/v1/portfolios/fills", { portfolios: PF }, ALPHA)).toEqual(
+      javalin(404, "Portfolio not found"),
+    );
+
+    // CDE's second account authenticates with its own key too.
+    const cde = await send("cde", CDE_ALPHA);
+    expect(cde.status).toBe(200);
+    await cde.body?.cancel();
+
+    const state = await simControl();
+    expect(state.accounts).toEqual({
+      ...idleAccounts(),
+      "intx:default": { key: DEV.INTX_API_KEY, requests: 4, orders_placed: 0 },
+      "intx:alpha": { key: DEV_ALPHA.INTX_ALPHA_API_KEY, requests: 5, orders_placed: 0 },
+      "intx:beta": { key: DEV_BETA.INTX_BETA_API_KEY, requests: 5, orders_placed: 0 },
+      "cde:alpha": { key: DEV_ALPHA.CDE_ALPHA_API_KEY, requests: 1, orders_placed: 0 },
+    });
+    expect(state.effects).toMatchObject({ accepted: 15, rejected: {} });
+  });
+
+  it("a key signed with another account's secret, or sent with its passphrase, is refused", async () => {
+    await simControl(QUIET);
+    const cases: [string, Promise<Response>, string][] = [
+      ["alpha key, beta secret", send("intx", { ...ALPHA, secret: BETA.secret }), "invalid signature"],
+      ["alpha key, default secret", send("intx", { ...ALPHA, secret: DEV.INTX_API_SECRET }), "invalid signature"],
+      ["beta key, alpha passphrase", send("intx", { ...BETA, passphrase: ALPHA.passphrase }), "invalid passphrase"],
+      ["default key, alpha secret", send("intx", { secret: ALPHA.secret }), "invalid signature"],
+      ["cde alpha key, default secret", send("cde", { ...CDE_ALPHA, secret: DEV.CDE_API_SECRET }), "invalid signature"],
+      ["intx alpha key at CDE", send("cde", ALPHA), "invalid api key"],
+      ["cde alpha key at INTX", send("intx", CDE_ALPHA), "invalid api key"],
+    ];
+    for (const [what, pending, message] of cases) {
+      const r = await pending;
+      expect([what, r.status, await r.json()]).toEqual([what, 401, { message }]);
+    }
+    const state = await simControl();
+    expect(state.effects).toMatchObject({ accepted: 0, rejected: { signature: 4, passphrase: 1, key: 2 } });
+    expect(state.accounts).toEqual(idleAccounts());
+  });
+
+  it("an order placed by alpha is alpha's alone: beta and default can neither see, fetch, modify nor cancel it", async () => {
+    await simControl(QUIET);
+    const resting = { ...limit("acct-rest-1", "BUY", "BTC-PERP", "0.01", 60000), portfolio: undefined };
+    const placed = await intx("POST", "/api/v1/orders", resting, ALPHA);
+    expect(placed.status).toBe(200);
+    const order = placed.json as Json;
+    expect(order).toMatchObject({
+      client_order_id: "acct-rest-1",
+      portfolio_id: PF_ALPHA,
+      portfolio_uuid: "7c4e2a91-3b5d-4f6e-8a1c-2d9e0f1a0a02",
+      order_status: "WORKING",
+    });
+    const id = order.order_id as string;
+
+    // Alpha sees it: by id, by client_order_id, in its open orders and its position's resting size.
+    expect(await intx("GET", `/api/v1/orders/${id}`, { portfolio: PF_ALPHA }, ALPHA)).toEqual({
+      status: 200,
+      json: order,
+    });
+    expect((await intx("GET", "/api/v1/orders/acct-rest-1", {}, ALPHA)).json).toMatchObject({ order_id: id });
+    const open = (as: Signed, params: Json = {}) =>
+      intx("GET", "/api/v1/orders", params, as).then((r) =>
+        ((r.json as Json).results as Json[]).map((o) => o.order_id),
+      );
+    expect(await open(ALPHA)).toEqual([id]);
+    expect((await intx("GET", `/api/v1/portfolios/${PF_ALPHA}/positions/BTC-PERP`, {}, ALPHA)).json).toMatchObject({
+      buy_order_size: "0.01",
+    });
+
+    // Nobody else does.
+    expect(await open(BETA)).toEqual([]);
+    expect(await open({})).toEqual([]);
+    expect((await intx("GET", `/api/v1/portfolios/${PF}/positions/BTC-PERP`)).json).toMatchObject({
+      buy_order_size: "0",
+    });
+    for (const [who, as] of [
+      ["beta", BETA],
+      ["default", {}],
+    ] as const) {
+      for (const ref of [id, "acct-rest-1"]) {
+        expect([who, await intx("GET", `/api/v1/orders/${ref}`, {}, as)]).toEqual([
+          who,
+          javalin(404, "Order not found"),
+        ]);
+        expect([who, await intx("DELETE", `/api/v1/orders/${ref}`, {}, as)]).toEqual([
+          who,
+          javalin(404, "Order not found"),
+        ]);
+        const edit = { price: "60100", client_order_id: `${who}-edit` };
+        expect([who, await intx("PUT", `/api/v1/orders/${ref}`, edit, as)]).toEqual([
+          who,
+          javalin(404, "Order not found"),
+        ]);
+      }
+    }
+    // Naming alpha's portfolio does not help: it is not theirs.
+    expect(await intx("GET", "/api/v1/orders", { portfolio: PF_ALPHA }, BETA)).toEqual(
+      javalin(404, "Portfolio not found"),
+    );
+    expect(await intx("DELETE", "/api/v1/orders", { portfolio: PF_ALPHA }, BETA)).toEqual(
+      javalin(404, "Portfolio not found"),
+    );
+    expect(await intx("DELETE", `/api/v1/orders/${id}`, { portfolio: PF_ALPHA }, BETA)).toEqual(
+      javalin(404, "Portfolio not found"),
+    );
+    expect(
+      await intx(
+        "POST",
+        "/api/v1/orders",
+        { ...limit("beta-in-alpha", "BUY", "BTC-PERP", "0.01", 60000), portfolio: PF_ALPHA },
+        BETA,
+      ),
+    ).toEqual(javalin(404, "Portfolio not found"));
+    // Beta's cancel-all in its own portfolio finds nothing to cancel.
+    expect(await intx("DELETE", "/api/v1/orders", { portfolio: PF_BETA }, BETA)).toEqual({ status: 200, json: [] });
+
+    let state = await simControl();
+    expect(state.effects).toMatchObject({ orders_placed: 1, orders_cancelled: 0, orders_modified: 0 });
+    expect(state.accounts["intx:alpha"]).toMatchObject({ key: DEV_ALPHA.INTX_ALPHA_API_KEY, orders_placed: 1 });
+    expect(state.accounts["intx:beta"]?.orders_placed).toBe(0);
+    expect(state.accounts["intx:default"]?.orders_placed).toBe(0);
+
+    // Still WORKING, so alpha can cancel it.
+    expect((await intx("DELETE", `/api/v1/orders/${id}`, { portfolio: PF_ALPHA }, ALPHA)).json).toMatchObject({
+      order_id: id,
+      order_status: "DONE",
+      event_type: "CANCELED",
+    });
+
+    // A fill is alpha's too: in its fills, with its portfolio name and client id, and in its position only.
+    const market = { client_order_id: "acct-mkt-1", side: "BUY", instrument: "ETH-PERP", size: "0.5", type: "MARKET" };
+    const filled = (await intx("POST", "/api/v1/orders", { ...market, tif: "IOC" }, ALPHA)).json as Json;
+    expect(filled).toMatchObject({ portfolio_id: PF_ALPHA, order_status: "DONE", event_type: "TRADE" });
+    const fills = async (as: Signed) =>
+      ((await intx("GET", "/api/v1/portfolios/fills", {}, as)).json as Json).results as Json[];
+    expect(await fills(ALPHA)).toEqual([
+      expect.objectContaining({
+        order_id: filled.order_id,
+        portfolio_id: PF_ALPHA,
+        portfolio_name: "alpha",
+        client_id: "2alp7hq3-1-1",
+      }),
+    ]);
+    expect(await fills(BETA)).toEqual([]);
+    expect(await fills({})).toEqual([]);
+    expect((await intx("GET", `/api/v1/portfolios/${PF_ALPHA}/positions/ETH-PERP`, {}, ALPHA)).json).toMatchObject({
+      net_size: "-1.5",
+    });
+    expect((await intx("GET", `/api/v1/portfolios/${PF}/positions/ETH-PERP`)).json).toMatchObject({ net_size: "0" });
+
+    state = await simControl();
+    expect(state.effects).toMatchObject({ orders_placed: 2, orders_cancelled: 1 });
+    expect(state.accounts["intx:alpha"]?.orders_placed).toBe(2);
+    expect(state.accounts["intx:beta"]?.orders_placed).toBe(0);
+    expect(state.accounts["intx:default"]?.orders_placed).toBe(0);
+
+    // reset: every account's orders, fills, positions and counters back to the start.
+    expect((await simControl({ reset: true })).accounts).toEqual(idleAccounts());
+    await simControl(QUIET);
+    expect(await open(ALPHA)).toEqual([]);
+    expect(await fills(ALPHA)).toEqual([]);
+    expect(await intx("GET", `/api/v1/orders/${id}`, {}, ALPHA)).toEqual(javalin(404, "Order not found"));
+    expect((await intx("GET", `/api/v1/portfolios/${PF_ALPHA}/positions/ETH-PERP`, {}, ALPHA)).json).toMatchObject({
+      net_size: "-2",
+    });
+  });
+
+  it("the rate limit is per key: alpha's 40 in a second leave beta's untouched", async () => {
+    await simControl(QUIET);
+    const alpha = await Promise.all(Array.from({ length: 41 }, () => send("intx", ALPHA).then((r) => r.status)));
+    expect(alpha.filter((s) => s === 429)).toHaveLength(1);
+    expect((await send("intx", BETA)).status).toBe(200);
+    const state = await simControl();
+    expect(state.accounts["intx:alpha"]?.requests).toBe(40);
+    expect(state.accounts["intx:beta"]?.requests).toBe(1);
   });
 });
 

@@ -1,0 +1,172 @@
+// Several API keys per venue in one deployment, proven by the simulator's per-account state: the relay signs with
+// the account its path names, a token allowed one account reaches no other (whatever the spelling of the account
+// part), the default account keeps today's paths, each account has its own rate gate, and every configuration
+// mistake is reported by name.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index.ts";
+import { DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";
+
+const ALL = "accounts-all-token-0123456789";
+const ALPHA_ONLY = "accounts-alpha-token-0123456789";
+let n = 0;
+function bindings(overrides: Record<string, unknown> = {}) {
+  return simEnv(`accounts-${n++}-${Date.now()}.sim.test`, {
+    ...DEV_ALPHA,
+    ...DEV_BETA,
+    ACCOUNTS: JSON.stringify([
+      { name: "alpha", venue: "intx" },
+      { name: "beta", venue: "intx", rate_limit_per_second: 40 },
+    ]),
+    RELAY_TOKENS: JSON.stringify([
+      { name: "all", token: ALL, allow: ["* /intx/*", "GET /accounts"] },
+      { name: "alpha-bot", token: ALPHA_ONLY, allow: ["* /intx/alpha/*"] },
+    ]),
+    ...overrides,
+  });
+}
+
+async function call(e: Env, path: string, token = ALL, init: RequestInit = {}) {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${token}`);
+  const r = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), e, ctx);
+  await waitOnExecutionContext(ctx);
+  return r;
+}
+
+const order = (id: string): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({
+    client_order_id: id,
+    side: "BUY",
+    size: "0.01",
+    tif: "GTC",
+    type: "LIMIT",
+    price: "50000",
+    instrument: "BTC-PERP",
+  }),
+});
+
+describe("accounts", () => {
+  it("each path signs with its own account: the simulator sees alpha's order under alpha only", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    const portfolio = async (path: string) =>
+      ((await (await call(e, path)).json()) as { portfolio_id: string }[]).map((p) => p.portfolio_id);
+    expect(await portfolio("/intx/alpha/api/v1/portfolios")).toEqual([DEV_PORTFOLIOS.alpha]);
+    expect(await portfolio("/intx/beta/api/v1/portfolios")).toEqual([DEV_PORTFOLIOS.beta]);
+    expect(await portfolio("/intx/api/v1/portfolios")).toEqual([DEV_PORTFOLIOS.default]);
+    expect(await portfolio("/intx/default/api/v1/portfolios")).toEqual([DEV_PORTFOLIOS.default]);
+    const placed = await call(e, "/intx/alpha/api/v1/orders", ALL, order(`acct-${n}`));
+    expect(placed.status).toBe(200);
+    const { accounts } = await simControl();
+    expect(accounts["intx:alpha"]?.orders_placed).toBe(1);
+    expect(accounts["intx:beta"]?.orders_placed).toBe(0);
+    expect(accounts["intx:default"]?.orders_placed).toBe(0);
+  });
+
+  it("a token allowed /intx/alpha/* reaches alpha and nothing else, however the account part is spelled", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    expect((await call(e, "/intx/alpha/api/v1/portfolios", ALPHA_ONLY)).status).toBe(200);
+    const refused: [string, number][] = [
+      ["/intx/beta/api/v1/portfolios", 403],
+      ["/intx/api/v1/portfolios", 403],
+      ["/intx/default/api/v1/portfolios", 403],
+      ["/intx/alpha/../beta/api/v1/portfolios", 403], // resolved to /intx/beta/… before the Worker sees it
+      ["/intx/alpha/%2e%2e/beta/api/v1/portfolios", 403], // likewise
+      ["/intx/ALPHA/api/v1/portfolios", 400],
+      ["/intx/%61lpha/api/v1/portfolios", 400],
+      ["/intx/alpha%2fbeta/api/v1/portfolios", 400],
+      ["/intx/alpha;/api/v1/portfolios", 400],
+    ];
+    for (const [path, status] of refused) {
+      const r = await call(e, path, ALPHA_ONLY);
+      expect([path, r.status]).toEqual([path, status]);
+    }
+    const { accounts } = await simControl();
+    expect(accounts["intx:alpha"]?.requests).toBe(1);
+    expect(accounts["intx:beta"]?.requests).toBe(0);
+    expect(accounts["intx:default"]?.requests).toBe(0);
+  });
+
+  it("an unknown account is 404 to a token that may ask; GET /accounts lists each one, never a key", async () => {
+    const e = bindings({ INTX_BETA_API_PASSPHRASE: "" });
+    const unknown = await call(e, "/intx/gamma/api/v1/portfolios");
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("no_such_account");
+    const r = await call(e, "/accounts");
+    const text = await r.text();
+    expect(JSON.parse(text)).toEqual({
+      accounts: [
+        { venue: "intx", name: "default", available: true, rate_limit_per_second: 40, burst: 2 },
+        { venue: "intx", name: "alpha", available: true, rate_limit_per_second: 40, burst: 2 },
+        { venue: "cde", name: "default", available: true, rate_limit_per_second: null, burst: null },
+        {
+          venue: "intx",
+          name: "beta",
+          available: false,
+          problem: { binding: "INTX_BETA_API_PASSPHRASE", message: expect.stringContaining("is not set") },
+        },
+      ],
+    });
+    for (const key of ["dev-intx-alpha-key", "dev-intx-beta-key", "dev-intx-key"]) expect(text).not.toContain(key);
+  });
+
+  it("reports every mistake in ACCOUNTS, HOOKS and JOBS by name, and keeps the good accounts working", async () => {
+    const e = bindings({
+      ACCOUNTS: JSON.stringify([
+        { name: "alpha", venue: "intx" },
+        { name: "alpha", venue: "intx" },
+        { name: "api", venue: "intx" },
+        { name: "Gamma", venue: "intx" },
+        { name: "delta", venue: "kraken" },
+        { name: "twin", venue: "intx", secrets: "INTX_ALPHA_" },
+        { name: "lost", venue: "cde" },
+      ]),
+      HOOKS: JSON.stringify([
+        {
+          name: "h",
+          verify: "bearer",
+          secret_binding: "HOOK_T",
+          request: { venue: "intx", account: "zeta", method: "GET", path: "/api/v1/portfolios" },
+        },
+      ]),
+      HOOK_T: "hook-token-0123456789",
+      JOBS: JSON.stringify([
+        { name: "j", cron: "* * * * *", venue: "intx", account: "zeta", path: "/api/v1/portfolios" },
+      ]),
+    });
+    const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+    expect(r.status).toBe(503);
+    const problems = ((await r.json()) as { problems: { binding: string; subject?: string; message: string }[] })
+      .problems;
+    expect(problems.map((p) => [p.binding, p.subject, p.message])).toEqual([
+      ["ACCOUNTS", "alpha", "the name is used twice on intx"],
+      ["ACCOUNTS", "api", "name api is reserved (it is part of a venue's API path)"],
+      ["ACCOUNTS", "Gamma", "name must be 1-32 of a-z, 0-9 and -"],
+      ["ACCOUNTS", "delta", "venue must be one of intx, cde"],
+      ["INTX_ALPHA_API_KEY", "intx:twin", "INTX_ALPHA_API_KEY: is the same key as account alpha"],
+      ["CDE_LOST_API_KEY", "cde:lost", "CDE_LOST_API_KEY: is not set; account lost is unavailable"],
+      ["HOOKS", "h", "account zeta on intx is not configured (see /health)"],
+      ["JOBS", "j", "account zeta on intx is not configured (see /health)"],
+    ]);
+    expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200);
+  });
+
+  it("each account has its own rate gate: a flood on alpha leaves beta's requests untouched", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    await call(e, "/intx/alpha/api/v1/portfolios");
+    await call(e, "/intx/beta/api/v1/portfolios");
+    const flood = Array.from({ length: 40 }, () => call(e, "/intx/alpha/api/v1/portfolios").then((r) => r.status));
+    const beta = await Promise.all(
+      Array.from({ length: 5 }, () => call(e, "/intx/beta/api/v1/portfolios").then((r) => r.status)),
+    );
+    const alpha = await Promise.all(flood);
+    expect(alpha.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect(beta).toEqual([200, 200, 200, 200, 200]);
+  });
+});
