@@ -11,7 +11,6 @@ declare namespace Cloudflare {
     INTX_RATE_BURST?: string;
     CDE_RATE_BURST?: string;
     CLOCK_SYNC?: string;
-    ACCOUNTS?: string;
     RUNS_RETENTION_DAYS?: string;
   }
 }
