@@ -2,7 +2,8 @@
 // the account its path names, a token allowed one account reaches no other (whatever the spelling of the account
 // part), the default account keeps today's paths, each account has its own rate gate, and every configuration
 // mistake is reported by name.
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";
@@ -168,5 +169,69 @@ describe("accounts", () => {
     const alpha = await Promise.all(flood);
     expect(alpha.filter((s) => s === 429).length).toBeGreaterThan(0);
     expect(beta).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it("a job run and a queued delivery record the account that signed them, by name", async () => {
+    const e = bindings({
+      JOBS: JSON.stringify([
+        {
+          name: "alpha-balances",
+          cron: "* * * * *",
+          venue: "intx",
+          account: "alpha",
+          path: `/api/v1/portfolios/${DEV_PORTFOLIOS.alpha}/balances`,
+        },
+      ]),
+      HOOKS: JSON.stringify([
+        {
+          name: "alpha-order",
+          verify: "bearer",
+          secret_binding: "HOOK_T",
+          delivery: "queue",
+          request: {
+            venue: "intx",
+            account: "alpha",
+            method: "POST",
+            path: "/api/v1/orders",
+            body: {
+              client_order_id: "{{client_order_id}}",
+              side: "BUY",
+              size: "0.01",
+              tif: "GTC",
+              type: "LIMIT",
+              price: "50000",
+              instrument: "BTC-PERP",
+            },
+          },
+        },
+      ]),
+      HOOK_T: "hook-token-0123456789",
+    });
+    await simControl({ reset: true });
+    const scheduledTime = Date.UTC(2026, 10, 24, 8, 0, 0);
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "* * * * *", scheduledTime }), e, ctx);
+    await waitOnExecutionContext(ctx);
+    const run = await env.DB.prepare("SELECT account, status FROM job_runs WHERE job = 'alpha-balances'").first();
+    expect(run).toEqual({ account: "alpha", status: 200 });
+    expect((await simControl()).accounts["intx:alpha"]?.requests).toBe(1);
+    const hookCtx = createExecutionContext();
+    const accepted = await worker.fetch(
+      new Request("https://relay.test/hooks/alpha-order", {
+        method: "POST",
+        body: "{}",
+        headers: {
+          authorization: "Bearer hook-token-0123456789",
+          "content-type": "application/json",
+          "idempotency-key": `acct-q-${n}`,
+        },
+      }),
+      e,
+      hookCtx,
+    );
+    await waitOnExecutionContext(hookCtx);
+    const { delivery_id } = (await accepted.json()) as { delivery_id: string };
+    const row = await env.DB.prepare("SELECT account FROM deliveries WHERE id = ?1").bind(delivery_id).first();
+    expect(row).toEqual({ account: "alpha" });
   });
 });
