@@ -22,6 +22,7 @@ import {
 } from "../lib/index.ts";
 import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";
+import { readAtMost } from "./stream.ts";
 import { DRIFT_PPM, type VenueClock, venueClock } from "./venue-clock.ts";
 
 export interface VenueRequest {
@@ -361,35 +362,15 @@ function locationHost(location: string | null, base: string): string {
 /** Reads the whole body, at most `limit` bytes; a body that breaks off or is over the limit is an UpstreamError. */
 async function readBytes(response: Response, limit: number, attempt: number): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > limit) {
-    await response.body?.cancel();
-    throw new UpstreamError("too_large", attempt, `over ${limit} bytes`);
-  }
-  if (!response.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = response.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw new UpstreamError("too_large", attempt, `over ${limit} bytes`);
-      }
-      chunks.push(value);
+  let bytes: Uint8Array<ArrayBuffer> | null = null;
+  if (declared <= limit) {
+    try {
+      bytes = await readAtMost(response.body, limit);
+    } catch {
+      throw new UpstreamError("broken", attempt);
     }
-  } catch (err) {
-    if (err instanceof UpstreamError) throw err;
-    throw new UpstreamError("broken", attempt);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
+  } else await response.body?.cancel();
+  if (!bytes) throw new UpstreamError("too_large", attempt, `over ${limit} bytes`);
   return bytes;
 }
 

@@ -5,6 +5,7 @@
  */
 import { RateLimitedError, type UpstreamFailure } from "../adapters/client.ts";
 import { errorName, log } from "../adapters/log.ts";
+import { readAtMost } from "../adapters/stream.ts";
 
 export class HttpError extends Error {
   override readonly name = "HttpError";
@@ -47,31 +48,9 @@ export function toErrorResponse(err: unknown): Response {
 /** Reads at most `limit` bytes of the body, or throws 413. An empty body is undefined. */
 export async function readBody(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) {
-    throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
-  }
-  if (!request.body) return undefined;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  if (size === 0) return undefined;
-  const body = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return body;
+  const body = declared !== null && Number(declared) > limit ? null : await readAtMost(request.body, limit);
+  if (!body) throw new HttpError(413, "body_too_large", `request body over ${limit} bytes`);
+  return body.byteLength === 0 ? undefined : body;
 }
 
 const FAILURES: Record<UpstreamFailure, { status: number; code: string; message: string }> = {

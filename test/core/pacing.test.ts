@@ -3,17 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { intervalMs, type Pacing, type Priority, SendSchedule, WRITE_EVERY } from "../../src/core/pacing.ts";
-
-/** The most arrivals in any window [t, t + 1000) of sorted times. */
-function peak(arrivals: number[]): number {
-  const sorted = [...arrivals].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while ((sorted[i] as number) - (sorted[j] as number) >= 1000) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
-}
+import { peak } from "../support/peak.ts";
 
 describe("SendSchedule", () => {
   it("spaces writes (1000 + lag) / (limit − burst + 1) apart, lets an idle key burst, and refuses past the cap", () => {

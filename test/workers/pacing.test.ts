@@ -5,6 +5,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
+import { peak } from "../support/peak.ts";
 import { DEV, simControl, simEnv } from "../support/sim.ts";
 
 const READER = "pacing-reader-token-0123456789";
@@ -66,17 +67,6 @@ async function order(e: Env, id: string) {
   );
   await waitOnExecutionContext(ctx);
   return r.status;
-}
-
-/** The most arrivals any window [t, t + 1000) holds. */
-function peak(arrivals: number[]): number {
-  const sorted = [...arrivals].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while ((sorted[i] as number) - (sorted[j] as number) >= 1000) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
 }
 
 describe("pacing at the venue", () => {
