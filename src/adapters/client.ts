@@ -252,7 +252,7 @@ export class SignedClient implements VenueClient {
       // stamped by another machine's clock.
       const sample = venueSample(response, tSend, tRecv);
       const rejected =
-        sample !== undefined && (response.status === 400 || response.status === 401) && !timeRetried
+        (response.status === 400 || response.status === 401) && !timeRetried
           ? isTimestampRejection(response.status, text)
           : false;
       // A refused timestamp proves the estimate wrong: this sample then overrides the brackets it disagrees with.

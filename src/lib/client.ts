@@ -5,7 +5,7 @@
  * re-signed (the venue refused before processing, so this is safe even for orders). A redirect is returned, never
  * followed with a signed request. Zero dependencies; `fetch`, the clock and the shared store are injectable.
  */
-import { isJson, venueSample } from "./date.ts";
+import { venueSample } from "./date.ts";
 import { type ClockEstimate, OffsetEstimator, timestampFor } from "./estimator.ts";
 import { importHmacKey, type SecretEncoding, secretBytes } from "./key.ts";
 import { isTimestampRejection } from "./rejection.ts";
@@ -70,7 +70,6 @@ export class CoinbaseClient {
       const refused =
         attempt === 1 &&
         (response.status === 400 || response.status === 401) &&
-        isJson(response.headers) &&
         isTimestampRejection(response.status, await response.clone().text());
       const sample = venueSample(response, tSend, tRecv);
       if (sample && this.estimator.add(sample, { rejected: refused })) this.#offer(tRecv);
