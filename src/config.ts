@@ -105,16 +105,18 @@ function parse(env: object): Config {
   }
 
   const hooks = parseHooks(Reflect.get(env, "HOOKS"));
+  // Routes naming an unknown account go first, so they cannot knock out a good route in the shared-secret check.
+  for (const route of [...hooks.routes.values()]) {
+    if (route.account === "default" || accounts.has(accountKey(route.venue, route.account))) continue;
+    hooks.routes.delete(route.name);
+    hooks.problems.push({
+      route: route.name,
+      message: `account ${route.account} on ${route.venue} is not configured (see /health)`,
+    });
+  }
   checkHookSecrets(env, hooks);
   for (const { route, message } of hooks.problems) problems.push({ binding: "HOOKS", subject: route, message });
-  for (const route of [...hooks.routes.values()]) {
-    if (!accounts.has(accountKey(route.venue, route.account)) && route.account !== "default") {
-      hooks.routes.delete(route.name);
-      const message = `account ${route.account} on ${route.venue} is not configured (see /health)`;
-      hooks.problems.push({ route: route.name, message });
-      problems.push({ binding: "HOOKS", subject: route.name, message });
-      continue;
-    }
+  for (const route of hooks.routes.values()) {
     if (binding(env, route.secretBinding) === undefined) {
       problems.push({
         binding: route.secretBinding,

@@ -126,8 +126,6 @@ export interface ClientOptions {
   /** Active clock probes: `cold` = one unsigned probe when there is no estimate at all; `always` = also narrow a
    * wide estimate with htpdate-style probes in the background. Default `never` (venueClient reads CLOCK_SYNC). */
   syncMode?: SyncMode;
-  /** Largest venue answer read; default MAX_RESPONSE_BYTES. */
-  maxResponseBytes?: number;
 }
 
 /** `always` mode narrows the estimate in the background when its half-width exceeds this. */
@@ -181,8 +179,17 @@ export class SignedClient implements VenueClient {
     let timeRetried = false;
     let stale = 0;
     const priority = request.priority ?? (READS.has(method) ? "read" : "write");
+    // When a failure retry (after a 5xx, 429 or network error) cannot get a send slot, what the venue already
+    // answered stands: a 429 then would hide that an attempt may have reached the venue.
+    let fallback: (() => VenueResult) | undefined;
     for (let attempt = 1; ; attempt++) {
-      const sendBy = await this.#slot(priority);
+      let sendBy: number;
+      try {
+        sendBy = await this.#slot(priority);
+      } catch (err) {
+        if (fallback && err instanceof RateLimitedError) return fallback();
+        throw err;
+      }
       // The clock is read after the last await that precedes the fetch (only the HMAC itself follows).
       const now = this.#now();
       const estimate = this.#clock.estimator.estimate(now);
@@ -231,6 +238,10 @@ export class SignedClient implements VenueClient {
           attempt < maxAttempts + (timeRetried ? 1 : 0) &&
           wait <= budget
         ) {
+          const failed = attempt;
+          fallback = () => {
+            throw new UpstreamError("unreachable", failed);
+          };
           budget -= wait;
           await this.#sleep(wait);
           continue;
@@ -242,7 +253,8 @@ export class SignedClient implements VenueClient {
         await response.body?.cancel();
         throw new UpstreamError("redirect", attempt, `to ${locationHost(response.headers.get("location"), url)}`);
       }
-      const body = await readBytes(response, this.#options.maxResponseBytes ?? MAX_RESPONSE_BYTES, attempt);
+      const body =
+        method === "HEAD" ? await cancelled(response) : await readBytes(response, MAX_RESPONSE_BYTES, attempt);
       const text = new TextDecoder().decode(body);
       const sent = [credentials.apiKey, credentials.passphrase, credentials.secret, signed["CB-ACCESS-SIGN"]];
       if (echoes(text, response.headers, sent)) {
@@ -270,17 +282,14 @@ export class SignedClient implements VenueClient {
       ) {
         const wait = Math.max(this.#backoff(attempt), retryAfterMs(response.headers.get("retry-after"), tRecv) ?? 0);
         if (wait <= budget) {
+          const last = { response, body, used };
+          fallback = () => ({ response: rebuilt(last.response, last.body), ...last.used });
           budget -= wait;
           await this.#sleep(wait);
           continue;
         }
       }
-      const answer = new Response(body.byteLength === 0 ? null : body, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers,
-      });
-      return { response: answer, ...used };
+      return { response: rebuilt(response, body), ...used };
     }
   }
 
@@ -333,11 +342,15 @@ export class SignedClient implements VenueClient {
     const { gate } = this.#options;
     const { pacing } = this.config;
     if (!gate || !pacing) return Number.POSITIVE_INFINITY;
-    const asked = this.#now();
-    const wait = await gate.reserve(pacing, priority, priority === "write" ? WRITE_MAX_WAIT_MS : READ_MAX_WAIT_MS);
+    const cap = priority === "write" ? WRITE_MAX_WAIT_MS : READ_MAX_WAIT_MS;
+    // Without a grant nothing may be sent: a gate that fails is a refusal (429), never a 500 after a send.
+    const wait = await gate.reserve(pacing, priority, cap).catch(() => null);
     if (wait === null) throw new RateLimitedError(this.config.profile.name, 1);
+    // Counted from when the grant reaches this isolate: the gate's return trip (a few ms with DO_LOCATION_HINT) is
+    // on top of lagMs, and a slow gate cannot make every grant stale.
+    const granted = this.#now();
     if (wait > 0) await this.#sleep(wait);
-    return asked + wait + pacing.lagMs;
+    return granted + wait + pacing.lagMs;
   }
 
   /** Full jitter: uniform in [0, min(1 s, 100 ms · 2^(attempt−1))]. */
@@ -351,6 +364,21 @@ export class SignedClient implements VenueClient {
     const offer = this.#clock.takeOffer(now);
     if (offer) waitUntil(store.offer(offer, DRIFT_PPM).catch(() => false));
   }
+}
+
+/** The venue's answer again, from the bytes already read. */
+function rebuilt(response: Response, body: Uint8Array<ArrayBuffer>): Response {
+  return new Response(body.byteLength === 0 ? null : body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
+
+/** A HEAD answer has no body, whatever its content-length says. */
+async function cancelled(response: Response): Promise<Uint8Array<ArrayBuffer>> {
+  await response.body?.cancel();
+  return new Uint8Array(0);
 }
 
 /** The host a redirect points at, for the error message; never the path or query, which may carry data. */
@@ -385,7 +413,9 @@ export function echoes(text: string, headers: Headers, values: readonly string[]
   const headerText = [...headers].map(([name, value]) => `${name}: ${value}`).join("\n");
   return values.some((value) => {
     if (value.length < MIN_SECRET_LENGTH) return false;
-    const forms = new Set([value, value.replaceAll("/", "\\/"), encodeURIComponent(value)]);
+    const encoded = encodeURIComponent(value);
+    const lower = encoded.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase());
+    const forms = new Set([value, value.replaceAll("/", "\\/"), encoded, lower]);
     return [...forms].some((form) => text.includes(form) || headerText.includes(form));
   });
 }

@@ -154,15 +154,21 @@ function parseRate(value: string, binding: string): number | undefined {
 export const PACING_LAG_MS = 200;
 const DEFAULT_BURST = 2;
 
-function parsePacing(rateValue: string | undefined, burstValue: string | undefined, profile: VenueProfile) {
+function parsePacing(
+  rateValue: string | undefined,
+  burstValue: string | undefined,
+  profile: VenueProfile,
+  rateBinding = `${profile.envPrefix}RATE_LIMIT_PER_SECOND`,
+) {
   const p = profile.envPrefix;
-  const limit = rateValue ? parseRate(rateValue, `${p}RATE_LIMIT_PER_SECOND`) : profile.defaultRatePerSecond;
+  const limit = rateValue ? parseRate(rateValue, rateBinding) : profile.defaultRatePerSecond;
   if (limit === undefined) return undefined;
-  const burst = burstValue === undefined ? Math.min(DEFAULT_BURST, limit) : Number(burstValue);
-  if (!/^\d+$/.test(burstValue ?? "1") || burst < 1 || burst > limit) {
-    throw new ConfigError(`${p}RATE_BURST`, `must be a whole number from 1 to the rate limit (${limit})`);
+  const burst = burstValue === undefined ? DEFAULT_BURST : Number(burstValue);
+  if (!/^\d+$/.test(burstValue ?? "1") || burst < 1) {
+    throw new ConfigError(`${p}RATE_BURST`, "must be a whole number, at least 1");
   }
-  return { limit, burst, lagMs: PACING_LAG_MS };
+  // The venue's burst applies to every account, at most each account's own limit.
+  return { limit, burst: Math.min(burst, limit), lagMs: PACING_LAG_MS };
 }
 
 function parseEncoding(value: string, binding: string): SecretEncoding {
@@ -208,7 +214,7 @@ export function parseVenue(
     baseUrl: parseBaseUrl(baseUrlValue ?? profile.defaultBaseUrl, `${p}BASE_URL`),
     windowSeconds: windowValue ? parseWindow(windowValue, `${p}WINDOW_SECONDS`) : DEFAULT_WINDOW_SECONDS,
     secretEncoding,
-    pacing: parsePacing(rateValue, burstValue, profile),
+    pacing: parsePacing(rateValue, burstValue, profile, spec.rate ? `ACCOUNTS (${spec.name})` : undefined),
     credentials: new Credentials(apiKey as string, secret as string, passphrase as string),
   };
 }

@@ -12,6 +12,9 @@ import { isTimestampRejection } from "./rejection.ts";
 import { signRequest } from "./sign.ts";
 import type { EstimateStore } from "./store.ts";
 
+const REFUSAL_BODY_LIMIT = 16_384;
+const SHARED_READ_TIMEOUT_MS = 250;
+
 export interface CoinbaseClientOptions {
   apiKey: string;
   /** The API secret as Coinbase showed it (base64), or raw text with `secretEncoding: "raw"`. */
@@ -27,7 +30,7 @@ export interface CoinbaseClientOptions {
   driftPpm?: number;
 }
 
-/** What the client used for a request, on the response's `headers` as `x-skewguard-*`, and here. */
+/** How the client signed the request that got a response: its timestamp, the attempts, the estimate it used. */
 export interface SignedWith {
   timestamp: number;
   attempts: number;
@@ -62,28 +65,43 @@ export class CoinbaseClient {
     for (let attempt = 1; ; attempt++) {
       // The clock is read after the last await before the fetch: a slow caller never sends a stale timestamp.
       const now = this.#now();
-      const timestamp = timestampFor(now, this.estimator.estimate(now));
+      const estimate = this.estimator.estimate(now);
+      const timestamp = timestampFor(now, estimate);
       const signed = await signRequest(new Request(request, { body }), identity, timestamp);
       const tSend = this.#now();
       const response = await this.#fetch(signed);
       const tRecv = this.#now();
+      // A refusal is a short error body; a long one is not read (it cannot be the venue's timestamp refusal).
+      const small = Number(response.headers.get("content-length") ?? "0") <= REFUSAL_BODY_LIMIT;
       const refused =
         attempt === 1 &&
         (response.status === 400 || response.status === 401) &&
-        isTimestampRejection(response.status, await response.clone().text());
+        small &&
+        isTimestampRejection(response.status, (await response.clone().text()).slice(0, REFUSAL_BODY_LIMIT));
       const sample = venueSample(response, tSend, tRecv);
       if (sample && this.estimator.add(sample, { rejected: refused })) this.#offer(tRecv);
       if (refused) {
         await response.body?.cancel();
         continue; // re-signed with what this refusal just taught
       }
-      signedWith.set(response, { timestamp, attempts: attempt, estimate: this.estimator.estimate(tRecv) });
+      signedWith.set(response, { timestamp, attempts: attempt, estimate });
       return response;
     }
   }
 
+  /** Seeds from the shared store once, waiting at most 250 ms; a store that fails or hangs is skipped. */
   async #seed(): Promise<void> {
-    const shared = await this.#options.store?.read().catch(() => null);
+    const { store } = this.#options;
+    if (!store) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), SHARED_READ_TIMEOUT_MS);
+    });
+    const read = Promise.resolve()
+      .then(() => store.read())
+      .catch(() => null);
+    const shared = await Promise.race([read, late]);
+    if (timer !== undefined) clearTimeout(timer);
     if (shared) this.estimator.seed(shared);
   }
 

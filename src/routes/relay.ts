@@ -4,6 +4,7 @@
  * under the venue's API prefix with no trick that changes it, and only allow-listed headers go either way.
  */
 import { UpstreamError, venueClient } from "../adapters/client.ts";
+import { config } from "../config.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
 import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
 import { isJson } from "../lib/index.ts";
@@ -48,10 +49,16 @@ export function upstreamTarget(venue: VenueName, url: string): { account: string
   const first = written.split("/")[1] ?? "";
   const account = first === apiRoot ? "default" : first;
   if (account !== "default" && !ACCOUNT_NAME.test(account)) {
+    // Anything but plain lower-case unreserved characters (an encoded or upper-case spelling of an account, a `;`,
+    // a scheme) is refused as a path that could mean something else; a plain unknown segment is simply not ours.
+    if (/[^a-z0-9._~-]/.test(account)) {
+      throw new HttpError(400, "bad_path", "path refused: the account part must be a plain account name");
+    }
+    const prefix = PROFILES[venue].apiPrefix;
     throw new HttpError(
-      400,
-      "bad_path",
-      "path refused: the segment after the venue is neither its API nor an account name",
+      404,
+      "not_found",
+      `only paths under /${venue}${prefix} or /${venue}/<account>${prefix} are relayed`,
     );
   }
   const path = account === "default" && first === apiRoot ? written : written.slice(account.length + 1);
@@ -96,6 +103,11 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
   await authenticate(request, env, method, `/${venue}${written}`);
   const client = venueClient(env, venue, ctx, { account });
   if (!client && account !== "default") {
+    const broken = config(env).problems.some(
+      (p) => p.subject === `${venue}:${account}` || (p.binding === "ACCOUNTS" && p.subject === account),
+    );
+    if (broken)
+      throw new HttpError(503, "account_not_configured", `${venue} account ${account} is not usable; see GET /health`);
     throw new HttpError(404, "no_such_account", `${venue} has no account ${account}; see GET /accounts`);
   }
   if (!client) {

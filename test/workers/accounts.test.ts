@@ -93,6 +93,15 @@ describe("accounts", () => {
     expect(accounts["intx:default"]?.requests).toBe(0);
   });
 
+  it("a path that is neither an API nor an account is 404; a listed account that is broken is 503", async () => {
+    const e = bindings({ INTX_BETA_API_PASSPHRASE: "" });
+    expect((await call(e, "/intx/robots.txt")).status).toBe(404);
+    expect((await call(e, "/intx/")).status).toBe(404);
+    const broken = await call(e, "/intx/beta/api/v1/portfolios");
+    expect(broken.status).toBe(503);
+    expect(((await broken.json()) as { error: { code: string } }).error.code).toBe("account_not_configured");
+  });
+
   it("an unknown account is 404 to a token that may ask; GET /accounts lists each one, never a key", async () => {
     const e = bindings({ INTX_BETA_API_PASSPHRASE: "" });
     const unknown = await call(e, "/intx/gamma/api/v1/portfolios");

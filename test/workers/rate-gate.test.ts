@@ -124,4 +124,49 @@ describe("client + gate", () => {
     expect(grants).toBe(4);
     expect(venue.requests).toBe(1);
   });
+
+  it("a slow gate does not make grants stale: the lag is counted from when the grant arrives", async () => {
+    const venue = fakeVenue({ skewMs: 0, upMs: 1, downMs: 1 });
+    let grants = 0;
+    const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
+      fetch: venue.fetch,
+      now: venue.now,
+      gate: {
+        reserve: async () => {
+          grants++;
+          venue.advance(300); // a Durable Object 150 ms away each way
+          return 0;
+        },
+      },
+    });
+    const r = await c.send({ method: "POST", path: "/api/v1/orders", body: "{}" });
+    expect([grants, r.attempts, venue.requests]).toEqual([1, 1, 1]);
+  });
+
+  it("a gate that fails is a refusal before anything is sent; a retry that gets no slot returns the venue's answer", async () => {
+    const venue = fakeVenue({
+      skewMs: 0,
+      respond: (_r, n) => (n === 1 ? Response.json({ message: "busy" }, { status: 503 }) : undefined),
+    });
+    const failing = new SignedClient(config, new VenueClock(), new KeyCache(), {
+      fetch: venue.fetch,
+      now: venue.now,
+      gate: { reserve: () => Promise.reject(new Error("Durable Object reset")) },
+    });
+    await expect(failing.send({ method: "GET", path: "/api/v1/portfolios" })).rejects.toBeInstanceOf(RateLimitedError);
+    expect(venue.requests).toBe(0);
+    let grants = 0;
+    const retrying = new SignedClient(config, new VenueClock(), new KeyCache(), {
+      fetch: venue.fetch,
+      now: venue.now,
+      random: () => 0,
+      sleep: async (ms) => venue.advance(ms),
+      gate: { reserve: async () => (++grants === 1 ? 0 : null) },
+    });
+    // The DELETE reached the venue and got 503; its retry finds no slot, so the 503 stands instead of a 429.
+    const r = await retrying.send({ method: "DELETE", path: "/api/v1/orders" });
+    expect(r.response.status).toBe(503);
+    expect(await r.response.json()).toEqual({ message: "busy" });
+    expect(venue.requests).toBe(1);
+  });
 });
