@@ -32,7 +32,8 @@ const engines: Record<string, Engine> = {
     RAW_KEY ??= await crypto.subtle.importKey("raw", KEY_BYTES, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     return signature(RAW_KEY, 1_800_000_000 + i, "POST", "/api/v1/orders", BODY);
   },
-  // skewguard: the Worker's path, the key looked up in the KeyCache on every request.
+  // A KeyCache lookup (fingerprint of the secret) on every request: the CLI's path, and the Worker's before it kept
+  // each account's key by its configuration object.
   skewguard: async (i) => {
     const key = cache.get(SECRET, "base64", "BENCH_SECRET");
     return signature(key instanceof CryptoKey ? key : await key, 1_800_000_000 + i, "POST", "/api/v1/orders", BODY);

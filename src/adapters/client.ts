@@ -169,7 +169,19 @@ export class SignedClient implements VenueClient {
     const { credentials, secretEncoding, baseUrl, profile } = this.config;
     const method = request.method.toUpperCase();
     const url = `${baseUrl}${request.path}${request.query ? `?${request.query}` : ""}`;
-    const key = await this.#keys.get(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`);
+    // The account's configuration lives as long as the isolate: its key is looked up by that object, so the hot
+    // path neither imports nor fingerprints the secret again (the KeyCache does the first import).
+    let key = importedKeys.get(credentials);
+    if (!key) {
+      const pending = this.#keys.get(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`);
+      importedKeys.set(credentials, pending);
+      Promise.resolve(pending).then(
+        (imported) => importedKeys.set(credentials, imported),
+        () => importedKeys.delete(credentials),
+      );
+      key = pending;
+    }
+    if (!(key instanceof CryptoKey)) key = await key;
     await this.#clock.ready(this.#options.store);
     await this.#sync();
 
@@ -421,6 +433,7 @@ export function echoes(text: string, headers: Headers, values: readonly string[]
 }
 
 const keys = new KeyCache();
+const importedKeys = new WeakMap<object, CryptoKey | Promise<CryptoKey>>();
 
 function clockStore(env: Env, venue: VenueName, baseUrl: string) {
   return env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${baseUrl}`), config(env).durableObjects);
