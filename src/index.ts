@@ -6,7 +6,7 @@ import { AutoRouter, type IRequest } from "itty-router";
 import { consumeDeliveries, type DeliveryMessage } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
-import { accounts } from "./routes/accounts.ts";
+import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
 import { delivery } from "./routes/deliveries.ts";
@@ -37,6 +37,10 @@ router
   .all("/cde/*", (req, env, ctx) => relay("cde", req, env, ctx))
   .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req, env, ctx))
   .get("/accounts", (req, env) => accounts(req, env))
+  .all("/accounts/:venue/:account/halt", (req, env) =>
+    haltAccount(req.params.venue ?? "", req.params.account ?? "", req, env),
+  )
+  .all("/halt", (req, env) => haltAll(req, env))
   .get("/jobs", (req, env) => jobs(req, env))
   .get("/jobs/:name/runs", (req, env) => runs(req.params.name ?? "", req, env))
   .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env));

@@ -3,7 +3,17 @@
  * (docs/protocol.md, "CDE"). So this is funding rates, positions, instrument details and the kill-switch lock.
  * Errors use CDE's `{"message"}` shape. docs/simulator.md lists every route.
  */
-import { effects, isObject, iso, jsonBody, message, notFound, tradingLocked, type VenueRequest } from "./shared.ts";
+import {
+  effects,
+  effectsOf,
+  isObject,
+  iso,
+  jsonBody,
+  message,
+  notFound,
+  tradingLocked,
+  type VenueRequest,
+} from "./shared.ts";
 
 /** The one firm the simulated keys belong to. */
 const FIRM_UUID = "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01";
@@ -94,6 +104,7 @@ export function handleCde(req: VenueRequest): Response {
   if (route === "POST /rest/kill-switch") {
     tradingLocked.cde = true;
     effects.kill_switches++;
+    if (req.account !== undefined) effectsOf("cde", req.account).kill_switches++;
     return Response.json({ status: "ok", trading_locked: true });
   }
   if (route === "POST /rest/unlock-trading") {

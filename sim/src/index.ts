@@ -4,7 +4,8 @@
  * skewguard's code), refuses timestamps outside the window of its own skewed clock, stamps `Date` from that clock,
  * rate-limits INTX keys at 40/s, keeps a kill-switch lock per venue and, per account (API key), INTX orders, fills
  * and positions. `/_sim/control` changes skew, latency and faults at run time and reports the venue-side effects,
- * in total and per account, for tests and demos only.
+ * in total and per account (with the order requests that reached each INTX account's order routes), for tests
+ * and demos only.
  * This file is the gateway (authentication, faults, control); the venues' routes are in intx.ts and cde.ts.
  * `/_sim/captured...` records whatever reaches it and `/_sim/redirect?to=` redirects, for redirect and leak tests.
  * docs/simulator.md describes every route and control field.
@@ -14,6 +15,7 @@ import { createHmac } from "node:crypto";
 import { handleCde } from "./cde.ts";
 import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
 import {
+  type AccountEffects,
   accountEffects,
   effects,
   effectsOf,
@@ -315,15 +317,21 @@ function parseControl(text: string) {
   };
 }
 
-/** Per configured account, `"<venue>:<name>"`: its key (not a secret) and what the venue did for it. */
+/**
+ * Per configured account, `"<venue>:<name>"`: its key (not a secret) and what the venue did for it, every field
+ * present on every account (an INTX account's `kill_switches` and a CDE account's order fields stay at zero).
+ */
 function accountsState(env: SimEnv) {
-  const out: Record<string, { key: string; requests: number; orders_placed: number }> = {};
+  const out: Record<string, { key: string } & AccountEffects> = {};
   for (const a of accounts(env)) {
     const counted = accountEffects[`${a.venue}:${a.name}`];
     out[`${a.venue}:${a.name}`] = {
       key: a.key,
       requests: counted?.requests ?? 0,
       orders_placed: counted?.orders_placed ?? 0,
+      orders_modified: counted?.orders_modified ?? 0,
+      kill_switches: counted?.kill_switches ?? 0,
+      orders: counted?.orders ?? [],
     };
   }
   return out;

@@ -1,9 +1,10 @@
 /**
  * The simulated INTX venue (`/api/v1/...`): reference data (assets, instruments, quotes) shared by everyone, and
  * per account (per API key) one portfolio with its balances, positions and fills, and orders that keep their state
- * across calls. An account sees its own portfolio and orders only. Response shapes are the ones INTX documents, as
- * ccxt's `coinbaseinternational` client reads them. docs/simulator.md lists every route and the order-state rule
- * that `execute` implements.
+ * across calls. An account sees its own portfolio and orders only. Every request that reaches an order route
+ * (create, modify) is logged for its account first, before any check (shared.ts, `recordOrder`). Response shapes
+ * are the ones INTX documents, as ccxt's `coinbaseinternational` client reads them. docs/simulator.md lists every
+ * route and the order-state rule that `execute` implements.
  */
 import {
   dec,
@@ -14,6 +15,7 @@ import {
   javalin,
   jsonBody,
   notFound,
+  recordOrder,
   tradingLocked,
   type VenueRequest,
 } from "./shared.ts";
@@ -649,6 +651,7 @@ function listAllFills(req: VenueRequest): Response {
 
 function createOrder(req: VenueRequest): Response {
   const book = bookOf(req);
+  recordOrder(book.account, "create", req.body, req.nowMs);
   let order: unknown;
   try {
     order = jsonBody(req.body);
@@ -769,6 +772,7 @@ function getOrder(req: VenueRequest, [id]: string[]): Response {
  */
 function modifyOrder(req: VenueRequest, [id]: string[]): Response {
   const book = bookOf(req);
+  recordOrder(book.account, "modify", req.body, req.nowMs, id as string);
   const order = findOrder(book, id as string);
   if (!order) return orderNotFound();
   const refuse = (why: string) => badRequest(`Invalid replace order request (${why})`);
@@ -813,6 +817,7 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
     event_time: iso(req.nowMs),
   });
   effects.orders_modified++;
+  effectsOf("intx", book.account).orders_modified++;
   execute(book, order, findPerp(order.symbol) as Perp, req.nowMs);
   return Response.json(order);
 }

@@ -1,6 +1,6 @@
 /**
  * What the simulator's gateway (index.ts) and its two venues (intx.ts, cde.ts) share: the effect counters (totals
- * and per account), the kill-switch lock, the request a venue handler sees, and a few answer and number helpers.
+ * and per account, with each account's order log), the kill-switch lock, the request a venue handler sees, and a few answer and number helpers.
  */
 
 export type Venue = "intx" | "cde";
@@ -49,11 +49,46 @@ function freshEffects(): Effects {
 
 export let effects = freshEffects();
 
+/** The request-body fields an order record copies, as sent: any JSON value, a field the body lacked left out. */
+export const ORDER_RECORD_FIELDS = [
+  "client_order_id",
+  "instrument",
+  "side",
+  "type",
+  "tif",
+  "size",
+  "price",
+  "close_only",
+] as const;
+
+/**
+ * One order request that reached an INTX order route (`POST /api/v1/orders`, `PUT /api/v1/orders/{id}`), whether
+ * the venue then accepted it or not. Each body field is copied as the body had it (a string, a number, `null`...),
+ * and left out when the body did not have it or was not a JSON object.
+ */
+export type OrderRecord = {
+  action: "create" | "modify";
+  /** modify only: the `{id}` of the path, percent-decoded, as the route looked it up. */
+  order_id?: string;
+} & { [field in (typeof ORDER_RECORD_FIELDS)[number]]?: unknown } & {
+  /** The simulator's skewed clock when the route ran (ISO 8601, ms, UTC): the clock of the order's `submit_time`. */
+  at: string;
+};
+
+/** How many order records an account keeps: the most recent, oldest first. */
+export const ORDERS_KEPT = 200;
+
 /** Per account, what the venue did for it: the `accounts` of `/_sim/control`, without the key. */
 export interface AccountEffects {
   /** Authenticated requests that reached the venue's routes as this account (its share of `effects.accepted`). */
   requests: number;
   orders_placed: number;
+  /** INTX modifies that succeeded (its share of `effects.orders_modified`). */
+  orders_modified: number;
+  /** CDE kill switches it called (its share of `effects.kill_switches`). */
+  kill_switches: number;
+  /** The last `ORDERS_KEPT` order requests that reached an INTX order route as this account, oldest first. */
+  orders: OrderRecord[];
 }
 
 /** Keyed `"<venue>:<account>"`, e.g. `"intx:alpha"`; an entry appears on the account's first counted request. */
@@ -62,11 +97,43 @@ export let accountEffects: Record<string, AccountEffects> = {};
 /** The counters of one account, created at zero. */
 export function effectsOf(venue: Venue, account: string): AccountEffects {
   const id = `${venue}:${account}`;
-  accountEffects[id] ??= { requests: 0, orders_placed: 0 };
+  accountEffects[id] ??= { requests: 0, orders_placed: 0, orders_modified: 0, kill_switches: 0, orders: [] };
   return accountEffects[id];
 }
 
-/** Clears the totals and every account's counters. */
+/**
+ * Notes an order request that reached an INTX order route as `account`, before the route checks anything: the
+ * venue records what it received, not what it accepted. `body` is the raw request body.
+ */
+export function recordOrder(
+  account: string,
+  action: OrderRecord["action"],
+  body: Uint8Array,
+  nowMs: number,
+  orderId?: string,
+): void {
+  let parsed: unknown;
+  try {
+    parsed = jsonBody(body);
+  } catch {
+    parsed = undefined;
+  }
+  const sent: Partial<Record<(typeof ORDER_RECORD_FIELDS)[number], unknown>> = {};
+  if (isObject(parsed)) {
+    for (const field of ORDER_RECORD_FIELDS) if (parsed[field] !== undefined) sent[field] = parsed[field];
+  }
+  const record: OrderRecord = {
+    action,
+    ...(orderId !== undefined ? { order_id: orderId } : {}),
+    ...sent,
+    at: iso(nowMs),
+  };
+  const orders = effectsOf("intx", account).orders;
+  orders.push(record);
+  if (orders.length > ORDERS_KEPT) orders.splice(0, orders.length - ORDERS_KEPT);
+}
+
+/** Clears the totals and every account's counters and order log. */
 export function resetEffects(): void {
   effects = freshEffects();
   accountEffects = {};

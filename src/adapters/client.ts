@@ -9,7 +9,8 @@
  */
 
 import { config, type SyncMode } from "../config.ts";
-import type { Pacing, Priority } from "../core/pacing.ts";
+import { passesHalt, type RequestKind, requestKind, type Screened, screen } from "../core/guards.ts";
+import type { Priority } from "../core/pacing.ts";
 import { accountKey, type VenueConfig, type VenueName } from "../core/venue.ts";
 import {
   type ClockSample,
@@ -22,6 +23,7 @@ import {
 } from "../lib/index.ts";
 import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";
+import type { Admission, Admitted } from "./rate-gate.ts";
 import { readAtMost } from "./stream.ts";
 import { DRIFT_PPM, type VenueClock, venueClock } from "./venue-clock.ts";
 
@@ -37,6 +39,8 @@ export interface VenueRequest {
   timeoutMs?: number;
   /** Who goes first at the rate gate; default: `read` for GET, HEAD and OPTIONS, else `write`. */
   priority?: Priority;
+  /** Who asked, for the log line of a refusal: `token:<name>`, `hook:<route>`, `job:<name>`. */
+  by?: string;
 }
 
 export interface VenueResult {
@@ -93,9 +97,29 @@ export class RateLimitedError extends Error {
   }
 }
 
-/** Hands out send slots for one API key (the `RateGate` Durable Object). */
+/**
+ * skewguard refused the request under the account's rules, before anything was signed or sent: `read_only` (403),
+ * an order guard (422 `order_refused`) or a halt (423). The message is safe to show and names the account.
+ */
+export class RefusedError extends Error {
+  override readonly name = "RefusedError";
+  readonly status: 403 | 422 | 423;
+  readonly code: "read_only" | "order_refused" | "account_halted";
+  /** The rule at fault: a guard's key (`max_size`), or `read_only`, `halt`. */
+  readonly rule: string;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: 403 | 422 | 423, code: RefusedError["code"], rule: string, message: string, retryAfter?: number) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.rule = rule;
+    this.retryAfterSeconds = retryAfter;
+  }
+}
+
+/** The account's gate (the `RateGate` Durable Object): halt, order count and send slot, in one round trip. */
 export interface SlotGate {
-  reserve(pacing: Pacing, priority: Priority, maxWaitMs: number): Promise<number | null>;
+  admit(admission: Admission): Promise<Admitted>;
 }
 
 /** A read waits at most this long for a send slot, a write (order, cancel, kill-switch, webhook) this long. */
@@ -168,6 +192,9 @@ export class SignedClient implements VenueClient {
   async send(request: VenueRequest): Promise<VenueResult> {
     const { credentials, secretEncoding, baseUrl, profile } = this.config;
     const method = request.method.toUpperCase();
+    const kind = requestKind(profile.name, method, request.path);
+    // The account's rules come first: a refused request is never signed, and takes no send slot.
+    const { body: payload, ordersPerMinute } = this.#screen(kind, request);
     const url = `${baseUrl}${request.path}${request.query ? `?${request.query}` : ""}`;
     // The account's configuration lives as long as the isolate: its key is looked up by that object, so the hot
     // path neither imports nor fingerprints the secret again (the KeyCache does the first import).
@@ -191,17 +218,20 @@ export class SignedClient implements VenueClient {
     let timeRetried = false;
     let stale = 0;
     const priority = request.priority ?? (READS.has(method) ? "read" : "write");
+    const admission = { priority, haltable: !passesHalt(kind), ordersPerMinute };
     // When a failure retry (after a 5xx, 429 or network error) cannot get a send slot, what the venue already
     // answered stands: a 429 then would hide that an attempt may have reached the venue.
     let fallback: (() => VenueResult) | undefined;
     for (let attempt = 1; ; attempt++) {
       let sendBy: number;
       try {
-        sendBy = await this.#slot(priority);
+        sendBy = await this.#slot(admission, request.by);
       } catch (err) {
-        if (fallback && err instanceof RateLimitedError) return fallback();
+        if (fallback && (err instanceof RateLimitedError || err instanceof RefusedError)) return fallback();
         throw err;
       }
+      // An order is counted once, by its first grant: a re-signed or repeated attempt is the same order.
+      admission.ordersPerMinute = undefined;
       // The clock is read after the last await that precedes the fetch (only the HMAC itself follows).
       const now = this.#now();
       const estimate = this.#clock.estimator.estimate(now);
@@ -209,7 +239,7 @@ export class SignedClient implements VenueClient {
       const headers = new Headers(request.headers);
       const signed = await signHeaders(
         { apiKey: credentials.apiKey, passphrase: credentials.passphrase, key },
-        { method, url, body: request.body },
+        { method, url, body: payload },
         timestamp,
       );
       for (const [name, value] of Object.entries(signed)) headers.set(name, value);
@@ -233,7 +263,7 @@ export class SignedClient implements VenueClient {
           new Request(url, {
             method,
             headers,
-            body: request.body ?? null,
+            body: payload ?? null,
             redirect: "manual",
             signal: AbortSignal.timeout(request.timeoutMs ?? this.#options.timeoutMs ?? 10_000),
           }),
@@ -346,18 +376,51 @@ export class SignedClient implements VenueClient {
     }).catch(() => 0);
   }
 
+  /** The account's own rules (core/guards.ts `screen`); a refusal is logged with who asked and thrown. */
+  #screen(kind: RequestKind, request: VenueRequest): Screened {
+    const { profile, account, rules } = this.config;
+    const screened = screen(rules, kind, request.body, `${profile.name}/${account}`);
+    if (!("refused" in screened)) return screened;
+    const { status, code, rule, message } = screened.refused;
+    throw this.#refused(request.by, new RefusedError(status, code, rule, message));
+  }
+
+  #refused(by: string | undefined, err: RefusedError): RefusedError {
+    const { profile, account } = this.config;
+    log("warn", { event: "refused", venue: profile.name, account, by, rule: err.rule, status: err.status });
+    return err;
+  }
+
   /**
-   * Waits for a send slot when the key is paced, and returns the local time by which the request must leave
-   * (core/pacing.ts: at most `lagMs` after the grant); throws RateLimitedError past the priority's wait cap.
+   * Asks the account's gate (halt, order count, send slot) when there is anything to ask, and returns the local time
+   * by which the request must leave (core/pacing.ts: at most `lagMs` after the grant). Throws RateLimitedError past
+   * the priority's wait cap, RefusedError for a halt or a full minute of orders.
    */
-  async #slot(priority: Priority): Promise<number> {
+  async #slot(ask: Omit<Admission, "pacing" | "maxWaitMs">, by: string | undefined): Promise<number> {
     const { gate } = this.#options;
-    const { pacing } = this.config;
-    if (!gate || !pacing) return Number.POSITIVE_INFINITY;
-    const cap = priority === "write" ? WRITE_MAX_WAIT_MS : READ_MAX_WAIT_MS;
+    const { pacing, profile, account } = this.config;
+    if (!gate || (!pacing && !ask.haltable && ask.ordersPerMinute === undefined)) return Number.POSITIVE_INFINITY;
+    const cap = ask.priority === "write" ? WRITE_MAX_WAIT_MS : READ_MAX_WAIT_MS;
     // Without a grant nothing may be sent: a gate that fails is a refusal (429), never a 500 after a send.
-    const wait = await gate.reserve(pacing, priority, cap).catch(() => null);
-    if (wait === null) throw new RateLimitedError(this.config.profile.name, 1);
+    const admitted = await gate.admit({ ...ask, pacing, maxWaitMs: cap }).catch(() => ({ refused: "busy" as const }));
+    const label = `${profile.name}/${account}`;
+    if ("refused" in admitted) {
+      if (admitted.refused === "busy") throw new RateLimitedError(profile.name, 1);
+      if (admitted.refused === "halted") {
+        const { reason, by: who, at } = admitted.halt;
+        const message = `account ${label} is halted: ${reason} (by ${who} at ${at})`;
+        throw this.#refused(by, new RefusedError(423, "account_halted", "halt", message));
+      }
+      const { retryAfterSeconds } = admitted;
+      const limit = ask.ordersPerMinute;
+      const message = `max_orders_per_minute ${limit} reached (account ${label}); retry after ${retryAfterSeconds} s`;
+      throw this.#refused(
+        by,
+        new RefusedError(422, "order_refused", "max_orders_per_minute", message, retryAfterSeconds),
+      );
+    }
+    const { wait } = admitted;
+    if (!pacing) return Number.POSITIVE_INFINITY;
     // Counted from when the grant reaches this isolate: the gate's return trip (a few ms with DO_LOCATION_HINT) is
     // on top of lagMs, and a slow gate cannot make every grant stale.
     const granted = this.#now();
@@ -451,6 +514,14 @@ export async function preparedClock(env: Env, venue: VenueName): Promise<VenueCl
   return clock;
 }
 
+/** An account's gate (adapters/rate-gate.ts): its halt, order count and send slots. */
+export function accountGate(env: Env, venue: VenueName, account: string) {
+  return env.RATE_GATE.get(
+    env.RATE_GATE.idFromName(`account ${accountKey(venue, account)}`),
+    config(env).durableObjects,
+  );
+}
+
 /** The signed client for an account of `venue` (default `default`), or undefined when it is not configured. */
 export function venueClient(
   env: Env,
@@ -463,8 +534,7 @@ export function venueClient(
   const venueConfig = accounts.get(accountKey(venue, options.account ?? "default"));
   if (!venueConfig) return undefined;
   const store = clockStore(env, venue, venueConfig.baseUrl);
-  const gateId = env.RATE_GATE.idFromName(`${venue} ${venueConfig.credentials.apiKey}`);
-  const gate = env.RATE_GATE.get(gateId, config(env).durableObjects);
+  const gate = accountGate(env, venue, venueConfig.account);
   return new SignedClient(venueConfig, venueClock(venue, venueConfig.baseUrl), keys, {
     store,
     gate,
@@ -477,7 +547,7 @@ export function venueClient(
 /**
  * What came of one logical venue call, for the callers that keep or echo the answer (webhooks, queued deliveries,
  * jobs): the venue answered (any status), it gave no usable answer (an `UpstreamFailure`), skewguard's own rate gate
- * refused to send, or the venue is not configured.
+ * refused to send, the account's rules refused it (read_only, a guard, a halt), or the venue is not configured.
  */
 export type VenueOutcome =
   | {
@@ -492,6 +562,7 @@ export type VenueOutcome =
     }
   | { kind: UpstreamFailure; attempts: number; detail: string | undefined }
   | { kind: "rate_limited"; retryAfterSeconds: number }
+  | { kind: "refused"; error: RefusedError }
   | { kind: "not_configured" };
 
 /** A JSON request to a venue: the body (if any) is sent and signed exactly as given. */
@@ -504,6 +575,8 @@ export interface JsonRequest {
   priority?: Priority;
   /** The account that signs it; default `default`. */
   account?: string;
+  /** Who asked, for the log line of a refusal (`hook:<route>`, `job:<name>`). */
+  by?: string;
 }
 
 /** Sends one JSON request through the signed client and reads at most `maxBytes` of the answer. */
@@ -526,6 +599,7 @@ export async function sendJson(
   } catch (err) {
     if (err instanceof UpstreamError) return { kind: err.kind, attempts: err.attempts, detail: err.detail };
     if (err instanceof RateLimitedError) return { kind: "rate_limited", retryAfterSeconds: err.retryAfterSeconds };
+    if (err instanceof RefusedError) return { kind: "refused", error: err };
     throw err;
   }
 }

@@ -117,7 +117,7 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
   let outcome: VenueOutcome;
   try {
     const { method, path, body, account } = message;
-    const request = { method, path, body, account, priority: "write" as const };
+    const request = { method, path, body, account, priority: "write" as const, by: `hook:${message.route}` };
     outcome = await sendJson(env, ctx, message.venue, request, MAX_STORED_RESPONSE);
   } catch (err) {
     return { kind: "retry", reason: `internal error (${errorName(err)})` };
@@ -127,6 +127,9 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
       return { kind: "dead", reason: `${message.venue} is not configured` };
     case "rate_limited":
       return { kind: "retry", reason: "outbound rate limit", delaySeconds: outcome.retryAfterSeconds };
+    case "refused":
+      // A guard, read_only or a halt: final. Sent later it would be a stale order, placed after someone said stop.
+      return { kind: "dead", reason: `refused (${outcome.error.rule}): ${outcome.error.message}` };
     case "unreachable":
       return { kind: "retry", reason: failureReason(outcome.kind) };
     case "redirect":

@@ -105,12 +105,15 @@ async function fetchJob(env: Env, ctx: ExecutionContext, job: Job): Promise<RunR
   const empty = { status: null, attempts: 0, offsetMs: null, uncertaintyMs: null, body: null, truncated: false };
   try {
     const { method, path, query, body, account } = job;
-    const outcome = await sendJson(env, ctx, job.venue, { method, path, query, body, account }, MAX_RUN_BODY);
+    const request = { method, path, query, body, account, by: `job:${job.name}` };
+    const outcome = await sendJson(env, ctx, job.venue, request, MAX_RUN_BODY);
     switch (outcome.kind) {
       case "not_configured":
         return { ...empty, error: `${job.venue} is not configured` };
       case "rate_limited":
         return { ...empty, error: "outbound rate limit reached" };
+      case "refused":
+        return { ...empty, error: `refused (${outcome.error.rule}): ${outcome.error.message}` };
       case "answered":
         break;
       default:

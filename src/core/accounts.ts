@@ -4,6 +4,7 @@
  * `INTX_ALPHA_API_KEY`, `…_API_SECRET`, `…_API_PASSPHRASE`), and optionally its own secret encoding and rate limit.
  * Today's `INTX_API_*` / `CDE_API_*` are the account `default`, which may be listed to give it settings. Pure.
  */
+import { type AccountRules, parseGuards } from "./guards.ts";
 import { isRecord, parseJsonList } from "./parse.ts";
 import { type AccountSpec, PROFILES, VENUES, type VenueName } from "./venue.ts";
 
@@ -30,7 +31,7 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
       problem("an account must be an object");
       continue;
     }
-    const { name, venue, secrets, secret_encoding, rate_limit_per_second } = raw;
+    const { name, venue, secrets, secret_encoding, rate_limit_per_second, guards, read_only } = raw;
     if (typeof name !== "string" || !ACCOUNT_NAME.test(name)) problem("name must be 1-32 of a-z, 0-9 and -");
     else if (RESERVED.has(name)) problem(`name ${name} is reserved (it is part of a venue's API path)`);
     if (!VENUES.includes(venue as VenueName)) problem(`venue must be one of ${VENUES.join(", ")}`);
@@ -54,6 +55,20 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
       problem(`the name is used twice on ${venueName}`);
       continue;
     }
+    // Guards and read_only fail closed: the account stays (reads and cancels work) and every order is refused.
+    const rules: AccountRules = { readOnly: read_only === true, guards: undefined, configured: guards };
+    if (read_only !== undefined && typeof read_only !== "boolean") {
+      problem("read_only must be true or false; the account is read-only until it is fixed");
+      rules.readOnly = true;
+    }
+    if (guards !== undefined) {
+      try {
+        rules.guards = parseGuards(guards);
+      } catch (err) {
+        rules.guards = err instanceof Error ? err.message : "unusable";
+        problem(`guards: ${rules.guards}; every order on this account is refused until it is fixed`);
+      }
+    }
     const prefix = `${PROFILES[venueName].envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`;
     specs.push({
       name: account,
@@ -61,6 +76,7 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
       secrets: (secrets as string | undefined) ?? prefix,
       ...(secret_encoding === undefined ? {} : { secretEncoding: secret_encoding as string }),
       ...(rate === undefined ? {} : { rate: rate as string }),
+      rules,
     });
   }
   return { specs, problems };

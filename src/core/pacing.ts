@@ -55,3 +55,35 @@ export class SendSchedule {
     return null;
   }
 }
+
+/**
+ * Sends counted over a rolling period (an account's orders per minute): the send times still inside it. A time may
+ * be in the future (a granted slot not yet reached); it counts from the moment it is granted.
+ */
+export class RollingCount {
+  readonly #periodMs: number;
+  /** Ascending. */
+  readonly #times: number[] = [];
+
+  constructor(periodMs: number) {
+    this.#periodMs = periodMs;
+  }
+
+  /** How many counted sends fall after `now − period`. */
+  count(now: number): number {
+    while (this.#times.length > 0 && (this.#times[0] as number) <= now - this.#periodMs) this.#times.shift();
+    return this.#times.length;
+  }
+
+  add(at: number): void {
+    let i = this.#times.length;
+    while (i > 0 && (this.#times[i - 1] as number) > at) i--;
+    this.#times.splice(i, 0, at);
+  }
+
+  /** Whole seconds from `now` until fewer than `limit` sends are inside the period. */
+  retryAfterSeconds(limit: number, now: number): number {
+    const blocking = this.#times[this.#times.length - limit];
+    return blocking === undefined ? 0 : Math.max(1, Math.ceil((blocking + this.#periodMs - now) / 1000));
+  }
+}

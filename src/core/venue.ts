@@ -3,6 +3,7 @@
  * A venue with a problem is reported by binding name and left out; the other venue keeps working.
  */
 import { ConfigError, type SecretEncoding, secretBytes } from "../lib/index.ts";
+import { type AccountRules, NO_RULES } from "./guards.ts";
 import type { Pacing } from "./pacing.ts";
 
 export type VenueName = "intx" | "cde";
@@ -69,6 +70,8 @@ export interface VenueConfig {
   /** How skewguard paces this key's requests; undefined = not paced. */
   pacing: Pacing | undefined;
   credentials: Credentials;
+  /** `read_only` and order guards (core/guards.ts). */
+  rules: AccountRules;
 }
 
 /** One thing wrong with one account's binding. Never includes the binding's value. */
@@ -101,6 +104,7 @@ export interface AccountSpec {
   secretEncoding?: string;
   /** Requests per second, or "off". */
   rate?: string;
+  rules?: AccountRules;
 }
 
 /** The default account of a venue, reading today's `INTX_API_*` / `CDE_API_*`. */
@@ -216,6 +220,7 @@ export function parseVenue(
     secretEncoding,
     pacing: parsePacing(rateValue, burstValue, profile, spec.rate ? `ACCOUNTS (${spec.name})` : undefined),
     credentials: new Credentials(apiKey as string, secret as string, passphrase as string),
+    rules: spec.rules ?? NO_RULES,
   };
 }
 
@@ -273,6 +278,9 @@ export function checkVenuePath(venue: VenueName, path: string): PathProblem | un
   if (/%(2f|5c|2e|00|0[1-9a-f]|1[0-9a-f]|7f)/i.test(path)) {
     return bad("encoded slash, backslash, dot or control character");
   }
+  // An encoded letter, digit or `-._~` means the same as the plain one to the venue, but not to an allow-list or
+  // to the order guards (`/api/v1/%6Frders` is `/api/v1/orders`): normal form spells them plainly.
+  if (/%(?:[46][1-9a-f]|[57][0-9a]|3[0-9]|2d|5f|7e)/i.test(path)) return bad("percent-encoded letter, digit or - _ ~");
   if ([...path].some((c) => c === "\\" || c <= " " || c === "\x7f"))
     return bad("backslash, space or control character");
   if (/[?#]/.test(path)) return bad("query or fragment in the path");

@@ -9,8 +9,10 @@ import type { Claim, HookResult } from "../adapters/hook-ledger.ts";
 import { errorName, log } from "../adapters/log.ts";
 import { binding, config } from "../config.ts";
 import { hex, secretsEqual, sha256 } from "../core/digest.ts";
+import { requestKind, screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
+import { accountKey } from "../core/venue.ts";
 import { venueMessage } from "../lib/index.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
@@ -124,7 +126,8 @@ async function deliverNow(
 ): Promise<HookResult> {
   const { venue, account, method, path, body } = mapped;
   // A webhook is a signal someone acts on (an order, a kill-switch): it goes ahead of reads at the rate gate.
-  const request = { method, path, body, account, timeoutMs: route.timeoutMs, priority: "write" as const };
+  const by = `hook:${route.name}`;
+  const request = { method, path, body, account, timeoutMs: route.timeoutMs, priority: "write" as const, by };
   const outcome = await sendJson(env, ctx, venue, request, MAX_ECHO_BYTES);
   const sent = describe(mapped, id);
   switch (outcome.kind) {
@@ -137,6 +140,8 @@ async function deliverNow(
         `${venue}: the API key's request rate limit is reached; retry after ${outcome.retryAfterSeconds} s`,
         { "retry-after": String(outcome.retryAfterSeconds) },
       );
+    case "refused":
+      return refusedResult(route, mapped, id, outcome.error);
     case "answered":
       break;
     default: {
@@ -168,6 +173,38 @@ async function deliverNow(
       attempts: outcome.attempts,
     }),
   };
+}
+
+/**
+ * The account's rules refused the order (read_only, a guard, a halt): the sender gets the refusal, and so does a
+ * redelivery (the ledger keeps it), so a retried alert cannot slip through later, after someone said stop.
+ */
+function refusedResult(
+  route: HookRoute,
+  mapped: MappedRequest,
+  id: string,
+  refusal: { status: number; code: string; message: string },
+): HookResult {
+  const error = { code: refusal.code, message: refusal.message };
+  return {
+    status: refusal.status,
+    body: JSON.stringify({ error, route: route.name, delivery_id: id, sent: describe(mapped, id) }),
+  };
+}
+
+/**
+ * A queued route's order is checked against the account's rules when the webhook arrives, so the sender hears of a
+ * refusal now; the consumer checks again at send time, with the halt and the per-minute count.
+ */
+function screenQueued(env: Env, route: HookRoute, mapped: MappedRequest, id: string): HookResult | undefined {
+  const { venue, account, method, path, body } = mapped;
+  const target = config(env).accounts.get(accountKey(venue, account));
+  if (!target) return undefined; // the consumer records "not configured"
+  const screened = screen(target.rules, requestKind(venue, method, path), body, `${venue}/${account}`);
+  if (!("refused" in screened)) return undefined;
+  const { status, rule } = screened.refused;
+  log("warn", { event: "refused", venue, account, by: `hook:${route.name}`, rule, status });
+  return refusedResult(route, mapped, id, screened.refused);
 }
 
 /** Errors raised before anything was sent to the venue or the queue. */
@@ -246,8 +283,9 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   let result: HookResult;
   try {
     if (route.delivery === "queue") {
-      await enqueueDelivery(env, route, mapped, id, now);
-      result = queuedResult(route, mapped, id);
+      const refused = screenQueued(env, route, mapped, id);
+      if (!refused) await enqueueDelivery(env, route, mapped, id, now);
+      result = refused ?? queuedResult(route, mapped, id);
     } else result = await deliverNow(env, ctx, route, mapped, id);
   } catch (err) {
     if (nothingSent(err)) {

@@ -3,7 +3,7 @@
  * `catch`, and bounded body reading. Only deliberate `HttpError`s reach the client; anything else is a generic 500,
  * its detail in the log.
  */
-import { RateLimitedError, type UpstreamFailure } from "../adapters/client.ts";
+import { RateLimitedError, RefusedError, type UpstreamFailure } from "../adapters/client.ts";
 import { errorName, log } from "../adapters/log.ts";
 import { readAtMost } from "../adapters/stream.ts";
 
@@ -38,6 +38,10 @@ export function errorResponse(
 /** The router's `catch`: a deliberate error keeps its status; anything else becomes an opaque 500. */
 export function toErrorResponse(err: unknown): Response {
   if (err instanceof HttpError) return errorResponse(err.status, err.code, err.message, err.headers, err.details);
+  if (err instanceof RefusedError) {
+    const retry = err.retryAfterSeconds === undefined ? undefined : { "retry-after": String(err.retryAfterSeconds) };
+    return errorResponse(err.status, err.code, err.message, retry);
+  }
   if (err instanceof RateLimitedError) {
     return errorResponse(429, "rate_limited", err.message, { "retry-after": String(err.retryAfterSeconds) });
   }

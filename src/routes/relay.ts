@@ -100,7 +100,7 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
   const method = request.method.toUpperCase();
   const { account, path, written } = upstreamTarget(venue, request.url);
   // The allow-list sees the path as written: `* /intx/alpha/*` reaches alpha only, never beta or default.
-  await authenticate(request, env, method, `/${venue}${written}`);
+  const token = await authenticate(request, env, method, `/${venue}${written}`);
   const client = venueClient(env, venue, ctx, { account });
   if (!client && account !== "default") {
     const broken = config(env).problems.some(
@@ -123,7 +123,7 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
   if (body) headers["content-type"] = jsonBodyType(request.headers.get("content-type"), body);
   const query = new URL(request.url).search.slice(1);
   try {
-    const result = await client.send({ method, path, query, body, headers });
+    const result = await client.send({ method, path, query, body, headers, by: `token:${token}` });
     const { status } = result.response;
     if (status >= 500 && !isJson(result.response.headers)) {
       // A gateway's error page, not the venue's API: its text is not ours to pass on.

@@ -4,7 +4,7 @@
 //     venue clock is keyed by venue and base URL, so a fresh host means a cold clock.
 //   - `simControl(change)` POSTs to /_sim/control (skew, latency, faults, reset) and returns its state, including
 //     the `effects` counters (orders placed, kill-switches...), for "at most one venue-side effect" assertions,
-//     the same per account (`accounts`), and the capture sink's log. docs/simulator.md lists every field.
+//     the same per account (`accounts`, with the order requests each account sent), and the capture sink's log. docs/simulator.md lists every field.
 //   - `DEV` is the simulator's account `default` on each venue; `DEV_ALPHA` and `DEV_BETA` its other accounts,
 //     under the variable names skewguard reads for them.
 import { env } from "cloudflare:workers";
@@ -67,9 +67,10 @@ export interface SimState {
   };
   /**
    * Per configured account, keyed `"<venue>:<name>"` (`"intx:default"`, `"intx:alpha"`, `"cde:alpha"`...): its
-   * CB-ACCESS-KEY, the authenticated requests that reached the venue's routes as it, and the orders it placed.
+   * CB-ACCESS-KEY, the authenticated requests that reached the venue's routes as it, the orders it placed and
+   * modified, the CDE kill switches it called, and the order requests that reached INTX's order routes as it.
    */
-  accounts: Record<string, { key: string; requests: number; orders_placed: number }>;
+  accounts: Record<string, SimAccount>;
   /** What reached the capture sink (`/_sim/captured...`), most recent last, at most 50. */
   captured: {
     method: string;
@@ -79,6 +80,39 @@ export interface SimState {
     cb_access_headers: number;
     body_bytes: number;
   }[];
+}
+
+/** One entry of `SimState.accounts`. Every field is there on every account, at zero where the venue has no route. */
+export interface SimAccount {
+  key: string;
+  requests: number;
+  orders_placed: number;
+  /** Successful INTX modifies (`PUT /api/v1/orders/{id}` answered 200). */
+  orders_modified: number;
+  /** CDE `POST /rest/kill-switch` calls. */
+  kill_switches: number;
+  /** The last 200 requests that reached INTX's create or modify route as this account, accepted or not, oldest first. */
+  orders: SimOrderRecord[];
+}
+
+/**
+ * One order request as the venue received it. The body fields are copied as sent (a string, a number, `null`...)
+ * and absent when the body lacked them or was not a JSON object.
+ */
+export interface SimOrderRecord {
+  action: "create" | "modify";
+  /** modify only: the `{id}` of the path, percent-decoded. */
+  order_id?: string;
+  client_order_id?: unknown;
+  instrument?: unknown;
+  side?: unknown;
+  type?: unknown;
+  tif?: unknown;
+  size?: unknown;
+  price?: unknown;
+  close_only?: unknown;
+  /** When the route ran, ISO 8601 with ms, by the simulator's skewed clock (the clock of an order's `submit_time`). */
+  at: string;
 }
 
 export async function simControl(change?: Record<string, unknown>): Promise<SimState> {

@@ -109,11 +109,13 @@ describe("accounts", () => {
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("no_such_account");
     const r = await call(e, "/accounts");
     const text = await r.text();
+    // No guards, not read-only, not halted, no orders yet (test/workers/guards.test.ts covers the other cases).
+    const unguarded = { read_only: false, guards: null, halted: false, halt: null, orders_last_minute: 0 };
     expect(JSON.parse(text)).toEqual({
       accounts: [
-        { venue: "intx", name: "default", available: true, rate_limit_per_second: 40, burst: 2 },
-        { venue: "intx", name: "alpha", available: true, rate_limit_per_second: 40, burst: 2 },
-        { venue: "cde", name: "default", available: true, rate_limit_per_second: null, burst: null },
+        { venue: "intx", name: "default", available: true, rate_limit_per_second: 40, burst: 2, ...unguarded },
+        { venue: "intx", name: "alpha", available: true, rate_limit_per_second: 40, burst: 2, ...unguarded },
+        { venue: "cde", name: "default", available: true, rate_limit_per_second: null, burst: null, ...unguarded },
         {
           venue: "intx",
           name: "beta",

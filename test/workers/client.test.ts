@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { SignedClient, UpstreamError } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
+import { NO_RULES } from "../../src/core/guards.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
 import { KeyCache } from "../../src/lib/key.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
@@ -14,6 +15,7 @@ const config: VenueConfig = {
   secretEncoding: "base64",
   pacing: undefined,
   credentials: new Credentials("k", SECRET_B64, "p"),
+  rules: NO_RULES,
 };
 
 function client(

@@ -4,6 +4,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { SignedClient } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
+import { NO_RULES } from "../../src/core/guards.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
 import { KeyCache } from "../../src/lib/key.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
@@ -16,6 +17,7 @@ const config: VenueConfig = {
   secretEncoding: "base64",
   pacing: undefined,
   credentials: new Credentials("k", SECRET_B64, "p"),
+  rules: NO_RULES,
 };
 
 describe("clock shared across isolates", () => {

@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import { RateLimitedError, SignedClient, type SlotGate } from "../../src/adapters/client.ts";
 import type { RateGate } from "../../src/adapters/rate-gate.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
+import { NO_RULES } from "../../src/core/guards.ts";
+import type { Pacing, Priority } from "../../src/core/pacing.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
 import { KeyCache } from "../../src/lib/key.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
@@ -25,6 +27,18 @@ describe("RateGate", () => {
   });
 });
 
+/** A gate that only paces: `reserve` answers the wait, or null for none in time, as `RateGate.reserve` does. */
+function slots(
+  reserve: (pacing: Pacing | undefined, priority: Priority, maxWaitMs: number) => Promise<number | null>,
+): SlotGate {
+  return {
+    admit: async ({ pacing, priority, maxWaitMs }) => {
+      const wait = await reserve(pacing, priority, maxWaitMs);
+      return wait === null ? { refused: "busy" } : { wait };
+    },
+  };
+}
+
 describe("client + gate", () => {
   const config: VenueConfig = {
     profile: PROFILES.intx,
@@ -34,16 +48,17 @@ describe("client + gate", () => {
     secretEncoding: "base64",
     pacing: { limit: 2, burst: 1, lagMs: 200 },
     credentials: new Credentials("k", SECRET_B64, "p"),
+    rules: NO_RULES,
   };
 
   it("waits for the slot before signing, so the timestamp is read after the wait", async () => {
     const venue = fakeVenue({ skewMs: 0, upMs: 1, downMs: 1 });
     const asked: unknown[][] = [];
     const gate: SlotGate = {
-      reserve: async (...args) => {
+      ...slots(async (...args) => {
         asked.push(args);
         return asked.length === 1 ? 0 : 3_000;
-      },
+      }),
     };
     const slept: number[] = [];
     const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
@@ -73,7 +88,7 @@ describe("client + gate", () => {
     const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
       fetch: venue.fetch,
       now: venue.now,
-      gate: { reserve: async () => null },
+      gate: slots(async () => null),
     });
     await expect(c.send({ method: "POST", path: "/api/v1/orders", body: "{}" })).rejects.toBeInstanceOf(
       RateLimitedError,
@@ -87,12 +102,10 @@ describe("client + gate", () => {
     const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
       fetch: venue.fetch,
       now: venue.now,
-      gate: {
-        reserve: async (...args) => {
-          asked.push(args);
-          return 0;
-        },
-      },
+      gate: slots(async (...args) => {
+        asked.push(args);
+        return 0;
+      }),
     });
     await c.send({ method: "POST", path: "/api/v1/orders", body: "{}" });
     await c.send({ method: "GET", path: "/api/v1/portfolios", priority: "write" });
@@ -110,7 +123,7 @@ describe("client + gate", () => {
         fetch: venue.fetch,
         now: venue.now,
         // Each of the first `lateGrants` grants says "wait 100 ms", but this isolate oversleeps by 250 ms.
-        gate: { reserve: async () => (++grants <= lateGrants ? 100 : 0) },
+        gate: slots(async () => (++grants <= lateGrants ? 100 : 0)),
         sleep: async (ms) => venue.advance(ms + 250),
       });
     const r = await late(2).send({ method: "POST", path: "/api/v1/orders", body: "{}" });
@@ -131,13 +144,11 @@ describe("client + gate", () => {
     const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
       fetch: venue.fetch,
       now: venue.now,
-      gate: {
-        reserve: async () => {
-          grants++;
-          venue.advance(300); // a Durable Object 150 ms away each way
-          return 0;
-        },
-      },
+      gate: slots(async () => {
+        grants++;
+        venue.advance(300); // a Durable Object 150 ms away each way
+        return 0;
+      }),
     });
     const r = await c.send({ method: "POST", path: "/api/v1/orders", body: "{}" });
     expect([grants, r.attempts, venue.requests]).toEqual([1, 1, 1]);
@@ -151,7 +162,7 @@ describe("client + gate", () => {
     const failing = new SignedClient(config, new VenueClock(), new KeyCache(), {
       fetch: venue.fetch,
       now: venue.now,
-      gate: { reserve: () => Promise.reject(new Error("Durable Object reset")) },
+      gate: slots(() => Promise.reject(new Error("Durable Object reset"))),
     });
     await expect(failing.send({ method: "GET", path: "/api/v1/portfolios" })).rejects.toBeInstanceOf(RateLimitedError);
     expect(venue.requests).toBe(0);
@@ -161,7 +172,7 @@ describe("client + gate", () => {
       now: venue.now,
       random: () => 0,
       sleep: async (ms) => venue.advance(ms),
-      gate: { reserve: async () => (++grants === 1 ? 0 : null) },
+      gate: slots(async () => (++grants === 1 ? 0 : null)),
     });
     // The DELETE reached the venue and got 503; its retry finds no slot, so the 503 stands instead of a 429.
     const r = await retrying.send({ method: "DELETE", path: "/api/v1/orders" });

@@ -735,13 +735,23 @@ const CDE_ALPHA: Signed = {
 const PF_ALPHA = DEV_PORTFOLIOS.alpha;
 const PF_BETA = DEV_PORTFOLIOS.beta;
 
+/** One `accounts` entry of /_sim/control with every counter at zero and no order logged. */
+const idle = (key: string) => ({
+  key,
+  requests: 0,
+  orders_placed: 0,
+  orders_modified: 0,
+  kill_switches: 0,
+  orders: [],
+});
+
 /** `accounts` of /_sim/control with every counter at zero. */
 const idleAccounts = () => ({
-  "intx:default": { key: DEV.INTX_API_KEY, requests: 0, orders_placed: 0 },
-  "intx:alpha": { key: DEV_ALPHA.INTX_ALPHA_API_KEY, requests: 0, orders_placed: 0 },
-  "intx:beta": { key: DEV_BETA.INTX_BETA_API_KEY, requests: 0, orders_placed: 0 },
-  "cde:default": { key: DEV.CDE_API_KEY, requests: 0, orders_placed: 0 },
-  "cde:alpha": { key: DEV_ALPHA.CDE_ALPHA_API_KEY, requests: 0, orders_placed: 0 },
+  "intx:default": idle(DEV.INTX_API_KEY),
+  "intx:alpha": idle(DEV_ALPHA.INTX_ALPHA_API_KEY),
+  "intx:beta": idle(DEV_BETA.INTX_BETA_API_KEY),
+  "cde:default": idle(DEV.CDE_API_KEY),
+  "cde:alpha": idle(DEV_ALPHA.CDE_ALPHA_API_KEY),
 });
 
 describe("simulator: several accounts per venue, each with its own key and portfolio", () => {
@@ -805,10 +815,10 @@ describe("simulator: several accounts per venue, each with its own key and portf
     const state = await simControl();
     expect(state.accounts).toEqual({
       ...idleAccounts(),
-      "intx:default": { key: DEV.INTX_API_KEY, requests: 4, orders_placed: 0 },
-      "intx:alpha": { key: DEV_ALPHA.INTX_ALPHA_API_KEY, requests: 5, orders_placed: 0 },
-      "intx:beta": { key: DEV_BETA.INTX_BETA_API_KEY, requests: 5, orders_placed: 0 },
-      "cde:alpha": { key: DEV_ALPHA.CDE_ALPHA_API_KEY, requests: 1, orders_placed: 0 },
+      "intx:default": { ...idle(DEV.INTX_API_KEY), requests: 4 },
+      "intx:alpha": { ...idle(DEV_ALPHA.INTX_ALPHA_API_KEY), requests: 5 },
+      "intx:beta": { ...idle(DEV_BETA.INTX_BETA_API_KEY), requests: 5 },
+      "cde:alpha": { ...idle(DEV_ALPHA.CDE_ALPHA_API_KEY), requests: 1 },
     });
     expect(state.effects).toMatchObject({ accepted: 15, rejected: {} });
   });
@@ -968,6 +978,157 @@ describe("simulator: several accounts per venue, each with its own key and portf
     const state = await simControl();
     expect(state.accounts["intx:alpha"]?.requests).toBe(40);
     expect(state.accounts["intx:beta"]?.requests).toBe(1);
+  });
+});
+
+/** The body fields the simulator's order log copies (docs/simulator.md, "GET output", `accounts`). */
+const LOGGED = ["client_order_id", "instrument", "side", "type", "tif", "size", "price", "close_only"] as const;
+
+/** The log entry expected for a body the test sent: its logged fields as sent, nothing else; `at` checked apart. */
+const logged = (action: "create" | "modify", sent: Json, orderId?: string) => ({
+  action,
+  ...(orderId === undefined ? {} : { order_id: orderId }),
+  ...Object.fromEntries(LOGGED.filter((f) => f in sent).map((f) => [f, sent[f]])),
+  at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+});
+
+describe("simulator: per account, the order requests that reached INTX and what they did", () => {
+  it("logs each create and modify as sent, accepted or not, and counts modifies and kill switches per account", async () => {
+    await simControl(QUIET);
+    const started = Date.now();
+
+    // alpha: a resting LIMIT (price a number, as ccxt sends it; portfolio and post_only are not logged), a modify
+    // of it, a create the venue refuses (no tif), and a body that is not JSON.
+    const alphaCreate = {
+      ...limit("log-a-1", "BUY", "BTC-PERP", "0.01", 60000),
+      portfolio: PF_ALPHA,
+      close_only: false,
+    };
+    const alphaPlaced = await intx("POST", "/api/v1/orders", { ...alphaCreate, post_only: false }, ALPHA);
+    expect(alphaPlaced.status).toBe(200);
+    const alphaOrder = alphaPlaced.json as Json;
+    const alphaId = alphaOrder.order_id as string;
+    const alphaModify = { client_order_id: "log-a-2", price: "60100", size: 0.02 };
+    const alphaModified = await intx("PUT", `/api/v1/orders/${alphaId}`, alphaModify, ALPHA);
+    expect(alphaModified.json).toMatchObject({ client_order_id: "log-a-2", event_type: "REPLACED" });
+    const alphaRefused = {
+      client_order_id: "log-a-3",
+      side: "SELL",
+      instrument: "ETH-PERP",
+      size: "0.5",
+      type: "MARKET",
+    };
+    expect(await intx("POST", "/api/v1/orders", alphaRefused, ALPHA)).toEqual(
+      javalin(400, "Order rejected (MISSING_FIELD tif)"),
+    );
+    const notJson = await send("intx", { ...ALPHA, method: "POST", path: "/api/v1/orders", body: "not json" });
+    expect(notJson.status).toBe(400);
+    await notJson.body?.cancel();
+    // Refused at authentication: it never reached the order route, so it is not logged for anyone.
+    const forged = await send("intx", {
+      ...ALPHA,
+      secret: BETA.secret,
+      method: "POST",
+      path: "/api/v1/orders",
+      body: ORDER("log-forged"),
+    });
+    expect(forged.status).toBe(401);
+    await forged.body?.cancel();
+
+    // default: a MARKET IOC with close_only and a null price (the simulator enforces neither), a resting LIMIT
+    // and its modify, and a modify of an order it does not have.
+    const defaultMarket = { ...JSON.parse(ORDER("log-d-1")), side: "SELL", close_only: true, price: null } as Json;
+    const filled = await intx("POST", "/api/v1/orders", defaultMarket);
+    expect(filled.json).toMatchObject({ order_status: "DONE", event_type: "TRADE" });
+    const defaultCreate = limit("log-d-2", "SELL", "ETH-PERP", "1", 2600);
+    const defaultPlaced = (await intx("POST", "/api/v1/orders", defaultCreate)).json as Json;
+    const defaultId = defaultPlaced.order_id as string;
+    const defaultModify = { client_order_id: "log-d-3", size: "2" };
+    const defaultModified = await intx("PUT", `/api/v1/orders/${defaultId}`, defaultModify);
+    expect(defaultModified.status).toBe(200);
+    const unknownModify = { client_order_id: "log-d-4", price: "1" };
+    expect(await intx("PUT", "/api/v1/orders/nope-1-0", unknownModify)).toEqual(javalin(404, "Order not found"));
+
+    // cde:alpha pulls the kill switch; cde:default only reads.
+    const kill = await send("cde", { ...CDE_ALPHA, method: "POST", path: "/rest/kill-switch", body: "{}" });
+    expect(kill.status).toBe(200);
+    await kill.body?.cancel();
+    await (await send("cde")).body?.cancel();
+
+    const state = await simControl();
+    const alpha = state.accounts["intx:alpha"];
+    expect(alpha?.orders).toEqual([
+      logged("create", alphaCreate),
+      logged("modify", alphaModify, alphaId),
+      logged("create", alphaRefused),
+      { action: "create", at: expect.any(String) },
+    ]);
+    // The entries' exact values, spelled out once: copied as sent, a number stays a number.
+    expect(alpha?.orders[0]).toEqual({
+      action: "create",
+      client_order_id: "log-a-1",
+      instrument: "BTC-PERP",
+      side: "BUY",
+      type: "LIMIT",
+      tif: "GTC",
+      size: "0.01",
+      price: 60000,
+      close_only: false,
+      at: alphaOrder.submit_time,
+    });
+    expect(alpha?.orders[1]).toEqual({
+      action: "modify",
+      order_id: alphaId,
+      client_order_id: "log-a-2",
+      price: "60100",
+      size: 0.02,
+      at: (alphaModified.json as Json).event_time,
+    });
+    expect(alpha).toMatchObject({ requests: 4, orders_placed: 1, orders_modified: 1, kill_switches: 0 });
+
+    const dflt = state.accounts["intx:default"];
+    expect(dflt?.orders).toEqual([
+      logged("create", defaultMarket),
+      logged("create", defaultCreate),
+      logged("modify", defaultModify, defaultId),
+      logged("modify", unknownModify, "nope-1-0"),
+    ]);
+    expect(dflt?.orders[0]).toMatchObject({ close_only: true, price: null, at: (filled.json as Json).submit_time });
+    expect(dflt?.orders[2]?.at).toBe((defaultModified.json as Json).event_time);
+    expect(dflt).toMatchObject({ requests: 4, orders_placed: 2, orders_modified: 1, kill_switches: 0 });
+
+    // Oldest first, by the simulator's clock (skew 0 here): between the test's start and now.
+    for (const { at } of [...(alpha?.orders ?? []), ...(dflt?.orders ?? [])]) {
+      expect(Date.parse(at)).toBeGreaterThanOrEqual(started - 1_000);
+      expect(Date.parse(at)).toBeLessThanOrEqual(Date.now() + 1_000);
+    }
+    const times = (dflt?.orders ?? []).map((o) => Date.parse(o.at));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+
+    expect(state.accounts["intx:beta"]).toEqual(idle(DEV_BETA.INTX_BETA_API_KEY));
+    expect(state.accounts["cde:alpha"]).toEqual({
+      ...idle(DEV_ALPHA.CDE_ALPHA_API_KEY),
+      requests: 1,
+      kill_switches: 1,
+    });
+    expect(state.accounts["cde:default"]).toEqual({ ...idle(DEV.CDE_API_KEY), requests: 1 });
+    expect(state.effects).toMatchObject({ orders_placed: 3, orders_modified: 2, kill_switches: 1 });
+
+    // reset clears the log and the counters of every account.
+    expect((await simControl({ reset: true })).accounts).toEqual(idleAccounts());
+  });
+
+  it("keeps the last 200 order requests per account, oldest first", async () => {
+    await simControl({ ...QUIET, intx_rate_limit: null });
+    const sent = Array.from({ length: 203 }, (_, i) => ({ client_order_id: `cap-${i}` }));
+    for (const body of sent) {
+      const r = await intx("POST", "/api/v1/orders", body, ALPHA);
+      expect(r.status).toBe(400);
+    }
+    const { orders } = (await simControl()).accounts["intx:alpha"] ?? { orders: [] };
+    expect(orders).toHaveLength(200);
+    expect(orders).toEqual(sent.slice(3).map((body) => logged("create", body)));
+    expect((await simControl()).accounts["intx:default"]?.orders).toEqual([]);
   });
 });
 

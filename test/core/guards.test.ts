@@ -1,0 +1,303 @@
+// Order guards: each rule holds exactly at its limit and refuses one tick over; instruments compare by name, case
+// aside; a modify is held to the tightest limits; and what kind of request a venue call is decides what a halt lets
+// through. Expected values come from the rules, not from the code's output.
+import { describe, expect, it } from "vitest";
+import {
+  checkOrder,
+  type Guards,
+  parseGuards,
+  passesHalt,
+  type RequestKind,
+  requestKind,
+} from "../../src/core/guards.ts";
+
+const LABEL = "intx/alpha";
+
+function create(guards: Guards, order: unknown) {
+  return checkOrder(guards, "order_create", order, LABEL);
+}
+
+function modify(guards: Guards, order: unknown) {
+  return checkOrder(guards, "order_modify", order, LABEL);
+}
+
+/** A LIMIT GTC order on BTC-PERP, with `fields` on top. */
+function limitOrder(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return { instrument: "BTC-PERP", size: "0.1", type: "LIMIT", tif: "GTC", price: "100", ...fields };
+}
+
+describe("checkOrder: max_size", () => {
+  const guards = parseGuards({ max_size: { "BTC-PERP": "0.5" } });
+
+  it("passes exactly at the limit, however written, and refuses one tick over", () => {
+    expect(create(guards, limitOrder({ size: "0.5" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ size: "0.50000" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ size: "0.4" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ size: "0.50000001" }))?.rule).toBe("max_size");
+    // As a float this is 0.5; as written it is over.
+    expect(create(guards, limitOrder({ size: "0.50000000000000001" }))?.rule).toBe("max_size");
+  });
+
+  it("says which limit, instrument and account in the issue's example", () => {
+    const refusal = create(guards, { instrument: "BTC-PERP", size: "2", type: "LIMIT", tif: "GTC", price: "1" });
+    expect(refusal).toEqual({
+      rule: "max_size",
+      message: "size 2 is over max_size 0.5 for BTC-PERP (account intx/alpha)",
+    });
+  });
+
+  it('falls back to "*", and a per-instrument limit wins over "*" either way', () => {
+    const star = parseGuards({ max_size: { "*": "1" } });
+    expect(create(star, limitOrder({ instrument: "ETH-PERP", size: "1" }))).toBeUndefined();
+    expect(create(star, limitOrder({ instrument: "ETH-PERP", size: "1.00000001" }))?.rule).toBe("max_size");
+
+    const tighter = parseGuards({ max_size: { "*": "10", "BTC-PERP": "0.5" } });
+    expect(create(tighter, limitOrder({ size: "1" }))?.rule).toBe("max_size");
+    expect(create(tighter, limitOrder({ instrument: "ETH-PERP", size: "1" }))).toBeUndefined();
+
+    const looser = parseGuards({ max_size: { "*": "0.5", "BTC-PERP": "10" } });
+    expect(create(looser, limitOrder({ size: "1" }))).toBeUndefined();
+    expect(create(looser, limitOrder({ instrument: "ETH-PERP", size: "1" }))?.rule).toBe("max_size");
+  });
+
+  it("compares instrument names case-insensitively", () => {
+    expect(create(guards, limitOrder({ instrument: "btc-perp", size: "1" }))?.rule).toBe("max_size");
+    expect(create(guards, limitOrder({ instrument: "Btc-Perp", size: "0.6" }))?.rule).toBe("max_size");
+    expect(create(guards, limitOrder({ instrument: "btc-perp", size: "0.5" }))).toBeUndefined();
+    const lowerKey = parseGuards({ max_size: { "btc-perp": "0.5" } });
+    expect(create(lowerKey, limitOrder({ size: "1" }))?.rule).toBe("max_size");
+  });
+});
+
+describe("checkOrder: max_notional", () => {
+  const guards = parseGuards({ max_notional: { "BTC-PERP": "1000" } });
+
+  it("passes when size × price is exactly the limit and refuses one tick over", () => {
+    expect(create(guards, limitOrder({ size: "0.5", price: "2000" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ size: "0.50", price: "2000.000" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ size: "0.5", price: "2000.00000002" }))?.rule).toBe("max_notional");
+    expect(create(guards, limitOrder({ size: "0.50000001", price: "2000" }))?.rule).toBe("max_notional");
+  });
+
+  it("multiplies exactly (0.1 × 3 is 0.3, not 0.30000000000000004)", () => {
+    const small = parseGuards({ max_notional: { "*": "0.3" } });
+    expect(create(small, limitOrder({ size: "0.1", price: "3" }))).toBeUndefined();
+    expect(create(small, limitOrder({ size: "3", price: "0.1" }))).toBeUndefined();
+    expect(create(small, limitOrder({ size: "0.1", price: "3.00000001" }))?.rule).toBe("max_notional");
+  });
+
+  it("refuses an order without a price (MARKET) when there is no max_size to hold it", () => {
+    const market = { instrument: "BTC-PERP", size: "0.1", type: "MARKET", tif: "IOC" };
+    expect(create(guards, market)?.rule).toBe("max_notional");
+
+    const withSize = parseGuards({ max_notional: { "BTC-PERP": "1000" }, max_size: { "BTC-PERP": "0.5" } });
+    expect(create(withSize, market)).toBeUndefined();
+    expect(create(withSize, { ...market, size: "0.5" })).toBeUndefined();
+    expect(create(withSize, { ...market, size: "0.6" })?.rule).toBe("max_size");
+  });
+});
+
+describe("checkOrder: instruments", () => {
+  it('matches names and "*" globs, case aside, anchored at both ends', () => {
+    const guards = parseGuards({ instruments: ["BTC-PERP", "ETH-*"] });
+    expect(create(guards, limitOrder())).toBeUndefined();
+    expect(create(guards, limitOrder({ instrument: "ETH-PERP" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ instrument: "eth-usdc" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ instrument: "SOL-PERP" }))?.rule).toBe("instruments");
+    expect(create(guards, limitOrder({ instrument: "XETH-PERP" }))?.rule).toBe("instruments");
+    expect(create(guards, limitOrder({ instrument: "ETHPERP" }))?.rule).toBe("instruments");
+    expect(create(guards, limitOrder({ instrument: "BTC-PERP-2" }))?.rule).toBe("instruments");
+  });
+
+  it("reads a dot in a listed name as a dot", () => {
+    const guards = parseGuards({ instruments: ["BTC.X"] });
+    expect(create(guards, limitOrder({ instrument: "BTC.X" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ instrument: "BTCAX" }))?.rule).toBe("instruments");
+  });
+
+  it("refuses an instrument given as a numeric ID or a UUID", () => {
+    const guards = parseGuards({ max_size: { "*": "1" } });
+    for (const id of [
+      "149264167780483072",
+      "1",
+      "b5d8c7a2-3f4e-4a1b-9c2d-0e1f2a3b4c5d",
+      "B5D8C7A2-3F4E-4A1B-9C2D-0E1F2A3B4C5D",
+    ]) {
+      expect(create(guards, limitOrder({ instrument: id }))?.rule, id).toBe("instrument");
+    }
+    const listed = parseGuards({ instruments: ["*"] });
+    expect(create(listed, limitOrder({ instrument: "149264167780483072" }))?.rule).toBe("instrument");
+  });
+
+  it("refuses a missing instrument", () => {
+    const guards = parseGuards({ max_size: { "*": "1" } });
+    expect(create(guards, limitOrder({ instrument: undefined }))?.rule).toBe("instrument");
+    expect(create(guards, limitOrder({ instrument: "" }))?.rule).toBe("instrument");
+  });
+});
+
+describe("checkOrder: types, tif, close_only", () => {
+  it("types", () => {
+    const guards = parseGuards({ types: ["LIMIT"] });
+    expect(create(guards, limitOrder())).toBeUndefined();
+    expect(create(guards, limitOrder({ type: "MARKET" }))?.rule).toBe("types");
+    expect(create(guards, limitOrder({ type: ["LIMIT"] }))?.rule).toBe("types");
+  });
+
+  it("types: an order without a type is refused", () => {
+    const guards = parseGuards({ types: ["LIMIT"] });
+    expect(create(guards, limitOrder({ type: undefined }))?.rule).toBe("types");
+  });
+
+  it("tif", () => {
+    const guards = parseGuards({ tif: ["GTC", "GTT"] });
+    expect(create(guards, limitOrder())).toBeUndefined();
+    expect(create(guards, limitOrder({ tif: "GTT" }))).toBeUndefined();
+    expect(create(guards, limitOrder({ tif: "IOC" }))?.rule).toBe("tif");
+  });
+
+  it("tif: an order without a tif is refused", () => {
+    const guards = parseGuards({ tif: ["GTC", "GTT"] });
+    expect(create(guards, limitOrder({ tif: undefined }))?.rule).toBe("tif");
+  });
+
+  it("close_only must be exactly true", () => {
+    const guards = parseGuards({ close_only: true });
+    expect(create(guards, limitOrder({ close_only: true }))).toBeUndefined();
+    for (const value of ["true", false, 1, undefined, null]) {
+      expect(create(guards, limitOrder({ close_only: value }))?.rule, String(value)).toBe("close_only");
+    }
+    const open = parseGuards({ close_only: false });
+    expect(create(open, limitOrder())).toBeUndefined();
+  });
+});
+
+describe("checkOrder: the body", () => {
+  const guards = parseGuards({ max_size: { "*": "1" }, max_notional: { "*": "1000" } });
+
+  it("refuses size or price that is not a decimal string", () => {
+    expect(create(guards, limitOrder({ size: 0.5 }))?.rule).toBe("size");
+    expect(create(guards, limitOrder({ price: 100 }))?.rule).toBe("price");
+    for (const size of ["1e-3", "-1", " 0.5", "0x1", "NaN", "", ".5"]) {
+      expect(create(guards, limitOrder({ size }))?.rule, JSON.stringify(size)).toBe("size");
+    }
+    expect(modify(guards, { size: 0.5 })?.rule).toBe("size");
+    expect(modify(guards, { size: "0.5", price: 100 })?.rule).toBe("price");
+  });
+
+  it("refuses a create without a size", () => {
+    expect(create(guards, limitOrder({ size: undefined }))?.rule).toBe("size");
+  });
+
+  it("refuses a body that is not an object", () => {
+    for (const body of [[limitOrder()], "BTC-PERP", null, 1]) {
+      expect(create(guards, body)?.rule, JSON.stringify(body)).toBe("body");
+      expect(modify(guards, body)?.rule, JSON.stringify(body)).toBe("body");
+    }
+  });
+});
+
+describe("checkOrder: modify", () => {
+  const guards = parseGuards({
+    max_size: { "*": "10", "BTC-PERP": "2", "ETH-PERP": "0.5" },
+    max_notional: { "BTC-PERP": "5000", "ETH-PERP": "1000" },
+  });
+
+  it("holds size to the tightest max_size", () => {
+    expect(modify(guards, { size: "0.5", price: "100" })).toBeUndefined();
+    expect(modify(guards, { size: "0.50000001", price: "100" })?.rule).toBe("max_size");
+    expect(modify(guards, { size: "1", price: "100" })?.rule).toBe("max_size");
+  });
+
+  it("holds size × price to the tightest max_notional", () => {
+    expect(modify(guards, { size: "0.5", price: "2000" })).toBeUndefined();
+    expect(modify(guards, { size: "0.5", price: "2000.00000002" })?.rule).toBe("max_notional");
+    expect(modify(guards, { size: "0.25", price: "4000.00000004" })?.rule).toBe("max_notional");
+  });
+
+  it("refuses a price without a size under max_notional", () => {
+    expect(modify(guards, { price: "100" })?.rule).toBe("max_notional");
+    expect(modify(guards, { price: "0.00000001" })?.rule).toBe("max_notional");
+  });
+
+  it("lets a size without a price through only when max_size holds it", () => {
+    expect(modify(guards, { size: "0.5" })).toBeUndefined();
+    const notionalOnly = parseGuards({ max_notional: { "*": "1000" } });
+    expect(modify(notionalOnly, { size: "0.5" })?.rule).toBe("max_notional");
+    expect(modify(notionalOnly, { size: "0.5", price: "2000" })).toBeUndefined();
+    expect(modify(notionalOnly, { size: "0.5", price: "2000.00000002" })?.rule).toBe("max_notional");
+  });
+});
+
+describe("parseGuards", () => {
+  it("takes a full configuration", () => {
+    const guards = parseGuards({
+      instruments: ["BTC-PERP", "ETH-*"],
+      max_size: { "BTC-PERP": "0.5", "*": "1" },
+      max_notional: { "*": "25000" },
+      types: ["LIMIT", "MARKET"],
+      tif: ["GTC", "IOC"],
+      max_orders_per_minute: 30,
+      close_only: false,
+    });
+    expect(guards.maxOrdersPerMinute).toBe(30);
+    expect(guards.closeOnly).toBe(false);
+    expect(create(guards, limitOrder({ size: "0.5", price: "50000" }))).toBeUndefined();
+  });
+
+  it("throws an Error naming the key at fault", () => {
+    const cases: [unknown, RegExp][] = [
+      [{ max_sizes: { "BTC-PERP": "0.5" } }, /max_sizes/],
+      [{ max_size: { "BTC-PERP": "1e3" } }, /max_size/],
+      [{ max_size: { "BTC-PERP": 0.5 } }, /max_size/],
+      [{ max_notional: { "BTC-PERP": "-1" } }, /max_notional/],
+      [{ max_orders_per_minute: 0 }, /max_orders_per_minute/],
+      [{ max_orders_per_minute: 1.5 }, /max_orders_per_minute/],
+      [{ max_orders_per_minute: "10" }, /max_orders_per_minute/],
+      [{ close_only: "yes" }, /close_only/],
+      [{ close_only: "true" }, /close_only/],
+      [{ instruments: [] }, /instruments/],
+      [{ instruments: "BTC-PERP" }, /instruments/],
+      [{ types: "LIMIT" }, /types/],
+      [{ types: [] }, /types/],
+      [{ tif: "GTC" }, /tif/],
+    ];
+    for (const [value, key] of cases) {
+      expect(() => parseGuards(value), JSON.stringify(value)).toThrow(Error);
+      expect(() => parseGuards(value), JSON.stringify(value)).toThrow(key);
+    }
+  });
+
+  it("throws when guards is not an object", () => {
+    for (const value of [null, [], "max_size", 1]) expect(() => parseGuards(value)).toThrow(Error);
+  });
+});
+
+describe("requestKind and passesHalt", () => {
+  it("classifies INTX requests", () => {
+    expect(requestKind("intx", "POST", "/api/v1/orders")).toBe("order_create");
+    expect(requestKind("intx", "POST", "/api/v1/orders/")).toBe("order_create");
+    expect(requestKind("intx", "POST", "/api/v1/ORDERS")).toBe("order_create");
+    expect(requestKind("intx", "PUT", "/api/v1/orders/123")).toBe("order_modify");
+    expect(requestKind("intx", "PATCH", "/api/v1/orders/123")).toBe("order_modify");
+    expect(requestKind("intx", "DELETE", "/api/v1/orders")).toBe("cancel");
+    expect(requestKind("intx", "DELETE", "/api/v1/orders/123")).toBe("cancel");
+    expect(requestKind("intx", "POST", "/api/v1/transfers/withdraw")).toBe("write");
+    for (const path of ["/api/v1/orders", "/api/v1/portfolios", "/api/v1/transfers/withdraw"]) {
+      expect(requestKind("intx", "GET", path), path).toBe("read");
+    }
+  });
+
+  it("classifies CDE requests", () => {
+    expect(requestKind("cde", "POST", "/rest/kill-switch")).toBe("kill_switch");
+    expect(requestKind("cde", "POST", "/rest/instruments")).toBe("read");
+    expect(requestKind("cde", "POST", "/rest/unlock-trading")).toBe("write");
+    expect(requestKind("cde", "GET", "/rest/accounts")).toBe("read");
+  });
+
+  it("lets only reads, cancels and the kill-switch through a halt", () => {
+    const kinds: RequestKind[] = ["read", "cancel", "kill_switch", "order_create", "order_modify", "write"];
+    const through = kinds.filter(passesHalt);
+    expect(through).toEqual(["read", "cancel", "kill_switch"]);
+  });
+});
