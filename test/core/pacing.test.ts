@@ -2,7 +2,14 @@
 // requests even when each is sent up to `lagMs` after its grant; reads leave every fourth point to writes.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { intervalMs, type Pacing, type Priority, SendSchedule, WRITE_EVERY } from "../../src/core/pacing.ts";
+import {
+  intervalMs,
+  type Pacing,
+  type Priority,
+  RollingCount,
+  SendSchedule,
+  WRITE_EVERY,
+} from "../../src/core/pacing.ts";
 import { peak } from "../support/peak.ts";
 
 describe("SendSchedule", () => {
@@ -63,6 +70,49 @@ describe("SendSchedule", () => {
             arrivals.push(now + wait + r.lag * lagMs + 20);
           }
           expect(peak(arrivals)).toBeLessThanOrEqual(limit);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("RollingCount (max_orders_per_minute)", () => {
+  it("counts what falls after now − period, including granted sends still ahead, and says when one more fits", () => {
+    const c = new RollingCount(60_000);
+    const t0 = 1_700_000_000_000;
+    c.add(t0);
+    c.add(t0 + 30_000);
+    c.add(t0 + 10_000); // granted out of order: kept sorted
+    expect(c.count(t0 + 30_000)).toBe(3);
+    // With a limit of 3, the next fits once the oldest (t0) is 60 s old: at t0 + 60 s, 30 s from t0 + 30 s.
+    expect(c.retryAfterSeconds(3, t0 + 30_000)).toBe(30);
+    expect(c.retryAfterSeconds(2, t0 + 30_000)).toBe(40); // the second oldest, t0 + 10 s, must go
+    expect(c.count(t0 + 59_999)).toBe(3);
+    expect(c.count(t0 + 60_000)).toBe(2); // exactly 60 s old is out of "any rolling 60 s"
+    expect(c.count(t0 + 90_000)).toBe(0);
+    c.add(t0 + 95_000); // a slot 5 s ahead counts now
+    expect(c.count(t0 + 90_000)).toBe(1);
+  });
+
+  it("a limit of N never lets N + 1 sends into any 60 s window, whatever the arrival times", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.integer({ min: 0, max: 20_000 }), { minLength: 1, maxLength: 80 }),
+        (limit, gaps) => {
+          const c = new RollingCount(60_000);
+          let now = 1_700_000_000_000;
+          const sent: number[] = [];
+          for (const gap of gaps) {
+            now += gap;
+            if (c.count(now) >= limit) continue;
+            c.add(now);
+            sent.push(now);
+          }
+          for (const [i, t] of sent.entries()) {
+            expect(sent.filter((u, j) => j >= i && u < t + 60_000).length).toBeLessThanOrEqual(limit);
+          }
         },
       ),
       { numRuns: 300 },

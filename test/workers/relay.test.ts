@@ -110,6 +110,10 @@ describe("relay: paths", () => {
     ["/intx/api/v1/a%5cb", 400],
     ["/intx/api/v1//portfolios", 400],
     ["/intx/api/v1/x%00y", 400],
+    // An encoded letter would spell `orders` past the order guards and the allow-lists.
+    ["/intx/api/v1/%6Frders", 400],
+    ["/intx/api/v1/order%73", 400],
+    ["/intx/api/v1/instruments/BTC%2DPERP", 400],
   ];
   for (const [path, status] of refused) {
     it(`refuses ${path} with ${status}`, async () => {
