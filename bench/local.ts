@@ -10,15 +10,20 @@
  *    dominate;
  *  - CPU time of that workerd process (utime + stime, /proc/<pid>/stat) per request for the same three paths: the
  *    relayed paths include the simulator's share, which the direct path is alone;
+ *  - CPU per order, the same way: `POST /intx/<account>/api/v1/orders` to account alpha, which has order guards
+ *    (`GUARDS`: each order is parsed, checked, re-serialised and counted in its RateGate), and to account beta,
+ *    which has none, and the same order signed in Node straight to the simulator;
  *  - the limit at the venue: a fresh skewguard (CLOCK_SYNC=cold, INTX paced at its default 40/s) gets 300 concurrent
- *    relayed INTX requests, and the simulator's record of when each reached it gives the busiest 1 s window.
- * The relayed paths run without skewguard's inbound limiter (600 requests a minute per caller), except the last.
+ *    relayed INTX requests, and the simulator's record of when each reached it gives the busiest 1 s window;
+ *  - Durable Object calls per order, guarded and unguarded, in skewguard wrapped to count them (bench/do-calls.ts).
+ * The relayed paths run without skewguard's inbound limiter (600 requests a minute per caller), except the last two.
  */
 import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEV_VARS, type LocalWorker, startLocal } from "../test/node/local-worker.ts";
+import { alphaBetaVars, countDoCalls, type DoCallsResult, orderBody } from "./do-calls.ts";
 import { load, nowMs, quantile } from "./harness.ts";
 
 const TOKEN = "bench-token-0123456789abcdef";
@@ -26,6 +31,22 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 const SKEW_MS = 37_250;
 const INTX_PATH = "/api/v1/portfolios";
 const BUILD_DIR = resolve(import.meta.dirname, "../.wrangler/bench-build");
+const ORDER_PATH = "/api/v1/orders";
+/** The order guards of account alpha (README "Order guards and halt"): every bench order passes them. */
+export const GUARDS = {
+  instruments: ["BTC-PERP"],
+  max_size: { "*": "1" },
+  max_notional: { "*": "100000" },
+  types: ["LIMIT"],
+  tif: ["GTC"],
+  max_orders_per_minute: 100_000,
+};
+/** The simulator's INTX accounts alpha (guarded) and beta (not), as skewguard's ACCOUNTS. */
+const ACCOUNTS = JSON.stringify([
+  { name: "alpha", venue: "intx", guards: GUARDS },
+  { name: "beta", venue: "intx" },
+]);
+const ORDER_ROUTES = ["POST /intx/alpha/api/v1/orders", "POST /intx/beta/api/v1/orders"];
 
 export interface LiveClockResult {
   calls: number;
@@ -69,6 +90,27 @@ export interface CpuResult {
   budgetRatio: number;
 }
 
+export type OrderPath = "direct" | "unguarded" | "guarded";
+const ORDER_PATHS: readonly OrderPath[] = ["direct", "unguarded", "guarded"];
+
+export interface OrderCpuResult {
+  /** Orders per path. */
+  requests: number;
+  concurrency: number;
+  /** workerd CPU ms per order, per path: direct (signed in Node), beta through skewguard, alpha through it. */
+  perOrderMs: Record<OrderPath, number>;
+  unguardedAboveDirectMs: number;
+  guardedAboveDirectMs: number;
+  /** guarded ÷ unguarded, workerd CPU per order as measured (the simulator's share included in both). */
+  ratio: number;
+  /** guarded ÷ unguarded, CPU above direct (skewguard's own share, and its RateGate's). */
+  ratioAboveDirect: number;
+  /** `ratioAboveDirect` in each round, in order. */
+  roundRatiosAboveDirect: number[];
+  /** workerd CPU ms per path in each round (`requests / rounds` orders each). */
+  byRound: Record<OrderPath, number>[];
+}
+
 export interface VenueLimitResult {
   fired: number;
   gets: number;
@@ -102,6 +144,8 @@ export interface LocalBenchResult {
   latency: LatencyResult[];
   cpu: CpuResult;
   venue: VenueLimitResult;
+  orders: OrderCpuResult;
+  doCalls: DoCallsResult;
   /** How the CPU was measured, for the report. */
   cpuSource: string;
 }
@@ -126,6 +170,21 @@ function signedHeaders(method: string, path: string): Record<string, string> {
     };
   }
   return lastSigned.headers;
+}
+
+/** An order's INTX headers signed in Node with the simulator's account `default`, body included (one HMAC each). */
+function signedOrderHeaders(body: string): Record<string, string> {
+  const ts = String(Math.floor((Date.now() + SKEW_MS) / 1000));
+  const sign = createHmac("sha256", Buffer.from(DEV_VARS.INTX_API_SECRET as string, "base64"))
+    .update(`${ts}POST${ORDER_PATH}${body}`)
+    .digest("base64");
+  return {
+    "content-type": "application/json",
+    "cb-access-key": DEV_VARS.INTX_API_KEY as string,
+    "cb-access-passphrase": DEV_VARS.INTX_API_PASSPHRASE as string,
+    "cb-access-timestamp": ts,
+    "cb-access-sign": sign,
+  };
 }
 
 /** Process ids of the workerd processes this Node process started. */
@@ -193,10 +252,44 @@ async function liveClock(local: LocalWorker, relay: string): Promise<LiveClockRe
   return live;
 }
 
-async function overhead(local: LocalWorker): Promise<{ latency: LatencyResult[]; cpu: CpuResult; source: string }> {
+/**
+ * The CPU method of this bench: `rounds` rounds of `perRound` requests per path at `concurrency`, the paths in a
+ * rotated order each round so machine noise lands on all alike; workerd's utime + stime before and after each
+ * path's share. Returns each round's CPU ms per path. `order` gives a round's order of the paths instead of the
+ * rotation.
+ */
+async function cpuRounds<P extends string>(
+  pid: number,
+  paths: readonly P[],
+  run: Record<P, () => Promise<void>>,
+  rounds: number,
+  perRound: number,
+  concurrency: number,
+  order: (round: number) => readonly P[] = (round) => paths.map((_, k) => paths[(round + k) % paths.length] as P),
+): Promise<Record<P, number>[]> {
+  const byRound: Record<P, number>[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const thisRound = {} as Record<P, number>;
+    for (const path of order(round)) {
+      const before = cpuMs(pid);
+      await load(perRound, concurrency, run[path]);
+      thisRound[path] = cpuMs(pid) - before;
+    }
+    byRound.push(thisRound);
+  }
+  return byRound;
+}
+
+/** The one workerd child of this process (the CPU figures need it alone). */
+function onlyWorkerd(): number {
   const [pid, ...more] = workerdChildren();
   if (pid === undefined || more.length > 0)
     throw new Error(`expected one workerd child, found ${pid === undefined ? 0 : more.length + 1}`);
+  return pid;
+}
+
+async function overhead(local: LocalWorker): Promise<{ latency: LatencyResult[]; cpu: CpuResult; source: string }> {
+  const pid = onlyWorkerd();
   // No simulated latency and no venue rate limit: what remains is the network stack, workerd and the Workers.
   await local.simControl({ reset: true, skew_ms: SKEW_MS, up_ms: [0, 0], down_ms: [0, 0], intx_rate_limit: null });
   const [sim, forward, skewguard] = ["sim", "forward", "skewguard"].map((name) => origin(local, name));
@@ -246,21 +339,12 @@ async function overhead(local: LocalWorker): Promise<{ latency: LatencyResult[];
   const rounds = 5;
   const perRound = 1000;
   const concurrency = 16;
-  const spent: Record<Path, number> = { direct: 0, forwarder: 0, skewguard: 0 };
-  const roundRatios: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    const thisRound: Record<Path, number> = { direct: 0, forwarder: 0, skewguard: 0 };
-    for (let k = 0; k < PATHS.length; k++) {
-      const path = PATHS[(round + k) % PATHS.length] as Path;
-      const before = cpuMs(pid);
-      await load(perRound, concurrency, run[path]);
-      thisRound[path] = cpuMs(pid) - before;
-      spent[path] += thisRound[path];
-    }
-    roundRatios.push((thisRound.skewguard - thisRound.direct) / (thisRound.forwarder - thisRound.direct));
-  }
+  const byRound = await cpuRounds(pid, PATHS, run, rounds, perRound, concurrency);
+  const roundRatios = byRound.map((r) => (r.skewguard - r.direct) / (r.forwarder - r.direct));
   const requests = rounds * perRound;
-  const perRequestMs = Object.fromEntries(PATHS.map((p) => [p, spent[p] / requests])) as Record<Path, number>;
+  const perRequestMs = Object.fromEntries(
+    PATHS.map((p) => [p, byRound.reduce((sum, r) => sum + r[p], 0) / requests]),
+  ) as Record<Path, number>;
   const skewguardAboveDirectMs = perRequestMs.skewguard - perRequestMs.direct;
   const forwarderAboveDirectMs = perRequestMs.forwarder - perRequestMs.direct;
   return {
@@ -276,6 +360,92 @@ async function overhead(local: LocalWorker): Promise<{ latency: LatencyResult[];
       budgetRatio: 2,
     },
     source: `workerd pid ${pid} (one process: skewguard, simulator, forwarder), /proc stat at ${CLOCK_TICKS} ticks/s`,
+  };
+}
+
+/**
+ * CPU per order, guarded and not, by the method above: the same resting BTC-PERP order (a fresh client_order_id
+ * each) relayed to beta (no guards), relayed to alpha (`GUARDS`), and signed in Node straight to the simulator as
+ * its account `default` (a third book, so that alpha's and beta's grow alike). Pacing, clock probes and the venue's
+ * 40/s are off, as for the GETs; the RateGate is asked for every order either way (for the halt), and for alpha's it
+ * also counts the order. Read the ratio with its per-round spread: on a shared machine it swings by tens of percent
+ * from run to run (an A/A run, alpha unguarded too, is as far from 1.00×), far more than the guard work itself
+ * (parse, check, re-serialise: about 10 µs an order in Node).
+ */
+async function orderCpu(local: LocalWorker): Promise<OrderCpuResult> {
+  const pid = onlyWorkerd();
+  await local.simControl({ reset: true, skew_ms: SKEW_MS, up_ms: [0, 0], down_ms: [0, 0], intx_rate_limit: null });
+  const [sim, skewguard] = ["sim", "skewguard"].map((name) => origin(local, name));
+  const run = Date.now().toString(36);
+  let n = 0;
+  const relayed = async (account: string, size?: string) => {
+    const response = await fetch(`${skewguard}/intx/${account}${ORDER_PATH}`, {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: orderBody(`bench-cpu-${run}-${n++}`, size),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  };
+  // The two accounts differ in their guards only: an order over max_size is refused on alpha, placed on beta.
+  const refused = [await relayed("alpha", "2"), await relayed("beta", "2")];
+  if (refused[0] !== 422 || refused[1] !== 200)
+    throw new Error(`guard check: alpha answered ${refused[0]} (want 422), beta ${refused[1]} (want 200)`);
+  const runs: Record<OrderPath, () => Promise<void>> = {
+    direct: async () => {
+      const body = orderBody(`bench-cpu-${run}-${n++}`);
+      const headers = signedOrderHeaders(body);
+      await expectOk(await fetch(`${sim}${ORDER_PATH}`, { method: "POST", headers, body }), "direct order");
+    },
+    unguarded: async () => {
+      const status = await relayed("beta");
+      if (status !== 200) throw new Error(`unguarded order: HTTP ${status}`);
+    },
+    guarded: async () => {
+      const status = await relayed("alpha");
+      if (status !== 200) throw new Error(`guarded order: HTTP ${status}`);
+    },
+  };
+  const concurrency = 16;
+  const rounds = 12;
+  const perRound = 100;
+  for (const path of ORDER_PATHS) await load(50, concurrency, runs[path]);
+  // Every order of the three paths in turn (6 permutations), not the rotation: a rotation puts each path after the
+  // same other path every round, and what one path leaves behind (garbage, deferred work) lands on the next.
+  const [a, b, c] = ORDER_PATHS as [OrderPath, OrderPath, OrderPath];
+  const permutations: OrderPath[][] = [
+    [a, b, c],
+    [b, c, a],
+    [c, a, b],
+    [a, c, b],
+    [c, b, a],
+    [b, a, c],
+  ];
+  const byRound = await cpuRounds(
+    pid,
+    ORDER_PATHS,
+    runs,
+    rounds,
+    perRound,
+    concurrency,
+    (round) => permutations[round % permutations.length] as OrderPath[],
+  );
+  const requests = rounds * perRound;
+  const perOrderMs = Object.fromEntries(
+    ORDER_PATHS.map((p) => [p, byRound.reduce((sum, r) => sum + r[p], 0) / requests]),
+  ) as Record<OrderPath, number>;
+  const unguardedAboveDirectMs = perOrderMs.unguarded - perOrderMs.direct;
+  const guardedAboveDirectMs = perOrderMs.guarded - perOrderMs.direct;
+  return {
+    requests,
+    concurrency,
+    perOrderMs,
+    unguardedAboveDirectMs,
+    guardedAboveDirectMs,
+    ratio: perOrderMs.guarded / perOrderMs.unguarded,
+    ratioAboveDirect: guardedAboveDirectMs / unguardedAboveDirectMs,
+    roundRatiosAboveDirect: byRound.map((r) => (r.guarded - r.direct) / (r.unguarded - r.direct)),
+    byRound,
   };
 }
 
@@ -359,11 +529,14 @@ async function venueLimit(local: LocalWorker): Promise<VenueLimitResult> {
 export async function benchLocal(): Promise<LocalBenchResult> {
   if (workerdChildren().length > 0) throw new Error("a workerd child is already running; the CPU figure needs one");
   // One workerd process: skewguard (no pacing, no clock probes, no inbound limiter), the simulator, the forwarder.
+  // Accounts alpha (guarded) and beta (not) are there for the order figures; the GETs go to the default account.
+  const accounts = { ACCOUNTS, ...alphaBetaVars() };
   const quiet = await startLocal(
     {
-      RELAY_TOKENS: tokens(["GET /intx/api/v1/*", "GET /cde/*"]),
+      RELAY_TOKENS: tokens(["GET /intx/api/v1/*", "GET /cde/*", ...ORDER_ROUTES]),
       INTX_RATE_LIMIT_PER_SECOND: "off",
       CLOCK_SYNC: "never",
+      ...accounts,
     },
     {
       workers: [{ name: "forward", config: "bench/worker/forward.wrangler.toml" }],
@@ -374,9 +547,11 @@ export async function benchLocal(): Promise<LocalBenchResult> {
   );
   let live: LiveClockResult[];
   let measured: Awaited<ReturnType<typeof overhead>>;
+  let orders: OrderCpuResult;
   try {
     live = await liveClock(quiet, origin(quiet, "skewguard"));
     measured = await overhead(quiet);
+    orders = await orderCpu(quiet);
   } finally {
     await quiet.stop();
   }
@@ -385,10 +560,13 @@ export async function benchLocal(): Promise<LocalBenchResult> {
     { RELAY_TOKENS: tokens(["* /intx/api/v1/*"]), CLOCK_SYNC: "cold" },
     { directSockets: true, buildDir: BUILD_DIR },
   );
+  let venue: VenueLimitResult;
   try {
-    const venue = await venueLimit(paced);
-    return { live, latency: measured.latency, cpu: measured.cpu, venue, cpuSource: measured.source };
+    venue = await venueLimit(paced);
   } finally {
     await paced.stop();
   }
+  // Production defaults again, in skewguard wrapped to count its Durable Object calls (a workerd of its own).
+  const doCalls = await countDoCalls(BUILD_DIR, { RELAY_TOKENS: tokens(ORDER_ROUTES), ...accounts }, TOKEN);
+  return { live, latency: measured.latency, cpu: measured.cpu, venue, orders, doCalls, cpuSource: measured.source };
 }

@@ -3,7 +3,8 @@
  * is shared and noisy). Prints one report and writes the same figures to bench/results/latest.json.
  * Budgets (signing ≥ 2× noble and ≥ 1.5× import-per-call, relay p50 overhead ≤ 1 ms, relay CPU above direct ≤ 2×
  * a bare forwarder's, bundle ≤ 40 KB, 0 rejections after the first call, ≤ 40 INTX requests in any 1 s at the venue,
- * 1 cold clock probe) are reported as PASS/MISS lines; a miss fails nothing but this report.
+ * 1 cold clock probe, Durable Object calls per order not growing with order guards) are reported as PASS/MISS lines; a
+ * miss fails nothing but this report. CPU per guarded order over an unguarded one is reported, with no budget.
  *
  * The relay figures come from workerd run in-process through Miniflare (bench/local.ts), each Worker on its own
  * socket. The former `wrangler dev` relay measurement is gone: what it added over this one was the dev server's
@@ -13,9 +14,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { benchBundle } from "./bundle.ts";
 import { clockBench, clockTable } from "./clock.ts";
-import { table } from "./harness.ts";
+import { quantile, table } from "./harness.ts";
 import { benchLibrarySize } from "./library.ts";
-import { benchLocal, type Path } from "./local.ts";
+import { benchLocal, GUARDS, type OrderPath, type Path } from "./local.ts";
 import { benchSign } from "./sign.ts";
 
 const started = Date.now();
@@ -42,7 +43,7 @@ budgets.push(
   `${verdict(ours >= 1.5 * rate("import-per-call"))} signing ≥ 1.5× import-per-call: ${(ours / rate("import-per-call")).toFixed(2)}×`,
 );
 
-const { live, latency, cpu, venue, cpuSource } = await benchLocal();
+const { live, latency, cpu, venue, orders, doCalls, cpuSource } = await benchLocal();
 const ms = (v: number) => v.toFixed(2);
 const PATHS: Path[] = ["direct", "forwarder", "skewguard"];
 console.log(
@@ -81,6 +82,52 @@ console.log(
 );
 budgets.push(
   `${verdict(cpu.ratio <= cpu.budgetRatio)} relay CPU above direct ≤ ${cpu.budgetRatio}× a bare forwarder's: ${cpu.ratio.toFixed(2)}× (${cpu.skewguardAboveDirectMs.toFixed(3)} vs ${cpu.forwarderAboveDirectMs.toFixed(3)} ms/request; rounds ${Math.min(...cpu.roundRatios).toFixed(2)}–${Math.max(...cpu.roundRatios).toFixed(2)}×)`,
+);
+const ORDER_PATHS: OrderPath[] = ["direct", "unguarded", "guarded"];
+console.log(
+  table(
+    `CPU of the workerd process per order (ms; POST /intx/<account>/api/v1/orders, ${orders.requests} orders per path at concurrency ${orders.concurrency}, same method; guarded = account alpha with guards ${JSON.stringify(GUARDS)}, unguarded = account beta, direct = the same order signed in Node straight to the simulator as its account default)`,
+    ["path", "CPU ms/order", "above direct", "÷ unguarded", "÷ unguarded, above direct"],
+    ORDER_PATHS.map((path) => [
+      path,
+      orders.perOrderMs[path].toFixed(3),
+      path === "direct" ? "" : (orders.perOrderMs[path] - orders.perOrderMs.direct).toFixed(3),
+      path === "direct" ? "" : `${(orders.perOrderMs[path] / orders.perOrderMs.unguarded).toFixed(2)}×`,
+      path === "direct"
+        ? ""
+        : `${((orders.perOrderMs[path] - orders.perOrderMs.direct) / orders.unguardedAboveDirectMs).toFixed(2)}×`,
+    ]),
+  ),
+);
+console.log(
+  `guarded ÷ unguarded CPU per order: ${orders.ratio.toFixed(2)}× as measured, ${orders.ratioAboveDirect.toFixed(2)}× above direct (${orders.byRound.length} rounds: median ${quantile(orders.roundRatiosAboveDirect, 0.5).toFixed(2)}×, ${Math.min(...orders.roundRatiosAboveDirect).toFixed(2)}–${Math.max(...orders.roundRatiosAboveDirect).toFixed(2)}×); the guards add ${(orders.guardedAboveDirectMs - orders.unguardedAboveDirectMs).toFixed(3)} ms per order`,
+);
+const doRow = (what: string) => doCalls.rows.find((r) => r.what.startsWith(what));
+const unguardedCalls = doRow("unguarded");
+const guardedCalls = doRow("guarded (");
+console.log(
+  table(
+    `Durable Object calls per relayed order, warm isolate, orders sent one at a time, production defaults (INTX paced at 40/s, CLOCK_SYNC=cold); goal: must not grow with guards, guarded = unguarded = 1 RateGate call per order (${doCalls.method}; the ${doCalls.warmUpOrders} warm-up orders before: RATE_GATE ${doCalls.warmUp.RATE_GATE}, CLOCK_STATE ${doCalls.warmUp.CLOCK_STATE}, HOOK_LEDGER ${doCalls.warmUp.HOOK_LEDGER})`,
+    ["orders", "orders sent", "RATE_GATE", "CLOCK_STATE", "HOOK_LEDGER", "calls per order"],
+    doCalls.rows.map((r) => [
+      r.what,
+      r.orders,
+      r.calls.RATE_GATE,
+      r.calls.CLOCK_STATE,
+      r.calls.HOOK_LEDGER,
+      r.perOrder.toFixed(2),
+    ]),
+  ),
+);
+const gatePerOrder = (r: typeof unguardedCalls) => (r ? r.calls.RATE_GATE / r.orders : Number.NaN);
+budgets.push(
+  `${verdict(
+    !!unguardedCalls &&
+      !!guardedCalls &&
+      guardedCalls.perOrder <= unguardedCalls.perOrder &&
+      gatePerOrder(guardedCalls) === 1 &&
+      gatePerOrder(unguardedCalls) === 1,
+  )} Durable Object calls per order must not grow with guards (1 RateGate call each): guarded ${guardedCalls?.perOrder.toFixed(2)} (RATE_GATE ${gatePerOrder(guardedCalls).toFixed(2)}), unguarded ${unguardedCalls?.perOrder.toFixed(2)} (RATE_GATE ${gatePerOrder(unguardedCalls).toFixed(2)})`,
 );
 console.log(
   table(
@@ -175,7 +222,21 @@ mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 writeFileSync(
   new URL("./results/latest.json", import.meta.url),
   `${JSON.stringify(
-    { date: new Date().toISOString(), machine, sign, latency, cpu, live, venue, bundle, sizes, clock, budgets },
+    {
+      date: new Date().toISOString(),
+      machine,
+      sign,
+      latency,
+      cpu,
+      orders,
+      doCalls,
+      live,
+      venue,
+      bundle,
+      sizes,
+      clock,
+      budgets,
+    },
     null,
     2,
   )}\n`,

@@ -6,6 +6,7 @@
  */
 import { log } from "./adapters/log.ts";
 import { parseAccounts } from "./core/accounts.ts";
+import { type AlertSink, parseAlerts } from "./core/alerts.ts";
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
 import { parseTokens, TokenTable } from "./core/tokens.ts";
@@ -32,6 +33,8 @@ export interface Config {
   tokens: TokenTable | undefined;
   hooks: { routes: ReadonlyMap<string, HookRoute>; problems: HookProblem[] };
   jobs: { jobs: readonly Job[]; problems: JobProblem[] };
+  /** Alert sinks (`ALERTS`), and the quiet period per (event type, subject) (`ALERTS_QUIET_SECONDS`). */
+  alerts: { sinks: readonly AlertSink[]; quietSeconds: number };
   clockSync: SyncMode;
   /** Job runs, deliveries and dead letters older than this are pruned. */
   retentionDays: number;
@@ -42,6 +45,7 @@ export interface Config {
 }
 
 const DEFAULT_RETENTION_DAYS = 30;
+const DEFAULT_QUIET_SECONDS = 300;
 
 /** The value of a binding by name (secrets named in HOOKS or JOBS are not known to the type), if it is text. */
 export function binding(env: object, name: string): string | undefined {
@@ -134,11 +138,40 @@ function parse(env: object): Config {
     }
   }
 
+  const parsedAlerts = parseAlerts(Reflect.get(env, "ALERTS"));
+  for (const { name, message } of parsedAlerts.problems) problems.push({ binding: "ALERTS", subject: name, message });
+  const sinks = parsedAlerts.items.filter((sink) => {
+    if (sink.secretBinding === undefined || binding(env, sink.secretBinding) !== undefined) return true;
+    problems.push({ binding: sink.secretBinding, subject: sink.name, message: "is not set; the sink is left out" });
+    return false;
+  });
+  const quietValue = binding(env, "ALERTS_QUIET_SECONDS");
+  let quietSeconds = DEFAULT_QUIET_SECONDS;
+  if (quietValue !== undefined && /^\d{1,6}$/.test(quietValue)) quietSeconds = Number(quietValue);
+  else if (quietValue !== undefined) {
+    problems.push({
+      binding: "ALERTS_QUIET_SECONDS",
+      message: `must be a whole number of seconds; using ${DEFAULT_QUIET_SECONDS}`,
+    });
+  }
+
   const clockSync = parseSyncMode(binding(env, "CLOCK_SYNC"), problems);
   const retentionDays = parseRetention(binding(env, "RUNS_RETENTION_DAYS"), problems);
   const durableObjects = parseLocationHint(binding(env, "DO_LOCATION_HINT"), problems);
   for (const problem of problems) log("error", { event: "config", ...problem });
-  return { venues, accounts, venueProblems, tokens, hooks, jobs, clockSync, retentionDays, durableObjects, problems };
+  return {
+    venues,
+    accounts,
+    venueProblems,
+    tokens,
+    hooks,
+    jobs,
+    alerts: { sinks, quietSeconds },
+    clockSync,
+    retentionDays,
+    durableObjects,
+    problems,
+  };
 }
 
 /**

@@ -12,5 +12,7 @@ declare namespace Cloudflare {
     CDE_RATE_BURST?: string;
     CLOCK_SYNC?: string;
     RUNS_RETENTION_DAYS?: string;
+    ALERTS?: string;
+    ALERTS_QUIET_SECONDS?: string;
   }
 }

@@ -3,13 +3,14 @@
  * handlers. Wiring only; the work lives in `routes/` and `adapters/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
+import { type AlertMessage, raiseConfigProblems } from "./adapters/alerts.ts";
 import { consumeDeliveries, type DeliveryMessage } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
-import { delivery } from "./routes/deliveries.ts";
+import { deliveries, delivery, retryDelivery } from "./routes/deliveries.ts";
 import { health } from "./routes/health.ts";
 import { hook } from "./routes/hooks.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/http.ts";
@@ -37,13 +38,15 @@ router
   .all("/cde/*", (req, env, ctx) => relay("cde", req, env, ctx))
   .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req, env, ctx))
   .get("/accounts", (req, env) => accounts(req, env))
-  .all("/accounts/:venue/:account/halt", (req, env) =>
-    haltAccount(req.params.venue ?? "", req.params.account ?? "", req, env),
+  .all("/accounts/:venue/:account/halt", (req, env, ctx) =>
+    haltAccount(req.params.venue ?? "", req.params.account ?? "", req, env, ctx),
   )
-  .all("/halt", (req, env) => haltAll(req, env))
+  .all("/halt", (req, env, ctx) => haltAll(req, env, ctx))
   .get("/jobs", (req, env) => jobs(req, env))
   .get("/jobs/:name/runs", (req, env) => runs(req.params.name ?? "", req, env))
-  .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env));
+  .get("/deliveries", (req, env) => deliveries(req, env))
+  .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
+  .all("/deliveries/:id/retry", (req, env) => retryDelivery(req.params.id ?? "", req, env));
 
 /** The venue and account a relay route addresses, for the log line (never a key). */
 function venueOf(route: string): { venue?: string; account?: string } {
@@ -57,6 +60,7 @@ function venueOf(route: string): { venue?: string; account?: string } {
 async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const id = crypto.randomUUID();
   const started = Date.now();
+  raiseConfigProblems(env, ctx);
   let response: Response = await router.fetch(request, env, ctx);
   if (response.webSocket == null) response = new Response(response.body, response);
   response.headers.set("x-request-id", id);
@@ -78,9 +82,15 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
 
 export default {
   fetch,
-  scheduled: runScheduled,
-  queue: consumeDeliveries,
-} satisfies ExportedHandler<Env, DeliveryMessage>;
+  scheduled: (controller, env, ctx) => {
+    raiseConfigProblems(env, ctx);
+    return runScheduled(controller, env, ctx);
+  },
+  queue: (batch, env, ctx) => {
+    raiseConfigProblems(env, ctx);
+    return consumeDeliveries(batch, env, ctx);
+  },
+} satisfies ExportedHandler<Env, DeliveryMessage | AlertMessage>;
 
 export { ClockState } from "./adapters/clock-store.ts";
 export { HookLedger } from "./adapters/hook-ledger.ts";

@@ -8,10 +8,22 @@
  * and demos only.
  * This file is the gateway (authentication, faults, control); the venues' routes are in intx.ts and cde.ts.
  * `/_sim/captured...` records whatever reaches it and `/_sim/redirect?to=` redirects, for redirect and leak tests.
+ * `/_sim/alerts...` is an alert receiver for skewguard's alert sinks, which can play a sink that is down or slow
+ * (alerts.ts).
  * docs/simulator.md describes every route and control field.
  */
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
+import {
+  ALERTS_FAULTS,
+  type AlertsFault,
+  alerts,
+  alertsFault,
+  isAlertsPath,
+  receiveAlert,
+  resetAlerts,
+  setAlertsFault,
+} from "./alerts.ts";
 import { handleCde } from "./cde.ts";
 import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
 import {
@@ -222,6 +234,7 @@ const CONTROL_KEYS = [
   "timestamp_status",
   "intx_rate_limit",
   "fault",
+  "alerts_fault",
 ];
 const FAULT_KEYS = ["kind", "count", "slow_ms", "location"];
 
@@ -252,7 +265,11 @@ function parseControl(text: string) {
   }
   if (!isObject(change)) throw new BadControl("body must be a JSON object");
   unknownKeys(change, CONTROL_KEYS, "");
-  const { reset, skew_ms, up_ms, down_ms, window_seconds, timestamp_status, intx_rate_limit, fault } = change;
+  const { reset, skew_ms, up_ms, down_ms, window_seconds, timestamp_status, intx_rate_limit, fault, alerts_fault } =
+    change;
+  if (alerts_fault !== undefined && alerts_fault !== null && !ALERTS_FAULTS.includes(alerts_fault as AlertsFault)) {
+    throw new BadControl(`alerts_fault must be ${ALERTS_FAULTS.map((k) => JSON.stringify(k)).join(", ")} or null`);
+  }
   if (reset !== undefined && typeof reset !== "boolean") throw new BadControl("reset must be true or false");
   if (skew_ms !== undefined && !isNumber(skew_ms)) throw new BadControl("skew_ms must be a number of milliseconds");
   if (window_seconds !== undefined && !(isNumber(window_seconds) && window_seconds > 0)) {
@@ -314,6 +331,7 @@ function parseControl(text: string) {
     statuses,
     intxRateLimit: intx_rate_limit as number | null | undefined,
     fault: newFault,
+    alertsFault: alerts_fault as AlertsFault | null | undefined,
   };
 }
 
@@ -354,6 +372,8 @@ function state(current: Settings, env: SimEnv) {
     effects,
     accounts: accountsState(env),
     captured,
+    alerts,
+    alerts_fault: alertsFault(),
   };
 }
 
@@ -374,6 +394,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
       tradingLocked.intx = false;
       tradingLocked.cde = false;
       captured.length = 0;
+      resetAlerts();
       resetEffects();
     }
     const current = settings ?? defaults(env);
@@ -385,6 +406,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.statuses) Object.assign(current.timestampStatus, change.statuses);
     if (change.intxRateLimit !== undefined) current.intxRateLimit = change.intxRateLimit;
     if (change.fault !== undefined) current.fault = change.fault;
+    if (change.alertsFault !== undefined) setAlertsFault(change.alertsFault);
   }
   return Response.json(state(settings ?? defaults(env), env));
 }
@@ -488,6 +510,7 @@ export default {
     if (url.pathname === "/_sim/control") return control(request, env);
     if (url.pathname.startsWith(CAPTURE_PREFIX)) return capture(request, url);
     if (url.pathname === "/_sim/redirect") return redirectTo(url);
+    if (isAlertsPath(url.pathname)) return receiveAlert(request, url);
     const venue: Venue | undefined = url.pathname.startsWith("/api/v1/")
       ? "intx"
       : url.pathname.startsWith("/rest/")

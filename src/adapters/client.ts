@@ -9,18 +9,22 @@
  */
 
 import { config, type SyncMode } from "../config.ts";
+import { type AlertEvent, events } from "../core/alerts.ts";
 import { passesHalt, type RequestKind, requestKind, type Screened, screen } from "../core/guards.ts";
 import type { Priority } from "../core/pacing.ts";
 import { accountKey, type VenueConfig, type VenueName } from "../core/venue.ts";
 import {
   type ClockSample,
   halfWidthMs,
+  isAuthRefusal,
   isTimestampRejection,
   KeyCache,
   signHeaders,
   timestampFor,
+  venueMessage,
   venueSample,
 } from "../lib/index.ts";
+import { raiseLater } from "./alerts.ts";
 import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";
 import type { Admission, Admitted } from "./rate-gate.ts";
@@ -147,6 +151,8 @@ export interface ClientOptions {
   store?: Parameters<VenueClock["ready"]>[0];
   gate?: SlotGate;
   waitUntil?: (promise: Promise<unknown>) => void;
+  /** Raises an alert (after the response; see adapters/alerts.ts). Unset: alerts are not raised. */
+  alert?: (event: AlertEvent) => void;
   /** Active clock probes: `cold` = one unsigned probe when there is no estimate at all; `always` = also narrow a
    * wide estimate with htpdate-style probes in the background. Default `never` (venueClient reads CLOCK_SYNC). */
   syncMode?: SyncMode;
@@ -305,13 +311,17 @@ export class SignedClient implements VenueClient {
       // Only the venue's own answers teach the clock (`venueSample`): a proxy's or dev server's error page may be
       // stamped by another machine's clock.
       const sample = venueSample(response, tSend, tRecv);
-      const rejected =
-        (response.status === 400 || response.status === 401) && !timeRetried
-          ? isTimestampRejection(response.status, text)
-          : false;
+      const refusedTime = isTimestampRejection(response.status, text);
+      const rejected = refusedTime && !timeRetried;
       // A refused timestamp proves the estimate wrong: this sample then overrides the brackets it disagrees with.
-      this.#clock.observe(sample, rejected);
+      const step = this.#clock.observe(sample, rejected);
       this.#share(tRecv);
+      if (step !== undefined) this.#alert(events.clockStepped(profile.name, step));
+      if (refusedTime && timeRetried) {
+        this.#alert(events.rejectedTwice(profile.name, this.config.account, used.offsetMs, used.uncertaintyMs));
+      } else if (isAuthRefusal(response.status, text)) {
+        this.#alert(events.authFailed(profile.name, this.config.account, response.status, venueMessage(text)));
+      }
       if (rejected) {
         timeRetried = true;
         log("info", { event: "timestamp_rejected", venue: profile.name, attempt, timestamp });
@@ -388,7 +398,13 @@ export class SignedClient implements VenueClient {
   #refused(by: string | undefined, err: RefusedError): RefusedError {
     const { profile, account } = this.config;
     log("warn", { event: "refused", venue: profile.name, account, by, rule: err.rule, status: err.status });
+    if (err.code === "order_refused")
+      this.#alert(events.orderRefused(profile.name, account, err.rule, by, err.message));
     return err;
+  }
+
+  #alert(event: AlertEvent): void {
+    this.#options.alert?.(event);
   }
 
   /**
@@ -539,6 +555,7 @@ export function venueClient(
     store,
     gate,
     waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,
+    alert: ctx ? (event) => raiseLater(env, ctx, event) : undefined,
     syncMode: clockSync,
     ...options,
   });

@@ -3,9 +3,12 @@
  * the queue consumer signs at send time (never at enqueue time) and retries with backoff. Every accepted webhook
  * ends `delivered`, or in `dead_letters` with the reason; none is dropped silently.
  */
+
+import { events } from "../core/alerts.ts";
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
 import type { VenueName } from "../core/venue.ts";
 import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
+import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";
 import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
 import { errorName, log } from "./log.ts";
 
@@ -23,6 +26,8 @@ export interface DeliveryMessage {
   maxAgeSeconds: number;
   /** Whether re-sending after an unknown outcome is safe (see `retrySafe`). */
   retrySafe: boolean;
+  /** Set when re-driven: its max age then counts from this time, not from when the webhook arrived. */
+  redrivenAt?: number;
 }
 
 /** Attempts before a delivery is dead-lettered; kept below the consumer's `max_retries` so we always decide. */
@@ -103,7 +108,7 @@ type Outcome =
 
 /** Sends one delivery, signed now, and classifies the outcome. */
 async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage, now: number): Promise<Outcome> {
-  const age = now - message.receivedAt;
+  const age = now - (message.redrivenAt ?? message.receivedAt);
   if (age > message.maxAgeSeconds * 1000) {
     return {
       kind: "dead",
@@ -188,17 +193,28 @@ async function record(env: Env, message: DeliveryMessage, attempts: number, outc
       ).bind(message.id, message.route, message.receivedAt, now, attempts, outcome.reason, JSON.stringify(message)),
     );
   }
+  if (outcome.kind !== "retry") {
+    statements.push(
+      env.DB.prepare(
+        "INSERT INTO delivery_history (delivery_id, at, event, attempts, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+      ).bind(message.id, now, outcome.kind, attempts, outcome.kind === "dead" ? outcome.reason : null),
+    );
+  }
   await env.DB.batch(statements);
 }
 
-/** The queue consumer: one attempt per message per batch; the decision is recorded before the message is acked. */
+/**
+ * The queue consumer: one attempt per message per batch; the decision is recorded before the message is acked.
+ * The queue carries alerts too (adapters/alerts.ts).
+ */
 export async function consumeDeliveries(
-  batch: MessageBatch<DeliveryMessage>,
+  batch: MessageBatch<DeliveryMessage | AlertMessage>,
   env: Env,
   ctx: ExecutionContext,
 ): Promise<void> {
   await Promise.all(
     batch.messages.map(async (msg) => {
+      if (isAlertMessage(msg.body)) return deliverAlert(env, msg as Message<AlertMessage>, retryDelaySeconds);
       const message = msg.body;
       const now = Date.now();
       let outcome = await attempt(env, ctx, message, now);
@@ -224,6 +240,10 @@ export async function consumeDeliveries(
         status: outcome.status,
         reason: outcome.kind === "delivered" ? undefined : outcome.reason,
       });
+      if (outcome.kind === "dead") {
+        const where = { venue: message.venue, account: message.account ?? "default" };
+        ctx.waitUntil(raise(env, events.deadLettered(message.route, message.id, outcome.reason, where)));
+      }
       if (outcome.kind === "retry") {
         msg.retry({ delaySeconds: outcome.delaySeconds ?? retryDelaySeconds(msg.attempts) });
       } else msg.ack();
@@ -256,8 +276,17 @@ type DeliveryRow = Omit<DeliveryView, "received_at" | "updated_at" | "dead_at"> 
   dead_at: number | null;
 };
 
-/** One delivery's state for `GET /deliveries/<id>`, or null. */
-export async function readDelivery(env: Env, id: string): Promise<DeliveryView | null> {
+/** One entry of a delivery's history: it died (and why), was re-driven (by whom), or was delivered. */
+export interface HistoryEntry {
+  at: string;
+  event: "dead" | "redriven" | "delivered";
+  attempts: number | null;
+  reason: string | null;
+  by: string | null;
+}
+
+/** One delivery's state for `GET /deliveries/<id>`, with its history, or null. */
+export async function readDelivery(env: Env, id: string): Promise<(DeliveryView & { history: HistoryEntry[] }) | null> {
   const row = await env.DB.prepare(
     `SELECT d.id, d.route, d.venue, d.account, d.method, d.path, d.client_order_id, d.state, d.received_at, d.updated_at,
        d.attempts, d.status, d.response, coalesce(d.reason, l.reason) AS reason, l.dead_at
@@ -266,11 +295,102 @@ export async function readDelivery(env: Env, id: string): Promise<DeliveryView |
     .bind(id)
     .first<DeliveryRow>();
   if (!row) return null;
-  const iso = (ms: number) => new Date(ms).toISOString();
+  const { results } = await env.DB.prepare(
+    "SELECT at, event, attempts, reason, by FROM delivery_history WHERE delivery_id = ?1 ORDER BY at, rowid",
+  )
+    .bind(id)
+    .all<Omit<HistoryEntry, "at"> & { at: number }>();
+  return { ...view(row), history: results.map((h) => ({ ...h, at: iso(h.at) })) };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function view(row: DeliveryRow): DeliveryView {
   return {
     ...row,
     received_at: iso(row.received_at),
     updated_at: iso(row.updated_at),
     dead_at: row.dead_at === null ? null : iso(row.dead_at),
   };
+}
+
+/** Recent deliveries, newest first, optionally in one state; without the venue's recorded answers. */
+export async function listDeliveries(
+  env: Env,
+  state: DeliveryView["state"] | undefined,
+  limit: number,
+): Promise<Omit<DeliveryView, "response">[]> {
+  const { results } = await env.DB.prepare(
+    `SELECT d.id, d.route, d.venue, d.account, d.method, d.path, d.client_order_id, d.state, d.received_at,
+       d.updated_at, d.attempts, d.status, NULL AS response, coalesce(d.reason, l.reason) AS reason, l.dead_at
+     FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id
+     WHERE ?1 IS NULL OR d.state = ?1 ORDER BY d.updated_at DESC LIMIT ?2`,
+  )
+    .bind(state ?? null, limit)
+    .all<DeliveryRow>();
+  return results.map((row) => {
+    const { response: _, ...rest } = view(row);
+    return rest;
+  });
+}
+
+/** Why a re-drive was refused. */
+export type RedriveRefusal = "not_found" | "not_dead";
+
+/**
+ * Sends a dead delivery again: the same message (same `client_order_id`, so the venue refuses a duplicate order,
+ * and a state-setting POST stays safe), with a fresh max age. Only one of two concurrent re-drives wins: the state
+ * moves from `dead` to `queued` in one statement. Its dead letter moves into the history.
+ */
+export async function redrive(
+  env: Env,
+  id: string,
+  by: string,
+  now: number,
+): Promise<DeliveryMessage | RedriveRefusal> {
+  const dead = await env.DB.prepare("SELECT payload FROM dead_letters WHERE delivery_id = ?1")
+    .bind(id)
+    .first<{ payload: string }>();
+  if (!dead) {
+    const exists = await env.DB.prepare("SELECT 1 FROM deliveries WHERE id = ?1").bind(id).first();
+    return exists ? "not_dead" : "not_found";
+  }
+  const claimed = await env.DB.prepare(
+    "UPDATE deliveries SET state = 'queued', updated_at = ?2, reason = NULL WHERE id = ?1 AND state = 'dead' RETURNING id",
+  )
+    .bind(id, now)
+    .first();
+  if (!claimed) return "not_dead";
+  const message: DeliveryMessage = { ...(JSON.parse(dead.payload) as DeliveryMessage), redrivenAt: now };
+  // The dead letter moves into the history before the message is queued, so if it dies again its new dead letter
+  // is the one kept.
+  const letter = await env.DB.prepare("DELETE FROM dead_letters WHERE delivery_id = ?1 RETURNING *")
+    .bind(id)
+    .first<Record<string, unknown>>();
+  try {
+    await env.DELIVERIES.send(message, { contentType: "json" });
+  } catch (err) {
+    log("error", { event: "redrive_failed", delivery_id: id, error: errorName(err) });
+    await env.DB.batch([
+      env.DB.prepare("UPDATE deliveries SET state = 'dead' WHERE id = ?1").bind(id),
+      env.DB.prepare(
+        `INSERT INTO dead_letters (delivery_id, route, received_at, dead_at, attempts, reason, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (delivery_id) DO NOTHING`,
+      ).bind(
+        id,
+        letter?.route ?? message.route,
+        message.receivedAt,
+        letter?.dead_at ?? now,
+        letter?.attempts ?? 0,
+        letter?.reason ?? "re-drive failed",
+        dead.payload,
+      ),
+    ]);
+    throw new DeliveryQueueError();
+  }
+  await env.DB.prepare("INSERT INTO delivery_history (delivery_id, at, event, by) VALUES (?1, ?2, 'redriven', ?3)")
+    .bind(id, now, by)
+    .run();
+  log("warn", { event: "redrive", delivery_id: id, route: message.route, by });
+  return message;
 }

@@ -12,5 +12,9 @@ export async function pruneHistory(db: D1Database, now: number, days: number): P
     db.prepare("DELETE FROM job_runs WHERE scheduled_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM deliveries WHERE received_at < ?1 AND state != 'queued'").bind(cutoff),
     db.prepare("DELETE FROM dead_letters WHERE dead_at < ?1").bind(cutoff),
+    db.prepare("DELETE FROM delivery_history WHERE at < ?1").bind(cutoff),
+    db.prepare("DELETE FROM alert_sends WHERE updated_at < ?1").bind(cutoff),
+    db.prepare("DELETE FROM alerts WHERE raised_at < ?1").bind(cutoff),
+    db.prepare("DELETE FROM alert_quiet WHERE sent_at < ?1").bind(cutoff),
   ]);
 }

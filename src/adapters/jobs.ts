@@ -5,10 +5,12 @@
  * `GET /jobs` and `GET /jobs/<name>/runs` read live here too.
  */
 import { binding, config } from "../config.ts";
+import { events } from "../core/alerts.ts";
 import type { Job } from "../core/jobs.ts";
 import { signWebhook } from "../core/standard-webhooks.ts";
 import type { VenueName } from "../core/venue.ts";
 import { venueMessage } from "../lib/index.ts";
+import { raiseLater } from "./alerts.ts";
 import { failureReason, sendJson, venueClient } from "./client.ts";
 import { pruneHistory } from "./history.ts";
 import { errorName, log } from "./log.ts";
@@ -211,11 +213,34 @@ async function runJob(env: Env, ctx: ExecutionContext, job: Job, scheduledAt: nu
     error: run.error ?? undefined,
     ms: ended - started,
   });
-  if (job.forward) await forwardRun(env, job, scheduledAt);
+  await alertOnStreak(env, ctx, job, run.error);
+  if (job.forward) await forwardRun(env, ctx, job, scheduledAt);
+}
+
+/**
+ * `job.failing` when this run makes exactly `alertAfter` failures in a row (once per streak), `job.recovered` when a
+ * success ends a streak that long. A run fails when it has an error or a status outside 2xx.
+ */
+async function alertOnStreak(env: Env, ctx: ExecutionContext, job: Job, error: string | null): Promise<void> {
+  const { results } = await env.DB.prepare(
+    `SELECT (error IS NULL AND status BETWEEN 200 AND 299) AS ok, error, status FROM job_runs
+     WHERE job = ?1 AND ended_at IS NOT NULL ORDER BY scheduled_at DESC LIMIT ?2`,
+  )
+    .bind(job.name, job.alertAfter + 1)
+    .all<{ ok: number; error: string | null; status: number | null }>();
+  const [latest, ...before] = results;
+  if (!latest) return;
+  const where = { venue: job.venue, account: job.account };
+  const streak = (runs: typeof results) =>
+    runs.length >= job.alertAfter && runs.slice(0, job.alertAfter).every((r) => !r.ok);
+  if (!latest.ok && streak(results) && (results.length <= job.alertAfter || results[job.alertAfter]?.ok)) {
+    const last = error ?? `status ${latest.status}`;
+    raiseLater(env, ctx, events.jobFailing(job.name, job.alertAfter, last, where));
+  } else if (latest.ok && streak(before)) raiseLater(env, ctx, events.jobRecovered(job.name, where));
 }
 
 /** Forwards one recorded run and records the outcome; after the last attempt it is recorded as abandoned. */
-async function forwardRun(env: Env, job: Job, scheduledAt: number): Promise<void> {
+async function forwardRun(env: Env, ctx: ExecutionContext, job: Job, scheduledAt: number): Promise<void> {
   const row = await env.DB.prepare(`SELECT ${RUN_COLUMNS} FROM job_runs WHERE job = ?1 AND scheduled_at = ?2`)
     .bind(job.name, scheduledAt)
     .first<RunRow>();
@@ -230,10 +255,23 @@ async function forwardRun(env: Env, job: Job, scheduledAt: number): Promise<void
     .bind(job.name, scheduledAt, state, attempts, error)
     .run();
   if (error) log("warn", { event: "forward_failed", job: job.name, scheduled_at: scheduledAt, attempts, state, error });
+  if (state === "abandoned") raiseForwardAbandoned(env, ctx, job.name, scheduledAt, error ?? "", job);
+}
+
+function raiseForwardAbandoned(
+  env: Env,
+  ctx: ExecutionContext,
+  job: string,
+  scheduledAt: number,
+  error: string,
+  def: Job | undefined,
+): void {
+  const where = def ? { venue: def.venue, account: def.account } : {};
+  raiseLater(env, ctx, events.forwardAbandoned(job, new Date(scheduledAt).toISOString(), error, where));
 }
 
 /** Forwards that failed on earlier runs get another try now (bounded), so none is lost silently. */
-async function retryForwards(env: Env, jobs: readonly Job[], before: number): Promise<void> {
+async function retryForwards(env: Env, ctx: ExecutionContext, jobs: readonly Job[], before: number): Promise<void> {
   const failed = await env.DB.prepare(
     "SELECT job, scheduled_at FROM job_runs WHERE forward_state IN ('failed', 'pending') AND scheduled_at < ?1 LIMIT 20",
   )
@@ -242,7 +280,7 @@ async function retryForwards(env: Env, jobs: readonly Job[], before: number): Pr
   const byName = new Map(jobs.map((job) => [job.name, job]));
   await bounded(failed.results, PARALLEL, async ({ job, scheduled_at }) => {
     const def = byName.get(job);
-    if (def?.forward) await forwardRun(env, def, scheduled_at);
+    if (def?.forward) await forwardRun(env, ctx, def, scheduled_at);
     else {
       // The job was removed or no longer forwards: say so on the run instead of retrying it forever.
       await env.DB.prepare(
@@ -250,6 +288,7 @@ async function retryForwards(env: Env, jobs: readonly Job[], before: number): Pr
       )
         .bind(job, scheduled_at, "the job no longer has a forward configured")
         .run();
+      raiseForwardAbandoned(env, ctx, job, scheduled_at, "the job no longer has a forward configured", def);
     }
   });
 }
@@ -266,7 +305,7 @@ export async function runScheduled(controller: ScheduledController, env: Env, ct
   }
   const due = jobs.jobs.filter((job) => job.cron === controller.cron);
   await bounded(due, PARALLEL, (job) => runJob(env, ctx, job, controller.scheduledTime));
-  await retryForwards(env, jobs.jobs, controller.scheduledTime);
+  await retryForwards(env, ctx, jobs.jobs, controller.scheduledTime);
   await pruneHistory(env.DB, controller.scheduledTime, retentionDays);
 }
 

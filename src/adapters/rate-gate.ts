@@ -1,6 +1,6 @@
 /**
  * The gate every outbound request of one account passes, across every isolate: one Durable Object per account
- * (venue and name, so a halt survives a key rotation; two accounts never share a key, config.ts makes sure). In one
+ * (venue and name: a halt outlives a change of the account's key secret; two accounts never share a key). In one
  * round trip it answers all three questions a send asks:
  *   - is the account halted? (for whatever a halt stops: core/guards.ts `passesHalt`);
  *   - is another order inside `max_orders_per_minute`? (counted here, across isolates, when its slot is granted);
@@ -12,6 +12,10 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { type Pacing, type Priority, RollingCount, SendSchedule } from "../core/pacing.ts";
+
+/** A halt set on the account itself, or on every account at once (`/halt`): each is lifted on its own. */
+export type HaltScope = "account" | "all";
+const HALT_KEY: Record<HaltScope, string> = { account: "halt", all: "halt:all" };
 
 /** Who halted an account, when, and why. */
 export interface Halt {
@@ -47,15 +51,15 @@ export class RateGate extends DurableObject<Env> {
   readonly #schedule = new SendSchedule();
   readonly #orders = new RollingCount(MINUTE_MS);
 
-  /** The halt, read from storage (a synchronous SQLite read in this object: no round trip). */
-  #halt(): Halt | undefined {
-    return this.ctx.storage.kv.get<Halt>("halt");
+  /** A halt, read from storage (a synchronous SQLite read in this object: no round trip). */
+  #halt(scope: HaltScope): Halt | undefined {
+    return this.ctx.storage.kv.get<Halt>(HALT_KEY[scope]);
   }
 
   admit(admission: Admission, now: number = Date.now()): Admitted {
     const { pacing, priority, maxWaitMs, haltable, ordersPerMinute } = admission;
     if (haltable) {
-      const halt = this.#halt();
+      const halt = this.#halt("account") ?? this.#halt("all");
       if (halt) return { refused: "halted", halt };
     }
     if (ordersPerMinute !== undefined && this.#orders.count(now) >= ordersPerMinute) {
@@ -72,16 +76,20 @@ export class RateGate extends DurableObject<Env> {
     return this.#schedule.reserve(pacing, priority, maxWaitMs, now);
   }
 
-  /** Sets (or, with null, lifts) the halt; returns the halt that was in force before. */
-  setHalt(halt: Halt | null): Halt | null {
-    const before = this.#halt() ?? null;
-    if (halt) this.ctx.storage.kv.put("halt", halt);
-    else this.ctx.storage.kv.delete("halt");
+  /** Sets (or, with null, lifts) the halt of one scope; returns that scope's halt before. */
+  setHalt(halt: Halt | null, scope: HaltScope = "account"): Halt | null {
+    const before = this.#halt(scope) ?? null;
+    if (halt) this.ctx.storage.kv.put(HALT_KEY[scope], halt);
+    else this.ctx.storage.kv.delete(HALT_KEY[scope]);
     return before;
   }
 
-  /** The halt in force and the orders counted in the last minute, for `GET /accounts`. */
-  state(now: number = Date.now()): { halt: Halt | null; ordersLastMinute: number } {
-    return { halt: this.#halt() ?? null, ordersLastMinute: this.#orders.count(now) };
+  /** The halts in force and the orders counted in the last minute, for `GET /accounts`. */
+  state(now: number = Date.now()): { halt: Halt | null; haltAll: Halt | null; ordersLastMinute: number } {
+    return {
+      halt: this.#halt("account") ?? null,
+      haltAll: this.#halt("all") ?? null,
+      ordersLastMinute: this.#orders.count(now),
+    };
   }
 }

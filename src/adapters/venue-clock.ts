@@ -17,6 +17,9 @@ const OFFER_INTERVAL_MS = 10_000;
 
 type Store = Pick<import("./clock-store.ts").ClockState, "read" | "offer">;
 
+/** A move of the estimated offset larger than this is a `clock.stepped` alert. */
+export const STEP_ALERT_MS = 1_000;
+
 export class VenueClock {
   readonly estimator = new OffsetEstimator({ driftPpm: DRIFT_PPM });
   source: ClockSource = "none";
@@ -65,11 +68,18 @@ export class VenueClock {
     }
   }
 
-  /** Records one response's clock sample; returns whether it was used. */
-  observe(sample: Parameters<OffsetEstimator["add"]>[0] | undefined, rejected = false): boolean {
-    if (!sample || !this.estimator.add(sample, { rejected })) return false;
+  /**
+   * Records one response's clock sample; returns how far the estimate's offset moved if that was more than
+   * `STEP_ALERT_MS` (the venue's clock stepped, or the estimate was wrong), else undefined.
+   */
+  observe(sample: Parameters<OffsetEstimator["add"]>[0] | undefined, rejected = false): number | undefined {
+    if (!sample) return undefined;
+    const before = this.estimator.estimate(sample.tRecv);
+    if (!this.estimator.add(sample, { rejected })) return undefined;
     this.source = "responses";
-    return true;
+    const after = this.estimator.estimate(sample.tRecv);
+    const moved = before && after ? after.offsetMs - before.offsetMs : 0;
+    return Math.abs(moved) > STEP_ALERT_MS ? moved : undefined;
   }
 
   /** The estimate to offer the shared store now, or undefined if it is too soon since the last offer. */

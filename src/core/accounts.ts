@@ -17,10 +17,28 @@ export interface AccountProblem {
   message: string;
 }
 
-/** Parses `ACCOUNTS`; an entry with a problem is left out and reported under its name (or `#n`). */
+const KEYS = new Set(["name", "venue", "secrets", "secret_encoding", "rate_limit_per_second", "guards", "read_only"]);
+
+/**
+ * The default account's rules when its settings cannot be read: it keeps working (it needs no `ACCOUNTS` entry), but
+ * refuses every order, and every write if the entry tried to make it read-only. Guards that did not parse must not
+ * leave it unguarded.
+ */
+function failClosed(venue: VenueName, why: string, readOnly: boolean): AccountSpec {
+  const rules: AccountRules = { readOnly, guards: why, configured: undefined };
+  return { name: "default", venue, secrets: PROFILES[venue].envPrefix, rules };
+}
+
+/**
+ * Parses `ACCOUNTS`; an entry with a problem is left out and reported under its name (or `#n`). The default account
+ * cannot be left out, so when its entry (or the whole list) is unusable it fails closed instead (`failClosed`).
+ */
 export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems: AccountProblem[] } {
   const list = parseJsonList(value, "ACCOUNTS");
-  if (typeof list === "string") return { specs: [], problems: [{ account: "ACCOUNTS", message: list }] };
+  if (typeof list === "string") {
+    const why = "ACCOUNTS cannot be parsed";
+    return { specs: VENUES.map((v) => failClosed(v, why, false)), problems: [{ account: "ACCOUNTS", message: list }] };
+  }
   const specs: AccountSpec[] = [];
   const problems: AccountProblem[] = [];
   for (const [i, raw] of list.entries()) {
@@ -31,6 +49,9 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
       problem("an account must be an object");
       continue;
     }
+    const unknown = Object.keys(raw).filter((key) => !KEYS.has(key));
+    if (unknown.length > 0)
+      problem(`unknown key ${JSON.stringify(unknown[0]?.slice(0, 40))}; the keys are ${[...KEYS].join(", ")}`);
     const { name, venue, secrets, secret_encoding, rate_limit_per_second, guards, read_only } = raw;
     if (typeof name !== "string" || !ACCOUNT_NAME.test(name)) problem("name must be 1-32 of a-z, 0-9 and -");
     else if (RESERVED.has(name)) problem(`name ${name} is reserved (it is part of a venue's API path)`);
@@ -48,7 +69,14 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
           ? String(rate_limit_per_second)
           : null;
     if (rate === null) problem('rate_limit_per_second must be a whole number of requests per second, or "off"');
-    if (problems.length > before) continue;
+    if (problems.length > before) {
+      if (name === "default" && !specs.some((spec) => spec.name === "default" && spec.venue === venue)) {
+        const why = "its ACCOUNTS entry has problems";
+        const venues = VENUES.includes(venue as VenueName) ? [venue as VenueName] : VENUES;
+        for (const v of venues) specs.push(failClosed(v, why, read_only !== undefined && read_only !== false));
+      }
+      continue;
+    }
     const account = name as string;
     const venueName = venue as VenueName;
     if (specs.some((spec) => spec.venue === venueName && spec.name === account)) {

@@ -109,6 +109,7 @@ function limits(value: unknown, key: string): ReadonlyMap<string, Decimal> {
     if (!parsed) {
       throw new Error(`${key} ${instrument}: ${JSON.stringify(limit)} is not a plain decimal string such as "0.5"`);
     }
+    if (out.has(instrument.toUpperCase())) throw new Error(`${key} names ${instrument} twice (names ignore case)`);
     out.set(instrument.toUpperCase(), parsed);
   }
   return out;
@@ -147,8 +148,11 @@ export function parseGuards(value: unknown): Guards {
   };
 }
 
-/** An instrument named by its numeric ID or UUID, which the venue accepts too: guards match names only. */
-const INSTRUMENT_ID = /^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+/**
+ * An instrument's symbol, `BASE-QUOTE` (BTC-PERP, ETH-USDC): the venue also takes an instrument's ID or UUID, which
+ * no guard would match, so those are refused.
+ */
+const SYMBOL = /^(?=[A-Z0-9]*[A-Z])[A-Z0-9]{1,20}-(?=[A-Z0-9]*[A-Z])[A-Z0-9]{1,20}$/i;
 
 /** A field as the caller wrote it, short and quoted where it is not a plain string, for a message. */
 function shown(value: unknown): string {
@@ -203,7 +207,6 @@ export function checkOrder(
     const maxNotional = tightest(guards.maxNotional);
     if (maxNotional && (size || price)) {
       if (!size || !price) {
-        if (!price && maxSize) return undefined;
         return refuse("max_notional", "a modify under max_notional must carry both size and price to be checked");
       }
       if (compareDecimal(multiplyDecimal(size, price), maxNotional) > 0) {
@@ -212,16 +215,18 @@ export function checkOrder(
           `notional ${show(multiplyDecimal(size, price))} is over the tightest max_notional ${show(maxNotional)} for a modify`,
         );
       }
+      // The order's side and type are not in a modify: its price may not bound what it costs (see below).
+      if (!maxSize) return refuse("max_notional", "a modify under max_notional needs a max_size to be checked");
     }
     return undefined;
   }
 
   const instrument = order.instrument;
   if (typeof instrument !== "string" || instrument === "") return refuse("instrument", "instrument is missing");
-  if (INSTRUMENT_ID.test(instrument)) {
+  if (!SYMBOL.test(instrument)) {
     return refuse(
       "instrument",
-      `instrument ${shown(instrument)} is an ID; name it (e.g. BTC-PERP): guards match names`,
+      `instrument ${shown(instrument)} is not a symbol such as BTC-PERP: guards match symbols`,
     );
   }
   const name = instrument.toUpperCase();
@@ -244,18 +249,21 @@ export function checkOrder(
   }
   const maxNotional = guards.maxNotional.get(name) ?? guards.maxNotional.get("*");
   if (maxNotional) {
-    if (!price) {
-      if (maxSize) return undefined;
-      return refuse(
-        "max_notional",
-        `an order without a price cannot be checked against max_notional ${show(maxNotional)} for ${shown(instrument)} (set max_size too)`,
-      );
-    }
-    const notional = multiplyDecimal(size, price);
-    if (compareDecimal(notional, maxNotional) > 0) {
+    // `price` is the limit of a LIMIT or STOP_LIMIT order; a MARKET or STOP order ignores it.
+    const priced = price !== undefined && (order.type === "LIMIT" || order.type === "STOP_LIMIT");
+    const notional = priced ? multiplyDecimal(size, price) : undefined;
+    if (notional && compareDecimal(notional, maxNotional) > 0) {
       return refuse(
         "max_notional",
         `notional ${show(notional)} (size × price) is over max_notional ${show(maxNotional)} for ${shown(instrument)}`,
+      );
+    }
+    // Only a BUY's limit bounds what it costs (it fills at that price or lower). A SELL fills at its price or higher,
+    // an unpriced order at any price: those are bounded by max_size, or not at all.
+    if (!(priced && order.side === "BUY") && !maxSize) {
+      return refuse(
+        "max_notional",
+        `a ${text("side")} ${text("type")} order cannot be held to max_notional ${show(maxNotional)} for ${shown(instrument)} by its price (set max_size too)`,
       );
     }
   }

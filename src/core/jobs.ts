@@ -5,7 +5,7 @@
  */
 
 import { ACCOUNT_NAME } from "./accounts.ts";
-import { BINDING, isRecord, parseNamedList } from "./parse.ts";
+import { BINDING, isRecord, parseNamedList, positiveInteger } from "./parse.ts";
 import { accountKey, checkVenuePath, LOOPBACK, PROFILES, VENUES, type VenueName } from "./venue.ts";
 
 /** The `[triggers] crons` of wrangler.toml; a test keeps the two in step. */
@@ -24,6 +24,8 @@ export interface Job {
   query: string | undefined;
   body: string | undefined;
   forward: { url: string; secretBinding: string } | undefined;
+  /** Failed runs in a row that raise `job.failing` (`alert_after_failures`, default 3). */
+  alertAfter: number;
 }
 
 export interface JobProblem {
@@ -82,6 +84,7 @@ function parseJob(raw: Record<string, unknown>, problem: (message: string) => vo
     query: query as string | undefined,
     body: text,
     forward: forwardTo,
+    alertAfter: positiveInteger(raw.alert_after_failures, 3, "alert_after_failures", problem),
   } satisfies Job;
 }
 

@@ -18,7 +18,7 @@ export {
 } from "./estimator.ts";
 export { importHmacKey, KeyCache, type SecretEncoding, secretBytes } from "./key.ts";
 export { type Body, prehash, requestPath, signingMethod, writePrehash } from "./prehash.ts";
-export { isDuplicateOrder, isTimestampRejection, venueMessage } from "./rejection.ts";
+export { isAuthRefusal, isDuplicateOrder, isTimestampRejection, venueMessage } from "./rejection.ts";
 export {
   type AccessHeaders,
   checkTimestamp,

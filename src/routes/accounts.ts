@@ -5,10 +5,12 @@
  * halt. The halt lives in each account's gate (adapters/rate-gate.ts), so it is durable and every isolate sees it on
  * its next order.
  */
+import { raiseLater } from "../adapters/alerts.ts";
 import { accountGate } from "../adapters/client.ts";
 import { errorName, log } from "../adapters/log.ts";
-import type { Halt } from "../adapters/rate-gate.ts";
+import type { Halt, HaltScope } from "../adapters/rate-gate.ts";
 import { config } from "../config.ts";
+import { events } from "../core/alerts.ts";
 import { accountKey, VENUES, type VenueConfig } from "../core/venue.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError, readBody } from "./http.ts";
@@ -38,14 +40,16 @@ export async function accounts(request: Request, env: Env): Promise<Response> {
     available: false,
     problem: { binding: p.binding, message: p.message },
   }));
-  return Response.json({ accounts: [...available, ...unavailable] });
+  // An account whose gate did not answer may be halted: the answer says so, and is not a 200.
+  const status = available.some((a) => "halt_error" in a) ? 503 : 200;
+  return Response.json({ accounts: [...available, ...unavailable] }, { status });
 }
 
 /** The account's halt and orders counted in the last minute, from its gate. */
 async function gateState(env: Env, account: VenueConfig) {
   try {
-    const { halt, ordersLastMinute } = await accountGate(env, account.profile.name, account.account).state();
-    return { halted: halt !== null, halt, orders_last_minute: ordersLastMinute };
+    const { halt, haltAll, ordersLastMinute } = await accountGate(env, account.profile.name, account.account).state();
+    return { halted: halt !== null || haltAll !== null, halt, halt_all: haltAll, orders_last_minute: ordersLastMinute };
   } catch (err) {
     log("error", {
       event: "gate_unavailable",
@@ -53,7 +57,7 @@ async function gateState(env: Env, account: VenueConfig) {
       account: account.account,
       error: errorName(err),
     });
-    return { halted: null, halt: null, halt_error: "the account's gate did not answer; try again" };
+    return { halted: null, halt: null, halt_all: null, halt_error: "the account's gate did not answer; try again" };
   }
 }
 
@@ -76,13 +80,20 @@ async function haltReason(request: Request): Promise<string> {
  * Sets or lifts the halt on `targets`; answers each account's halt after the change. An account whose gate does not
  * answer is reported as such and the answer is 503, so a halt that did not take is never mistaken for one that did.
  */
-async function applyHalt(env: Env, targets: VenueConfig[], halt: Halt | null, token: string): Promise<Response> {
+async function applyHalt(
+  env: Env,
+  ctx: ExecutionContext,
+  targets: VenueConfig[],
+  halt: Halt | null,
+  scope: HaltScope,
+  token: string,
+): Promise<Response> {
   const results = await Promise.all(
     targets.map(async (a) => {
       const venue = a.profile.name;
       let before: Halt | null;
       try {
-        before = await accountGate(env, venue, a.account).setHalt(halt);
+        before = await accountGate(env, venue, a.account).setHalt(halt, scope);
       } catch (err) {
         log("error", { event: "gate_unavailable", venue, account: a.account, error: errorName(err) });
         return { venue, name: a.account, error: "the account's gate did not answer; nothing changed, try again" };
@@ -95,14 +106,26 @@ async function applyHalt(env: Env, targets: VenueConfig[], halt: Halt | null, to
         reason: halt?.reason,
         was_halted: before !== null,
       });
-      return { venue, name: a.account, halted: halt !== null, halt, was: before };
+      const by = `token:${token}`;
+      raiseLater(
+        env,
+        ctx,
+        halt ? events.halted(venue, a.account, by, halt.reason) : events.resumed(venue, a.account, by),
+      );
+      return { venue, name: a.account, scope, halt, was: before };
     }),
   );
   return Response.json({ accounts: results }, { status: results.some((r) => "error" in r) ? 503 : 200 });
 }
 
 /** `PUT|DELETE /accounts/<venue>/<account>/halt`. */
-export async function haltAccount(venue: string, name: string, request: Request, env: Env): Promise<Response> {
+export async function haltAccount(
+  venue: string,
+  name: string,
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<Response> {
   const method = request.method.toUpperCase();
   if (method !== "PUT" && method !== "DELETE") {
     throw new HttpError(405, "method_not_allowed", "PUT halts the account, DELETE resumes it");
@@ -112,16 +135,19 @@ export async function haltAccount(venue: string, name: string, request: Request,
   const account = known && config(env).accounts.get(accountKey(known, name));
   if (!account) throw new HttpError(404, "no_such_account", `no available account ${venue}/${name}; see GET /accounts`);
   const halt = method === "PUT" ? { reason: await haltReason(request), by: token, at: new Date().toISOString() } : null;
-  return applyHalt(env, [account], halt, token);
+  return applyHalt(env, ctx, [account], halt, "account", token);
 }
 
-/** `PUT|DELETE /halt`: every account configured now (one added later starts unhalted). */
-export async function haltAll(request: Request, env: Env): Promise<Response> {
+/**
+ * `PUT|DELETE /halt`: every account configured now (one added later starts unhalted). This halt is apart from each
+ * account's own: lifting it leaves an account halted on its own still halted, and setting it overwrites none.
+ */
+export async function haltAll(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
   const method = request.method.toUpperCase();
   if (method !== "PUT" && method !== "DELETE") {
     throw new HttpError(405, "method_not_allowed", "PUT halts every account, DELETE resumes every account");
   }
   const token = await authenticate(request, env, method, "/halt");
   const halt = method === "PUT" ? { reason: await haltReason(request), by: token, at: new Date().toISOString() } : null;
-  return applyHalt(env, [...config(env).accounts.values()], halt, token);
+  return applyHalt(env, ctx, [...config(env).accounts.values()], halt, "all", token);
 }

@@ -3,11 +3,13 @@
  * the sender is who it claims (signature, passphrase or token; source IP for TradingView), the payload passes its
  * declared types, the delivery id was not seen before; only then is anything signed and sent (or queued).
  */
+import { raiseLater } from "../adapters/alerts.ts";
 import { sendJson } from "../adapters/client.ts";
 import { DeliveryQueueError, enqueueDelivery } from "../adapters/deliveries.ts";
 import type { Claim, HookResult } from "../adapters/hook-ledger.ts";
 import { errorName, log } from "../adapters/log.ts";
 import { binding, config } from "../config.ts";
+import { events } from "../core/alerts.ts";
 import { hex, secretsEqual, sha256 } from "../core/digest.ts";
 import { requestKind, screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
@@ -196,14 +198,23 @@ function refusedResult(
  * A queued route's order is checked against the account's rules when the webhook arrives, so the sender hears of a
  * refusal now; the consumer checks again at send time, with the halt and the per-minute count.
  */
-function screenQueued(env: Env, route: HookRoute, mapped: MappedRequest, id: string): HookResult | undefined {
+function screenQueued(
+  env: Env,
+  ctx: ExecutionContext,
+  route: HookRoute,
+  mapped: MappedRequest,
+  id: string,
+): HookResult | undefined {
   const { venue, account, method, path, body } = mapped;
   const target = config(env).accounts.get(accountKey(venue, account));
   if (!target) return undefined; // the consumer records "not configured"
   const screened = screen(target.rules, requestKind(venue, method, path), body, `${venue}/${account}`);
   if (!("refused" in screened)) return undefined;
-  const { status, rule } = screened.refused;
-  log("warn", { event: "refused", venue, account, by: `hook:${route.name}`, rule, status });
+  const { status, rule, message } = screened.refused;
+  const by = `hook:${route.name}`;
+  log("warn", { event: "refused", venue, account, by, rule, status });
+  if (screened.refused.code === "order_refused")
+    raiseLater(env, ctx, events.orderRefused(venue, account, rule, by, message));
   return refusedResult(route, mapped, id, screened.refused);
 }
 
@@ -283,7 +294,7 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   let result: HookResult;
   try {
     if (route.delivery === "queue") {
-      const refused = screenQueued(env, route, mapped, id);
+      const refused = screenQueued(env, ctx, route, mapped, id);
       if (!refused) await enqueueDelivery(env, route, mapped, id, now);
       result = refused ?? queuedResult(route, mapped, id);
     } else result = await deliverNow(env, ctx, route, mapped, id);

@@ -23,7 +23,7 @@ function modify(guards: Guards, order: unknown) {
 
 /** A LIMIT GTC order on BTC-PERP, with `fields` on top. */
 function limitOrder(fields: Record<string, unknown> = {}): Record<string, unknown> {
-  return { instrument: "BTC-PERP", size: "0.1", type: "LIMIT", tif: "GTC", price: "100", ...fields };
+  return { instrument: "BTC-PERP", side: "BUY", size: "0.1", type: "LIMIT", tif: "GTC", price: "100", ...fields };
 }
 
 describe("checkOrder: max_size", () => {
@@ -86,6 +86,20 @@ describe("checkOrder: max_notional", () => {
     expect(create(small, limitOrder({ size: "0.1", price: "3.00000001" }))?.rule).toBe("max_notional");
   });
 
+  it("holds only a BUY's limit price to size × price: a SELL, or a MARKET order's ignored price, needs max_size", () => {
+    // A SELL LIMIT at 0.01 fills at the market, far above it; a MARKET order's price is ignored by the venue.
+    expect(create(guards, limitOrder({ side: "SELL", size: "100", price: "0.01" }))?.rule).toBe("max_notional");
+    expect(create(guards, limitOrder({ type: "MARKET", size: "100", price: "0.01" }))?.rule).toBe("max_notional");
+    expect(create(guards, limitOrder({ type: "STOP", size: "100", price: "0.01" }))?.rule).toBe("max_notional");
+    expect(create(guards, limitOrder({ side: "buy", size: "0.1", price: "1" }))?.rule).toBe("max_notional");
+    expect(create(guards, limitOrder({ type: "STOP_LIMIT", size: "0.5", price: "2000" }))).toBeUndefined();
+    const withSize = parseGuards({ max_notional: { "BTC-PERP": "1000" }, max_size: { "BTC-PERP": "1" } });
+    expect(create(withSize, limitOrder({ side: "SELL", size: "1", price: "0.01" }))).toBeUndefined();
+    expect(create(withSize, limitOrder({ side: "SELL", size: "1.1", price: "0.01" }))?.rule).toBe("max_size");
+    // A SELL is still held to size × price as written, on top of max_size.
+    expect(create(withSize, limitOrder({ side: "SELL", size: "1", price: "1000.1" }))?.rule).toBe("max_notional");
+  });
+
   it("refuses an order without a price (MARKET) when there is no max_size to hold it", () => {
     const market = { instrument: "BTC-PERP", size: "0.1", type: "MARKET", tif: "IOC" };
     expect(create(guards, market)?.rule).toBe("max_notional");
@@ -105,14 +119,18 @@ describe("checkOrder: instruments", () => {
     expect(create(guards, limitOrder({ instrument: "eth-usdc" }))).toBeUndefined();
     expect(create(guards, limitOrder({ instrument: "SOL-PERP" }))?.rule).toBe("instruments");
     expect(create(guards, limitOrder({ instrument: "XETH-PERP" }))?.rule).toBe("instruments");
-    expect(create(guards, limitOrder({ instrument: "ETHPERP" }))?.rule).toBe("instruments");
-    expect(create(guards, limitOrder({ instrument: "BTC-PERP-2" }))?.rule).toBe("instruments");
+    // Not BASE-QUOTE symbols at all: refused before the list is read.
+    expect(create(guards, limitOrder({ instrument: "ETHPERP" }))?.rule).toBe("instrument");
+    expect(create(guards, limitOrder({ instrument: "BTC-PERP-2" }))?.rule).toBe("instrument");
   });
 
-  it("reads a dot in a listed name as a dot", () => {
-    const guards = parseGuards({ instruments: ["BTC.X"] });
-    expect(create(guards, limitOrder({ instrument: "BTC.X" }))).toBeUndefined();
-    expect(create(guards, limitOrder({ instrument: "BTCAX" }))?.rule).toBe("instruments");
+  it("refuses an instrument that is not a BASE-QUOTE symbol, whatever the lists allow", () => {
+    const guards = parseGuards({ instruments: ["*"] });
+    // The simulator's instrument ids look like 114jqr89-0-0; the venue takes an id where a symbol goes.
+    for (const id of ["BTC.X", "114jqr89-0-0", "BTC_PERP", "-PERP", "BTC-", "123-456"]) {
+      expect(create(guards, limitOrder({ instrument: id }))?.rule, id).toBe("instrument");
+    }
+    expect(create(guards, limitOrder({ instrument: "1INCH-PERP" }))).toBeUndefined();
   });
 
   it("refuses an instrument given as a numeric ID or a UUID", () => {
@@ -220,12 +238,15 @@ describe("checkOrder: modify", () => {
     expect(modify(guards, { price: "0.00000001" })?.rule).toBe("max_notional");
   });
 
-  it("lets a size without a price through only when max_size holds it", () => {
-    expect(modify(guards, { size: "0.5" })).toBeUndefined();
+  it("under max_notional, a modify needs both size and price, and a max_size (its side and type are unknown)", () => {
+    expect(modify(guards, { size: "0.5" })?.rule).toBe("max_notional");
     const notionalOnly = parseGuards({ max_notional: { "*": "1000" } });
     expect(modify(notionalOnly, { size: "0.5" })?.rule).toBe("max_notional");
-    expect(modify(notionalOnly, { size: "0.5", price: "2000" })).toBeUndefined();
+    expect(modify(notionalOnly, { size: "0.5", price: "2000" })?.rule).toBe("max_notional");
     expect(modify(notionalOnly, { size: "0.5", price: "2000.00000002" })?.rule).toBe("max_notional");
+    const sizeOnly = parseGuards({ max_size: { "*": "1" } });
+    expect(modify(sizeOnly, { size: "1" })).toBeUndefined();
+    expect(modify(sizeOnly, { price: "99999999" })).toBeUndefined(); // bounded by the size it already has
   });
 });
 

@@ -69,6 +69,10 @@ export interface LocalOptions {
   /** Where to bundle, a directory inside the repo (Miniflare names modules from the repo root); default the repo's
    * `.wrangler` build directories. A benchmark bundles elsewhere, so that it does not race a test run. */
   buildDir?: string;
+  /** A directory to keep the Workers' storage in (Durable Objects, KV, D1...: Miniflare's
+   * `resourcePersistencePath`), so that a new instance on the same directory finds it. Default: none, each instance
+   * starts empty and its storage goes with it. */
+  persistDir?: string;
 }
 
 export interface LocalWorker {
@@ -111,6 +115,7 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
     convertV4MiniflareOptions({
       host: "127.0.0.1",
       port: 0,
+      ...(local.persistDir ? { resourcePersistencePath: local.persistDir } : {}),
       // The Workers' own log lines (one JSON line per request) go to `logs`, not to the terminal.
       handleStructuredLogs: ({ message }) => {
         logs.push(message);

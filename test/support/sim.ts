@@ -4,7 +4,8 @@
 //     venue clock is keyed by venue and base URL, so a fresh host means a cold clock.
 //   - `simControl(change)` POSTs to /_sim/control (skew, latency, faults, reset) and returns its state, including
 //     the `effects` counters (orders placed, kill-switches...), for "at most one venue-side effect" assertions,
-//     the same per account (`accounts`, with the order requests each account sent), and the capture sink's log. docs/simulator.md lists every field.
+//     the same per account (`accounts`, with the order requests each account sent), the capture sink's log, and the
+//     alert receiver's log (`alerts`, POSTs to /_sim/alerts...) and fault (`alerts_fault`). docs/simulator.md lists every field.
 //   - `DEV` is the simulator's account `default` on each venue; `DEV_ALPHA` and `DEV_BETA` its other accounts,
 //     under the variable names skewguard reads for them.
 import { env } from "cloudflare:workers";
@@ -80,6 +81,28 @@ export interface SimState {
     cb_access_headers: number;
     body_bytes: number;
   }[];
+  /** What reached the alert receiver (`POST /_sim/alerts[/...]`), oldest first, at most 100. */
+  alerts: SimAlert[];
+  /** `"down"`: the receiver answers 503; `"slow"`: 200 after 5 s; `null`: 200 at once. */
+  alerts_fault: "down" | "slow" | null;
+}
+
+/** One POST to the alert receiver, recorded on arrival whatever it was answered. */
+export interface SimAlert {
+  /** When it arrived, ISO 8601 with ms, UTC, by the real clock (not the venue's skewed one). */
+  at: string;
+  /** The request path with its query string, e.g. `/_sim/alerts/x`. */
+  path: string;
+  /** The Content-Type header as sent, or `null`. */
+  content_type: string | null;
+  /** The Standard Webhooks headers, each only if the request had it. */
+  headers: { "webhook-id"?: string; "webhook-timestamp"?: string; "webhook-signature"?: string };
+  /** The body as UTF-8 text, cut to its first 16 KiB (16384 bytes). */
+  body: string;
+  /** The whole body's size in bytes; more than 16384 means `body` was cut. */
+  body_bytes: number;
+  /** What the receiver answers: 200, or 503 while `alerts_fault` is `"down"`. */
+  answered: number;
 }
 
 /** One entry of `SimState.accounts`. Every field is there on every account, at zero where the venue has no route. */

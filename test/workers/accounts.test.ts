@@ -110,7 +110,14 @@ describe("accounts", () => {
     const r = await call(e, "/accounts");
     const text = await r.text();
     // No guards, not read-only, not halted, no orders yet (test/workers/guards.test.ts covers the other cases).
-    const unguarded = { read_only: false, guards: null, halted: false, halt: null, orders_last_minute: 0 };
+    const unguarded = {
+      read_only: false,
+      guards: null,
+      halted: false,
+      halt: null,
+      halt_all: null,
+      orders_last_minute: 0,
+    };
     expect(JSON.parse(text)).toEqual({
       accounts: [
         { venue: "intx", name: "default", available: true, rate_limit_per_second: 40, burst: 2, ...unguarded },

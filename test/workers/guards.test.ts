@@ -197,6 +197,37 @@ describe("order guards on the relay", () => {
     expect(await placed()).toEqual([]);
   });
 
+  it("the default account fails closed when its ACCOUNTS entry, or ACCOUNTS itself, cannot be used", async () => {
+    await simControl({ reset: true });
+    const cases: [string, number][] = [
+      // A read-only default whose entry has another mistake stays read-only; unknown keys are mistakes.
+      [JSON.stringify([{ name: "default", venue: "intx", read_only: true, secret_encoding: "hex" }]), 403],
+      [JSON.stringify([{ name: "default", venue: "intx", guard: { max_size: { "*": "1" } } }]), 422],
+      ['[{"name": "default", "venue": "intx", "guards": {"max_size": {"*": "1"}}},]', 422], // not JSON
+    ];
+    for (const [accounts, status] of cases) {
+      const e = simEnv(`guards-fc-${n++}.sim.test`, { ACCOUNTS: accounts, RELAY_TOKENS: bindings().RELAY_TOKENS });
+      const r = await call(e, "/intx/api/v1/orders", post(order({ size: "50" })));
+      expect([accounts, r.status]).toEqual([accounts, status]);
+      expect((await call(e, "/intx/api/v1/portfolios")).status).toBe(200); // reads still work
+      const health = (await (await call(e, "/health")).json()) as { problems: { binding: string }[] };
+      expect(health.problems.map((p) => p.binding)).toContain("ACCOUNTS");
+    }
+    expect((await simControl()).accounts["intx:default"]?.orders).toEqual([]);
+  });
+
+  it("an unknown key in an account's entry leaves the account out, named", async () => {
+    const e = bindings([{ name: "alpha", venue: "intx", readonly: true }]);
+    expect((await call(e, "/intx/alpha/api/v1/orders", post(order()))).status).toBe(503);
+    const health = (await (await call(e, "/health")).json()) as { problems: unknown[] };
+    expect(health.problems).toContainEqual({
+      binding: "ACCOUNTS",
+      subject: "alpha",
+      message:
+        'unknown key "readonly"; the keys are name, venue, secrets, secret_encoding, rate_limit_per_second, guards, read_only',
+    });
+  });
+
   it("read_only refuses everything but reads", async () => {
     const e = bindings([{ name: "alpha", venue: "intx", read_only: true }]);
     await simControl({ reset: true });
@@ -278,7 +309,15 @@ describe("halt", () => {
     expect(state.effects.kill_switches).toBe(1);
     expect(state.effects.orders_cancelled).toBe(1);
 
+    // Lifting the halt of every account leaves alpha's own halt, and its reason, in force.
     expect((await halt(e, "/halt", "DELETE")).status).toBe(200);
+    expect((await call(e, "/intx/beta/api/v1/orders", post(order()))).status).toBe(200);
+    const still = await call(e, "/intx/alpha/api/v1/orders", post(order()));
+    expect([still.status, ((await still.json()) as { error: { message: string } }).error.message]).toEqual([
+      423,
+      expect.stringContaining("is halted: drill: strategy looping"),
+    ]);
+    expect((await halt(e, "/accounts/intx/alpha/halt", "DELETE")).status).toBe(200);
     expect((await call(e, "/intx/alpha/api/v1/orders", post(order()))).status).toBe(200);
   });
 

@@ -255,6 +255,126 @@ describe("simulator: capture sink and /_sim/redirect", () => {
   });
 });
 
+describe("simulator: the alert receiver, /_sim/alerts", () => {
+  const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(url, { method: "POST", headers, body });
+
+  it("records each POST, on any host and sub-path, with its Standard Webhooks headers and raw body, and answers 200", async () => {
+    await simControl(QUIET);
+    const before = Date.now();
+    const body = '{"type":"test","n":1}';
+    const r = await post("https://sink.sim.test/_sim/alerts/x", body, {
+      "content-type": "application/json",
+      "webhook-id": "msg_1",
+      "webhook-timestamp": "1793614507",
+      "webhook-signature": "v1,c2lnbmF0dXJl",
+      "x-other": "not recorded",
+    });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ ok: true });
+    const plain = await post("http://other.test/_sim/alerts", "plain text");
+    expect(plain.status).toBe(200);
+    await plain.body?.cancel();
+    const state = await simControl();
+    expect(state.alerts).toEqual([
+      {
+        at: expect.any(String),
+        path: "/_sim/alerts/x",
+        content_type: "application/json",
+        headers: { "webhook-id": "msg_1", "webhook-timestamp": "1793614507", "webhook-signature": "v1,c2lnbmF0dXJl" },
+        body,
+        body_bytes: body.length,
+        answered: 200,
+      },
+      {
+        at: expect.any(String),
+        path: "/_sim/alerts",
+        content_type: "text/plain;charset=UTF-8",
+        headers: {},
+        body: "plain text",
+        body_bytes: 10,
+        answered: 200,
+      },
+    ]);
+    const at = Date.parse(state.alerts[0]?.at ?? "");
+    expect(state.alerts[0]?.at).toBe(new Date(at).toISOString());
+    // The real clock, not the venue's skewed one.
+    expect(at).toBeGreaterThanOrEqual(before - 1_000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 1_000);
+    expect(state.alerts_fault).toBeNull();
+    expect(state.effects.requests).toBe(0);
+    expect(state.captured).toEqual([]);
+  });
+
+  it("keeps the first 16 KiB of a body, the last 100 entries oldest first, and takes POST only", async () => {
+    await simControl(QUIET);
+    const big = "é".repeat(10_000); // 20000 bytes (2 per "é"): the cut at 16384 falls between two characters
+    await (await post("https://sink.sim.test/_sim/alerts/big", big)).body?.cancel();
+    const [entry] = (await simControl()).alerts;
+    expect(entry?.body_bytes).toBe(20_000);
+    expect(entry?.body).toBe("é".repeat(8_192));
+    const odd = `a${big}`; // the cut at 16384 splits an "é": it is dropped whole
+    await (await post("https://sink.sim.test/_sim/alerts/odd", odd)).body?.cancel();
+    expect((await simControl()).alerts[1]?.body).toBe(`a${"é".repeat(8_191)}`);
+
+    for (let i = 0; i < 105; i++) await (await post(`https://sink.sim.test/_sim/alerts/${i}`, "{}")).body?.cancel();
+    const { alerts } = await simControl();
+    expect(alerts).toHaveLength(100);
+    expect([alerts[0]?.path, alerts[99]?.path]).toEqual(["/_sim/alerts/5", "/_sim/alerts/104"]);
+
+    await simControl(QUIET);
+    const get = await fetch("https://sink.sim.test/_sim/alerts/x");
+    expect([get.status, get.headers.get("allow")]).toEqual([405, "POST"]);
+    await get.body?.cancel();
+    const near = await post("https://sink.sim.test/_sim/alertsx", "{}");
+    expect(near.status).toBe(404);
+    await near.body?.cancel();
+    expect((await simControl()).alerts).toEqual([]);
+  });
+
+  it("alerts_fault down: 503, still recorded with answered 503; null restores 200; reset clears the log and the fault", async () => {
+    await simControl(QUIET);
+    const down = await simControl({ alerts_fault: "down" });
+    expect(down.alerts_fault).toBe("down");
+    const r = await post("https://sink.sim.test/_sim/alerts/x", '{"n":1}');
+    expect(r.status).toBe(503);
+    expect(await r.json()).toMatchObject({ ok: false });
+    // A venue fault is a different thing: the receiver ignores it, and alerts_fault leaves venue paths alone.
+    expect((await simControl()).fault).toBeNull();
+
+    const restored = await simControl({ alerts_fault: null });
+    expect(restored.alerts_fault).toBeNull();
+    const ok = await post("https://sink.sim.test/_sim/alerts/x", '{"n":2}');
+    expect(ok.status).toBe(200);
+    await ok.body?.cancel();
+    const state = await simControl();
+    expect(state.alerts.map((a) => [a.path, a.body, a.answered])).toEqual([
+      ["/_sim/alerts/x", '{"n":1}', 503],
+      ["/_sim/alerts/x", '{"n":2}', 200],
+    ]);
+
+    expect((await simControl({ alerts_fault: "slow" })).alerts_fault).toBe("slow");
+    const reset = await simControl({ reset: true });
+    expect([reset.alerts, reset.alerts_fault]).toEqual([[], null]);
+    const again = await post("https://sink.sim.test/_sim/alerts/x", "{}");
+    expect(again.status).toBe(200);
+    await again.body?.cancel();
+  });
+
+  it("alerts_fault slow: answers 200 after 5 s, recorded on arrival", async () => {
+    await simControl({ ...QUIET, alerts_fault: "slow" });
+    const started = Date.now();
+    const pending = post("https://sink.sim.test/_sim/alerts/slow", "{}");
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await simControl()).alerts.map((a) => [a.path, a.answered])).toEqual([["/_sim/alerts/slow", 200]]);
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ ok: true });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_900);
+    await simControl({ reset: true });
+  }, 15_000);
+});
+
 describe("simulator: /_sim/control refuses what it cannot apply", () => {
   const cases: [string, string, string][] = [
     ["not JSON", "{skew_ms: 1}", "body is not valid JSON"],
@@ -287,6 +407,8 @@ describe("simulator: /_sim/control refuses what it cannot apply", () => {
     ["a string status", '{"timestamp_status": {"intx": "401"}}', "timestamp_status.intx"],
     ["a status out of range", '{"timestamp_status": {"cde": 99}}', "timestamp_status.cde"],
     ["an unknown venue status", '{"timestamp_status": {"fix": 401}}', 'unknown key "timestamp_status.fix"'],
+    ["an unknown alerts_fault", '{"alerts_fault": "flaky"}', "alerts_fault must be"],
+    ["an alerts_fault that is an object", '{"alerts_fault": {"kind": "down"}}', "alerts_fault must be"],
   ];
 
   it.each(cases)("400 bad_control for %s, and nothing changes", async (_what, body, message) => {

@@ -1,0 +1,205 @@
+/**
+ * Raising alerts and sending them. `raise` records the event in D1 and enqueues one message per sink that wants it,
+ * unless the quiet period for its (type, subject) holds it back (then it is counted, and the next one sent says how
+ * many were held). The queue consumer posts each to its sink, retrying with backoff; one that still fails is kept in
+ * D1 as failed, and logged. Nothing here ever throws into, or waits inside, the request that raised the event: the
+ * callers hand `raise` to `waitUntil` (`raiseLater`).
+ */
+import { binding, config } from "../config.ts";
+import { type AlertEvent, alertBody, events, type RaisedAlert, wants } from "../core/alerts.ts";
+import { signWebhook } from "../core/standard-webhooks.ts";
+import { errorName, log } from "./log.ts";
+
+/** What travels through the queue for one alert and one sink. */
+export interface AlertMessage {
+  kind: "alert";
+  sink: string;
+  alert: RaisedAlert;
+}
+
+export function isAlertMessage(body: unknown): body is AlertMessage {
+  return typeof body === "object" && body !== null && Reflect.get(body, "kind") === "alert";
+}
+
+/** Attempts per sink before an alert is kept as failed. */
+export const MAX_ALERT_ATTEMPTS = 5;
+
+/**
+ * Records `event` and enqueues it to every sink that wants it, unless its quiet period holds it back. Resolves to
+ * the alert as raised, or undefined when it was held back; never rejects (a failure is logged).
+ */
+export async function raise(env: Env, event: AlertEvent, now: number = Date.now()): Promise<RaisedAlert | undefined> {
+  try {
+    const { sinks, quietSeconds } = config(env).alerts;
+    // One statement decides, across isolates: within the quiet period the event is only counted; after it, the
+    // event goes out carrying the count held back. SQLite evaluates every SET expression on the old row.
+    const quiet = await env.DB.prepare(
+      `INSERT INTO alert_quiet (type, subject, sent_at, suppressed, carried) VALUES (?1, ?2, ?3, 0, 0)
+       ON CONFLICT (type, subject) DO UPDATE SET
+         suppressed = CASE WHEN sent_at > ?3 - ?4 THEN suppressed + 1 ELSE 0 END,
+         carried = CASE WHEN sent_at > ?3 - ?4 THEN carried ELSE suppressed END,
+         sent_at = CASE WHEN sent_at > ?3 - ?4 THEN sent_at ELSE ?3 END
+       RETURNING sent_at, carried`,
+    )
+      .bind(event.type, event.subject, now, quietSeconds * 1000)
+      .first<{ sent_at: number; carried: number }>();
+    if (!quiet || quiet.sent_at !== now) return undefined;
+    const alert: RaisedAlert = {
+      id: crypto.randomUUID(),
+      at: new Date(now).toISOString(),
+      suppressed: quiet.carried,
+      ...event,
+    };
+    const targets = sinks.filter((sink) => wants(sink, event));
+    await env.DB.batch([
+      env.DB.prepare(
+        `INSERT INTO alerts (id, type, severity, subject, venue, account, text, ids, suppressed, raised_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
+      ).bind(
+        alert.id,
+        alert.type,
+        alert.severity,
+        alert.subject,
+        alert.venue ?? null,
+        alert.account ?? null,
+        alert.text,
+        JSON.stringify(alert.ids),
+        alert.suppressed,
+        now,
+      ),
+      ...targets.map((sink) =>
+        env.DB.prepare(
+          "INSERT INTO alert_sends (alert_id, sink, state, attempts, updated_at) VALUES (?1, ?2, 'queued', 0, ?3)",
+        ).bind(alert.id, sink.name, now),
+      ),
+    ]);
+    log(alert.severity === "critical" ? "error" : "warn", {
+      event: "alert",
+      type: alert.type,
+      subject: alert.subject,
+      id: alert.id,
+    });
+    if (targets.length > 0) {
+      try {
+        await env.DELIVERIES.sendBatch(
+          targets.map((sink) => ({
+            body: { kind: "alert", sink: sink.name, alert } satisfies AlertMessage,
+            contentType: "json" as const,
+          })),
+        );
+      } catch (err) {
+        log("error", { event: "alert_enqueue_failed", id: alert.id, error: errorName(err) });
+        await env.DB.prepare("UPDATE alert_sends SET state = 'failed', error = ?2 WHERE alert_id = ?1")
+          .bind(alert.id, "the queue refused it")
+          .run();
+      }
+    }
+    return alert;
+  } catch (err) {
+    log("error", { event: "alert_failed", type: event.type, subject: event.subject, error: errorName(err) });
+    return undefined;
+  }
+}
+
+/** Raises `event` after the response: it never delays or fails the request that caused it. */
+export function raiseLater(env: Env, ctx: { waitUntil(promise: Promise<unknown>): void }, event: AlertEvent): void {
+  ctx.waitUntil(raise(env, event));
+}
+
+/** Problems already raised by this isolate: `config.problem` is raised once per isolate and problem. */
+const raisedProblems = new Set<string>();
+
+/** Raises `config.problem` for each configuration problem this isolate has not raised yet. */
+export function raiseConfigProblems(env: Env, ctx: { waitUntil(promise: Promise<unknown>): void }): void {
+  for (const { binding: name, subject, message } of config(env).problems) {
+    const key = `${name}\n${subject ?? ""}\n${message}`;
+    if (raisedProblems.has(key)) continue;
+    raisedProblems.add(key);
+    raiseLater(env, ctx, events.configProblem(name, subject, message));
+  }
+}
+
+/** The outcome of one attempt to post an alert to its sink. */
+export type AlertOutcome = { kind: "sent" } | { kind: "retry"; error: string } | { kind: "failed"; error: string };
+
+/** Posts one alert to its sink, as the sink's format says. */
+async function post(env: Env, message: AlertMessage): Promise<AlertOutcome> {
+  const sink = config(env).alerts.sinks.find((s) => s.name === message.sink);
+  if (!sink) return { kind: "failed", error: "the sink is no longer configured" };
+  const body = alertBody(sink.format, message.alert);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (sink.format === "standard-webhooks") {
+    const secret = binding(env, sink.secretBinding ?? "");
+    if (secret === undefined) return { kind: "failed", error: `${sink.secretBinding} is not set` };
+    try {
+      Object.assign(headers, await signWebhook(secret, message.alert.id, Math.floor(Date.now() / 1000), body));
+    } catch {
+      return { kind: "failed", error: `${sink.secretBinding} is not a whsec_ secret` };
+    }
+  }
+  try {
+    const response = await fetch(sink.url, {
+      method: "POST",
+      body,
+      headers,
+      redirect: "manual", // a redirect would take the alert past the https-only rule for the sink's url
+      signal: AbortSignal.timeout(10_000),
+    });
+    await response.body?.cancel();
+    if (response.ok) return { kind: "sent" };
+    if (response.status >= 300 && response.status < 400)
+      return { kind: "failed", error: "the sink answered a redirect" };
+    return { kind: "retry", error: `the sink answered ${response.status}` };
+  } catch (err) {
+    return { kind: "retry", error: `the sink is unreachable (${errorName(err)})` };
+  }
+}
+
+/** The queue consumer's part for alerts: one attempt, recorded; retried with backoff up to MAX_ALERT_ATTEMPTS. */
+export async function deliverAlert(env: Env, msg: Message<AlertMessage>, retryDelay: (attempt: number) => number) {
+  const { alert, sink } = msg.body;
+  let outcome = await post(env, msg.body);
+  if (outcome.kind === "retry" && msg.attempts >= MAX_ALERT_ATTEMPTS) {
+    outcome = { kind: "failed", error: `gave up after ${msg.attempts} attempts: ${outcome.error}` };
+  }
+  try {
+    await env.DB.prepare(
+      "UPDATE alert_sends SET state = ?3, attempts = ?4, updated_at = ?5, error = ?6 WHERE alert_id = ?1 AND sink = ?2",
+    )
+      .bind(
+        alert.id,
+        sink,
+        outcome.kind === "retry" ? "queued" : outcome.kind,
+        msg.attempts,
+        Date.now(),
+        "error" in outcome ? outcome.error : null,
+      )
+      .run();
+  } catch (err) {
+    log("error", { event: "alert_record_failed", id: alert.id, error: errorName(err) });
+  }
+  if (outcome.kind === "failed") {
+    log("error", { event: "alert_undelivered", id: alert.id, type: alert.type, sink, error: outcome.error });
+  }
+  if (outcome.kind === "retry") msg.retry({ delaySeconds: retryDelay(msg.attempts) });
+  else msg.ack();
+}
+
+/** Recent alerts, newest first, with each sink's state: for the console. */
+export async function recentAlerts(db: D1Database, limit: number) {
+  const { results } = await db
+    .prepare(
+      `SELECT a.id, a.type, a.severity, a.subject, a.venue, a.account, a.text, a.ids, a.suppressed, a.raised_at,
+         (SELECT json_group_array(json_object('sink', s.sink, 'state', s.state, 'attempts', s.attempts, 'error', s.error))
+          FROM alert_sends s WHERE s.alert_id = a.id) AS sends
+       FROM alerts a ORDER BY a.raised_at DESC LIMIT ?1`,
+    )
+    .bind(limit)
+    .all<Record<string, unknown> & { ids: string; sends: string; raised_at: number }>();
+  return results.map((row) => ({
+    ...row,
+    ids: JSON.parse(row.ids) as Record<string, string>,
+    sends: JSON.parse(row.sends) as unknown[],
+    raised_at: new Date(row.raised_at).toISOString(),
+  }));
+}

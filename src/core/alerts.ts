@@ -1,0 +1,208 @@
+/**
+ * Alerts: the events skewguard tells people about, their text, and the sinks (`ALERTS`) that receive them. Pure:
+ * the events are built here and sent by adapters/alerts.ts, through the queue, at most one per (type, subject) per
+ * quiet period.
+ */
+import { BINDING, NAME, parseNamedList } from "./parse.ts";
+import { LOOPBACK } from "./venue.ts";
+
+export type Severity = "info" | "warning" | "critical";
+const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+/** Every event type, with its severity. The names are stable: sinks and tools filter on them. */
+export const EVENT_SEVERITY = {
+  "delivery.dead_lettered": "critical",
+  "job.failing": "warning",
+  "job.recovered": "info",
+  "forward.abandoned": "warning",
+  "venue.auth_failed": "critical",
+  "clock.stepped": "warning",
+  "clock.rejected_twice": "critical",
+  "order.refused": "warning",
+  "account.halted": "warning",
+  "account.resumed": "info",
+  "config.problem": "warning",
+} as const satisfies Record<string, Severity>;
+export type EventType = keyof typeof EVENT_SEVERITY;
+export const EVENT_TYPES = Object.keys(EVENT_SEVERITY) as EventType[];
+
+/** One thing that happened. `subject` is what the quiet period counts by (a route, a job, an account, a venue). */
+export interface AlertEvent {
+  type: EventType;
+  severity: Severity;
+  subject: string;
+  venue?: string;
+  account?: string;
+  /** One sentence for a human, safe to show: never a secret, a signature or a prehash. */
+  text: string;
+  /** The ids needed to act (route and delivery id, job, scheduled time...). */
+  ids: Record<string, string>;
+}
+
+function event(type: EventType, subject: string, text: string, ids: Record<string, string>, where: Where = {}) {
+  return { type, severity: EVENT_SEVERITY[type], subject, ...where, text: text.slice(0, 1000), ids } as AlertEvent;
+}
+type Where = { venue?: string; account?: string };
+
+/** The events, by what causes them. */
+export const events = {
+  deadLettered: (route: string, deliveryId: string, reason: string, where: Where) =>
+    event(
+      "delivery.dead_lettered",
+      `route:${route}`,
+      `Delivery ${deliveryId} on route ${route} (${where.venue}/${where.account}) was dead-lettered: ${reason}. Re-drive it with POST /deliveries/${deliveryId}/retry.`,
+      { route, delivery_id: deliveryId },
+      where,
+    ),
+  jobFailing: (job: string, failures: number, error: string, where: Where) =>
+    event(
+      "job.failing",
+      `job:${job}`,
+      `Job ${job} has failed ${failures} runs in a row; the last: ${error}.`,
+      { job },
+      where,
+    ),
+  jobRecovered: (job: string, where: Where) =>
+    event("job.recovered", `job:${job}`, `Job ${job} succeeded again after failing.`, { job }, where),
+  forwardAbandoned: (job: string, scheduledAt: string, error: string, where: Where) =>
+    event(
+      "forward.abandoned",
+      `job:${job}`,
+      `Job ${job}: the forward of the run scheduled at ${scheduledAt} was abandoned: ${error}.`,
+      { job, scheduled_at: scheduledAt },
+      where,
+    ),
+  authFailed: (venue: string, account: string, status: number, message: string | undefined) =>
+    event(
+      "venue.auth_failed",
+      `${venue}/${account}`,
+      `${venue} refused account ${account}'s credentials (${status}${message ? `: ${message.slice(0, 200)}` : ""}). Check its API key, secret and passphrase: the key may be revoked.`,
+      {},
+      { venue, account },
+    ),
+  clockStepped: (venue: string, stepMs: number) =>
+    event(
+      "clock.stepped",
+      venue,
+      `${venue}'s clock moved by ${stepMs > 0 ? "+" : ""}${Math.round(stepMs)} ms against skewguard's estimate.`,
+      {},
+      { venue },
+    ),
+  rejectedTwice: (venue: string, account: string, offsetMs: number, uncertaintyMs: number | null) =>
+    event(
+      "clock.rejected_twice",
+      `${venue}/${account}`,
+      `${venue} refused account ${account}'s timestamp again after the re-signed retry (offset ${offsetMs} ms, uncertainty ${uncertaintyMs ?? "unknown"} ms). Check the venue's window (${venue.toUpperCase()}_WINDOW_SECONDS) and GET /clock.`,
+      {},
+      { venue, account },
+    ),
+  orderRefused: (venue: string, account: string, rule: string, by: string | undefined, message: string) =>
+    event(
+      "order.refused",
+      `${venue}/${account}`,
+      `An order from ${by ?? "an unnamed caller"} was refused by ${rule}: ${message}`,
+      { rule, ...(by ? { by } : {}) },
+      { venue, account },
+    ),
+  halted: (venue: string, account: string, by: string, reason: string) =>
+    event(
+      "account.halted",
+      `${venue}/${account}`,
+      `${venue}/${account} was halted by ${by}: ${reason}`,
+      { by },
+      {
+        venue,
+        account,
+      },
+    ),
+  resumed: (venue: string, account: string, by: string) =>
+    event(
+      "account.resumed",
+      `${venue}/${account}`,
+      `${venue}/${account} was resumed by ${by}.`,
+      { by },
+      {
+        venue,
+        account,
+      },
+    ),
+  configProblem: (binding: string, subject: string | undefined, message: string) =>
+    event(
+      "config.problem",
+      `${binding}:${subject ?? ""}`,
+      `Configuration problem in ${binding}${subject ? ` (${subject})` : ""}: ${message}`,
+      { binding, ...(subject ? { subject } : {}) },
+    ),
+};
+
+export type SinkFormat = "slack" | "discord" | "standard-webhooks";
+
+/** One `ALERTS` entry: where to send which events. */
+export interface AlertSink {
+  name: string;
+  url: string;
+  format: SinkFormat;
+  /** For `standard-webhooks`: the binding holding the `whsec_` secret. */
+  secretBinding: string | undefined;
+  /** The event types it wants; undefined = all. */
+  events: ReadonlySet<EventType> | undefined;
+  minSeverity: Severity;
+}
+
+const FORMATS: readonly SinkFormat[] = ["slack", "discord", "standard-webhooks"];
+
+/** Parses `ALERTS`; a sink with a problem is left out and reported by name. */
+export function parseAlerts(value: unknown) {
+  return parseNamedList<AlertSink>(value, "ALERTS", "sink", (raw, problem) => {
+    const { name, url, format, secret_binding, events: wanted, min_severity } = raw;
+    const parsed = typeof url === "string" && URL.canParse(url) ? new URL(url) : null;
+    if (!parsed || !(parsed.protocol === "https:" || (parsed.protocol === "http:" && LOOPBACK.has(parsed.hostname)))) {
+      problem("url must be an https:// URL (http:// only on a loopback host)");
+    }
+    if (parsed && (parsed.username || parsed.password)) problem("url must not contain credentials");
+    if (!FORMATS.includes(format as SinkFormat)) problem(`format must be one of ${FORMATS.join(", ")}`);
+    if (format === "standard-webhooks" && (typeof secret_binding !== "string" || !BINDING.test(secret_binding))) {
+      problem("secret_binding must name the secret holding the whsec_ key");
+    }
+    if (
+      wanted !== undefined &&
+      (!Array.isArray(wanted) || !wanted.every((e) => e === "*" || EVENT_TYPES.includes(e as EventType)))
+    ) {
+      problem(`events must be a list of event types (${EVENT_TYPES.join(", ")}) or ["*"]`);
+    }
+    if (min_severity !== undefined && !(typeof min_severity === "string" && min_severity in RANK)) {
+      problem("min_severity must be info, warning or critical");
+    }
+    if (!parsed || typeof name !== "string" || !NAME.test(name)) return undefined;
+    const list = Array.isArray(wanted) ? (wanted as string[]) : ["*"];
+    return {
+      name,
+      url: parsed.href,
+      format: format as SinkFormat,
+      secretBinding: typeof secret_binding === "string" ? secret_binding : undefined,
+      events: list.includes("*") ? undefined : new Set(list as EventType[]),
+      minSeverity: (min_severity as Severity | undefined) ?? "info",
+    };
+  });
+}
+
+/** Whether `sink` wants `event`. */
+export function wants(sink: AlertSink, event: AlertEvent): boolean {
+  return (sink.events === undefined || sink.events.has(event.type)) && RANK[event.severity] >= RANK[sink.minSeverity];
+}
+
+/** An event as sent: with its id, when it was raised, and how many like it the quiet period held back before it. */
+export interface RaisedAlert extends AlertEvent {
+  id: string;
+  at: string;
+  suppressed: number;
+}
+
+/** The body a sink receives. Slack and Discord get one line of text; Standard Webhooks the whole event as JSON. */
+export function alertBody(format: SinkFormat, alert: RaisedAlert): string {
+  const held = alert.suppressed > 0 ? ` (${alert.suppressed} more like it held back by the quiet period)` : "";
+  const line = `[${alert.severity}] ${alert.type}: ${alert.text}${held}`;
+  if (format === "slack") return JSON.stringify({ text: line.slice(0, 3000) });
+  if (format === "discord") return JSON.stringify({ content: line.slice(0, 2000) });
+  return JSON.stringify(alert);
+}

@@ -1,0 +1,405 @@
+// Alerts: each event is raised by the real code path that causes it (driven through the simulator's faults, never
+// by calling the alert function), recorded in D1, and sent through the queue to every sink that wants it, in the
+// sink's format; the quiet period holds back repeats and counts them; a sink that is down never touches the request
+// that raised the event.
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { AlertMessage } from "../../src/adapters/alerts.ts";
+import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
+import worker from "../../src/index.ts";
+import { DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
+
+const OPS = "alerts-ops-token-0123456789";
+const SW_SECRET = "whsec_YWxlcnRzLXRlc3Qtc2VjcmV0LTAxMjM0NTY3ODk=";
+let n = 0;
+
+// D1 lives as long as the file: each test starts with no alerts and no quiet periods running.
+beforeEach(async () => {
+  queued.length = 0;
+  await env.DB.batch(["alerts", "alert_sends", "alert_quiet"].map((table) => env.DB.prepare(`DELETE FROM ${table}`)));
+});
+
+/**
+ * What `raise` queued. The queue is a recording stand-in: this runtime's own consumer would run with the base test
+ * env, which has no sinks; the tests consume by hand, with their own env.
+ */
+const queued: AlertMessage[] = [];
+const queue = {
+  send: async (body: AlertMessage) => {
+    queued.push(body);
+  },
+  sendBatch: async (messages: { body: AlertMessage }[]) => {
+    queued.push(...messages.map((m) => m.body));
+  },
+};
+
+function bindings(extra: Record<string, unknown> = {}) {
+  const run = `${n++}-${Date.now()}`;
+  return {
+    run,
+    env: simEnv(`alerts-${run}.sim.test`, {
+      DELIVERIES: queue,
+      ...DEV_ALPHA,
+      ACCOUNTS: JSON.stringify([{ name: "alpha", venue: "intx", guards: { max_size: { "*": "1" } } }]),
+      RELAY_TOKENS: JSON.stringify([
+        { name: "ops", token: OPS, allow: ["* /intx/*", "* /cde/*", "* /accounts/*/halt", "* /deliveries*"] },
+      ]),
+      ALERTS: JSON.stringify([
+        { name: "chat", url: `https://sink.sim.test/_sim/alerts/${run}/chat`, format: "slack" },
+        {
+          name: "pager",
+          url: `https://sink.sim.test/_sim/alerts/${run}/pager`,
+          format: "standard-webhooks",
+          secret_binding: "ALERT_SECRET",
+          min_severity: "critical",
+        },
+        {
+          name: "ops-discord",
+          url: `https://sink.sim.test/_sim/alerts/${run}/discord`,
+          format: "discord",
+          events: ["account.halted", "account.resumed"],
+        },
+      ]),
+      ALERT_SECRET: SW_SECRET,
+      ...extra,
+    }),
+  };
+}
+
+async function call(e: Env, path: string, init: RequestInit = {}) {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${OPS}`);
+  const r = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), e, ctx);
+  await waitOnExecutionContext(ctx);
+  return r;
+}
+
+type AlertRow = {
+  id: string;
+  type: string;
+  severity: string;
+  subject: string;
+  text: string;
+  ids: string;
+  suppressed: number;
+};
+async function raised(e: Env, type: string, subject: string): Promise<AlertRow[]> {
+  const { results } = await e.DB.prepare(
+    "SELECT id, type, severity, subject, text, ids, suppressed FROM alerts WHERE type = ?1 AND subject = ?2 ORDER BY raised_at",
+  )
+    .bind(type, subject)
+    .all<AlertRow>();
+  return results;
+}
+async function sends(e: Env, id: string) {
+  const { results } = await e.DB.prepare("SELECT sink, state FROM alert_sends WHERE alert_id = ?1 ORDER BY sink")
+    .bind(id)
+    .all<{ sink: string; state: string }>();
+  return results;
+}
+
+/** Runs the queue consumer on one alert message, as the queue would. */
+async function consumeAlert(e: Env, message: AlertMessage, attempts = 1) {
+  const batch = createMessageBatch<AlertMessage>("skewguard-deliveries", [
+    { id: `a-${message.alert.id}-${message.sink}`, timestamp: new Date(), attempts, body: message },
+  ]);
+  const ctx = createExecutionContext();
+  await worker.queue(batch as unknown as MessageBatch<DeliveryMessage>, e, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+const order = (size: string) => ({
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({
+    client_order_id: `al-${crypto.randomUUID()}`,
+    side: "BUY",
+    size,
+    tif: "GTC",
+    type: "LIMIT",
+    price: "10",
+    instrument: "BTC-PERP",
+  }),
+});
+
+describe("alert events from their real code paths", () => {
+  it("order.refused: a guard refusal raises one warning, to the sinks that want warnings", async () => {
+    const { env: e } = bindings();
+    expect((await call(e, "/intx/alpha/api/v1/orders", order("2"))).status).toBe(422);
+    const [alert, ...more] = await raised(e, "order.refused", "intx/alpha");
+    expect(more).toEqual([]);
+    expect(alert).toMatchObject({ severity: "warning", suppressed: 0 });
+    expect(alert?.text).toBe(
+      "An order from token:ops was refused by max_size: size 2 is over max_size 1 for BTC-PERP (account intx/alpha)",
+    );
+    expect(JSON.parse(alert?.ids ?? "")).toEqual({ rule: "max_size", by: "token:ops" });
+    // chat takes everything from info up; pager only critical; ops-discord only halts.
+    expect(await sends(e, alert?.id ?? "")).toEqual([{ sink: "chat", state: "queued" }]);
+  });
+
+  it("account.halted and account.resumed, with who did it", async () => {
+    const { env: e } = bindings();
+    const put = { method: "PUT", body: JSON.stringify({ reason: "drill" }) };
+    expect((await call(e, "/accounts/intx/alpha/halt", put)).status).toBe(200);
+    expect((await call(e, "/accounts/intx/alpha/halt", { method: "DELETE" })).status).toBe(200);
+    const [halted] = await raised(e, "account.halted", "intx/alpha");
+    const [resumed] = await raised(e, "account.resumed", "intx/alpha");
+    expect(halted?.text).toBe("intx/alpha was halted by token:ops: drill");
+    expect(resumed?.text).toBe("intx/alpha was resumed by token:ops.");
+    expect(await sends(e, halted?.id ?? "")).toEqual([
+      { sink: "chat", state: "queued" },
+      { sink: "ops-discord", state: "queued" },
+    ]);
+  });
+
+  it("venue.auth_failed: a 401 that is not about the timestamp (a wrong passphrase)", async () => {
+    const { env: e } = bindings({ INTX_ALPHA_API_PASSPHRASE: "not-the-passphrase" });
+    await simControl({ reset: true });
+    const r = await call(e, "/intx/alpha/api/v1/portfolios");
+    expect(r.status).toBe(401);
+    const [alert] = await raised(e, "venue.auth_failed", "intx/alpha");
+    expect(alert?.severity).toBe("critical");
+    expect(alert?.text).toMatch(/^intx refused account alpha's credentials \(401: .+\)\. Check its API key/);
+    expect(alert?.text).not.toContain("not-the-passphrase");
+    expect((await sends(e, alert?.id ?? "")).map((s) => s.sink)).toEqual(["chat", "pager"]);
+  });
+
+  it("clock.rejected_twice: the venue refuses the re-signed retry too; clock.stepped: the estimate jumped", async () => {
+    const { env: e } = bindings();
+    await simControl({ reset: true, skew_ms: 0 }); // the simulator's default skew is not 0
+    expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200); // a warm clock at skew 0
+    await simControl({ skew_ms: 30_000 });
+    expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200); // refused once, re-signed, accepted
+    const [stepped] = await raised(e, "clock.stepped", "intx");
+    expect(stepped?.text).toMatch(/^intx's clock moved by \+\d+ ms against skewguard's estimate\.$/);
+    const moved = Number(/\+(\d+) ms/.exec(stepped?.text ?? "")?.[1]);
+    expect(moved).toBeGreaterThan(28_000);
+    expect(moved).toBeLessThan(32_000);
+    await simControl({ window_seconds: 0.0001 }); // only a timestamp equal to the venue's ms would pass
+    expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(401);
+    const [twice] = await raised(e, "clock.rejected_twice", "intx/alpha");
+    expect(twice?.severity).toBe("critical");
+    expect(await raised(e, "venue.auth_failed", "intx/alpha")).toEqual([]); // a timestamp refusal is not a key refusal
+    await simControl({ reset: true });
+  });
+
+  it("delivery.dead_lettered: a queued kill-switch the venue redirects is dead, and the alert names it", async () => {
+    const { env: e } = bindings();
+    await simControl({ reset: true, fault: { kind: "redirect", count: 1 } });
+    const id = `sg-${crypto.randomUUID().replaceAll("-", "").slice(0, 29)}`;
+    const message: DeliveryMessage = {
+      id,
+      route: "kill",
+      venue: "cde",
+      account: "default",
+      method: "POST",
+      path: "/rest/kill-switch",
+      body: '{"only_cancel_no_trading_lock":false}',
+      receivedAt: Date.now(),
+      maxAgeSeconds: 60,
+      retrySafe: true,
+    };
+    const batch = createMessageBatch<DeliveryMessage>("skewguard-deliveries", [
+      { id: `q-${id}`, timestamp: new Date(), attempts: 1, body: message },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, e, ctx);
+    await getQueueResult(batch, ctx);
+    const [alert] = await raised(e, "delivery.dead_lettered", "route:kill");
+    expect(alert?.severity).toBe("critical");
+    expect(JSON.parse(alert?.ids ?? "")).toEqual({ route: "kill", delivery_id: id });
+    expect(alert?.text).toContain(`Re-drive it with POST /deliveries/${id}/retry.`);
+    await simControl({ reset: true });
+  });
+
+  it("job.failing after N failed runs in a row, once; job.recovered when one succeeds", async () => {
+    const job = `flaky-${n}`;
+    const jobs = (path: string) =>
+      JSON.stringify([{ name: job, cron: "* * * * *", venue: "intx", path, alert_after_failures: 2 }]);
+    const failing = bindings({ JOBS: jobs("/api/v1/no-such-thing") }).env;
+    const t0 = Date.UTC(2026, 10, 26, 0, 0, 0) + n * 600_000;
+    const tick = async (e: Env, i: number) => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ scheduledTime: t0 + i * 60_000, cron: "* * * * *" }), e, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    await tick(failing, 0);
+    expect(await raised(failing, "job.failing", `job:${job}`)).toEqual([]);
+    await tick(failing, 1);
+    await tick(failing, 2); // the third failure is the same streak: no second alert
+    const alerts = await raised(failing, "job.failing", `job:${job}`);
+    expect(alerts.map((a) => a.text)).toEqual([
+      `Job ${job} has failed 2 runs in a row; the last: venue answered 404: Not Found.`,
+    ]);
+    const healthy = { ...failing, JOBS: jobs("/api/v1/portfolios") } as Env;
+    await tick(healthy, 3);
+    expect((await raised(failing, "job.recovered", `job:${job}`)).map((a) => a.text)).toEqual([
+      `Job ${job} succeeded again after failing.`,
+    ]);
+  });
+
+  it("forward.abandoned: a run whose job no longer forwards is abandoned, and said so", async () => {
+    const job = `fwd-${n}`;
+    const spec = (forward: boolean) =>
+      JSON.stringify([
+        {
+          name: job,
+          cron: "* * * * *",
+          venue: "intx",
+          path: "/api/v1/portfolios",
+          ...(forward
+            ? { forward: { url: "https://receiver.sim.test/_sim/alerts/fwd", secret_binding: "FORWARD_SECRET" } }
+            : {}),
+        },
+      ]);
+    const { env: e } = bindings({ JOBS: spec(true), FORWARD_SECRET: SW_SECRET });
+    await simControl({ reset: true, alerts_fault: "down" });
+    const t0 = Date.UTC(2026, 10, 27, 0, 0, 0) + n * 600_000;
+    const tick = async (env: Env, i: number) => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(
+        createScheduledController({ scheduledTime: t0 + i * 60_000, cron: "* * * * *" }),
+        env,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+    };
+    await tick(e, 0); // the forward fails: kept for a retry
+    await tick({ ...e, JOBS: spec(false) } as Env, 1);
+    const [alert] = await raised(e, "forward.abandoned", `job:${job}`);
+    expect(alert?.text).toBe(
+      `Job ${job}: the forward of the run scheduled at ${new Date(t0).toISOString()} was abandoned: the job no longer has a forward configured.`,
+    );
+    await simControl({ reset: true });
+  });
+
+  it("config.problem: once per isolate and problem", async () => {
+    const { env: e } = bindings({ CLOCK_SYNC: `sometimes-${n}` });
+    await call(e, "/health");
+    await call(e, "/health");
+    const problems = await raised(e, "config.problem", "CLOCK_SYNC:");
+    expect(problems.map((p) => p.text)).toEqual([
+      "Configuration problem in CLOCK_SYNC: must be never, cold or always; using cold",
+    ]);
+  });
+});
+
+describe("sinks", () => {
+  it("each format gets its shape; a Standard Webhooks sink verifies with the standardwebhooks package", async () => {
+    const { env: e, run } = bindings();
+    await simControl({ reset: true });
+    const put = { method: "PUT", body: JSON.stringify({ reason: "format check" }) };
+    await call(e, "/accounts/intx/alpha/halt", put);
+    await call(e, "/accounts/intx/alpha/halt", { method: "DELETE" });
+    const [row] = await raised(e, "account.halted", "intx/alpha");
+    const messages = queued.filter((m) => m.alert.id === row?.id);
+    expect(messages.map((m) => m.sink).sort()).toEqual(["chat", "ops-discord"]);
+    for (const message of messages) expect((await consumeAlert(e, message)).explicitAcks).toHaveLength(1);
+    // The pager takes critical events only; posted by hand here to check the Standard Webhooks shape.
+    const alert = (messages[0] as AlertMessage).alert;
+    await consumeAlert(e, { kind: "alert", sink: "pager", alert });
+    const got = (await simControl()).alerts.filter((a) => a.path.startsWith(`/_sim/alerts/${run}/`));
+    const byPath = Object.fromEntries(got.map((a) => [a.path.split("/").at(-1), a]));
+    const line = "[warning] account.halted: intx/alpha was halted by token:ops: format check";
+    expect(JSON.parse(byPath.chat?.body ?? "")).toEqual({ text: line });
+    expect(JSON.parse(byPath.discord?.body ?? "")).toEqual({ content: line });
+    const pager = byPath.pager;
+    const verified = new Webhook(SW_SECRET).verify(pager?.body ?? "", {
+      "webhook-id": pager?.headers["webhook-id"] ?? "",
+      "webhook-timestamp": pager?.headers["webhook-timestamp"] ?? "",
+      "webhook-signature": pager?.headers["webhook-signature"] ?? "",
+    });
+    expect(verified).toEqual(alert);
+    expect(await sends(e, alert.id)).toEqual([
+      { sink: "chat", state: "sent" },
+      { sink: "ops-discord", state: "sent" },
+    ]);
+  });
+
+  it("a sink that is down: retried with backoff, then kept as failed; the request that raised it is untouched", async () => {
+    const { env: e } = bindings();
+    await simControl({ reset: true, alerts_fault: "slow" });
+    const started = Date.now();
+    expect((await call(e, "/intx/alpha/api/v1/orders", order("5"))).status).toBe(422);
+    expect(Date.now() - started).toBeLessThan(4_000); // the slow sink answers after 5 s; the request did not wait
+    await simControl({ alerts_fault: "down" });
+    // A send of its own (the queue in this test runtime also delivers what `raise` queued, concurrently).
+    const [row] = await raised(e, "order.refused", "intx/alpha");
+    const alert = { ...(row as AlertRow), id: crypto.randomUUID(), ids: {}, at: new Date().toISOString() };
+    await e.DB.prepare("INSERT INTO alert_sends (alert_id, sink, state, updated_at) VALUES (?1, 'chat', 'queued', 0)")
+      .bind(alert.id)
+      .run();
+    const message = { kind: "alert", sink: "chat", alert } as unknown as AlertMessage;
+    const first = await consumeAlert(e, message, 1);
+    expect(first.retryMessages).toHaveLength(1);
+    const last = await consumeAlert(e, message, 5);
+    expect(last.explicitAcks).toHaveLength(1);
+    const kept = await e.DB.prepare("SELECT state, attempts, error FROM alert_sends WHERE alert_id = ?1")
+      .bind(alert.id)
+      .first();
+    expect(kept).toEqual({ state: "failed", attempts: 5, error: "gave up after 5 attempts: the sink answered 503" });
+    await simControl({ reset: true });
+  });
+
+  it("a broken alert store never fails the request: the refusal is still answered", async () => {
+    const { env: good } = bindings();
+    const broken = {
+      ...good,
+      DB: new Proxy(good.DB, {
+        get: (target, key) =>
+          key === "prepare"
+            ? () => {
+                throw new Error("D1 is down");
+              }
+            : Reflect.get(target, key),
+      }),
+    } as Env;
+    const r = await call(broken, "/intx/alpha/api/v1/orders", order("3"));
+    expect(r.status).toBe(422);
+  });
+
+  it("the quiet period holds repeats of (type, subject) back, and the next one says how many", async () => {
+    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "1" });
+    for (const size of ["2", "3", "4"])
+      expect((await call(e, "/intx/alpha/api/v1/orders", order(size))).status).toBe(422);
+    expect((await raised(e, "order.refused", "intx/alpha")).map((a) => a.suppressed)).toEqual([0]);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await call(e, "/intx/alpha/api/v1/orders", order("5"))).status).toBe(422);
+    const alerts = await raised(e, "order.refused", "intx/alpha");
+    expect(alerts.map((a) => a.suppressed)).toEqual([0, 2]);
+    expect(alerts[1]?.text).toContain("size 5 is over");
+  });
+
+  it("a bad sink is a problem by name in /health, and the good ones keep working", async () => {
+    const { env: e } = bindings({
+      ALERTS: JSON.stringify([
+        { name: "plain", url: "http://sink.example/x", format: "slack" },
+        { name: "odd", url: "https://sink.example/x", format: "teams" },
+        { name: "nosecret", url: "https://sink.example/x", format: "standard-webhooks", secret_binding: "NOPE" },
+        { name: "fine", url: "https://sink.example/x", format: "discord", events: ["job.failing"] },
+      ]),
+    });
+    const health = (await (await call(e, "/health")).json()) as { problems: unknown[] };
+    expect(health.problems).toEqual(
+      expect.arrayContaining([
+        {
+          binding: "ALERTS",
+          subject: "plain",
+          message: "url must be an https:// URL (http:// only on a loopback host)",
+        },
+        { binding: "ALERTS", subject: "odd", message: "format must be one of slack, discord, standard-webhooks" },
+        { binding: "NOPE", subject: "nosecret", message: "is not set; the sink is left out" },
+      ]),
+    );
+    expect(JSON.stringify(health.problems)).not.toContain('"fine"');
+  });
+});

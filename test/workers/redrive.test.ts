@@ -1,0 +1,142 @@
+// Re-drive: a dead-lettered delivery can be sent again, once, by a token allowed to; it keeps its client_order_id
+// and body, gets a fresh max age, and its history shows both attempts. `GET /deliveries?state=dead` lists the dead.
+// The queue is a recording stand-in and each attempt is driven by hand (createMessageBatch): this runtime's own queue
+// consumer would run with the base test env, where CDE is not configured.
+import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
+import worker from "../../src/index.ts";
+import { simControl, simEnv } from "../support/sim.ts";
+
+const OPS = "redrive-ops-token-0123456789";
+const READER = "redrive-reader-token-012345";
+let n = 0;
+const queued: DeliveryMessage[] = [];
+const e = simEnv("redrive.sim.test", {
+  DELIVERIES: {
+    send: async (body: DeliveryMessage) => {
+      queued.push(body);
+    },
+  },
+  RELAY_TOKENS: JSON.stringify([
+    { name: "ops", token: OPS, allow: ["GET /deliveries*", "POST /deliveries/*/retry"] },
+    { name: "reader", token: READER, allow: ["GET /deliveries*"] },
+  ]),
+});
+
+async function call(path: string, init: RequestInit = {}, token = OPS) {
+  const ctx = createExecutionContext();
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${token}`);
+  const r = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), e, ctx);
+  await waitOnExecutionContext(ctx);
+  return r;
+}
+
+async function consume(message: DeliveryMessage) {
+  const batch = createMessageBatch<DeliveryMessage>("skewguard-deliveries", [
+    { id: `q-${message.id}-${Date.now()}`, timestamp: new Date(), attempts: 1, body: message },
+  ]);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, e, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+/** Consumes everything re-drive queued. */
+async function drain() {
+  for (const message of queued.splice(0)) await consume(message);
+}
+
+/** A queued kill-switch that died on its first attempt: redirected by the venue, or (`stale`) too old to send. */
+async function deadKillSwitch(stale = false): Promise<DeliveryMessage> {
+  const message: DeliveryMessage = {
+    id: `sg-${(++n).toString(16).padStart(8, "0")}${crypto.randomUUID().replaceAll("-", "").slice(0, 21)}`,
+    route: "kill",
+    venue: "cde",
+    account: "default",
+    method: "POST",
+    path: "/rest/kill-switch",
+    body: '{"only_cancel_no_trading_lock":true}',
+    receivedAt: Date.now() - (stale ? 120_000 : 1_000),
+    maxAgeSeconds: 60,
+    retrySafe: true,
+  };
+  await simControl(stale ? { reset: true } : { reset: true, fault: { kind: "redirect", count: 1 } });
+  await consume(message);
+  return message;
+}
+
+type View = {
+  state: string;
+  reason: string | null;
+  history: { event: string; by: string | null; reason: string | null }[];
+};
+
+describe("re-drive", () => {
+  it("sends a dead kill-switch again exactly once, with a fresh max age; history shows both attempts", async () => {
+    const message = await deadKillSwitch(true);
+    const { id } = message;
+    const dead = (await (await call(`/deliveries/${id}`)).json()) as View;
+    expect(dead.state).toBe("dead");
+    expect((await simControl()).effects.kill_switches).toBe(0);
+
+    // 120 s old against a 60 s max age: only a fresh max age lets it go.
+    const r = await call(`/deliveries/${id}/retry`, { method: "POST" });
+    expect(r.status).toBe(202);
+    expect(await r.json()).toEqual({ delivery_id: id, state: "queued", status_url: `/deliveries/${id}` });
+    expect(queued).toHaveLength(1);
+    expect(queued[0]).toMatchObject({ ...message, redrivenAt: expect.any(Number) }); // same body, same client_order_id
+    await drain();
+    const after = (await (await call(`/deliveries/${id}`)).json()) as View;
+    expect(after.state).toBe("delivered");
+    expect(after.history.map((h) => [h.event, h.by])).toEqual([
+      ["dead", null],
+      ["redriven", "token:ops"],
+      ["delivered", null],
+    ]);
+    expect(after.history[0]?.reason).toBe("stale: 120 s old, over max_age_seconds 60");
+    const effects = (await simControl()).effects;
+    expect(effects.kill_switches).toBe(1);
+    // Done is done: a second re-drive is a conflict, and nothing more reaches the venue.
+    expect((await call(`/deliveries/${id}/retry`, { method: "POST" })).status).toBe(409);
+    expect((await simControl()).effects.kill_switches).toBe(1);
+  });
+
+  it("two re-drives at once: one wins, the other is 409", async () => {
+    const { id } = await deadKillSwitch();
+    const [a, b] = await Promise.all([
+      call(`/deliveries/${id}/retry`, { method: "POST" }),
+      call(`/deliveries/${id}/retry`, { method: "POST" }),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([202, 409]);
+    expect(queued).toHaveLength(1);
+    await drain();
+    expect((await simControl()).effects.kill_switches).toBe(1);
+  });
+
+  it("is allowed per token; unknown ids are 404; a queued or delivered delivery is 409", async () => {
+    const { id } = await deadKillSwitch();
+    expect((await call(`/deliveries/${id}/retry`, { method: "POST" }, READER)).status).toBe(403);
+    expect((await call(`/deliveries/${id}/retry`, { method: "GET" })).status).toBe(405);
+    expect((await call(`/deliveries/sg-${"0".repeat(29)}/retry`, { method: "POST" })).status).toBe(404);
+    expect((await call("/deliveries/not-an-id/retry", { method: "POST" })).status).toBe(404);
+    expect((await call(`/deliveries/${id}`, {}, READER)).status).toBe(200);
+  });
+
+  it("GET /deliveries?state=dead lists the dead letters with their reasons, newest first", async () => {
+    const first = await deadKillSwitch();
+    const second = await deadKillSwitch();
+    const r = await call("/deliveries?state=dead&limit=2", {}, READER);
+    expect(r.status).toBe(200);
+    const { deliveries } = (await r.json()) as { deliveries: { id: string; state: string; reason: string }[] };
+    expect(deliveries.map((d) => d.id)).toEqual([second.id, first.id]);
+    for (const d of deliveries) {
+      expect(d.state).toBe("dead");
+      expect(d.reason).toMatch(/^venue redirect, not followed/);
+      expect(d).not.toHaveProperty("response");
+    }
+    expect((await call("/deliveries?state=gone", {}, READER)).status).toBe(400);
+    expect((await call("/deliveries?limit=0", {}, READER)).status).toBe(400);
+    expect((await call("/deliveries?limit=201", {}, READER)).status).toBe(400);
+  });
+});
