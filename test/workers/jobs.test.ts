@@ -163,8 +163,35 @@ describe("scheduled jobs", () => {
     await env.DB.prepare("INSERT INTO job_runs (job, scheduled_at, started_at) VALUES ('old-job', ?1, ?1)")
       .bind(T0 - 1 * 86_400_000)
       .run();
+    // Alerts and delivery histories go by the same retention.
+    for (const [id, at] of [
+      ["old-alert", T0 - 3 * 86_400_000],
+      ["new-alert", T0 - 86_400_000],
+    ] as const) {
+      await env.DB.batch([
+        env.DB.prepare(
+          `INSERT INTO alerts (id, type, severity, subject, text, ids, raised_at)
+           VALUES (?1, 'job.failing', 'warning', 'job:x', 't', '{}', ?2)`,
+        ).bind(id, at),
+        env.DB.prepare("INSERT INTO alert_sends (alert_id, sink, state, updated_at) VALUES (?1, 's', 'sent', ?2)").bind(
+          id,
+          at,
+        ),
+        env.DB.prepare("INSERT INTO delivery_history (delivery_id, at, event) VALUES (?1, ?2, 'dead')").bind(id, at),
+      ]);
+    }
     await trigger("0 * * * *", T0, workerEnv({ ...bindings, RUNS_RETENTION_DAYS: "2" }));
     expect((await runs("old-job")).map((r) => r.scheduled_at)).toEqual([T0 - 86_400_000]);
+    for (const [table, column] of [
+      ["alerts", "id"],
+      ["alert_sends", "alert_id"],
+      ["delivery_history", "delivery_id"],
+    ]) {
+      const { results } = await env.DB.prepare(
+        `SELECT ${column} AS id FROM ${table} WHERE ${column} LIKE '%-alert'`,
+      ).all();
+      expect([table, results.map((r) => r.id)]).toEqual([table, ["new-alert"]]);
+    }
   });
 });
 
