@@ -197,6 +197,18 @@ function checkHookSecrets(env: object, hooks: { routes: Map<string, HookRoute>; 
   }
 }
 
+/**
+ * Every problem `GET /health` reports: the configuration's, and "no venue" when none is configured or even attempted.
+ */
+export function healthProblems(setup: Config): Problem[] {
+  if (Object.keys(setup.venues).length > 0 || setup.venueProblems.length > 0) return setup.problems;
+  const none = {
+    binding: "INTX_API_KEY, CDE_API_KEY",
+    message: "no venue is configured; set one venue's API key, secret and passphrase",
+  };
+  return [...setup.problems, none];
+}
+
 const cache = new WeakMap<object, Config>();
 
 /** The configuration of `env`, parsed on first use and kept for the isolate's life. */

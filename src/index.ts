@@ -10,6 +10,7 @@ import { log } from "./adapters/log.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
+import { consoleAction, consoleGet, consoleLogin } from "./routes/console.ts";
 import { deliveries, delivery, retryDelivery } from "./routes/deliveries.ts";
 import { health } from "./routes/health.ts";
 import { hook } from "./routes/hooks.ts";
@@ -44,6 +45,12 @@ router
   .all("/halt", (req, env, ctx) => haltAll(req, env, ctx))
   .get("/jobs", (req, env) => jobs(req, env))
   .get("/jobs/:name/runs", (req, env) => runs(req.params.name ?? "", req, env))
+  .get("/console", (req, env) => consoleGet(req, env))
+  .post("/console/login", (req, env) => consoleLogin(req, env))
+  .post("/console/:action", (req, env, ctx) => consoleAction(req.params.action ?? "", req, env, ctx))
+  .all("/console", () => {
+    throw new HttpError(405, "method_not_allowed", "GET /console shows the console");
+  })
   .get("/deliveries", (req, env) => deliveries(req, env))
   .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
   .all("/deliveries/:id/retry", (req, env) => retryDelivery(req.params.id ?? "", req, env));

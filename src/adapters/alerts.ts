@@ -195,7 +195,19 @@ export async function recentAlerts(db: D1Database, limit: number) {
        FROM alerts a ORDER BY a.raised_at DESC LIMIT ?1`,
     )
     .bind(limit)
-    .all<Record<string, unknown> & { ids: string; sends: string; raised_at: number }>();
+    .all<{
+      id: string;
+      type: string;
+      severity: string;
+      subject: string;
+      venue: string | null;
+      account: string | null;
+      text: string;
+      ids: string;
+      suppressed: number;
+      raised_at: number;
+      sends: string;
+    }>();
   return results.map((row) => ({
     ...row,
     ids: JSON.parse(row.ids) as Record<string, string>,

@@ -453,7 +453,7 @@ export class SignedClient implements VenueClient {
     const { store, waitUntil } = this.#options;
     if (!store || !waitUntil) return;
     const offer = this.#clock.takeOffer(now);
-    if (offer) waitUntil(store.offer(offer, DRIFT_PPM).catch(() => false));
+    if (offer) waitUntil(store.offer(offer, DRIFT_PPM, this.config.profile.name).catch(() => false));
   }
 }
 

@@ -1,11 +1,12 @@
 /**
- * Retention: job runs, finished deliveries and dead letters older than `RUNS_RETENTION_DAYS` are deleted on each
- * cron trigger. A queued delivery is never pruned: it has not reached its end yet.
+ * Retention: job runs, finished deliveries, dead letters, alerts and the clock history older than
+ * `RUNS_RETENTION_DAYS` are deleted on each cron trigger. A queued delivery is never pruned: it has not reached its
+ * end yet.
  */
 
 const DAY_MS = 86_400_000;
 
-/** Deletes history older than `days` before `now` from all three tables, in one batch. */
+/** Deletes history older than `days` before `now` from every history table, in one batch. */
 export async function pruneHistory(db: D1Database, now: number, days: number): Promise<void> {
   const cutoff = now - days * DAY_MS;
   await db.batch([
@@ -16,5 +17,6 @@ export async function pruneHistory(db: D1Database, now: number, days: number): P
     db.prepare("DELETE FROM alert_sends WHERE updated_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM alerts WHERE raised_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM alert_quiet WHERE sent_at < ?1").bind(cutoff),
+    db.prepare("DELETE FROM clock_history WHERE minute < ?1").bind(cutoff),
   ]);
 }

@@ -313,3 +313,9 @@ export function screen(
   if (refusal) return refused(422, refusal.rule, refusal.message);
   return { body: JSON.stringify(order), ordersPerMinute: rules.guards.maxOrdersPerMinute };
 }
+
+/** Why a halt's reason is not acceptable (it is shown and logged): 1-200 characters, no control characters. */
+export function haltReasonProblem(reason: unknown): string | undefined {
+  if (typeof reason === "string" && /^[^\p{Cc}]{1,200}$/u.test(reason) && reason.trim() !== "") return undefined;
+  return 'say why: {"reason": "…"}, 1-200 characters, no control characters';
+}

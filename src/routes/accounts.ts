@@ -5,12 +5,10 @@
  * halt. The halt lives in each account's gate (adapters/rate-gate.ts), so it is durable and every isolate sees it on
  * its next order.
  */
-import { raiseLater } from "../adapters/alerts.ts";
-import { accountGate } from "../adapters/client.ts";
-import { errorName, log } from "../adapters/log.ts";
+import { accountState, applyHalt } from "../adapters/halts.ts";
 import type { Halt, HaltScope } from "../adapters/rate-gate.ts";
 import { config } from "../config.ts";
-import { events } from "../core/alerts.ts";
+import { haltReasonProblem } from "../core/guards.ts";
 import { accountKey, VENUES, type VenueConfig } from "../core/venue.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError, readBody } from "./http.ts";
@@ -45,20 +43,11 @@ export async function accounts(request: Request, env: Env): Promise<Response> {
   return Response.json({ accounts: [...available, ...unavailable] }, { status });
 }
 
-/** The account's halt and orders counted in the last minute, from its gate. */
+/** The account's halts and orders counted in the last minute, from its gate. */
 async function gateState(env: Env, account: VenueConfig) {
-  try {
-    const { halt, haltAll, ordersLastMinute } = await accountGate(env, account.profile.name, account.account).state();
-    return { halted: halt !== null || haltAll !== null, halt, halt_all: haltAll, orders_last_minute: ordersLastMinute };
-  } catch (err) {
-    log("error", {
-      event: "gate_unavailable",
-      venue: account.profile.name,
-      account: account.account,
-      error: errorName(err),
-    });
-    return { halted: null, halt: null, halt_all: null, halt_error: "the account's gate did not answer; try again" };
-  }
+  const { halt, haltAll, ordersLastMinute, error } = await accountState(env, account);
+  if (error) return { halted: null, halt: null, halt_all: null, halt_error: error };
+  return { halted: halt !== null || haltAll !== null, halt, halt_all: haltAll, orders_last_minute: ordersLastMinute };
 }
 
 /** The halt's reason: a JSON body `{"reason": "…"}` of 1-200 printable characters. */
@@ -70,17 +59,13 @@ async function haltReason(request: Request): Promise<string> {
   } catch {
     throw new HttpError(400, "bad_json", 'the body must be JSON: {"reason": "why"}');
   }
-  if (typeof reason !== "string" || !/^[^\p{Cc}]{1,200}$/u.test(reason) || reason.trim() === "") {
-    throw new HttpError(400, "bad_reason", 'say why: {"reason": "…"}, 1-200 characters, no control characters');
-  }
-  return reason;
+  const problem = haltReasonProblem(reason);
+  if (problem) throw new HttpError(400, "bad_reason", problem);
+  return reason as string;
 }
 
-/**
- * Sets or lifts the halt on `targets`; answers each account's halt after the change. An account whose gate does not
- * answer is reported as such and the answer is 503, so a halt that did not take is never mistaken for one that did.
- */
-async function applyHalt(
+/** Answers a halt call: each account's halt after it; 503 if any account's gate did not answer. */
+async function halted(
   env: Env,
   ctx: ExecutionContext,
   targets: VenueConfig[],
@@ -88,33 +73,7 @@ async function applyHalt(
   scope: HaltScope,
   token: string,
 ): Promise<Response> {
-  const results = await Promise.all(
-    targets.map(async (a) => {
-      const venue = a.profile.name;
-      let before: Halt | null;
-      try {
-        before = await accountGate(env, venue, a.account).setHalt(halt, scope);
-      } catch (err) {
-        log("error", { event: "gate_unavailable", venue, account: a.account, error: errorName(err) });
-        return { venue, name: a.account, error: "the account's gate did not answer; nothing changed, try again" };
-      }
-      log("warn", {
-        event: halt ? "halt" : "resume",
-        venue,
-        account: a.account,
-        by: `token:${token}`,
-        reason: halt?.reason,
-        was_halted: before !== null,
-      });
-      const by = `token:${token}`;
-      raiseLater(
-        env,
-        ctx,
-        halt ? events.halted(venue, a.account, by, halt.reason) : events.resumed(venue, a.account, by),
-      );
-      return { venue, name: a.account, scope, halt, was: before };
-    }),
-  );
+  const results = await applyHalt(env, ctx, targets, halt, scope, `token:${token}`);
   return Response.json({ accounts: results }, { status: results.some((r) => "error" in r) ? 503 : 200 });
 }
 
@@ -135,7 +94,7 @@ export async function haltAccount(
   const account = known && config(env).accounts.get(accountKey(known, name));
   if (!account) throw new HttpError(404, "no_such_account", `no available account ${venue}/${name}; see GET /accounts`);
   const halt = method === "PUT" ? { reason: await haltReason(request), by: token, at: new Date().toISOString() } : null;
-  return applyHalt(env, ctx, [account], halt, "account", token);
+  return halted(env, ctx, [account], halt, "account", token);
 }
 
 /**
@@ -149,5 +108,5 @@ export async function haltAll(request: Request, env: Env, ctx: ExecutionContext)
   }
   const token = await authenticate(request, env, method, "/halt");
   const halt = method === "PUT" ? { reason: await haltReason(request), by: token, at: new Date().toISOString() } : null;
-  return applyHalt(env, ctx, [...config(env).accounts.values()], halt, "all", token);
+  return halted(env, ctx, [...config(env).accounts.values()], halt, "all", token);
 }

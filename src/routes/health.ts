@@ -4,7 +4,7 @@
  * otherwise 503 with `"ok": false`, so a monitor can watch it. Unauthenticated.
  */
 import { preparedClock } from "../adapters/client.ts";
-import { config } from "../config.ts";
+import { config, healthProblems } from "../config.ts";
 import { VENUES, type VenueName } from "../core/venue.ts";
 import { halfWidthMs } from "../lib/index.ts";
 
@@ -42,13 +42,7 @@ export async function health(env: Env): Promise<Response> {
   const venues = Object.fromEntries(
     await Promise.all(VENUES.map(async (name) => [name, await venueHealth(env, name)])),
   );
-  const problems = [...setup.problems];
-  if (Object.keys(setup.venues).length === 0 && setup.venueProblems.length === 0) {
-    problems.push({
-      binding: "INTX_API_KEY, CDE_API_KEY",
-      message: "no venue is configured; set one venue's API key, secret and passphrase",
-    });
-  }
+  const problems = healthProblems(setup);
   const ok = problems.length === 0;
   return Response.json(
     {

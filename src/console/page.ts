@@ -1,0 +1,277 @@
+/**
+ * The console's two pages, rendered on the server from plain data: the login form, and the console itself. No
+ * script: every action is a form POST carrying the session's CSRF token. Every value goes through `html`, which
+ * escapes it; no secret is ever passed in. The Content-Security-Policy allows only the one inline style, by nonce.
+ */
+import { type ClockPoint, clockChart } from "./chart.ts";
+import { type Html, html } from "./html.ts";
+
+interface Halt {
+  reason: string;
+  by: string;
+  at: string;
+}
+
+export interface AccountRow {
+  venue: string;
+  name: string;
+  available: boolean;
+  /** Why it is unavailable: the binding at fault and what is wrong. */
+  problem?: { binding: string; message: string };
+  readOnly?: boolean;
+  /** The guards as configured (shown as JSON), and why they do not parse, if they do not. */
+  guards?: unknown;
+  guardsProblem?: string;
+  halt?: Halt | null;
+  haltAll?: Halt | null;
+  ordersLastMinute?: number | null;
+  gateError?: string;
+  /** Whether this session's token may halt and resume it. */
+  canHalt: boolean;
+}
+
+export interface VenueRow {
+  name: string;
+  configured: boolean;
+  windowSeconds: number | null;
+  clock: { offsetMs: number; uncertaintyMs: number; source: string } | null;
+  history: ClockPoint[];
+}
+
+export interface JobRow {
+  name: string;
+  cron: string;
+  venue: string;
+  account: string;
+  last: { scheduled_at: string; status: number | null; error: string | null } | null;
+}
+
+export interface RunRow {
+  scheduled_at: string;
+  status: number | null;
+  attempts: number;
+  offset_ms: number | null;
+  error: string | null;
+}
+
+export interface DeliveryRow {
+  id: string;
+  route: string;
+  venue: string;
+  account: string;
+  method: string;
+  path: string;
+  state: string;
+  updated_at: string;
+  attempts: number;
+  status: number | null;
+  reason: string | null;
+}
+
+export interface AlertRow {
+  type: string;
+  severity: string;
+  text: string;
+  suppressed: unknown;
+  raised_at: string;
+  sends: unknown[];
+}
+
+export interface ConsoleData {
+  token: string;
+  csrf: string;
+  now: number;
+  notice: string | undefined;
+  problems: { binding: string; subject?: string; message: string }[];
+  venues: VenueRow[];
+  accounts: AccountRow[];
+  jobs: JobRow[];
+  selectedJob: { name: string; runs: RunRow[] } | undefined;
+  deliveries: DeliveryRow[];
+  dead: DeliveryRow[];
+  canRedrive: (id: string) => boolean;
+  alerts: AlertRow[];
+}
+
+const STYLE = `
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+header{display:flex;justify-content:space-between;align-items:center;padding:10px 20px;background:#1b1f24;color:#fff}
+header form{margin:0}
+main{padding:12px 20px;max-width:1200px}
+section{background:#fff;border:1px solid #d8dde3;border-radius:6px;padding:10px 14px;margin:0 0 14px}
+h1{font-size:17px;margin:0}h2{font-size:15px;margin:4px 0 8px}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eceff2;vertical-align:top}
+th{font-weight:600;color:#57606a}
+.ok{color:#1a7f37}.bad{color:#cf222e;font-weight:600}.warn{color:#9a6700}.muted{color:#6e7781}
+code,pre{font:12px ui-monospace,monospace}pre{margin:0;white-space:pre-wrap}
+.notice{background:#ddf4ff;border:1px solid #54aeff;padding:6px 10px;border-radius:6px;margin-bottom:12px}
+form.inline{display:inline}input[type=text],input[type=password]{padding:4px;min-width:220px}
+button{padding:3px 10px;cursor:pointer}
+.chart .band{fill:#b6d4fe;stroke:none}.chart .offset{fill:none;stroke:#0550ae;stroke-width:1.5}
+.chart .axis{stroke:#8c959f}.chart text{font-size:11px;fill:#57606a}
+.login{max-width:420px;margin:80px auto}
+`;
+
+function layout(title: string, nonce: string, body: Html): string {
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${title}</title><style nonce="${nonce}">${STYLE}</style></head>
+<body>${body}</body></html>`.text;
+}
+
+/** The login form; `message` says why the last attempt or the session failed. */
+export function loginPage(nonce: string, message: string | undefined): string {
+  return layout(
+    "skewguard console: log in",
+    nonce,
+    html`<main class="login"><section>
+<h1>skewguard console</h1>
+<p>Log in with a relay token allowed <code>GET /console</code>. The token is exchanged for a session cookie of 30
+minutes; it is not stored in the browser.</p>
+${message ? html`<p class="bad" id="login-error">${message}</p>` : ""}
+<form id="login" method="post" action="/console/login">
+<p><label>Token <input type="password" name="token" autocomplete="off" required autofocus></label></p>
+<p><button type="submit">Log in</button></p>
+</form></section></main>`,
+  );
+}
+
+const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
+
+function haltCell(a: AccountRow, csrf: string): Html {
+  const own = a.halt
+    ? html`<span class="bad">halted</span>: ${a.halt.reason} <span class="muted">(by ${a.halt.by} at ${a.halt.at})</span>`
+    : "";
+  const all = a.haltAll
+    ? html`<div><span class="bad">halted with every account</span>: ${a.haltAll.reason} <span class="muted">(by ${a.haltAll.by} at ${a.haltAll.at})</span></div>`
+    : "";
+  const state = a.gateError
+    ? html`<span class="warn">${a.gateError}</span>`
+    : a.halt || a.haltAll
+      ? html`${own}${all}`
+      : html`<span class="ok">trading</span>`;
+  if (!a.canHalt || !a.available) return state;
+  const target = html`<input type="hidden" name="venue" value="${a.venue}"><input type="hidden" name="account" value="${a.name}">`;
+  const action = a.halt
+    ? html`<form class="inline resume" method="post" action="/console/resume">${target}${csrfField(csrf)}<button type="submit">Resume</button></form>`
+    : html`<form class="inline halt" method="post" action="/console/halt">${target}${csrfField(csrf)}<input type="text" name="reason" placeholder="reason" required maxlength="200"> <button type="submit">Halt</button></form>`;
+  return html`${state}<div>${action}</div>`;
+}
+
+function accountsTable(accounts: AccountRow[], csrf: string): Html {
+  if (accounts.length === 0) return html`<p class="muted">No accounts.</p>`;
+  return html`<table><tr><th>Account</th><th>Status</th><th>Guards</th><th>Orders (60 s)</th><th>Halt</th></tr>
+${accounts.map(
+  (a) => html`<tr data-account="${a.venue}/${a.name}"><td><code>${a.venue}/${a.name}</code></td>
+<td>${
+    a.available
+      ? html`<span class="ok">available</span>${a.readOnly ? html` <span class="warn">read-only</span>` : ""}`
+      : html`<span class="bad">unavailable</span>: <code>${a.problem?.binding}</code> ${a.problem?.message}`
+  }</td>
+<td>${a.guardsProblem ? html`<span class="bad">unusable, every order refused</span>: ${a.guardsProblem}` : ""}${
+    a.guards === undefined || a.guards === null
+      ? html`<span class="muted">none</span>`
+      : html`<pre>${JSON.stringify(a.guards, null, 1)}</pre>`
+  }</td>
+<td>${a.ordersLastMinute ?? ""}</td><td>${haltCell(a, csrf)}</td></tr>`,
+)}</table>`;
+}
+
+function venueBlock(v: VenueRow, accounts: AccountRow[], csrf: string, now: number): Html {
+  const clock = v.clock
+    ? html`offset <strong>${v.clock.offsetMs > 0 ? "+" : ""}${v.clock.offsetMs} ms</strong> ± ${v.clock.uncertaintyMs} ms <span class="muted">(${v.clock.source})</span>`
+    : html`<span class="muted">no estimate yet</span>`;
+  return html`<section id="venue-${v.name}" data-venue="${v.name}"><h2>${v.name.toUpperCase()} ${
+    v.configured ? html`<span class="ok">configured</span>` : html`<span class="bad">not configured</span>`
+  }</h2>
+${v.configured ? html`<p>Clock: ${clock}; window ${v.windowSeconds} s.</p>${clockChart(v.name, v.history, now)}` : ""}
+${accountsTable(
+  accounts.filter((a) => a.venue === v.name),
+  csrf,
+)}</section>`;
+}
+
+const status = (s: number | null, error: string | null) =>
+  error
+    ? html`<span class="bad">failed</span>: ${error}`
+    : s !== null && s >= 200 && s < 300
+      ? html`<span class="ok">${s}</span>`
+      : html`<span class="bad">${s ?? "no answer"}</span>`;
+
+function jobsBlock(data: ConsoleData): Html {
+  const rows = data.jobs.map(
+    (
+      j,
+    ) => html`<tr data-job="${j.name}"><td><a href="/console?job=${encodeURIComponent(j.name)}#jobs">${j.name}</a></td><td><code>${j.cron}</code></td><td>${j.venue}/${j.account}</td>
+<td>${j.last ? html`${j.last.scheduled_at} ${status(j.last.status, j.last.error)}` : html`<span class="muted">not run yet</span>`}</td></tr>`,
+  );
+  const runs = data.selectedJob
+    ? html`<h2>Last runs of ${data.selectedJob.name}</h2>${
+        data.selectedJob.runs.length === 0
+          ? html`<p class="muted">No runs yet.</p>`
+          : html`<table id="runs"><tr><th>Scheduled</th><th>Result</th><th>Attempts</th><th>Offset</th></tr>${data.selectedJob.runs.map(
+              (r) =>
+                html`<tr><td>${r.scheduled_at}</td><td>${status(r.status, r.error)}</td><td>${r.attempts}</td><td>${r.offset_ms ?? ""}</td></tr>`,
+            )}</table>`
+      }`
+    : "";
+  return html`<section id="jobs"><h2>Jobs</h2>${
+    data.jobs.length === 0
+      ? html`<p class="muted">No jobs configured.</p>`
+      : html`<table><tr><th>Job</th><th>Cron</th><th>Account</th><th>Last run</th></tr>${rows}</table>`
+  }${runs}</section>`;
+}
+
+function deliveriesTable(rows: DeliveryRow[], data: ConsoleData, id: string): Html {
+  if (rows.length === 0) return html`<p class="muted">None.</p>`;
+  return html`<table id="${id}"><tr><th>Delivery</th><th>Route</th><th>Request</th><th>State</th><th>Updated</th><th></th></tr>${rows.map(
+    (
+      d,
+    ) => html`<tr data-delivery="${d.id}"><td><code>${d.id}</code></td><td>${d.route}</td><td><code>${d.method} ${d.venue}/${d.account} ${d.path}</code></td>
+<td>${d.state === "dead" ? html`<span class="bad">dead</span>: ${d.reason}` : d.state === "delivered" ? html`<span class="ok">delivered</span> ${d.status}` : html`<span class="warn">${d.state}</span> ${d.reason}`}</td>
+<td>${d.updated_at} <span class="muted">(${d.attempts} attempts)</span></td>
+<td>${
+      d.state === "dead" && data.canRedrive(d.id)
+        ? html`<form class="inline redrive" method="post" action="/console/redrive"><input type="hidden" name="id" value="${d.id}">${csrfField(data.csrf)}<button type="submit">Re-drive</button></form>`
+        : ""
+    }</td></tr>`,
+  )}</table>`;
+}
+
+function alertsBlock(alerts: AlertRow[]): Html {
+  return html`<section id="alerts"><h2>Recent alerts</h2>${
+    alerts.length === 0
+      ? html`<p class="muted">None.</p>`
+      : html`<table><tr><th>When</th><th>Event</th><th>What</th><th>Sent</th></tr>${alerts.map(
+          (
+            a,
+          ) => html`<tr><td>${a.raised_at}</td><td><span class="${a.severity === "critical" ? "bad" : a.severity === "warning" ? "warn" : "muted"}">${a.severity}</span> <code>${a.type}</code></td>
+<td>${a.text}${Number(a.suppressed) > 0 ? html` <span class="muted">(+${String(a.suppressed)} held back)</span>` : ""}</td><td><code>${JSON.stringify(a.sends)}</code></td></tr>`,
+        )}</table>`
+  }</section>`;
+}
+
+/** The console. */
+export function consolePage(nonce: string, data: ConsoleData): string {
+  const problems = html`<section id="problems"><h2>Configuration problems</h2>${
+    data.problems.length === 0
+      ? html`<p class="ok">None: GET /health is ok.</p>`
+      : html`<ul>${data.problems.map(
+          (p) => html`<li><code>${p.binding}</code>${p.subject ? html` (${p.subject})` : ""}: ${p.message}</li>`,
+        )}</ul>`
+  }</section>`;
+  return layout(
+    "skewguard console",
+    nonce,
+    html`<header><h1>skewguard console</h1><span>as <strong id="who">${data.token}</strong>
+<form class="inline" id="logout" method="post" action="/console/logout">${csrfField(data.csrf)}<button type="submit">Log out</button></form></span></header>
+<main>${data.notice ? html`<div class="notice" id="notice">${data.notice}</div>` : ""}
+${problems}
+${data.venues.map((v) => venueBlock(v, data.accounts, data.csrf, data.now))}
+${jobsBlock(data)}
+<section id="deliveries"><h2>Dead letters</h2>${deliveriesTable(data.dead, data, "dead-letters")}
+<h2>Recent deliveries</h2>${deliveriesTable(data.deliveries, data, "recent-deliveries")}</section>
+${alertsBlock(data.alerts)}
+</main>`,
+  );
+}

@@ -1,0 +1,83 @@
+/**
+ * The console's login. A browser cannot send a bearer header on navigation, so a relay token is exchanged once, in a
+ * form, for a session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict, 30 minutes. It
+ * carries the token's name and expiry, signed with HMAC-SHA-256 under a key derived from `RELAY_TOKENS` itself, so
+ * changing the tokens ends every session, and a session is only ever as strong as the token it came from. Every
+ * state change also carries a CSRF token: an HMAC of the session under the same key.
+ */
+import type { TokenTable } from "../core/tokens.ts";
+import { encodeBase64 } from "../lib/index.ts";
+
+export const SESSION_COOKIE = "__Host-skewguard-console";
+export const SESSION_SECONDS = 30 * 60;
+
+const encoder = new TextEncoder();
+const keys = new WeakMap<TokenTable, Promise<CryptoKey>>();
+
+/** The session key for this set of tokens: SHA-256 over a label and every token, as an HMAC key. */
+export function sessionKey(tokens: TokenTable): Promise<CryptoKey> {
+  let key = keys.get(tokens);
+  if (!key) {
+    const material = ["skewguard console session v1", ...tokens.entries.map((entry) => entry.token)].join("\n");
+    key = crypto.subtle
+      .digest("SHA-256", encoder.encode(material))
+      .then((digest) =>
+        crypto.subtle.importKey("raw", digest, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
+      );
+    keys.set(tokens, key);
+  }
+  return key;
+}
+
+/** HMAC-SHA-256 of `text`, base64url without padding (43 characters). */
+async function mac(key: CryptoKey, text: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
+  return encodeBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+async function macMatches(key: CryptoKey, text: string, given: string): Promise<boolean> {
+  // Compared as MACs of the two strings, so the comparison's timing says nothing about the expected value.
+  const [a, b] = await Promise.all([mac(key, `cmp\n${await mac(key, text)}`), mac(key, `cmp\n${given}`)]);
+  return a === b;
+}
+
+/** A new session value for token `name`, valid for SESSION_SECONDS from `now`. */
+export async function issueSession(key: CryptoKey, name: string, now: number): Promise<string> {
+  const payload = `v1.${name}.${Math.floor(now / 1000) + SESSION_SECONDS}`;
+  return `${payload}.${await mac(key, payload)}`;
+}
+
+/** The token name a session value was issued for, if its signature holds and it has not expired. */
+export async function readSession(key: CryptoKey, value: string, now: number): Promise<string | undefined> {
+  const m = /^v1\.([A-Za-z0-9_.-]{1,64})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(value);
+  if (!m) return undefined;
+  const [, name, expiry, signature] = m as unknown as [string, string, string, string];
+  if (!(await macMatches(key, `v1.${name}.${expiry}`, signature))) return undefined;
+  return Number(expiry) * 1000 > now ? name : undefined;
+}
+
+/** The CSRF token that every form of this session carries. */
+export function csrfToken(key: CryptoKey, session: string): Promise<string> {
+  return mac(key, `csrf\n${session}`);
+}
+
+export function csrfMatches(key: CryptoKey, session: string, given: string): Promise<boolean> {
+  return macMatches(key, `csrf\n${session}`, given);
+}
+
+/** The Set-Cookie value for `session`, or one that deletes the cookie. */
+export function sessionCookie(session: string | null): string {
+  const value = session ?? "";
+  const age = session === null ? 0 : SESSION_SECONDS;
+  return `${SESSION_COOKIE}=${value}; Path=/; Max-Age=${age}; HttpOnly; Secure; SameSite=Strict`;
+}
+
+/** The session cookie's value in `request`, if any. */
+export function sessionFrom(request: Request): string | undefined {
+  const header = request.headers.get("cookie") ?? "";
+  for (const part of header.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === SESSION_COOKIE) return rest.join("=");
+  }
+  return undefined;
+}

@@ -1,0 +1,242 @@
+// The console's routes in workerd: the login exchange and its cookie, sessions that end, CSRF and origin checks on
+// every state change, the allow-lists behind each button, the security headers, and escaping of every value that
+// comes from configuration, D1 or a venue.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index.ts";
+import { DEV_ALPHA, simEnv } from "../support/sim.ts";
+
+const OPS = "console-ops-token-0123456789";
+const VIEWER = "console-viewer-token-012345";
+const BOT = "console-bot-token-0123456789";
+const e = simEnv("console.sim.test", {
+  ...DEV_ALPHA,
+  ACCOUNTS: JSON.stringify([{ name: "alpha", venue: "intx", guards: { max_size: { "*": "1" } } }]),
+  RELAY_TOKENS: JSON.stringify([
+    { name: "ops", token: OPS, allow: ["GET /console", "* /accounts/*/halt", "POST /deliveries/*/retry", "* /intx/*"] },
+    { name: "viewer", token: VIEWER, allow: ["GET /console"] },
+    { name: "bot", token: BOT, allow: ["* /intx/*"] },
+  ]),
+  JOBS: JSON.stringify([{ name: "positions", cron: "* * * * *", venue: "intx", path: "/api/v1/portfolios" }]),
+});
+
+async function call(path: string, init: RequestInit = {}, environment: Env = e) {
+  const ctx = createExecutionContext();
+  const r = await worker.fetch(
+    new Request(`https://relay.test${path}`, { redirect: "manual", ...init }),
+    environment,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return r;
+}
+
+const formPost = (fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit => ({
+  method: "POST",
+  headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://relay.test", ...headers },
+  body: new URLSearchParams(fields).toString(),
+});
+
+/** Logs in and returns the cookie header to send back, and the raw Set-Cookie. */
+async function login(token = OPS) {
+  const r = await call("/console/login", formPost({ token }));
+  expect(r.status).toBe(303);
+  const setCookie = r.headers.get("set-cookie") ?? "";
+  return { cookie: setCookie.split(";")[0] as string, setCookie };
+}
+
+async function consolePage(cookie: string, query = "") {
+  const r = await call(`/console${query}`, { headers: { cookie } });
+  return { r, text: await r.text() };
+}
+
+const csrfOf = (page: string) => /name="csrf" value="([^"]+)"/.exec(page)?.[1] ?? "";
+
+describe("console: login and session", () => {
+  it("shows the login form with strict security headers, and no script at all", async () => {
+    const r = await call("/console");
+    expect(r.status).toBe(200);
+    const csp = r.headers.get("content-security-policy") ?? "";
+    const nonce = /style-src 'nonce-([0-9a-f]{32})'/.exec(csp)?.[1];
+    expect(csp).toBe(
+      `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+    );
+    expect(r.headers.get("x-frame-options")).toBe("DENY");
+    expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(r.headers.get("cache-control")).toBe("no-store");
+    const text = await r.text();
+    expect(text).toContain(`<style nonce="${nonce}">`);
+    expect(text).toContain('<form id="login" method="post" action="/console/login">');
+    expect(text).not.toMatch(/<script|\son\w+=|javascript:/i);
+    // A new nonce each time.
+    expect((await call("/console")).headers.get("content-security-policy")).not.toBe(csp);
+  });
+
+  it("a token allowed GET /console gets a __Host- cookie: HttpOnly, Secure, SameSite=Strict, 30 minutes", async () => {
+    const { setCookie, cookie } = await login();
+    expect(setCookie).toMatch(
+      /^__Host-skewguard-console=v1\.ops\.\d+\.[A-Za-z0-9_-]{43}; Path=\/; Max-Age=1800; HttpOnly; Secure; SameSite=Strict$/,
+    );
+    expect(setCookie).not.toContain(OPS);
+    const { r, text } = await consolePage(cookie);
+    expect(r.status).toBe(200);
+    expect(text).toContain('as <strong id="who">ops</strong>');
+    for (const id of ["problems", "venue-intx", "venue-cde", "jobs", "deliveries", "alerts"]) {
+      expect(text).toContain(`id="${id}"`);
+    }
+  });
+
+  it("refuses unknown tokens, tokens not allowed GET /console, and logins posted from elsewhere", async () => {
+    expect((await call("/console/login", formPost({ token: "not-a-token-0123456789" }))).status).toBe(401);
+    const bot = await call("/console/login", formPost({ token: BOT }));
+    expect(bot.status).toBe(403);
+    expect(bot.headers.get("set-cookie")).toBeNull();
+    expect(await bot.text()).toContain("Token &quot;bot&quot; is not allowed GET /console.");
+    const cross = await call("/console/login", formPost({ token: OPS }, { origin: "https://evil.example" }));
+    expect([cross.status, cross.headers.get("set-cookie")]).toEqual([403, null]);
+    const json = await call("/console/login", { ...formPost({}), headers: { "content-type": "application/json" } });
+    expect(json.status).toBe(415);
+  });
+
+  it("a tampered, foreign or expired session is a login page, never the console", async () => {
+    const { cookie } = await login();
+    const [name, value] = cookie.split("=") as [string, string];
+    const [v, who, expiry, sig] = value.split(".") as [string, string, string, string];
+    const variants = [
+      `${name}=${v}.viewer.${expiry}.${sig}`, // another token's name under this signature
+      `${name}=${v}.${who}.${Number(expiry) + 3600}.${sig}`, // a later expiry
+      `${name}=${v}.${who}.${expiry}.${sig.slice(0, -2)}AA`,
+      `${name}=garbage`,
+    ];
+    for (const bad of variants) {
+      const { text } = await consolePage(bad);
+      expect(text, bad).toContain('id="login"');
+      expect(text).toContain("The session has ended; log in again.");
+    }
+    // Signed by the same tokens, but under other RELAY_TOKENS the key is another: the session is not valid there.
+    const other = {
+      ...e,
+      RELAY_TOKENS: JSON.stringify([{ name: "ops", token: `${OPS}-x`, allow: ["GET /console"] }]),
+    } as Env;
+    expect(await (await call("/console", { headers: { cookie } }, other)).text()).toContain('id="login"');
+  });
+
+  it("logout clears the cookie", async () => {
+    const { cookie } = await login();
+    const { text } = await consolePage(cookie);
+    const r = await call("/console/logout", {
+      ...formPost({ csrf: csrfOf(text) }),
+      headers: { ...formPost({}).headers, cookie },
+    });
+    expect(r.status).toBe(303);
+    expect(r.headers.get("set-cookie")).toBe(
+      "__Host-skewguard-console=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
+    );
+  });
+});
+
+describe("console: actions", () => {
+  const act = (path: string, cookie: string, fields: Record<string, string>, origin = "https://relay.test") =>
+    call(path, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin, cookie },
+      body: new URLSearchParams(fields).toString(),
+    });
+  const orderStatus = async () =>
+    (
+      await call("/intx/alpha/api/v1/orders", {
+        method: "POST",
+        headers: { authorization: `Bearer ${OPS}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          client_order_id: `c-${crypto.randomUUID()}`,
+          side: "BUY",
+          size: "0.1",
+          type: "LIMIT",
+          tif: "GTC",
+          price: "10",
+          instrument: "BTC-PERP",
+        }),
+      })
+    ).status;
+
+  it("halt and resume need the session's CSRF token and this origin, and do what the API would", async () => {
+    const { cookie } = await login();
+    const csrf = csrfOf((await consolePage(cookie)).text);
+    const target = { venue: "intx", account: "alpha", reason: "console drill" };
+    expect((await act("/console/halt", cookie, target)).status).toBe(403); // no csrf
+    expect((await act("/console/halt", cookie, { ...target, csrf: `${csrf.slice(0, -2)}AA` })).status).toBe(403);
+    expect((await act("/console/halt", cookie, { ...target, csrf }, "https://evil.example")).status).toBe(403);
+    expect(await orderStatus()).toBe(200);
+
+    const halted = await act("/console/halt", cookie, { ...target, csrf });
+    expect([halted.status, halted.headers.get("location")]).toEqual([303, "/console?done=halted&subject=intx%2Falpha"]);
+    expect(await orderStatus()).toBe(423);
+    const { text } = await consolePage(cookie, "?done=halted&subject=intx%2Falpha");
+    expect(text).toContain('<div class="notice" id="notice">Halted: intx/alpha</div>');
+    expect(text).toContain("console drill");
+    expect(text).toContain('<form class="inline resume"');
+
+    const resumed = await act("/console/resume", cookie, { venue: "intx", account: "alpha", csrf });
+    expect(resumed.headers.get("location")).toBe("/console?done=resumed&subject=intx%2Falpha");
+    expect(await orderStatus()).toBe(200);
+  });
+
+  it("a token allowed to look but not to halt sees no button, and its forged form does nothing", async () => {
+    const { cookie } = await login(VIEWER);
+    const { text } = await consolePage(cookie);
+    expect(text).not.toContain('<form class="inline halt"');
+    const r = await act("/console/halt", cookie, { venue: "intx", account: "alpha", reason: "x", csrf: csrfOf(text) });
+    expect(r.headers.get("location")).toBe("/console?done=forbidden&subject=intx%2Falpha");
+    expect(await orderStatus()).toBe(200);
+  });
+
+  it("without a session an action goes back to the login; a CSRF token of one session fails in another", async () => {
+    const r = await act("/console/halt", "", { venue: "intx", account: "alpha", reason: "x", csrf: "x" });
+    expect([r.status, r.headers.get("location")]).toEqual([303, "/console"]);
+    const first = await login();
+    const csrf = csrfOf((await consolePage(first.cookie)).text);
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // a later expiry: another session value
+    const second = await login();
+    expect(second.cookie).not.toBe(first.cookie);
+    expect(
+      (await act("/console/halt", second.cookie, { venue: "intx", account: "alpha", reason: "x", csrf })).status,
+    ).toBe(403);
+  });
+});
+
+describe("console: escaping", () => {
+  it("every value from D1, a venue or the configuration is text, never markup", async () => {
+    const hostile = `<script>alert(1)</script><img src=x onerror=alert(2)>"'`;
+    const now = Date.now();
+    await env.DB.batch([
+      env.DB.prepare(
+        "INSERT INTO job_runs (job, scheduled_at, started_at, ended_at, status, error) VALUES ('positions', ?1, ?1, ?1, 404, ?2)",
+      ).bind(now, `venue answered 404: ${hostile}`),
+      env.DB.prepare(
+        `INSERT INTO deliveries (id, route, venue, method, path, state, received_at, updated_at, reason)
+         VALUES (?1, ?2, 'intx', 'POST', '/api/v1/orders', 'dead', ?3, ?3, ?4)`,
+      ).bind(`sg-${"e".repeat(29)}`, `route${hostile}`, now, `venue refused: 400 ${hostile}`),
+      env.DB.prepare(
+        `INSERT INTO alerts (id, type, severity, subject, text, ids, raised_at)
+         VALUES (?1, 'order.refused', 'warning', 'intx/alpha', ?2, '{}', ?3)`,
+      ).bind(crypto.randomUUID(), `An order was refused: ${hostile}`, now),
+    ]);
+    const bad = {
+      ...e,
+      ACCOUNTS: JSON.stringify([
+        { name: "alpha", venue: "intx", guards: { max_size: { "*": hostile } } },
+        { name: hostile, venue: "intx" },
+      ]),
+    } as Env;
+    const r = await call("/console/login", formPost({ token: OPS }), bad);
+    const cookie = (r.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    const text = await (await call("/console?job=positions", { headers: { cookie } }, bad)).text();
+    expect(text).not.toMatch(/<script|<img/i);
+    // " onerror=" survives only as text, inside the escaped tag.
+    expect(text.split("onerror=").length).toBe(text.split("&lt;img src=x onerror=").length);
+    expect(text).toContain("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&quot;&#39;");
+    // Each source made it onto the page: the job run, the dead letter, the alert, the guards, the bad account.
+    expect(text.match(/&lt;script&gt;alert\(1\)/g)?.length).toBeGreaterThanOrEqual(5);
+  });
+});
