@@ -16,6 +16,7 @@ import type { AlertMessage } from "../../src/adapters/alerts.ts";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
 import { DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
+import { fetchWorker } from "../support/worker.ts";
 
 const OPS = "alerts-ops-token-0123456789";
 const SW_SECRET = "whsec_YWxlcnRzLXRlc3Qtc2VjcmV0LTAxMjM0NTY3ODk=";
@@ -74,13 +75,8 @@ function bindings(extra: Record<string, unknown> = {}) {
   };
 }
 
-async function call(e: Env, path: string, init: RequestInit = {}) {
-  const ctx = createExecutionContext();
-  const headers = new Headers(init.headers);
-  headers.set("authorization", `Bearer ${OPS}`);
-  const r = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), e, ctx);
-  await waitOnExecutionContext(ctx);
-  return r;
+function call(e: Env, path: string, init: RequestInit = {}) {
+  return fetchWorker(e, path, init, OPS);
 }
 
 type AlertRow = {

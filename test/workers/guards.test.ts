@@ -1,19 +1,14 @@
 // Order guards, read_only and the halt, end to end through the Worker against the simulator, which enforces none
 // of them and records every order request that reaches it per account: so what the simulator lists is exactly what
 // got past skewguard.
-import {
-  createExecutionContext,
-  createMessageBatch,
-  getQueueResult,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { accountGate } from "../../src/adapters/client.ts";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import type { RateGate } from "../../src/adapters/rate-gate.ts";
 import worker from "../../src/index.ts";
 import { DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";
+import { fetchWorker } from "../support/worker.ts";
 
 const OPS = "guards-ops-token-0123456789";
 const BOT = "guards-bot-token-0123456789";
@@ -42,13 +37,8 @@ function bindings(accounts: unknown[] = [{ name: "alpha", venue: "intx", guards:
   });
 }
 
-async function call(e: Env, path: string, init: RequestInit = {}, token = OPS) {
-  const ctx = createExecutionContext();
-  const headers = new Headers(init.headers);
-  headers.set("authorization", `Bearer ${token}`);
-  const r = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), e, ctx);
-  await waitOnExecutionContext(ctx);
-  return r;
+function call(e: Env, path: string, init: RequestInit = {}, token = OPS) {
+  return fetchWorker(e, path, init, token);
 }
 
 function order(fields: Record<string, unknown> = {}): Record<string, unknown> {

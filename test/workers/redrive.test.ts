@@ -2,11 +2,12 @@
 // and body, gets a fresh max age, and its history shows both attempts. `GET /deliveries?state=dead` lists the dead.
 // The queue is a recording stand-in and each attempt is driven by hand (createMessageBatch): this runtime's own queue
 // consumer would run with the base test env, where CDE is not configured.
-import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
 import { simControl, simEnv } from "../support/sim.ts";
+import { fetchWorker } from "../support/worker.ts";
 
 const OPS = "redrive-ops-token-0123456789";
 const READER = "redrive-reader-token-012345";
@@ -24,13 +25,8 @@ const e = simEnv("redrive.sim.test", {
   ]),
 });
 
-async function call(path: string, init: RequestInit = {}, token = OPS) {
-  const ctx = createExecutionContext();
-  const headers = new Headers(init.headers);
-  headers.set("authorization", `Bearer ${token}`);
-  const r = await worker.fetch(new Request(`https://relay.test${path}`, { ...init, headers }), e, ctx);
-  await waitOnExecutionContext(ctx);
-  return r;
+function call(path: string, init: RequestInit = {}, token = OPS) {
+  return fetchWorker(e, path, init, token);
 }
 
 async function consume(message: DeliveryMessage) {
