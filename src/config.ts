@@ -38,6 +38,8 @@ export interface Config {
   clockSync: SyncMode;
   /** Job runs, deliveries and dead letters older than this are pruned. */
   retentionDays: number;
+  /** The console's session secret (`CONSOLE_SESSION_SECRET`), or undefined: the console is off. */
+  consoleSecret: string | undefined;
   /** Options for every Durable Object on the request path: where to create it (`DO_LOCATION_HINT`). */
   durableObjects: DurableObjectNamespaceGetDurableObjectOptions | undefined;
   /** Every problem above, by binding. */
@@ -155,6 +157,11 @@ function parse(env: object): Config {
     });
   }
 
+  let consoleSecret = binding(env, "CONSOLE_SESSION_SECRET");
+  if (consoleSecret !== undefined && consoleSecret.length < 32) {
+    problems.push({ binding: "CONSOLE_SESSION_SECRET", message: "must be at least 32 characters; the console is off" });
+    consoleSecret = undefined;
+  }
   const clockSync = parseSyncMode(binding(env, "CLOCK_SYNC"), problems);
   const retentionDays = parseRetention(binding(env, "RUNS_RETENTION_DAYS"), problems);
   const durableObjects = parseLocationHint(binding(env, "DO_LOCATION_HINT"), problems);
@@ -167,6 +174,7 @@ function parse(env: object): Config {
     hooks,
     jobs,
     alerts: { sinks, quietSeconds },
+    consoleSecret,
     clockSync,
     retentionDays,
     durableObjects,

@@ -14,5 +14,6 @@ declare namespace Cloudflare {
     RUNS_RETENTION_DAYS?: string;
     ALERTS?: string;
     ALERTS_QUIET_SECONDS?: string;
+    CONSOLE_SESSION_SECRET?: string;
   }
 }

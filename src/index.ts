@@ -53,7 +53,7 @@ router
   })
   .get("/deliveries", (req, env) => deliveries(req, env))
   .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
-  .all("/deliveries/:id/retry", (req, env) => retryDelivery(req.params.id ?? "", req, env));
+  .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx));
 
 /** The venue and account a relay route addresses, for the log line (never a key). */
 function venueOf(route: string): { venue?: string; account?: string } {

@@ -6,7 +6,7 @@
  * callers hand `raise` to `waitUntil` (`raiseLater`).
  */
 import { binding, config } from "../config.ts";
-import { type AlertEvent, alertBody, events, type RaisedAlert, wants } from "../core/alerts.ts";
+import { type AlertEvent, alertBody, events, type RaisedAlert, UNQUIETED, wants } from "../core/alerts.ts";
 import { signWebhook } from "../core/standard-webhooks.ts";
 import { errorName, log } from "./log.ts";
 
@@ -31,48 +31,25 @@ export const MAX_ALERT_ATTEMPTS = 5;
 export async function raise(env: Env, event: AlertEvent, now: number = Date.now()): Promise<RaisedAlert | undefined> {
   try {
     const { sinks, quietSeconds } = config(env).alerts;
+    const id = crypto.randomUUID();
     // One statement decides, across isolates: within the quiet period the event is only counted; after it, the
-    // event goes out carrying the count held back. SQLite evaluates every SET expression on the old row.
+    // event takes the row with its own id and goes out carrying the count held back. SQLite evaluates every SET
+    // expression on the old row. Changes of state (UNQUIETED) always go out.
     const quiet = await env.DB.prepare(
-      `INSERT INTO alert_quiet (type, subject, sent_at, suppressed, carried) VALUES (?1, ?2, ?3, 0, 0)
+      `INSERT INTO alert_quiet (type, subject, sent_at, suppressed, carried, sent_id) VALUES (?1, ?2, ?3, 0, 0, ?5)
        ON CONFLICT (type, subject) DO UPDATE SET
          suppressed = CASE WHEN sent_at > ?3 - ?4 THEN suppressed + 1 ELSE 0 END,
          carried = CASE WHEN sent_at > ?3 - ?4 THEN carried ELSE suppressed END,
+         sent_id = CASE WHEN sent_at > ?3 - ?4 THEN sent_id ELSE ?5 END,
          sent_at = CASE WHEN sent_at > ?3 - ?4 THEN sent_at ELSE ?3 END
-       RETURNING sent_at, carried`,
+       RETURNING sent_id, carried`,
     )
-      .bind(event.type, event.subject, now, quietSeconds * 1000)
-      .first<{ sent_at: number; carried: number }>();
-    if (!quiet || quiet.sent_at !== now) return undefined;
-    const alert: RaisedAlert = {
-      id: crypto.randomUUID(),
-      at: new Date(now).toISOString(),
-      suppressed: quiet.carried,
-      ...event,
-    };
+      .bind(event.type, event.subject, now, UNQUIETED.has(event.type) ? 0 : quietSeconds * 1000, id)
+      .first<{ sent_id: string; carried: number }>();
+    if (!quiet || quiet.sent_id !== id) return undefined;
+    const alert: RaisedAlert = { id, at: new Date(now).toISOString(), suppressed: quiet.carried, ...event };
     const targets = sinks.filter((sink) => wants(sink, event));
-    await env.DB.batch([
-      env.DB.prepare(
-        `INSERT INTO alerts (id, type, severity, subject, venue, account, text, ids, suppressed, raised_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
-      ).bind(
-        alert.id,
-        alert.type,
-        alert.severity,
-        alert.subject,
-        alert.venue ?? null,
-        alert.account ?? null,
-        alert.text,
-        JSON.stringify(alert.ids),
-        alert.suppressed,
-        now,
-      ),
-      ...targets.map((sink) =>
-        env.DB.prepare(
-          "INSERT INTO alert_sends (alert_id, sink, state, attempts, updated_at) VALUES (?1, ?2, 'queued', 0, ?3)",
-        ).bind(alert.id, sink.name, now),
-      ),
-    ]);
+    await record(env, alert, targets, now);
     log(alert.severity === "critical" ? "error" : "warn", {
       event: "alert",
       type: alert.type,
@@ -98,6 +75,43 @@ export async function raise(env: Env, event: AlertEvent, now: number = Date.now(
   } catch (err) {
     log("error", { event: "alert_failed", type: event.type, subject: event.subject, error: errorName(err) });
     return undefined;
+  }
+}
+
+/**
+ * Records a raised alert and its sends. If that fails, the quiet period it claimed is given back, so the next event
+ * of its kind is not held back for an alert nobody got; the caller logs the failure.
+ */
+async function record(env: Env, alert: RaisedAlert, targets: readonly { name: string }[], now: number) {
+  try {
+    await env.DB.batch([
+      env.DB.prepare(
+        `INSERT INTO alerts (id, type, severity, subject, venue, account, text, ids, suppressed, raised_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
+      ).bind(
+        alert.id,
+        alert.type,
+        alert.severity,
+        alert.subject,
+        alert.venue ?? null,
+        alert.account ?? null,
+        alert.text,
+        JSON.stringify(alert.ids),
+        alert.suppressed,
+        now,
+      ),
+      ...targets.map((sink) =>
+        env.DB.prepare(
+          "INSERT INTO alert_sends (alert_id, sink, state, attempts, updated_at) VALUES (?1, ?2, 'queued', 0, ?3)",
+        ).bind(alert.id, sink.name, now),
+      ),
+    ]);
+  } catch (err) {
+    await env.DB.prepare("UPDATE alert_quiet SET sent_at = 0 WHERE type = ?1 AND subject = ?2 AND sent_id = ?3")
+      .bind(alert.type, alert.subject, alert.id)
+      .run()
+      .catch(() => undefined);
+    throw err;
   }
 }
 

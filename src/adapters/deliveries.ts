@@ -189,7 +189,8 @@ async function record(env: Env, message: DeliveryMessage, attempts: number, outc
     statements.push(
       env.DB.prepare(
         `INSERT INTO dead_letters (delivery_id, route, received_at, dead_at, attempts, reason, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (delivery_id) DO NOTHING`,
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (delivery_id) DO UPDATE SET dead_at = ?4, attempts = ?5,
+           reason = ?6, payload = ?7`,
       ).bind(message.id, message.route, message.receivedAt, now, attempts, outcome.reason, JSON.stringify(message)),
     );
   }
@@ -290,7 +291,7 @@ export async function readDelivery(env: Env, id: string): Promise<(DeliveryView 
   const row = await env.DB.prepare(
     `SELECT d.id, d.route, d.venue, d.account, d.method, d.path, d.client_order_id, d.state, d.received_at, d.updated_at,
        d.attempts, d.status, d.response, coalesce(d.reason, l.reason) AS reason, l.dead_at
-     FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id WHERE d.id = ?1`,
+     FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id AND d.state = 'dead' WHERE d.id = ?1`,
   )
     .bind(id)
     .first<DeliveryRow>();
@@ -314,39 +315,51 @@ function view(row: DeliveryRow): DeliveryView {
   };
 }
 
-/** Recent deliveries, newest first, optionally in one state; without the venue's recorded answers. */
+/**
+ * Recent deliveries, newest first, optionally in one state; without the venue's recorded answers. A dead one says
+ * whether it is safe to send twice (`retry_safe`; false: a re-drive needs `force`).
+ */
 export async function listDeliveries(
   env: Env,
   state: DeliveryView["state"] | undefined,
   limit: number,
-): Promise<Omit<DeliveryView, "response">[]> {
+): Promise<(Omit<DeliveryView, "response"> & { retry_safe: boolean | null })[]> {
   const { results } = await env.DB.prepare(
     `SELECT d.id, d.route, d.venue, d.account, d.method, d.path, d.client_order_id, d.state, d.received_at,
-       d.updated_at, d.attempts, d.status, NULL AS response, coalesce(d.reason, l.reason) AS reason, l.dead_at
-     FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id
-     WHERE ?1 IS NULL OR d.state = ?1 ORDER BY d.updated_at DESC LIMIT ?2`,
+       d.updated_at, d.attempts, d.status, NULL AS response, coalesce(d.reason, l.reason) AS reason, l.dead_at,
+       json_extract(l.payload, '$.retrySafe') AS retry_safe
+     FROM deliveries d LEFT JOIN dead_letters l ON l.delivery_id = d.id AND d.state = 'dead'
+     ${state === undefined ? "" : "WHERE d.state = ?1"} ORDER BY d.updated_at DESC LIMIT ?2`,
   )
     .bind(state ?? null, limit)
-    .all<DeliveryRow>();
-  return results.map((row) => {
+    .all<DeliveryRow & { retry_safe: number | null }>();
+  return results.map(({ retry_safe, ...row }) => {
     const { response: _, ...rest } = view(row);
-    return rest;
+    return { ...rest, retry_safe: retry_safe === null ? null : retry_safe === 1 };
   });
 }
 
-/** Why a re-drive was refused. */
-export type RedriveRefusal = "not_found" | "not_dead";
+/** Why a re-drive was refused: no such delivery, not dead, or dead after an unknown outcome (`force` needed). */
+export type RedriveRefusal = "not_found" | "not_dead" | "unsafe";
+
+/** A re-driven delivery still `queued` this long after its re-drive, with no attempt since, was never sent. */
+export const STUCK_REDRIVE_MS = 15 * 60_000;
 
 /**
  * Sends a dead delivery again: the same message (same `client_order_id`, so the venue refuses a duplicate order,
  * and a state-setting POST stays safe), with a fresh max age. Only one of two concurrent re-drives wins: the state
- * moves from `dead` to `queued` in one statement. Its dead letter moves into the history.
+ * moves from `dead` to `queued` in one statement. The dead letter stays until the delivery dies again (which
+ * replaces it) or the retention prunes it, so the message is never lost: a re-drive whose send never happened (the
+ * request died between the claim and the queue) can be re-driven again after STUCK_REDRIVE_MS. A message that is not
+ * safe to send twice (`retrySafe` false: a POST with no client_order_id that may have reached the venue) needs
+ * `force`.
  */
 export async function redrive(
   env: Env,
   id: string,
   by: string,
   now: number,
+  force = false,
 ): Promise<DeliveryMessage | RedriveRefusal> {
   const dead = await env.DB.prepare("SELECT payload FROM dead_letters WHERE delivery_id = ?1")
     .bind(id)
@@ -355,42 +368,31 @@ export async function redrive(
     const exists = await env.DB.prepare("SELECT 1 FROM deliveries WHERE id = ?1").bind(id).first();
     return exists ? "not_dead" : "not_found";
   }
-  const claimed = await env.DB.prepare(
-    "UPDATE deliveries SET state = 'queued', updated_at = ?2, reason = NULL WHERE id = ?1 AND state = 'dead' RETURNING id",
-  )
-    .bind(id, now)
-    .first();
-  if (!claimed) return "not_dead";
   const message: DeliveryMessage = { ...(JSON.parse(dead.payload) as DeliveryMessage), redrivenAt: now };
-  // The dead letter moves into the history before the message is queued, so if it dies again its new dead letter
-  // is the one kept.
-  const letter = await env.DB.prepare("DELETE FROM dead_letters WHERE delivery_id = ?1 RETURNING *")
-    .bind(id)
-    .first<Record<string, unknown>>();
+  if (!message.retrySafe && !force) return "unsafe";
+  // The claim and its history row go in one transaction: the row is how a stuck re-drive is recognised later.
+  const [claim] = await env.DB.batch<{ id: string }>([
+    env.DB.prepare(
+      `UPDATE deliveries SET state = 'queued', updated_at = ?2, reason = NULL
+       WHERE id = ?1 AND (state = 'dead' OR (state = 'queued' AND updated_at < ?3 AND EXISTS
+         (SELECT 1 FROM delivery_history h WHERE h.delivery_id = ?1 AND h.event = 'redriven' AND h.at = updated_at)))
+       RETURNING id`,
+    ).bind(id, now, now - STUCK_REDRIVE_MS),
+    env.DB.prepare(
+      `INSERT INTO delivery_history (delivery_id, at, event, by)
+       SELECT ?1, ?2, 'redriven', ?3 WHERE changes() = 1`, // only if the claim above changed the row
+    ).bind(id, now, by),
+  ]);
+  if (!claim?.results.length) return "not_dead";
   try {
     await env.DELIVERIES.send(message, { contentType: "json" });
   } catch (err) {
     log("error", { event: "redrive_failed", delivery_id: id, error: errorName(err) });
-    await env.DB.batch([
-      env.DB.prepare("UPDATE deliveries SET state = 'dead' WHERE id = ?1").bind(id),
-      env.DB.prepare(
-        `INSERT INTO dead_letters (delivery_id, route, received_at, dead_at, attempts, reason, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (delivery_id) DO NOTHING`,
-      ).bind(
-        id,
-        letter?.route ?? message.route,
-        message.receivedAt,
-        letter?.dead_at ?? now,
-        letter?.attempts ?? 0,
-        letter?.reason ?? "re-drive failed",
-        dead.payload,
-      ),
-    ]);
+    await env.DB.prepare("UPDATE deliveries SET state = 'dead', reason = ?2 WHERE id = ?1")
+      .bind(id, "re-drive failed: the queue refused it")
+      .run();
     throw new DeliveryQueueError();
   }
-  await env.DB.prepare("INSERT INTO delivery_history (delivery_id, at, event, by) VALUES (?1, ?2, 'redriven', ?3)")
-    .bind(id, now, by)
-    .run();
   log("warn", { event: "redrive", delivery_id: id, route: message.route, by });
   return message;
 }

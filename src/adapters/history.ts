@@ -11,7 +11,7 @@ export async function pruneHistory(db: D1Database, now: number, days: number): P
   const cutoff = now - days * DAY_MS;
   await db.batch([
     db.prepare("DELETE FROM job_runs WHERE scheduled_at < ?1").bind(cutoff),
-    db.prepare("DELETE FROM deliveries WHERE received_at < ?1 AND state != 'queued'").bind(cutoff),
+    db.prepare("DELETE FROM deliveries WHERE updated_at < ?1 AND state != 'queued'").bind(cutoff),
     db.prepare("DELETE FROM dead_letters WHERE dead_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM delivery_history WHERE at < ?1").bind(cutoff),
     db.prepare("DELETE FROM alert_sends WHERE updated_at < ?1").bind(cutoff),

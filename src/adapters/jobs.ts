@@ -213,7 +213,10 @@ async function runJob(env: Env, ctx: ExecutionContext, job: Job, scheduledAt: nu
     error: run.error ?? undefined,
     ms: ended - started,
   });
-  await alertOnStreak(env, ctx, job, run.error);
+  // An alert is never why a run's forward, the next job or the pruning is skipped.
+  await alertOnStreak(env, ctx, job, run.error).catch((err) =>
+    log("error", { event: "job_alert_failed", job: job.name, error: errorName(err) }),
+  );
   if (job.forward) await forwardRun(env, ctx, job, scheduledAt);
 }
 

@@ -26,8 +26,9 @@ export interface AccountRow {
   haltAll?: Halt | null;
   ordersLastMinute?: number | null;
   gateError?: string;
-  /** Whether this session's token may halt and resume it. */
+  /** Whether this session's token may halt it, and resume it. */
   canHalt: boolean;
+  canResume: boolean;
 }
 
 export interface VenueRow {
@@ -66,6 +67,8 @@ export interface DeliveryRow {
   attempts: number;
   status: number | null;
   reason: string | null;
+  /** False when sending it again could act twice (see adapters/deliveries.ts `retrySafe`). */
+  retrySafe?: boolean;
 }
 
 export interface AlertRow {
@@ -82,6 +85,8 @@ export interface ConsoleData {
   csrf: string;
   now: number;
   notice: string | undefined;
+  /** Panels left out or unreadable, and why. */
+  notes: string[];
   problems: { binding: string; subject?: string; message: string }[];
   venues: VenueRow[];
   accounts: AccountRow[];
@@ -150,7 +155,7 @@ function haltCell(a: AccountRow, csrf: string): Html {
     : a.halt || a.haltAll
       ? html`${own}${all}`
       : html`<span class="ok">trading</span>`;
-  if (!a.canHalt || !a.available) return state;
+  if (!a.available || !(a.halt ? a.canResume : a.canHalt)) return state;
   const target = html`<input type="hidden" name="venue" value="${a.venue}"><input type="hidden" name="account" value="${a.name}">`;
   const action = a.halt
     ? html`<form class="inline resume" method="post" action="/console/resume">${target}${csrfField(csrf)}<button type="submit">Resume</button></form>`
@@ -232,7 +237,11 @@ function deliveriesTable(rows: DeliveryRow[], data: ConsoleData, id: string): Ht
 <td>${d.updated_at} <span class="muted">(${d.attempts} attempts)</span></td>
 <td>${
       d.state === "dead" && data.canRedrive(d.id)
-        ? html`<form class="inline redrive" method="post" action="/console/redrive"><input type="hidden" name="id" value="${d.id}">${csrfField(data.csrf)}<button type="submit">Re-drive</button></form>`
+        ? html`<form class="inline redrive" method="post" action="/console/redrive"><input type="hidden" name="id" value="${d.id}">${csrfField(data.csrf)}${
+            d.retrySafe === false
+              ? html`<label title="it may have reached the venue and has no client_order_id"><input type="checkbox" name="force" value="true"> send again anyway</label> `
+              : ""
+          }<button type="submit">Re-drive</button></form>`
         : ""
     }</td></tr>`,
   )}</table>`;
@@ -266,6 +275,7 @@ export function consolePage(nonce: string, data: ConsoleData): string {
     html`<header><h1>skewguard console</h1><span>as <strong id="who">${data.token}</strong>
 <form class="inline" id="logout" method="post" action="/console/logout">${csrfField(data.csrf)}<button type="submit">Log out</button></form></span></header>
 <main>${data.notice ? html`<div class="notice" id="notice">${data.notice}</div>` : ""}
+${data.notes.length > 0 ? html`<div class="notice" id="notes">${data.notes.map((n) => html`<div>${n}</div>`)}</div>` : ""}
 ${problems}
 ${data.venues.map((v) => venueBlock(v, data.accounts, data.csrf, data.now))}
 ${jobsBlock(data)}

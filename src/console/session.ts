@@ -1,9 +1,10 @@
 /**
  * The console's login. A browser cannot send a bearer header on navigation, so a relay token is exchanged once, in a
  * form, for a session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict, 30 minutes. It
- * carries the token's name and expiry, signed with HMAC-SHA-256 under a key derived from `RELAY_TOKENS` itself, so
- * changing the tokens ends every session, and a session is only ever as strong as the token it came from. Every
- * state change also carries a CSRF token: an HMAC of the session under the same key.
+ * carries the token's name and expiry, signed with HMAC-SHA-256 under a key derived from the `CONSOLE_SESSION_SECRET`
+ * and every relay token: changing the tokens ends every session, and since the secret never leaves the Worker, a
+ * session or CSRF value cannot be used to test guesses of a token offline. Every state change also carries a CSRF
+ * token: an HMAC of the session under the same key.
  */
 import type { TokenTable } from "../core/tokens.ts";
 import { encodeBase64 } from "../lib/index.ts";
@@ -14,16 +15,16 @@ export const SESSION_SECONDS = 30 * 60;
 const encoder = new TextEncoder();
 const keys = new WeakMap<TokenTable, Promise<CryptoKey>>();
 
-/** The session key for this set of tokens: SHA-256 over a label and every token, as an HMAC key. */
-export function sessionKey(tokens: TokenTable): Promise<CryptoKey> {
+/** The session key: HMAC-SHA-256 under `secret` over a label and every token, itself an HMAC key. */
+export function sessionKey(tokens: TokenTable, secret: string): Promise<CryptoKey> {
   let key = keys.get(tokens);
   if (!key) {
     const material = ["skewguard console session v1", ...tokens.entries.map((entry) => entry.token)].join("\n");
+    const hmac = { name: "HMAC", hash: "SHA-256" } as const;
     key = crypto.subtle
-      .digest("SHA-256", encoder.encode(material))
-      .then((digest) =>
-        crypto.subtle.importKey("raw", digest, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]),
-      );
+      .importKey("raw", encoder.encode(secret), hmac, false, ["sign"])
+      .then((outer) => crypto.subtle.sign("HMAC", outer, encoder.encode(material)))
+      .then((derived) => crypto.subtle.importKey("raw", derived, hmac, false, ["sign", "verify"]));
     keys.set(tokens, key);
   }
   return key;

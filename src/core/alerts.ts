@@ -24,6 +24,17 @@ export const EVENT_SEVERITY = {
   "config.problem": "warning",
 } as const satisfies Record<string, Severity>;
 export type EventType = keyof typeof EVENT_SEVERITY;
+
+/**
+ * Changes of state go out every time, never held back by the quiet period: a sink must not be left believing
+ * "resumed" while the account is halted again, or "recovered" while the job fails again. Each fires once per change.
+ */
+export const UNQUIETED: ReadonlySet<EventType> = new Set([
+  "account.halted",
+  "account.resumed",
+  "job.failing",
+  "job.recovered",
+]);
 export const EVENT_TYPES = Object.keys(EVENT_SEVERITY) as EventType[];
 
 /** One thing that happened. `subject` is what the quiet period counts by (a route, a job, an account, a venue). */
@@ -49,7 +60,8 @@ export const events = {
   deadLettered: (route: string, deliveryId: string, reason: string, where: Where) =>
     event(
       "delivery.dead_lettered",
-      `route:${route}`,
+      // Per delivery: each dead letter is a message someone must act on, never folded into another's alert.
+      `delivery:${deliveryId}`,
       `Delivery ${deliveryId} on route ${route} (${where.venue}/${where.account}) was dead-lettered: ${reason}. Re-drive it with POST /deliveries/${deliveryId}/retry.`,
       { route, delivery_id: deliveryId },
       where,
@@ -198,11 +210,18 @@ export interface RaisedAlert extends AlertEvent {
   suppressed: number;
 }
 
-/** The body a sink receives. Slack and Discord get one line of text; Standard Webhooks the whole event as JSON. */
+/**
+ * The body a sink receives. Slack and Discord get one line of text, in which nothing a caller wrote (an instrument,
+ * a halt's reason, a venue's message) can mention everyone or make a link: Slack's `&`, `<`, `>` are escaped, and
+ * Discord is told to parse no mentions. Standard Webhooks gets the whole event as JSON.
+ */
 export function alertBody(format: SinkFormat, alert: RaisedAlert): string {
   const held = alert.suppressed > 0 ? ` (${alert.suppressed} more like it held back by the quiet period)` : "";
   const line = `[${alert.severity}] ${alert.type}: ${alert.text}${held}`;
-  if (format === "slack") return JSON.stringify({ text: line.slice(0, 3000) });
-  if (format === "discord") return JSON.stringify({ content: line.slice(0, 2000) });
+  if (format === "slack") {
+    const escaped = line.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+    return JSON.stringify({ text: escaped.slice(0, 3000) });
+  }
+  if (format === "discord") return JSON.stringify({ content: line.slice(0, 2000), allowed_mentions: { parse: [] } });
   return JSON.stringify(alert);
 }

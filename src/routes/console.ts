@@ -12,6 +12,7 @@ import { clockHistory } from "../adapters/clock-history.ts";
 import { listDeliveries, redrive } from "../adapters/deliveries.ts";
 import { accountState, applyHalt } from "../adapters/halts.ts";
 import { lastRun, listRuns } from "../adapters/jobs.ts";
+import { errorName, log } from "../adapters/log.ts";
 import { config, healthProblems } from "../config.ts";
 import { type AccountRow, type ConsoleData, consolePage, loginPage } from "../console/page.ts";
 import {
@@ -63,10 +64,10 @@ interface Session {
 
 /** The request's session, if it has a valid one for a token that still exists and is still allowed `GET /console`. */
 async function session(request: Request, env: Env): Promise<Session | undefined> {
-  const { tokens } = config(env);
+  const { tokens, consoleSecret } = config(env);
   const value = sessionFrom(request);
-  if (!tokens || !value) return undefined;
-  const key = await sessionKey(tokens);
+  if (!tokens || !consoleSecret || !value) return undefined;
+  const key = await sessionKey(tokens, consoleSecret);
   const name = await readSession(key, value, Date.now());
   const entry = name === undefined ? undefined : tokens.entries.find((e) => e.name === name);
   if (!entry || !allows(entry.allow, "GET", "/console")) return undefined;
@@ -90,10 +91,17 @@ function sameOrigin(request: Request): boolean {
 }
 
 /** `GET /console`. */
+/** Why the console cannot be used at all, if it cannot. */
+function unusable(env: Env): string | undefined {
+  const { tokens, consoleSecret } = config(env);
+  if (!tokens) return "RELAY_TOKENS is not usable; see GET /health.";
+  if (!consoleSecret) return "The console is off: set CONSOLE_SESSION_SECRET (32 or more random characters).";
+  return undefined;
+}
+
 export async function consoleGet(request: Request, env: Env): Promise<Response> {
-  if (!config(env).tokens) {
-    return page(503, (nonce) => loginPage(nonce, "RELAY_TOKENS is not usable; see GET /health."));
-  }
+  const off = unusable(env);
+  if (off) return page(503, (nonce) => loginPage(nonce, off));
   const s = await session(request, env);
   if (!s)
     return page(200, (nonce) =>
@@ -105,8 +113,9 @@ export async function consoleGet(request: Request, env: Env): Promise<Response> 
 
 /** `POST /console/login`: a token allowed `GET /console` becomes a session cookie. */
 export async function consoleLogin(request: Request, env: Env): Promise<Response> {
-  const { tokens } = config(env);
-  if (!tokens) return page(503, (nonce) => loginPage(nonce, "RELAY_TOKENS is not usable; see GET /health."));
+  const { tokens, consoleSecret } = config(env);
+  const off = unusable(env);
+  if (off || !tokens || !consoleSecret) return page(503, (nonce) => loginPage(nonce, off));
   if (!sameOrigin(request)) return page(403, (nonce) => loginPage(nonce, "Log in from this page."));
   const token = (await form(request)).get("token") ?? "";
   const entry = token.length > 0 && token.length <= 512 ? await tokens.match(token) : undefined;
@@ -115,7 +124,7 @@ export async function consoleLogin(request: Request, env: Env): Promise<Response
   if (!allows(entry.allow, "GET", "/console")) {
     return page(403, (nonce) => loginPage(nonce, `Token "${entry.name}" is not allowed GET /console.`));
   }
-  const value = await issueSession(await sessionKey(tokens), entry.name, Date.now());
+  const value = await issueSession(await sessionKey(tokens, consoleSecret), entry.name, Date.now());
   return seeOther("/console", { "set-cookie": sessionCookie(value) });
 }
 
@@ -125,6 +134,9 @@ const NOTICES: Record<string, string> = {
   resumed: "Resumed",
   redriven: "Re-driven (queued again)",
   not_dead: "Not re-driven: the delivery is not dead-lettered",
+  unsafe:
+    'Not re-driven: it may have reached the venue and has no client_order_id; tick "send again anyway" to force it',
+  not_found: "No such delivery",
   forbidden: "Not allowed for this token",
   bad_reason: "A halt needs a reason (1-200 characters)",
   failed: "It did not take: the account's gate or the queue did not answer; try again",
@@ -162,8 +174,10 @@ export async function consoleAction(
     if (!SUBJECT.test(id) || !id.startsWith("sg-")) return back("unknown", "");
     if (!allows(s.allow, "POST", `/deliveries/${id}/retry`)) return back("forbidden", id);
     try {
-      const outcome = await redrive(env, id, by, Date.now());
-      return back(outcome === "not_found" ? "unknown" : outcome === "not_dead" ? "not_dead" : "redriven", id);
+      const work = redrive(env, id, by, Date.now(), fields.get("force") === "true");
+      ctx.waitUntil(work.catch(() => undefined)); // never stopped halfway by a browser that leaves
+      const outcome = await work;
+      return back(typeof outcome === "string" ? outcome : "redriven", id);
     } catch {
       return back("failed", id);
     }
@@ -183,10 +197,30 @@ export async function consoleAction(
   return back(result && "error" in result ? "failed" : action === "halt" ? "halted" : "resumed", subject);
 }
 
+/**
+ * Everything the console shows. Each panel needs the read the API would need for the same data (`GET /accounts`,
+ * `/jobs`, `/deliveries`), and each fails on its own: a D1 that does not answer leaves the halt buttons, which need
+ * only the accounts' gates, on the page.
+ */
 async function consoleData(request: Request, env: Env, s: Session): Promise<ConsoleData> {
   const setup = config(env);
   const now = Date.now();
   const url = new URL(request.url);
+  const notes: string[] = [];
+  const readable = (path: string) => {
+    const ok = allows(s.allow, "GET", path);
+    if (!ok) notes.push(`Not shown: token ${s.name} is not allowed GET ${path}.`);
+    return ok;
+  };
+  const safe = async <T>(what: string, fallback: T, read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (err) {
+      log("error", { event: "console_panel_failed", panel: what, error: errorName(err) });
+      notes.push(`${what} could not be read just now; reload to try again.`);
+      return fallback;
+    }
+  };
   const venues = await Promise.all(
     VENUES.map(async (name) => {
       const venue = setup.venues[name];
@@ -204,15 +238,19 @@ async function consoleData(request: Request, env: Env, s: Session): Promise<Cons
                 source: clock.source,
               }
             : null,
-        history: venue ? await clockHistory(env.DB, name, now - DAY_MS) : [],
+        history: venue
+          ? await safe(`The ${name} clock history`, [], () => clockHistory(env.DB, name, now - DAY_MS))
+          : [],
       };
     }),
   );
-  const available: AccountRow[] = await Promise.all(
-    [...setup.accounts.values()].map(async (a) => {
+  const accounts: AccountRow[] = [];
+  if (readable("/accounts")) {
+    for (const a of setup.accounts.values()) {
       const state = await accountState(env, a);
       const { guards, readOnly, configured } = a.rules;
-      return {
+      const path = `/accounts/${a.profile.name}/${a.account}/halt`;
+      accounts.push({
         venue: a.profile.name,
         name: a.account,
         available: true,
@@ -223,44 +261,56 @@ async function consoleData(request: Request, env: Env, s: Session): Promise<Cons
         haltAll: state.haltAll,
         ordersLastMinute: state.ordersLastMinute,
         ...(state.error ? { gateError: state.error } : {}),
-        canHalt: allows(s.allow, "PUT", `/accounts/${a.profile.name}/${a.account}/halt`),
-      };
-    }),
-  );
-  const unavailable: AccountRow[] = setup.venueProblems.map((p) => ({
-    venue: p.venue,
-    name: p.account,
-    available: false,
-    problem: { binding: p.binding, message: p.message },
-    canHalt: false,
-  }));
-  const jobs = await Promise.all(
-    setup.jobs.jobs.map(async (job) => ({
-      name: job.name,
-      cron: job.cron,
-      venue: job.venue,
-      account: job.account,
-      last: await lastRun(env.DB, job.name),
-    })),
-  );
-  const selected = setup.jobs.jobs.find((job) => job.name === url.searchParams.get("job"));
+        canHalt: allows(s.allow, "PUT", path),
+        canResume: allows(s.allow, "DELETE", path),
+      });
+    }
+    for (const p of setup.venueProblems) {
+      const problem = { binding: p.binding, message: p.message };
+      accounts.push({ venue: p.venue, name: p.account, available: false, problem, canHalt: false, canResume: false });
+    }
+  }
+  const jobsShown = readable("/jobs");
+  const jobs = jobsShown
+    ? await safe("The jobs", [], () =>
+        Promise.all(
+          setup.jobs.jobs.map(async (job) => ({
+            name: job.name,
+            cron: job.cron,
+            venue: job.venue,
+            account: job.account,
+            last: await lastRun(env.DB, job.name),
+          })),
+        ),
+      )
+    : [];
+  const selected = jobsShown ? setup.jobs.jobs.find((job) => job.name === url.searchParams.get("job")) : undefined;
+  const withSafety = (rows: Awaited<ReturnType<typeof listDeliveries>>) =>
+    rows.map((d) => ({ ...d, retrySafe: d.retry_safe ?? undefined }));
+  const deliveriesShown = readable("/deliveries");
   const [deliveries, dead, alerts] = await Promise.all([
-    listDeliveries(env, undefined, 20),
-    listDeliveries(env, "dead", 20),
-    recentAlerts(env.DB, 20),
+    deliveriesShown ? safe("The deliveries", [], () => listDeliveries(env, undefined, 20).then(withSafety)) : [],
+    deliveriesShown ? safe("The dead letters", [], () => listDeliveries(env, "dead", 20).then(withSafety)) : [],
+    safe("The alerts", [], () => recentAlerts(env.DB, 20)),
   ]);
+  const runs = selected
+    ? await safe(
+        "The job's runs",
+        [],
+        async () => (await listRuns(env.DB, selected.name, 20, Number.MAX_SAFE_INTEGER)).runs,
+      )
+    : [];
   return {
     token: s.name,
     csrf: await csrfToken(s.key, s.value),
     now,
     notice: notice(url),
+    notes,
     problems: healthProblems(setup),
     venues,
-    accounts: [...available, ...unavailable],
+    accounts,
     jobs,
-    selectedJob: selected
-      ? { name: selected.name, runs: (await listRuns(env.DB, selected.name, 20, Number.MAX_SAFE_INTEGER)).runs }
-      : undefined,
+    selectedJob: selected ? { name: selected.name, runs } : undefined,
     deliveries,
     dead,
     canRedrive: (id) => allows(s.allow, "POST", `/deliveries/${id}/retry`),

@@ -210,7 +210,7 @@ describe("alert events from their real code paths", () => {
     const ctx = createExecutionContext();
     await worker.queue(batch, e, ctx);
     await getQueueResult(batch, ctx);
-    const [alert] = await raised(e, "delivery.dead_lettered", "route:kill");
+    const [alert] = await raised(e, "delivery.dead_lettered", `delivery:${id}`);
     expect(alert?.severity).toBe("critical");
     expect(JSON.parse(alert?.ids ?? "")).toEqual({ route: "kill", delivery_id: id });
     expect(alert?.text).toContain(`Re-drive it with POST /deliveries/${id}/retry.`);
@@ -307,7 +307,8 @@ describe("sinks", () => {
     const byPath = Object.fromEntries(got.map((a) => [a.path.split("/").at(-1), a]));
     const line = "[warning] account.halted: intx/alpha was halted by token:ops: format check";
     expect(JSON.parse(byPath.chat?.body ?? "")).toEqual({ text: line });
-    expect(JSON.parse(byPath.discord?.body ?? "")).toEqual({ content: line });
+    // Discord is told to parse no mentions: a halt's reason cannot ping @everyone.
+    expect(JSON.parse(byPath.discord?.body ?? "")).toEqual({ content: line, allowed_mentions: { parse: [] } });
     const pager = byPath.pager;
     const verified = new Webhook(SW_SECRET).verify(pager?.body ?? "", {
       "webhook-id": pager?.headers["webhook-id"] ?? "",

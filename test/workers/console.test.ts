@@ -13,9 +13,22 @@ const BOT = "console-bot-token-0123456789";
 const e = simEnv("console.sim.test", {
   ...DEV_ALPHA,
   ACCOUNTS: JSON.stringify([{ name: "alpha", venue: "intx", guards: { max_size: { "*": "1" } } }]),
+  CONSOLE_SESSION_SECRET: "console-test-session-secret-0123456789abcdef",
   RELAY_TOKENS: JSON.stringify([
-    { name: "ops", token: OPS, allow: ["GET /console", "* /accounts/*/halt", "POST /deliveries/*/retry", "* /intx/*"] },
-    { name: "viewer", token: VIEWER, allow: ["GET /console"] },
+    {
+      name: "ops",
+      token: OPS,
+      allow: [
+        "GET /console",
+        "GET /accounts",
+        "GET /jobs",
+        "GET /deliveries",
+        "* /accounts/*/halt",
+        "POST /deliveries/*/retry",
+        "* /intx/*",
+      ],
+    },
+    { name: "viewer", token: VIEWER, allow: ["GET /console", "GET /accounts"] },
     { name: "bot", token: BOT, allow: ["* /intx/*"] },
   ]),
   JOBS: JSON.stringify([{ name: "positions", cron: "* * * * *", venue: "intx", path: "/api/v1/portfolios" }]),
@@ -114,12 +127,24 @@ describe("console: login and session", () => {
       expect(text, bad).toContain('id="login"');
       expect(text).toContain("The session has ended; log in again.");
     }
-    // Signed by the same tokens, but under other RELAY_TOKENS the key is another: the session is not valid there.
+    // Under other RELAY_TOKENS, or another CONSOLE_SESSION_SECRET, the key is another: the session is not valid there.
     const other = {
       ...e,
       RELAY_TOKENS: JSON.stringify([{ name: "ops", token: `${OPS}-x`, allow: ["GET /console"] }]),
     } as Env;
     expect(await (await call("/console", { headers: { cookie } }, other)).text()).toContain('id="login"');
+    const rekeyed = { ...e, CONSOLE_SESSION_SECRET: "another-console-session-secret-0123456789" } as Env;
+    expect(await (await call("/console", { headers: { cookie } }, rekeyed)).text()).toContain('id="login"');
+  });
+
+  it("is off, with a 503 that says why, without a CONSOLE_SESSION_SECRET of 32 characters or more", async () => {
+    for (const secret of ["", "too-short"]) {
+      const off = { ...e, CONSOLE_SESSION_SECRET: secret } as Env;
+      const r = await call("/console", {}, off);
+      expect(r.status).toBe(503);
+      expect(await r.text()).toContain("The console is off: set CONSOLE_SESSION_SECRET");
+      expect((await call("/console/login", formPost({ token: OPS }), off)).status).toBe(503);
+    }
   });
 
   it("logout clears the cookie", async () => {
@@ -185,7 +210,11 @@ describe("console: actions", () => {
   it("a token allowed to look but not to halt sees no button, and its forged form does nothing", async () => {
     const { cookie } = await login(VIEWER);
     const { text } = await consolePage(cookie);
+    expect(text).toContain('data-account="intx/alpha"');
     expect(text).not.toContain('<form class="inline halt"');
+    // Each panel needs the read the API would: the viewer may read accounts, not jobs or deliveries.
+    expect(text).toContain("Not shown: token viewer is not allowed GET /jobs.");
+    expect(text).toContain("Not shown: token viewer is not allowed GET /deliveries.");
     const r = await act("/console/halt", cookie, { venue: "intx", account: "alpha", reason: "x", csrf: csrfOf(text) });
     expect(r.headers.get("location")).toBe("/console?done=forbidden&subject=intx%2Falpha");
     expect(await orderStatus()).toBe(200);
@@ -238,5 +267,28 @@ describe("console: escaping", () => {
     expect(text).toContain("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&quot;&#39;");
     // Each source made it onto the page: the job run, the dead letter, the alert, the guards, the bad account.
     expect(text.match(/&lt;script&gt;alert\(1\)/g)?.length).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe("console: resilience", () => {
+  it("with D1 down, the page still renders, says what is missing, and keeps the halt buttons", async () => {
+    const broken = {
+      ...e,
+      DB: new Proxy(e.DB, {
+        get: (target, key) =>
+          key === "prepare"
+            ? () => {
+                throw new Error("D1 is down");
+              }
+            : Reflect.get(target, key),
+      }),
+    } as Env;
+    const r = await call("/console/login", formPost({ token: OPS }), broken);
+    const cookie = (r.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    const page = await call("/console", { headers: { cookie } }, broken);
+    expect(page.status).toBe(200);
+    const text = await page.text();
+    expect(text).toContain("The jobs could not be read just now; reload to try again.");
+    expect(text).toContain('<form class="inline halt"');
   });
 });

@@ -44,7 +44,7 @@ async function drain() {
 }
 
 /** A queued kill-switch that died on its first attempt: redirected by the venue, or (`stale`) too old to send. */
-async function deadKillSwitch(stale = false): Promise<DeliveryMessage> {
+async function deadKillSwitch(stale = false, retrySafe = true): Promise<DeliveryMessage> {
   const message: DeliveryMessage = {
     id: `sg-${(++n).toString(16).padStart(8, "0")}${crypto.randomUUID().replaceAll("-", "").slice(0, 21)}`,
     route: "kill",
@@ -55,7 +55,7 @@ async function deadKillSwitch(stale = false): Promise<DeliveryMessage> {
     body: '{"only_cancel_no_trading_lock":true}',
     receivedAt: Date.now() - (stale ? 120_000 : 1_000),
     maxAgeSeconds: 60,
-    retrySafe: true,
+    retrySafe,
   };
   await simControl(stale ? { reset: true } : { reset: true, fault: { kind: "redirect", count: 1 } });
   await consume(message);
@@ -106,6 +106,19 @@ describe("re-drive", () => {
     ]);
     expect([a.status, b.status].sort()).toEqual([202, 409]);
     expect(queued).toHaveLength(1);
+    await drain();
+    expect((await simControl()).effects.kill_switches).toBe(1);
+  });
+
+  it("a message that may have reached the venue and has no client_order_id needs ?force=true", async () => {
+    const { id } = await deadKillSwitch(false, false);
+    const r = await call(`/deliveries/${id}/retry`, { method: "POST" });
+    expect(r.status).toBe(409);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("unsafe_to_resend");
+    expect(queued).toHaveLength(0);
+    const listed = (await (await call("/deliveries?state=dead&limit=1")).json()) as { deliveries: unknown[] };
+    expect(listed.deliveries[0]).toMatchObject({ id, retry_safe: false });
+    expect((await call(`/deliveries/${id}/retry?force=true`, { method: "POST" })).status).toBe(202);
     await drain();
     expect((await simControl()).effects.kill_switches).toBe(1);
   });
