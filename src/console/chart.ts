@@ -14,7 +14,7 @@ export interface ClockPoint {
 
 const W = 720;
 const H = 160;
-const PAD = { left: 64, right: 8, top: 10, bottom: 22 };
+const PAD = { left: 84, right: 8, top: 10, bottom: 22 };
 const DAY_MS = 86_400_000;
 
 const fmt = (ms: number) => `${ms > 0 ? "+" : ""}${Math.round(ms)} ms`;
@@ -41,6 +41,8 @@ export function clockChart(venue: string, points: readonly ClockPoint[], now: nu
 <line class="axis" x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}"/>
 <polygon class="band" points="${band.join(" ")}"/>
 <polyline class="offset" points="${line}"/>
+${shown.length <= 60 ? shown.map((p) => html`<line class="bar" x1="${x(p.minute).toFixed(1)}" y1="${y(p.highMs).toFixed(1)}" x2="${x(p.minute).toFixed(1)}" y2="${y(p.lowMs).toFixed(1)}"/>`) : ""}
+<circle class="now" cx="${x(last.minute).toFixed(1)}" cy="${y(last.offsetMs).toFixed(1)}" r="3"/>
 <text x="${PAD.left - 4}" y="${PAD.top + 8}" text-anchor="end">${fmt(high)}</text>
 <text x="${PAD.left - 4}" y="${H - PAD.bottom}" text-anchor="end">${fmt(low)}</text>
 <text x="${PAD.left}" y="${H - 6}">24 h ago</text>

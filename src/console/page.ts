@@ -113,14 +113,14 @@ code,pre{font:12px ui-monospace,monospace}pre{margin:0;white-space:pre-wrap}
 form.inline{display:inline}input[type=text],input[type=password]{padding:4px;min-width:220px}
 button{padding:3px 10px;cursor:pointer}
 .chart .band{fill:#b6d4fe;stroke:none}.chart .offset{fill:none;stroke:#0550ae;stroke-width:1.5}
-.chart .axis{stroke:#8c959f}.chart text{font-size:11px;fill:#57606a}
+.chart .axis{stroke:#8c959f}.chart .now{fill:#0550ae}.chart .bar{stroke:#6ea8fe;stroke-width:3}.chart text{font-size:11px;fill:#57606a}
 .login{max-width:420px;margin:80px auto}
 `;
 
 function layout(title: string, nonce: string, body: Html): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${title}</title><style nonce="${nonce}">${STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>${title}</title><style nonce="${nonce}">${STYLE}</style></head>
 <body>${body}</body></html>`.text;
 }
 
@@ -234,7 +234,7 @@ function deliveriesTable(rows: DeliveryRow[], data: ConsoleData, id: string): Ht
       d,
     ) => html`<tr data-delivery="${d.id}"><td><code>${d.id}</code></td><td>${d.route}</td><td><code>${d.method} ${d.venue}/${d.account} ${d.path}</code></td>
 <td>${d.state === "dead" ? html`<span class="bad">dead</span>: ${d.reason}` : d.state === "delivered" ? html`<span class="ok">delivered</span> ${d.status}` : html`<span class="warn">${d.state}</span> ${d.reason}`}</td>
-<td>${d.updated_at} <span class="muted">(${d.attempts} attempts)</span></td>
+<td>${d.updated_at} <span class="muted">(${d.attempts} ${d.attempts === 1 ? "attempt" : "attempts"})</span></td>
 <td>${
       d.state === "dead" && data.canRedrive(d.id)
         ? html`<form class="inline redrive" method="post" action="/console/redrive"><input type="hidden" name="id" value="${d.id}">${csrfField(data.csrf)}${

@@ -40,7 +40,9 @@ function headers(nonce: string, extra: Record<string, string> = {}): Headers {
     "content-security-policy": `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` on the console's own forms,
+    // which the origin check must refuse. Nothing is ever sent to another origin anyway.
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
     ...extra,
   });

@@ -78,6 +78,8 @@ describe("console: login and session", () => {
     expect(r.headers.get("x-frame-options")).toBe("DENY");
     expect(r.headers.get("x-content-type-options")).toBe("nosniff");
     expect(r.headers.get("cache-control")).toBe("no-store");
+    // Not no-referrer: under it a browser sends `Origin: null` with the page's own forms (found by the browser test).
+    expect(r.headers.get("referrer-policy")).toBe("same-origin");
     const text = await r.text();
     expect(text).toContain(`<style nonce="${nonce}">`);
     expect(text).toContain('<form id="login" method="post" action="/console/login">');
@@ -290,5 +292,30 @@ describe("console: resilience", () => {
     const text = await page.text();
     expect(text).toContain("The jobs could not be read just now; reload to try again.");
     expect(text).toContain('<form class="inline halt"');
+  });
+});
+
+describe("console: the clock chart", () => {
+  it("draws offset ± uncertainty over the last 24 h as inline SVG, on the right scale", async () => {
+    const { clockChart } = await import("../../src/console/chart.ts");
+    const now = Date.UTC(2026, 10, 26, 12, 0, 0);
+    expect(clockChart("intx", [], now).text).toBe(
+      '<p class="muted">No clock history for intx in the last 24 h yet.</p>',
+    );
+    const points = [
+      { minute: now - 86_400_000 - 60_000, offsetMs: 999, lowMs: 0, highMs: 2000 }, // older than 24 h: left out
+      { minute: now - 43_200_000, offsetMs: 100, lowMs: 50, highMs: 150 },
+      { minute: now, offsetMs: 200, lowMs: 100, highMs: 300 },
+    ];
+    const svg = clockChart("intx", points, now).text;
+    // x: 84 px at 24 h ago to 712 px now; y = 10 + (300 − ms) / 250 · 128: 10 px at the highest high (300), 138 px
+    // at the lowest low (50), so 150 → 86.8, 100 → 112.4, 200 → 61.2.
+    expect(svg).toContain('<polygon class="band" points="398.0,86.8 712.0,10.0 712.0,112.4 398.0,138.0"/>');
+    expect(svg).toContain('<polyline class="offset" points="398.0,112.4 712.0,61.2"/>');
+    expect(svg).toContain('<circle class="now" cx="712.0" cy="61.2" r="3"/>');
+    expect(svg).toContain("<title>intx clock offset over the last 24 h: now +200 ms ± 100 ms</title>");
+    expect(svg).toContain(">+300 ms</text>");
+    expect(svg).toContain(">+50 ms</text>");
+    expect(svg).not.toContain("999");
   });
 });
