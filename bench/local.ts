@@ -32,7 +32,7 @@ const SKEW_MS = 37_250;
 const INTX_PATH = "/api/v1/portfolios";
 const BUILD_DIR = resolve(import.meta.dirname, "../.wrangler/bench-build");
 const ORDER_PATH = "/api/v1/orders";
-/** The order guards of account alpha (README "Order guards and halt"): every bench order passes them. */
+/** The order guards of account alpha (docs/accounts.md "Order guards and halt"): every bench order passes them. */
 export const GUARDS = {
   instruments: ["BTC-PERP"],
   max_size: { "*": "1" },

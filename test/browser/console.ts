@@ -215,7 +215,7 @@ function order(size: string) {
   };
 }
 
-/** README "Senders": the Standard Webhooks kill-switch to /hooks/cde-kill; returns the delivery id. */
+/** docs/webhooks.md "Senders": the Standard Webhooks kill-switch to /hooks/cde-kill; returns the delivery id. */
 async function sendKillSwitch(): Promise<string> {
   const body = JSON.stringify({ reason: "browser test" });
   const id = `msg_${randomUUID()}`;

@@ -1,6 +1,6 @@
 // Order guards, fuzzed end to end: random and hostile order bodies go through the Worker to the simulator, which
 // enforces no guard and records every create that reaches it, fields as sent. The oracle below is written from the
-// README's "Order guards and halt" section (big.js for the decimals, a plain regex for "plain decimal"), never from
+// "Order guards and halt" section of docs/accounts.md (big.js for the decimals, a plain regex for "plain decimal"), never from
 // src/, and the property is: nothing reaches the venue unless the oracle says it satisfies every rule, every request
 // the oracle refuses is a 422 order_refused, and everything the oracle lets through reaches the venue exactly once
 // (and is placed, 200, when the simulator itself takes such an order; it answers 400 to, say, "btc-perp").
@@ -14,7 +14,7 @@ import worker from "../../src/index.ts";
 import { DEV_ALPHA, type SimOrderRecord, simControl, simEnv } from "../support/sim.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
-// The account's guards, and the oracle: the README's rules, restated independently of src/.
+// The account's guards, and the oracle: the rules of docs/accounts.md, restated independently of src/.
 
 const MAX_SIZE = new Map([
   ["BTC-PERP", "0.5"],
@@ -36,7 +36,7 @@ const GUARDS = {
 };
 
 /**
- * The README leaves a few edges open (it gives no length limits, and "significant digits" can be read two ways),
+ * The docs leave a few edges open (it gives no length limits, and "significant digits" can be read two ways),
  * where src/ may refuse, which is safe. So the oracle reads it two ways, and either answer is right, for:
  *  - a decimal longer than 64 characters ("0000…0.5": one significant digit, and plain);
  *  - a symbol with a part longer than 20 characters ("ETH-PERPPERPPERPPERPPERPPERP");
@@ -48,7 +48,7 @@ interface Reading {
   strict: boolean;
 }
 
-/** README: digits with at most one point inside, at most 18 significant digits. */
+/** docs/accounts.md: digits with at most one point inside, at most 18 significant digits. */
 const PLAIN = /^\d+(\.\d+)?$/;
 function plainDecimal(value: unknown, { strict }: Reading): Big | undefined {
   if (typeof value !== "string" || !PLAIN.test(value) || (strict && value.length > 64)) return undefined;
@@ -60,7 +60,7 @@ function plainDecimal(value: unknown, { strict }: Reading): Big | undefined {
 }
 
 /**
- * README: an order names its instrument by symbol, `BASE-QUOTE` (asset codes: letters and digits, at least one
+ * docs/accounts.md: an order names its instrument by symbol, `BASE-QUOTE` (asset codes: letters and digits, at least one
  * letter), never by ID or UUID; it must match one of the names or `*` globs of `instruments`, case-insensitively.
  */
 const PART = "[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*";
@@ -505,7 +505,7 @@ interface Sent {
   /** JSON.parse of the body; `undefined` with `json: false` when it is not JSON. */
   parsed: unknown;
   json: boolean;
-  /** The rule it breaks under each reading of the README ("not-json" when it is not JSON). */
+  /** The rule it breaks under each reading of the docs ("not-json" when it is not JSON). */
   strict: string | undefined;
   lenient: string | undefined;
 }
