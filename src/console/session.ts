@@ -50,9 +50,9 @@ export async function issueSession(key: CryptoKey, name: string, now: number): P
 
 /** The token name a session value was issued for, if its signature holds and it has not expired. */
 export async function readSession(key: CryptoKey, value: string, now: number): Promise<string | undefined> {
-  const m = /^v1\.([A-Za-z0-9_.-]{1,64})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(value);
-  if (!m) return undefined;
-  const [, name, expiry, signature] = m as unknown as [string, string, string, string];
+  const m = /^v1\.(?<name>[A-Za-z0-9_.-]{1,64})\.(?<expiry>\d{1,12})\.(?<signature>[A-Za-z0-9_-]{43})$/.exec(value);
+  const { name, expiry, signature } = m?.groups ?? {};
+  if (name === undefined || expiry === undefined || signature === undefined) return undefined;
   if (!(await macMatches(key, `v1.${name}.${expiry}`, signature))) return undefined;
   return Number(expiry) * 1000 > now ? name : undefined;
 }

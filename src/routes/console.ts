@@ -248,11 +248,11 @@ async function consoleData(request: Request, env: Env, s: Session): Promise<Cons
   );
   const accounts: AccountRow[] = [];
   if (readable("/accounts")) {
-    for (const a of setup.accounts.values()) {
+    const rows = [...setup.accounts.values()].map(async (a): Promise<AccountRow> => {
       const state = await accountState(env, a);
       const { guards, readOnly, configured } = a.rules;
       const path = `/accounts/${a.profile.name}/${a.account}/halt`;
-      accounts.push({
+      return {
         venue: a.profile.name,
         name: a.account,
         available: true,
@@ -265,8 +265,9 @@ async function consoleData(request: Request, env: Env, s: Session): Promise<Cons
         ...(state.error ? { gateError: state.error } : {}),
         canHalt: allows(s.allow, "PUT", path),
         canResume: allows(s.allow, "DELETE", path),
-      });
-    }
+      };
+    });
+    accounts.push(...(await Promise.all(rows)));
     for (const p of setup.venueProblems) {
       const problem = { binding: p.binding, message: p.message };
       accounts.push({ venue: p.venue, name: p.account, available: false, problem, canHalt: false, canResume: false });

@@ -15,6 +15,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { AlertMessage } from "../../src/adapters/alerts.ts";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
+import { withBrokenD1 } from "../support/env.ts";
 import { DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
 
@@ -349,17 +350,7 @@ describe("sinks", () => {
 
   it("a broken alert store never fails the request: the refusal is still answered", async () => {
     const { env: good } = bindings();
-    const broken = {
-      ...good,
-      DB: new Proxy(good.DB, {
-        get: (target, key) =>
-          key === "prepare"
-            ? () => {
-                throw new Error("D1 is down");
-              }
-            : Reflect.get(target, key),
-      }),
-    } as Env;
+    const broken = withBrokenD1(good);
     const r = await call(broken, "/intx/alpha/api/v1/orders", order("3"));
     expect(r.status).toBe(422);
   });

@@ -5,6 +5,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
+import { withBrokenD1 } from "../support/env.ts";
 import { DEV_ALPHA, simEnv } from "../support/sim.ts";
 
 const OPS = "console-ops-token-0123456789";
@@ -274,17 +275,7 @@ describe("console: escaping", () => {
 
 describe("console: resilience", () => {
   it("with D1 down, the page still renders, says what is missing, and keeps the halt buttons", async () => {
-    const broken = {
-      ...e,
-      DB: new Proxy(e.DB, {
-        get: (target, key) =>
-          key === "prepare"
-            ? () => {
-                throw new Error("D1 is down");
-              }
-            : Reflect.get(target, key),
-      }),
-    } as Env;
+    const broken = withBrokenD1(e);
     const r = await call("/console/login", formPost({ token: OPS }), broken);
     const cookie = (r.headers.get("set-cookie") ?? "").split(";")[0] as string;
     const page = await call("/console", { headers: { cookie } }, broken);
