@@ -8,6 +8,7 @@ import { consumeDeliveries, type DeliveryMessage } from "./adapters/deliveries.t
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
+import { alerts } from "./routes/alerts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
 import { consoleAction, consoleGet, consoleLogin } from "./routes/console.ts";
@@ -51,6 +52,7 @@ router
   .all("/console", () => {
     throw new HttpError(405, "method_not_allowed", "GET /console shows the console");
   })
+  .get("/alerts", (req, env) => alerts(req, env))
   .get("/deliveries", (req, env) => deliveries(req, env))
   .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
   .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx));

@@ -35,17 +35,19 @@ export async function raise(env: Env, event: AlertEvent, now: number = Date.now(
     // One statement decides, across isolates: within the quiet period the event is only counted; after it, the
     // event takes the row with its own id and goes out carrying the count held back. SQLite evaluates every SET
     // expression on the old row. Changes of state (UNQUIETED) always go out.
-    const quiet = await env.DB.prepare(
-      `INSERT INTO alert_quiet (type, subject, sent_at, suppressed, carried, sent_id) VALUES (?1, ?2, ?3, 0, 0, ?5)
+    const quiet = UNQUIETED.has(event.type)
+      ? { sent_id: id, carried: 0 }
+      : await env.DB.prepare(
+          `INSERT INTO alert_quiet (type, subject, sent_at, suppressed, carried, sent_id) VALUES (?1, ?2, ?3, 0, 0, ?5)
        ON CONFLICT (type, subject) DO UPDATE SET
          suppressed = CASE WHEN sent_at > ?3 - ?4 THEN suppressed + 1 ELSE 0 END,
          carried = CASE WHEN sent_at > ?3 - ?4 THEN carried ELSE suppressed END,
          sent_id = CASE WHEN sent_at > ?3 - ?4 THEN sent_id ELSE ?5 END,
          sent_at = CASE WHEN sent_at > ?3 - ?4 THEN sent_at ELSE ?3 END
        RETURNING sent_id, carried`,
-    )
-      .bind(event.type, event.subject, now, UNQUIETED.has(event.type) ? 0 : quietSeconds * 1000, id)
-      .first<{ sent_id: string; carried: number }>();
+        )
+          .bind(event.type, event.subject, now, quietSeconds * 1000, id)
+          .first<{ sent_id: string; carried: number }>();
     if (!quiet || quiet.sent_id !== id) return undefined;
     const alert: RaisedAlert = { id, at: new Date(now).toISOString(), suppressed: quiet.carried, ...event };
     const targets = sinks.filter((sink) => wants(sink, event));

@@ -342,7 +342,10 @@ export async function listDeliveries(
 /** Why a re-drive was refused: no such delivery, not dead, or dead after an unknown outcome (`force` needed). */
 export type RedriveRefusal = "not_found" | "not_dead" | "unsafe";
 
-/** A re-driven delivery still `queued` this long after its re-drive, with no attempt since, was never sent. */
+/**
+ * A re-driven delivery still `queued` this long after its re-drive, with no attempt since, was never sent: at least
+ * 15 minutes, and always past its max age, so that a first copy that was only late would now be refused as stale.
+ */
 export const STUCK_REDRIVE_MS = 15 * 60_000;
 
 /**
@@ -377,7 +380,7 @@ export async function redrive(
        WHERE id = ?1 AND (state = 'dead' OR (state = 'queued' AND updated_at < ?3 AND EXISTS
          (SELECT 1 FROM delivery_history h WHERE h.delivery_id = ?1 AND h.event = 'redriven' AND h.at = updated_at)))
        RETURNING id`,
-    ).bind(id, now, now - STUCK_REDRIVE_MS),
+    ).bind(id, now, now - Math.max(STUCK_REDRIVE_MS, message.maxAgeSeconds * 1000 + 60_000)),
     env.DB.prepare(
       `INSERT INTO delivery_history (delivery_id, at, event, by)
        SELECT ?1, ?2, 'redriven', ?3 WHERE changes() = 1`, // only if the claim above changed the row
@@ -388,9 +391,15 @@ export async function redrive(
     await env.DELIVERIES.send(message, { contentType: "json" });
   } catch (err) {
     log("error", { event: "redrive_failed", delivery_id: id, error: errorName(err) });
-    await env.DB.prepare("UPDATE deliveries SET state = 'dead', reason = ?2 WHERE id = ?1")
-      .bind(id, "re-drive failed: the queue refused it")
-      .run();
+    const reason = "re-drive failed: the queue refused it";
+    await env.DB.batch([
+      env.DB.prepare("UPDATE deliveries SET state = 'dead', reason = ?2 WHERE id = ?1").bind(id, reason),
+      env.DB.prepare("INSERT INTO delivery_history (delivery_id, at, event, reason) VALUES (?1, ?2, 'dead', ?3)").bind(
+        id,
+        Date.now(),
+        reason,
+      ),
+    ]);
     throw new DeliveryQueueError();
   }
   log("warn", { event: "redrive", delivery_id: id, route: message.route, by });

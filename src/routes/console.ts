@@ -92,7 +92,6 @@ function sameOrigin(request: Request): boolean {
   return (origin === null || origin === new URL(request.url).origin) && (site === null || site === "same-origin");
 }
 
-/** `GET /console`. */
 /** Why the console cannot be used at all, if it cannot. */
 function unusable(env: Env): string | undefined {
   const { tokens, consoleSecret } = config(env);
@@ -101,6 +100,7 @@ function unusable(env: Env): string | undefined {
   return undefined;
 }
 
+/** `GET /console`. */
 export async function consoleGet(request: Request, env: Env): Promise<Response> {
   const off = unusable(env);
   if (off) return page(503, (nonce) => loginPage(nonce, off));
@@ -294,7 +294,7 @@ async function consoleData(request: Request, env: Env, s: Session): Promise<Cons
   const [deliveries, dead, alerts] = await Promise.all([
     deliveriesShown ? safe("The deliveries", [], () => listDeliveries(env, undefined, 20).then(withSafety)) : [],
     deliveriesShown ? safe("The dead letters", [], () => listDeliveries(env, "dead", 20).then(withSafety)) : [],
-    safe("The alerts", [], () => recentAlerts(env.DB, 20)),
+    readable("/alerts") ? safe("The alerts", [], () => recentAlerts(env.DB, 20)) : [],
   ]);
   const runs = selected
     ? await safe(

@@ -77,8 +77,17 @@ describe("parseDecimal", () => {
   });
 
   it("accepts plain decimals up to 18 significant digits", () => {
-    const accepted = ["0.1", "0.10000000", "12", "0", "007.50", "123456789012345678", "0.000000000000000001"];
-    for (const text of accepted) expect(parseDecimal(text), JSON.stringify(text)).toBeDefined();
+    // Each as units · 10^-scale, worked out by hand from the digits.
+    const accepted: [string, bigint, number][] = [
+      ["0.1", 1n, 1],
+      ["0.10000000", 1n, 1],
+      ["12", 12n, 0],
+      ["0", 0n, 0],
+      ["007.50", 75n, 1],
+      ["123456789012345678", 123456789012345678n, 0],
+      ["0.000000000000000001", 1n, 18],
+    ];
+    for (const [text, units, scale] of accepted) expect(parseDecimal(text), text).toEqual({ units, scale });
     expect(MAX_SIGNIFICANT_DIGITS).toBe(18);
   });
 

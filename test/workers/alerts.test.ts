@@ -356,15 +356,37 @@ describe("sinks", () => {
   });
 
   it("the quiet period holds repeats of (type, subject) back, and the next one says how many", async () => {
-    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "1" });
+    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "2" });
     for (const size of ["2", "3", "4"])
       expect((await call(e, "/intx/alpha/api/v1/orders", order(size))).status).toBe(422);
     expect((await raised(e, "order.refused", "intx/alpha")).map((a) => a.suppressed)).toEqual([0]);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
     expect((await call(e, "/intx/alpha/api/v1/orders", order("5"))).status).toBe(422);
     const alerts = await raised(e, "order.refused", "intx/alpha");
     expect(alerts.map((a) => a.suppressed)).toEqual([0, 2]);
     expect(alerts[1]?.text).toContain("size 5 is over");
+  });
+
+  it("changes of state are never held back: halt, resume, halt again all go out", async () => {
+    const { env: e } = bindings();
+    const put = { method: "PUT", body: JSON.stringify({ reason: "again" }) };
+    await call(e, "/accounts/intx/alpha/halt", put);
+    await call(e, "/accounts/intx/alpha/halt", { method: "DELETE" });
+    await call(e, "/accounts/intx/alpha/halt", put);
+    expect((await raised(e, "account.halted", "intx/alpha")).length).toBe(2);
+    expect((await raised(e, "account.resumed", "intx/alpha")).length).toBe(1);
+    await call(e, "/accounts/intx/alpha/halt", { method: "DELETE" });
+  });
+
+  it("GET /alerts lists them, newest first, for a token allowed to read them", async () => {
+    const { env: e } = bindings();
+    await call(e, "/intx/alpha/api/v1/orders", order("2"));
+    const r = await call(e, "/alerts?limit=1");
+    expect(r.status).toBe(403); // ops is not allowed GET /alerts
+    const reader = { ...e, RELAY_TOKENS: JSON.stringify([{ name: "r", token: OPS, allow: ["GET /alerts"] }]) } as Env;
+    const listed = (await (await call(reader, "/alerts?limit=1")).json()) as { alerts: { type: string }[] };
+    expect(listed.alerts.map((a) => a.type)).toEqual(["order.refused"]);
+    expect((await call(reader, "/alerts?limit=0")).status).toBe(400);
   });
 
   it("a bad sink is a problem by name in /health, and the good ones keep working", async () => {

@@ -24,6 +24,7 @@ const e = simEnv("console.sim.test", {
         "GET /accounts",
         "GET /jobs",
         "GET /deliveries",
+        "GET /alerts",
         "* /accounts/*/halt",
         "POST /deliveries/*/retry",
         "* /intx/*",
@@ -218,6 +219,7 @@ describe("console: actions", () => {
     // Each panel needs the read the API would: the viewer may read accounts, not jobs or deliveries.
     expect(text).toContain("Not shown: token viewer is not allowed GET /jobs.");
     expect(text).toContain("Not shown: token viewer is not allowed GET /deliveries.");
+    expect(text).toContain("Not shown: token viewer is not allowed GET /alerts.");
     const r = await act("/console/halt", cookie, { venue: "intx", account: "alpha", reason: "x", csrf: csrfOf(text) });
     expect(r.headers.get("location")).toBe("/console?done=forbidden&subject=intx%2Falpha");
     expect(await orderStatus()).toBe(200);

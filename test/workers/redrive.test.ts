@@ -106,6 +106,10 @@ describe("re-drive", () => {
     ]);
     expect([a.status, b.status].sort()).toEqual([202, 409]);
     expect(queued).toHaveLength(1);
+    // Re-driven while queued: 409 too, and the history holds one re-drive only.
+    expect((await call(`/deliveries/${id}/retry`, { method: "POST" })).status).toBe(409);
+    const view = (await (await call(`/deliveries/${id}`)).json()) as View;
+    expect(view.history.map((h) => h.event)).toEqual(["dead", "redriven"]);
     await drain();
     expect((await simControl()).effects.kill_switches).toBe(1);
   });
