@@ -16,9 +16,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
-import { convertV4MiniflareOptions, type Json, Miniflare } from "miniflare";
-import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { DEV_VARS } from "../test/node/local-worker.ts";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
+import { skewguardOptions } from "../test/node/local-worker.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const ORDERS = 20;
@@ -102,16 +101,7 @@ export async function countDoCalls(
   const simScript = resolve(buildDir, "sim/index.js");
   if (!existsSync(simScript)) throw new Error(`${simScript} is missing: startLocal bundles it first`);
   const script = await bundleWrapper(buildDir);
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"));
-  const { modulesRules: _, ...options } = workerOptions;
-  // As in local-worker.ts: a developer's .dev.vars must not leak in.
-  const devNames = [...readFileSync(resolve(ROOT, ".dev.vars.example"), "utf8").matchAll(/^([A-Z][A-Z0-9_]*)=/gm)];
-  const bindings: Record<string, Json> = {
-    ...(options.bindings as Record<string, Json> | undefined),
-    ...Object.fromEntries(devNames.map((m) => [m[1], ""])),
-    ...DEV_VARS,
-    ...vars,
-  };
+  const { options, bindings } = skewguardOptions(vars);
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       host: "127.0.0.1",

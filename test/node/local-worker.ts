@@ -88,6 +88,23 @@ export interface LocalWorker {
 }
 
 /** Starts both Workers; `vars` are skewguard's settings on top of the simulator's dev credentials. */
+/**
+ * skewguard's Miniflare worker options, as wrangler derives them from wrangler.toml, and its bindings: every name a
+ * developer's .dev.vars may hold bound empty (so it cannot leak in), then the simulator's dev credentials, then `vars`.
+ */
+export function skewguardOptions(vars: Record<string, string>) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"));
+  const { modulesRules: _, ...options } = workerOptions;
+  const devNames = [...readFileSync(resolve(ROOT, ".dev.vars.example"), "utf8").matchAll(/^([A-Z][A-Z0-9_]*)=/gm)];
+  const bindings: Record<string, Json> = {
+    ...(options.bindings as Record<string, Json> | undefined),
+    ...Object.fromEntries(devNames.map((m) => [m[1], ""])),
+    ...DEV_VARS,
+    ...vars,
+  };
+  return { options, bindings };
+}
+
 export async function startLocal(vars: Record<string, string>, local: LocalOptions = {}): Promise<LocalWorker> {
   const logs: string[] = [];
   const build = (name: string, fallback: string) => (local.buildDir ? resolve(local.buildDir, name) : fallback);
@@ -98,18 +115,9 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
     scriptPath: bundle(w.config, build(w.name, resolve(ROOT, ".wrangler", `local-build-${w.name}`))),
     compatibilityDate: tomlValue(resolve(ROOT, w.config), "compatibility_date") ?? "2026-10-30",
   }));
-  const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"));
-  const { modulesRules: _, ...options } = workerOptions;
+  const { options, bindings } = skewguardOptions(vars);
   if (local.inboundLimiter === false) delete options.ratelimits;
   const sockets = local.directSockets ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {};
-  // A developer's .dev.vars must not leak in: bind every name it may hold empty, then ours.
-  const devNames = [...readFileSync(resolve(ROOT, ".dev.vars.example"), "utf8").matchAll(/^([A-Z][A-Z0-9_]*)=/gm)];
-  const bindings: Record<string, Json> = {
-    ...(options.bindings as Record<string, Json> | undefined),
-    ...Object.fromEntries(devNames.map((m) => [m[1], ""])),
-    ...DEV_VARS,
-    ...vars,
-  };
   // The worker options wrangler derives are in Miniflare's v4 shape, which this Miniflare takes through a converter.
   const mf = new Miniflare(
     convertV4MiniflareOptions({
