@@ -181,7 +181,9 @@ describe("alert events from their real code paths", () => {
     const moved = Number(/\+(\d+) ms/.exec(stepped?.text ?? "")?.[1]);
     expect(moved).toBeGreaterThan(28_000);
     expect(moved).toBeLessThan(32_000);
-    await simControl({ window_seconds: 0.0001 }); // only a timestamp equal to the venue's ms would pass
+    // A timestamp is whole seconds; with half a millisecond more skew the venue's clock is never on a whole
+    // second, so no timestamp is within 0.1 ms of it: both the first attempt and the re-signed retry are refused.
+    await simControl({ skew_ms: 30_000.5, window_seconds: 0.0001 });
     expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(401);
     const [twice] = await raised(e, "clock.rejected_twice", "intx/alpha");
     expect(twice?.severity).toBe("critical");

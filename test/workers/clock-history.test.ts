@@ -30,18 +30,17 @@ async function rows(venue: string): Promise<Row[]> {
 }
 
 /** Waits into the next minute when this one ends within 5 s, so a test's offers all fall in one minute. The tests
- * that call it take up to 5 s more than their work: they run with `WAITS` as their timeout. */
+ * that call it may take 5 s more than their work: the file's tests run with a 15 s timeout. */
 async function clearOfMinuteEnd(): Promise<void> {
   const left = MINUTE_MS - (Date.now() % MINUTE_MS);
   if (left < 5_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
 }
-const WAITS = 15_000;
 
 beforeEach(async () => {
   await env.DB.prepare("DELETE FROM clock_history").run();
 });
 
-describe("clock history", () => {
+describe("clock history", { timeout: 15_000 }, () => {
   it("an offer naming its venue writes the held estimate once for the minute; a second offer writes no row", async () => {
     await clearOfMinuteEnd();
     const store = stub();
@@ -66,7 +65,7 @@ describe("clock history", () => {
     expect(await store.offer({ ...tight, lowMs: 500, highMs: 1500 }, 100, "intx")).toBe(false);
     expect(await rows("intx")).toEqual(written);
     expect((await store.read())?.lowMs).toBe(998);
-  }, WAITS);
+  });
 
   it("a refused offer records the estimate the object already holds", async () => {
     await clearOfMinuteEnd();
@@ -77,7 +76,7 @@ describe("clock history", () => {
     expect(await rows("intx")).toEqual([]);
     expect(await store.offer({ ...tight, lowMs: 500, highMs: 1500, updatedAt: now }, 100, "intx")).toBe(false);
     expect(await rows("intx")).toMatchObject([{ minute: minuteOf(now), low_ms: 990, high_ms: 1010, samples: 5 }]);
-  }, WAITS);
+  });
 
   it("a failing D1 write neither fails the offer nor stops a later offer in the minute from writing", async () => {
     await clearOfMinuteEnd();
@@ -103,7 +102,7 @@ describe("clock history", () => {
     expect(await rows("intx")).toEqual([]);
     expect(await store.offer(estimate, 100, "intx")).toBe(false);
     expect(await rows("intx")).toMatchObject([{ minute: minuteOf(now), offset_ms: 40 }]);
-  }, WAITS);
+  });
 
   it("clockHistory returns one venue's rows from `since` on, oldest first", async () => {
     const base = minuteOf(Date.now()) - 10 * MINUTE_MS;
@@ -152,5 +151,5 @@ describe("clock history", () => {
     ]);
     expect(history[0]?.lowMs).toBeLessThanOrEqual(12_000);
     expect(history[0]?.highMs).toBeGreaterThanOrEqual(12_000);
-  }, WAITS);
+  });
 });
