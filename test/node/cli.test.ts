@@ -31,7 +31,8 @@ async function sign(args: string[], env: Record<string, string> = CREDS, cwd = m
 const reference = (secretB64: string, text: string) =>
   createHmac("sha256", Buffer.from(secretB64, "base64")).update(text).digest("base64");
 
-describe("sign CLI", () => {
+// Each test spawns Node processes one after another: a loaded machine can take seconds.
+describe("sign CLI", { timeout: 30_000 }, () => {
   it("prints the prehash and headers; the signature matches node:crypto and the library", async () => {
     const body = '{"only_cancel_no_trading_lock":true,"note":"é"}';
     const out = await sign([

@@ -109,7 +109,8 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
   const logs: string[] = [];
   const build = (name: string, fallback: string) => (local.buildDir ? resolve(local.buildDir, name) : fallback);
   const skewguard = bundle("wrangler.toml", build("skewguard", resolve(ROOT, ".wrangler/local-build")));
-  const sim = bundle("sim/wrangler.toml", build("sim", resolve(ROOT, "sim/.wrangler/build")));
+  // Not sim/.wrangler/build, which vitest.config.ts bundles for the workers tests and each of their files loads.
+  const sim = bundle("sim/wrangler.toml", build("sim", resolve(ROOT, ".wrangler/local-build-sim")));
   const extra = (local.workers ?? []).map((w) => ({
     name: w.name,
     scriptPath: bundle(w.config, build(w.name, resolve(ROOT, ".wrangler", `local-build-${w.name}`))),

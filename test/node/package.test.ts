@@ -16,8 +16,14 @@ let files: string[];
 
 beforeAll(() => {
   const out = mkdtempSync(join(tmpdir(), "skewguard-pack-"));
+  // --ignore-scripts: `npm test` has built dist/lib already; prepack's rebuild would rewrite it under the tests that
+  // import it.
   const packed = JSON.parse(
-    execFileSync("npm", ["pack", "--json", "--pack-destination", out], { cwd: ROOT, encoding: "utf8", stdio: "pipe" }),
+    execFileSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", out], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: "pipe",
+    }),
   ) as { filename: string; files: { path: string }[] }[];
   files = (packed[0]?.files ?? []).map((f) => f.path);
   project = mkdtempSync(join(tmpdir(), "skewguard-user-"));

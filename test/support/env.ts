@@ -19,3 +19,22 @@ export function withBrokenD1(env: Env): Env {
   });
   return { ...env, DB };
 }
+
+/**
+ * A stand-in for the `DELIVERIES` queue that keeps what is sent in `sent`. With the real queue, this runtime's own
+ * consumer takes each message about a second later, with the base test env (where a test's venues and accounts are
+ * not configured), and writes its own outcome into D1 under the test. Tests drive the consumer by hand instead.
+ */
+export function recordingQueue<Body>(): { queue: Queue<Body>; sent: Body[] } {
+  const sent: Body[] = [];
+  const queue = {
+    send: async (body: Body) => {
+      sent.push(body);
+    },
+    sendBatch: async (batch: Iterable<MessageSendRequest<Body>>) => {
+      for (const { body } of batch) sent.push(body);
+    },
+  };
+  // Only send and sendBatch exist: a test that needs more of Queue fails on the missing method, not silently.
+  return { queue: queue as unknown as Queue<Body>, sent };
+}

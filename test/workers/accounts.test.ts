@@ -5,7 +5,9 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
+import { recordingQueue } from "../support/env.ts";
 import { DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";
 
 const ALL = "accounts-all-token-0123456789";
@@ -190,7 +192,9 @@ describe("accounts", () => {
   });
 
   it("a job run and a queued delivery record the account that signed them, by name", async () => {
+    const queued = recordingQueue<DeliveryMessage>();
     const e = bindings({
+      DELIVERIES: queued.queue,
       JOBS: JSON.stringify([
         {
           name: "alpha-balances",
@@ -251,5 +255,6 @@ describe("accounts", () => {
     const { delivery_id } = (await accepted.json()) as { delivery_id: string };
     const row = await env.DB.prepare("SELECT account FROM deliveries WHERE id = ?1").bind(delivery_id).first();
     expect(row).toEqual({ account: "alpha" });
+    expect(queued.sent.map((m) => [m.id, m.account])).toEqual([[delivery_id, "alpha"]]);
   });
 });

@@ -12,7 +12,8 @@ import { simControl, simEnv } from "../support/sim.ts";
 let n = 0;
 const host = () => `sync-${n++}-${Date.now()}.sim.test`;
 
-describe("active clock sync", () => {
+// Timed probes wait for the venue's next whole second, up to a 4.5 s budget: more than the default 5 s timeout allows.
+describe("active clock sync", { timeout: 15_000 }, () => {
   it("cold: one unsigned probe, then the first signed request needs no retry, even 1 h off", async () => {
     await simControl({ reset: true, skew_ms: 3_600_000, up_ms: [1, 5], down_ms: [1, 5] });
     const client = venueClient(simEnv(host(), { CLOCK_SYNC: "cold" }), "cde");

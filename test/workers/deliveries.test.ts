@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type DeliveryMessage, retryDelaySeconds } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
-import { workerEnv } from "../support/env.ts";
+import { recordingQueue, workerEnv } from "../support/env.ts";
 import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
 
 const TOKEN = "deliveries-reader-token-0123";
@@ -22,7 +22,9 @@ const HOOKS = [
     request: { venue: "cde", method: "POST", path: "/rest/kill-switch", body: { only_cancel_no_trading_lock: false } },
   },
 ];
+const deliveries = recordingQueue<DeliveryMessage>();
 const bindings = workerEnv({
+  DELIVERIES: deliveries.queue,
   CDE_BASE_URL: "https://cde.venue.test",
   CDE_API_KEY: "cde-key",
   CDE_API_SECRET: SECRET_B64,

@@ -6,6 +6,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
+import { recordingQueue } from "../support/env.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 
 const TOKEN = "faults-token-0123456789abcdef";
@@ -44,6 +45,7 @@ const HOOKS = [
 let n = 0;
 function bindings() {
   return simEnv(`faults-${n++}-${Date.now()}.sim.test`, {
+    DELIVERIES: recordingQueue<DeliveryMessage>().queue, // the consumer is driven by hand
     RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["* /intx/*", "* /cde/*"] }]),
     HOOKS: JSON.stringify(HOOKS),
     HOOK_TOKEN,
@@ -137,9 +139,10 @@ describe("faults through the relay", () => {
   it("a 429 with Retry-After: a GET waits and retries within budget", async () => {
     const e = bindings();
     await fresh();
-    await call(e, "/intx/api/v1/portfolios");
-    // Fill the simulator's per-key window so the next request meets its 40/s limit.
-    await Promise.all(Array.from({ length: 39 }, () => call(e, "/intx/api/v1/portfolios")));
+    // The clock is learned, and the key has one request in the simulator's last second: with a limit of one a
+    // second, the next request, milliseconds later, is refused with 429 and Retry-After: 1.
+    expect((await call(e, "/intx/api/v1/portfolios")).status).toBe(200);
+    await simControl({ intx_rate_limit: 1 });
     const r = await call(e, "/intx/api/v1/portfolios");
     expect(r.status).toBe(200);
     expect(Number(r.headers.get("x-skewguard-attempts"))).toBeGreaterThanOrEqual(2);

@@ -191,7 +191,8 @@ describe("fuzz: every route", () => {
           }
         },
       ),
-      { numRuns: 300 },
+      // A fixed seed: with a random one, no request at all is forwarded about one run in 3000 (see below).
+      { numRuns: 300, seed: 20261126 },
     );
     // The generators must reach the interesting region: some requests forwarded, and each refusal kind seen.
     expect(forwardedRuns).toBeGreaterThan(0);

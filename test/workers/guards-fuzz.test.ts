@@ -591,9 +591,13 @@ function problemsWith(s: Sent, arrived: SimOrderRecord[]): string[] {
   return problems;
 }
 
+/** Fixed seeds: the coverage checks after each run (every rule reached, enough orders placed) would fail about one
+ * run in 200 with a random seed. Another seed explores other bodies; the checks say whether it still covers enough. */
+const SEED = { json: 20261126, raw: 20261127 } as const;
+
 /** One fuzz test: fresh host and token, simulator reset, `numRuns` requests, each checked, then the whole log. */
 async function fuzz<T extends { body: string | undefined; type: string }>(
-  tag: string,
+  tag: keyof typeof SEED,
   bodies: fc.Arbitrary<T>,
   numRuns: number,
 ) {
@@ -613,7 +617,7 @@ async function fuzz<T extends { body: string | undefined; type: string }>(
       sent.push(s);
       expect(problemsWith(s, arrived)).toEqual([]);
     }),
-    { numRuns },
+    { numRuns, seed: SEED[tag] },
   );
   // The whole log: exactly the creates that were not refused, each once, and no other.
   const records = await log();

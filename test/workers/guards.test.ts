@@ -7,6 +7,7 @@ import { accountGate } from "../../src/adapters/client.ts";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import type { RateGate } from "../../src/adapters/rate-gate.ts";
 import worker from "../../src/index.ts";
+import { recordingQueue } from "../support/env.ts";
 import { DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
 
@@ -384,10 +385,12 @@ describe("guards on webhook routes and queued deliveries", () => {
       request,
     },
   ];
+  const queued = recordingQueue<DeliveryMessage>(); // the consumer is driven by hand
   const hookEnv = () =>
     bindings([{ name: "alpha", venue: "intx", guards: { max_size: { "BTC-PERP": "0.5" } } }], {
       HOOKS: JSON.stringify(hooks),
       HOOK_SECRET,
+      DELIVERIES: queued.queue,
     });
   const fire = (e: Env, route: string, size: string, key: string) =>
     call(
@@ -425,6 +428,7 @@ describe("guards on webhook routes and queued deliveries", () => {
     const { delivery_id } = (await r.json()) as { delivery_id: string };
     const row = await e.DB.prepare("SELECT id FROM deliveries WHERE id = ?1").bind(delivery_id).first();
     expect(row).toBeNull();
+    expect(queued.sent).toEqual([]);
   });
 
   it("a queued delivery is checked again at send time: over a guard or halted, it is dead-lettered, not retried", async () => {
