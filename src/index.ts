@@ -3,7 +3,7 @@
  * handlers. Wiring only; the work lives in `routes/` and `adapters/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
-import { type AlertMessage, raiseConfigProblems } from "./adapters/alerts.ts";
+import { type AlertMessage, flushHeldAlerts, raiseConfigProblems } from "./adapters/alerts.ts";
 import { consumeDeliveries, type DeliveryMessage } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
@@ -93,6 +93,7 @@ export default {
   fetch,
   scheduled: (controller, env, ctx) => {
     raiseConfigProblems(env, ctx);
+    ctx.waitUntil(flushHeldAlerts(env));
     return runScheduled(controller, env, ctx);
   },
   queue: (batch, env, ctx) => {

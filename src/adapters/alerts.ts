@@ -1,7 +1,7 @@
 /**
  * Raising alerts and sending them. `raise` records the event in D1 and enqueues one message per sink that wants it,
  * unless the quiet period for its (type, subject) holds it back (then it is counted, and the next one sent says how
- * many were held). The queue consumer posts each to its sink, retrying with backoff; one that still fails is kept in
+ * many were held; `flushHeldAlerts`, on each cron trigger, sends the last one held when the period ends). The queue consumer posts each to its sink, retrying with backoff; one that still fails is kept in
  * D1 as failed, and logged. Nothing here ever throws into, or waits inside, the request that raised the event: the
  * callers hand `raise` to `waitUntil` (`raiseLater`).
  */
@@ -30,11 +30,13 @@ export const MAX_ALERT_ATTEMPTS = 5;
  */
 export async function raise(env: Env, event: AlertEvent, now: number = Date.now()): Promise<RaisedAlert | undefined> {
   try {
-    const { sinks, quietSeconds } = config(env).alerts;
+    const { quietSeconds } = config(env).alerts;
     const id = crypto.randomUUID();
-    // One statement decides, across isolates: within the quiet period the event is only counted; after it, the
-    // event takes the row with its own id and goes out carrying the count held back. SQLite evaluates every SET
-    // expression on the old row. Changes of state (UNQUIETED) always go out.
+    const at = new Date(now).toISOString();
+    // One statement decides, across isolates: within the quiet period the event is only counted, and kept as the
+    // last one held (`held`, which flushHeldAlerts sends when the period ends); after it, the event takes the row
+    // with its own id and goes out carrying the count held back. SQLite evaluates every SET expression on the old
+    // row. Changes of state (UNQUIETED) always go out.
     const quiet = UNQUIETED.has(event.type)
       ? { sent_id: id, carried: 0 }
       : await env.DB.prepare(
@@ -43,37 +45,14 @@ export async function raise(env: Env, event: AlertEvent, now: number = Date.now(
          suppressed = CASE WHEN sent_at > ?3 - ?4 THEN suppressed + 1 ELSE 0 END,
          carried = CASE WHEN sent_at > ?3 - ?4 THEN carried ELSE suppressed END,
          sent_id = CASE WHEN sent_at > ?3 - ?4 THEN sent_id ELSE ?5 END,
+         held = CASE WHEN sent_at > ?3 - ?4 THEN ?6 ELSE NULL END,
          sent_at = CASE WHEN sent_at > ?3 - ?4 THEN sent_at ELSE ?3 END
        RETURNING sent_id, carried`,
         )
-          .bind(event.type, event.subject, now, quietSeconds * 1000, id)
+          .bind(event.type, event.subject, now, quietSeconds * 1000, id, JSON.stringify({ ...event, at }))
           .first<{ sent_id: string; carried: number }>();
     if (!quiet || quiet.sent_id !== id) return undefined;
-    const alert: RaisedAlert = { id, at: new Date(now).toISOString(), suppressed: quiet.carried, ...event };
-    const targets = sinks.filter((sink) => wants(sink, event));
-    await record(env, alert, targets, now);
-    log(alert.severity === "critical" ? "error" : "warn", {
-      event: "alert",
-      type: alert.type,
-      subject: alert.subject,
-      id: alert.id,
-    });
-    if (targets.length > 0) {
-      try {
-        await env.DELIVERIES.sendBatch(
-          targets.map((sink) => ({
-            body: { kind: "alert", sink: sink.name, alert } satisfies AlertMessage,
-            contentType: "json" as const,
-          })),
-        );
-      } catch (err) {
-        log("error", { event: "alert_enqueue_failed", id: alert.id, error: errorName(err) });
-        await env.DB.prepare("UPDATE alert_sends SET state = 'failed', error = ?2 WHERE alert_id = ?1")
-          .bind(alert.id, "the queue refused it")
-          .run();
-      }
-    }
-    return alert;
+    return await send(env, { id, at, suppressed: quiet.carried, ...event }, now);
   } catch (err) {
     log("error", { event: "alert_failed", type: event.type, subject: event.subject, error: errorName(err) });
     return undefined;
@@ -81,8 +60,77 @@ export async function raise(env: Env, event: AlertEvent, now: number = Date.now(
 }
 
 /**
- * Records a raised alert and its sends. If that fails, the quiet period it claimed is given back, so the next event
- * of its kind is not held back for an alert nobody got; the caller logs the failure.
+ * Sends what the quiet periods still hold: for each (type, subject) whose period has ended with events held back,
+ * the last one held goes out, its `suppressed` counting the others held before it, and a new period starts. Run by
+ * every cron trigger, so a burst's count arrives within a minute of its period's end even if nothing like it follows.
+ * Resolves to the alerts sent; never rejects (a failure is logged).
+ */
+export async function flushHeldAlerts(env: Env, now: number = Date.now()): Promise<RaisedAlert[]> {
+  const sent: RaisedAlert[] = [];
+  try {
+    const quietMs = config(env).alerts.quietSeconds * 1000;
+    const { results } = await env.DB.prepare(
+      `SELECT type, subject, sent_id, held FROM alert_quiet
+       WHERE suppressed > 0 AND sent_at <= ?1 - ?2 AND held IS NOT NULL`,
+    )
+      .bind(now, quietMs)
+      .all<{ type: string; subject: string; sent_id: string; held: string }>();
+    for (const row of results) {
+      const id = crypto.randomUUID();
+      try {
+        // Claimed like a raise: an event raised since (its period is over, so it takes the row) or another
+        // trigger's flush changes `sent_id`, and then this claims nothing. Until then `held` is as read.
+        const claimed = await env.DB.prepare(
+          `UPDATE alert_quiet SET sent_at = ?4, carried = suppressed - 1, suppressed = 0, sent_id = ?5, held = NULL
+           WHERE type = ?1 AND subject = ?2 AND sent_id = ?3 AND suppressed > 0
+           RETURNING carried`,
+        )
+          .bind(row.type, row.subject, row.sent_id, now, id)
+          .first<{ carried: number }>();
+        if (!claimed) continue;
+        const { at, ...event } = JSON.parse(row.held) as AlertEvent & { at: string };
+        sent.push(await send(env, { ...event, id, at, suppressed: claimed.carried }, now));
+      } catch (err) {
+        log("error", { event: "alert_failed", type: row.type, subject: row.subject, error: errorName(err) });
+      }
+    }
+  } catch (err) {
+    log("error", { event: "alert_flush_failed", error: errorName(err) });
+  }
+  return sent;
+}
+
+/** Records `alert`, logs it, and enqueues it to every sink that wants it. Throws when it cannot be recorded. */
+async function send(env: Env, alert: RaisedAlert, now: number): Promise<RaisedAlert> {
+  const targets = config(env).alerts.sinks.filter((sink) => wants(sink, alert));
+  await record(env, alert, targets, now);
+  log(alert.severity === "critical" ? "error" : "warn", {
+    event: "alert",
+    type: alert.type,
+    subject: alert.subject,
+    id: alert.id,
+  });
+  if (targets.length > 0) {
+    try {
+      await env.DELIVERIES.sendBatch(
+        targets.map((sink) => ({
+          body: { kind: "alert", sink: sink.name, alert } satisfies AlertMessage,
+          contentType: "json" as const,
+        })),
+      );
+    } catch (err) {
+      log("error", { event: "alert_enqueue_failed", id: alert.id, error: errorName(err) });
+      await env.DB.prepare("UPDATE alert_sends SET state = 'failed', error = ?2 WHERE alert_id = ?1")
+        .bind(alert.id, "the queue refused it")
+        .run();
+    }
+  }
+  return alert;
+}
+
+/**
+ * Records a raised alert (raised at `alert.at`) and its sends. If that fails, the quiet period it claimed is given
+ * back, so the next event of its kind is not held back for an alert nobody got; the caller logs the failure.
  */
 async function record(env: Env, alert: RaisedAlert, targets: readonly { name: string }[], now: number) {
   try {
@@ -100,7 +148,7 @@ async function record(env: Env, alert: RaisedAlert, targets: readonly { name: st
         alert.text,
         JSON.stringify(alert.ids),
         alert.suppressed,
-        now,
+        Date.parse(alert.at),
       ),
       ...targets.map((sink) =>
         env.DB.prepare(

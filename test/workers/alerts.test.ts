@@ -367,6 +367,56 @@ describe("sinks", () => {
     const alerts = await raised(e, "order.refused", "intx/alpha");
     expect(alerts.map((a) => a.suppressed)).toEqual([0, 2]);
     expect(alerts[1]?.text).toContain("size 5 is over");
+    // That event took the held ones with it: the cron trigger's flush finds nothing left to send.
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await raised(e, "order.refused", "intx/alpha")).toHaveLength(2);
+  });
+
+  it("when the quiet period ends, the next cron trigger sends the last event held, counting the others", async () => {
+    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "2" });
+    const trigger = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    for (const size of ["2", "3", "4"])
+      expect((await call(e, "/intx/alpha/api/v1/orders", order(size))).status).toBe(422);
+    const heldAt = Date.now();
+    await trigger(); // the period has not ended: nothing more goes out
+    expect((await raised(e, "order.refused", "intx/alpha")).map((a) => a.suppressed)).toEqual([0]);
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    queued.length = 0;
+    await trigger();
+    await trigger(); // sent once, not once per trigger
+    const alerts = await raised(e, "order.refused", "intx/alpha");
+    // The last one held (size 4), as it was raised, with the one held before it (size 3) counted.
+    expect(alerts.map((a) => [a.suppressed, /size (\d) is over/.exec(a.text)?.[1]])).toEqual([
+      [0, "2"],
+      [1, "4"],
+    ]);
+    const flushed = alerts[1];
+    expect(queued.map((m) => [m.sink, m.alert.id, m.alert.suppressed])).toEqual([["chat", flushed?.id, 1]]);
+    expect(Date.parse(queued[0]?.alert.at ?? "")).toBeLessThanOrEqual(heldAt);
+    expect(JSON.parse(alerts[1]?.ids ?? "")).toEqual({ rule: "max_size", by: "token:ops" });
+    // The flush started a new quiet period: the next refusal is held, and counted from zero.
+    expect((await call(e, "/intx/alpha/api/v1/orders", order("5"))).status).toBe(422);
+    expect(await raised(e, "order.refused", "intx/alpha")).toHaveLength(2);
+    const row = await e.DB.prepare("SELECT suppressed FROM alert_quiet WHERE type = 'order.refused'").first();
+    expect(row).toEqual({ suppressed: 1 });
+  });
+
+  it("a quiet period that held nothing back sends nothing when it ends", async () => {
+    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "1" });
+    expect((await call(e, "/intx/alpha/api/v1/orders", order("2"))).status).toBe(422);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    queued.length = 0;
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(queued).toEqual([]);
+    expect(await raised(e, "order.refused", "intx/alpha")).toHaveLength(1);
   });
 
   it("changes of state are never held back: halt, resume, halt again all go out", async () => {
