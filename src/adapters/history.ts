@@ -1,7 +1,7 @@
 /**
  * Retention: job runs, finished deliveries, dead letters, alerts and the clock history older than
  * `RUNS_RETENTION_DAYS` are deleted on each cron trigger. A queued delivery is never pruned: it has not reached its
- * end yet.
+ * end yet. A console logout goes once its session has expired.
  */
 
 const DAY_MS = 86_400_000;
@@ -18,5 +18,6 @@ export async function pruneHistory(db: D1Database, now: number, days: number): P
     db.prepare("DELETE FROM alerts WHERE raised_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM alert_quiet WHERE sent_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM clock_history WHERE minute < ?1").bind(cutoff),
+    db.prepare("DELETE FROM console_logouts WHERE expires_at < ?1").bind(now), // expired: refused anyway
   ]);
 }

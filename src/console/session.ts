@@ -48,13 +48,19 @@ export async function issueSession(key: CryptoKey, name: string, now: number): P
   return `${payload}.${await mac(key, payload)}`;
 }
 
-/** The token name a session value was issued for, if its signature holds and it has not expired. */
-export async function readSession(key: CryptoKey, value: string, now: number): Promise<string | undefined> {
+/** The token name a session value was issued for and its expiry (epoch ms), if its signature holds and it has not
+ * expired. */
+export async function readSession(
+  key: CryptoKey,
+  value: string,
+  now: number,
+): Promise<{ name: string; expiresAt: number } | undefined> {
   const m = /^v1\.(?<name>[A-Za-z0-9_.-]{1,64})\.(?<expiry>\d{1,12})\.(?<signature>[A-Za-z0-9_-]{43})$/.exec(value);
   const { name, expiry, signature } = m?.groups ?? {};
   if (name === undefined || expiry === undefined || signature === undefined) return undefined;
   if (!(await macMatches(key, `v1.${name}.${expiry}`, signature))) return undefined;
-  return Number(expiry) * 1000 > now ? name : undefined;
+  const expiresAt = Number(expiry) * 1000;
+  return expiresAt > now ? { name, expiresAt } : undefined;
 }
 
 /** The CSRF token that every form of this session carries. */

@@ -1,7 +1,7 @@
 /**
  * `/console`: the operator's page. `GET /console` shows the login form, or the console for a valid session;
  * `POST /console/login` exchanges a relay token (allowed `GET /console`) for a session cookie; `POST /console/logout`
- * ends it; `POST /console/halt|resume|redrive` act, each allowed only if the session's token is allowed the same
+ * ends it (recorded in D1, so that a copy of the cookie is refused too); `POST /console/halt|resume|redrive` act, each allowed only if the session's token is allowed the same
  * API route (`PUT|DELETE /accounts/<venue>/<account>/halt`, `POST /deliveries/<id>/retry`). Every POST must carry
  * the session's CSRF token and, when the browser sends one, this origin. Every answer carries a strict CSP.
  */
@@ -9,6 +9,7 @@
 import { recentAlerts } from "../adapters/alerts.ts";
 import { preparedClock } from "../adapters/client.ts";
 import { clockHistory } from "../adapters/clock-history.ts";
+import { loggedOut, recordLogout } from "../adapters/console-sessions.ts";
 import { listDeliveries, redrive } from "../adapters/deliveries.ts";
 import { accountState, applyHalt } from "../adapters/halts.ts";
 import { lastRun, listRuns } from "../adapters/jobs.ts";
@@ -59,6 +60,7 @@ function seeOther(location: string, extra: Record<string, string> = {}): Respons
 
 interface Session {
   name: string;
+  expiresAt: number;
   allow: readonly AllowRule[];
   value: string;
   key: CryptoKey;
@@ -70,10 +72,11 @@ async function session(request: Request, env: Env): Promise<Session | undefined>
   const value = sessionFrom(request);
   if (!tokens || !consoleSecret || !value) return undefined;
   const key = await sessionKey(tokens, consoleSecret);
-  const name = await readSession(key, value, Date.now());
-  const entry = name === undefined ? undefined : tokens.entries.find((e) => e.name === name);
-  if (!entry || !allows(entry.allow, "GET", "/console")) return undefined;
-  return { name: entry.name, allow: entry.allow, value, key };
+  const read = await readSession(key, value, Date.now());
+  const entry = read === undefined ? undefined : tokens.entries.find((e) => e.name === read.name);
+  if (!read || !entry || !allows(entry.allow, "GET", "/console")) return undefined;
+  if (await loggedOut(env.DB, value)) return undefined;
+  return { name: entry.name, expiresAt: read.expiresAt, allow: entry.allow, value, key };
 }
 
 /** A form body (application/x-www-form-urlencoded, at most 4 KiB). */
@@ -170,7 +173,13 @@ export async function consoleAction(
   }
   await limitInbound(env, `token:${s.name}`);
   const by = `token:${s.name}`;
-  if (action === "logout") return seeOther("/console", { "set-cookie": sessionCookie(null) });
+  if (action === "logout") {
+    // Recorded, so that a copy of the cookie is refused too; the cookie is deleted either way.
+    await recordLogout(env.DB, s.value, s.expiresAt).catch((err: unknown) => {
+      log("error", { event: "console_logout_unrecorded", token: s.name, error: errorName(err) });
+    });
+    return seeOther("/console", { "set-cookie": sessionCookie(null) });
+  }
   if (action === "redrive") {
     const id = fields.get("id") ?? "";
     if (!SUBJECT.test(id) || !id.startsWith("sg-")) return back("unknown", "");

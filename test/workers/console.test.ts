@@ -1,9 +1,11 @@
 // The console's routes in workerd: the login exchange and its cookie, sessions that end, CSRF and origin checks on
 // every state change, the allow-lists behind each button, the security headers, and escaping of every value that
 // comes from configuration, D1 or a venue.
+
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { pruneHistory } from "../../src/adapters/history.ts";
 import worker from "../../src/index.ts";
 import { withBrokenD1 } from "../support/env.ts";
 import { DEV_ALPHA, simEnv } from "../support/sim.ts";
@@ -151,17 +153,41 @@ describe("console: login and session", () => {
     }
   });
 
-  it("logout clears the cookie", async () => {
+  it("logout clears the cookie, and a copy of the cookie is refused from then on", async () => {
     const { cookie } = await login();
+    const other = await login("console-viewer-token-012345"); // another session, which the logout leaves alone
     const { text } = await consolePage(cookie);
-    const r = await call("/console/logout", {
-      ...formPost({ csrf: csrfOf(text) }),
-      headers: { ...formPost({}).headers, cookie },
-    });
+    const csrf = csrfOf(text);
+    const r = await call("/console/logout", { ...formPost({ csrf }), headers: { ...formPost({}).headers, cookie } });
     expect(r.status).toBe(303);
     expect(r.headers.get("set-cookie")).toBe(
       "__Host-skewguard-console=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
     );
+    const copied = await consolePage(cookie);
+    expect(copied.text).toContain('id="login"');
+    expect(copied.text).toContain("The session has ended; log in again.");
+    const halt = await call("/console/halt", {
+      ...formPost({ venue: "intx", account: "alpha", reason: "x", csrf }),
+      headers: { ...formPost({}).headers, cookie },
+    });
+    expect([halt.status, halt.headers.get("location")]).toEqual([303, "/console"]); // back to the login, not done
+    const listed = await call("/accounts", { headers: { authorization: `Bearer ${OPS}` } });
+    const { accounts } = (await listed.json()) as { accounts: { venue: string; name: string; halted: boolean }[] };
+    expect(accounts.find((a) => a.venue === "intx" && a.name === "alpha")?.halted).toBe(false);
+    expect((await consolePage(other.cookie)).text).toContain('as <strong id="who">viewer</strong>');
+    // Only a digest of the session is kept, never the cookie's value; the row goes once the session has expired.
+    const rows = await env.DB.prepare("SELECT session, expires_at FROM console_logouts").all<{
+      session: string;
+      expires_at: number;
+    }>();
+    const value = cookie.split("=")[1] ?? "";
+    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
+    const digest = btoa(String.fromCharCode(...hash));
+    expect(rows.results).toEqual([{ session: digest, expires_at: Number(value.split(".")[2]) * 1000 }]);
+    await pruneHistory(env.DB, Number(value.split(".")[2]) * 1000 - 1, 30);
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM console_logouts").first())?.n).toBe(1);
+    await pruneHistory(env.DB, Number(value.split(".")[2]) * 1000 + 1, 30);
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM console_logouts").first())?.n).toBe(0);
   });
 });
 
