@@ -78,18 +78,32 @@ export async function flushHeldAlerts(env: Env, now: number = Date.now()): Promi
     for (const row of results) {
       const id = crypto.randomUUID();
       try {
-        // Claimed like a raise: an event raised since (its period is over, so it takes the row) or another
-        // trigger's flush changes `sent_id`, and then this claims nothing. Until then `held` is as read.
+        const { at, ...event } = JSON.parse(row.held) as AlertEvent & { at: string };
+        // Claimed like a raise: an event raised since (its period is over, so it takes the row), a late raise held
+        // just before the end (it changes `held`), or another trigger's flush (it changes `sent_id`) each make this
+        // claim nothing, and what it read is then not sent; the next trigger looks again.
         const claimed = await env.DB.prepare(
           `UPDATE alert_quiet SET sent_at = ?4, carried = suppressed - 1, suppressed = 0, sent_id = ?5, held = NULL
-           WHERE type = ?1 AND subject = ?2 AND sent_id = ?3 AND suppressed > 0
+           WHERE type = ?1 AND subject = ?2 AND sent_id = ?3 AND held = ?6 AND suppressed > 0
            RETURNING carried`,
         )
-          .bind(row.type, row.subject, row.sent_id, now, id)
+          .bind(row.type, row.subject, row.sent_id, now, id, row.held)
           .first<{ carried: number }>();
         if (!claimed) continue;
-        const { at, ...event } = JSON.parse(row.held) as AlertEvent & { at: string };
-        sent.push(await send(env, { ...event, id, at, suppressed: claimed.carried }, now));
+        try {
+          sent.push(await send(env, { ...event, id, at, suppressed: claimed.carried }, now));
+        } catch (err) {
+          // Not recorded, so not sent: the row gets the event and its count back (record gave the period back), and
+          // the next trigger or raise sends them.
+          await env.DB.prepare(
+            `UPDATE alert_quiet SET suppressed = suppressed + ?4, held = COALESCE(held, ?5)
+             WHERE type = ?1 AND subject = ?2 AND sent_id = ?3`,
+          )
+            .bind(row.type, row.subject, id, claimed.carried + 1, row.held)
+            .run()
+            .catch(() => undefined);
+          throw err;
+        }
       } catch (err) {
         log("error", { event: "alert_failed", type: row.type, subject: row.subject, error: errorName(err) });
       }

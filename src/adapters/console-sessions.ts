@@ -18,20 +18,30 @@ export async function recordLogout(db: D1Database, value: string, expiresAt: num
     .run();
 }
 
+/** How long a logout check may wait on D1 before `ifUnknown` answers. */
+export const LOGOUT_CHECK_MS = 1_000;
+
 /**
- * Whether the session `value` was ended by a logout. When D1 cannot answer, the session is taken as not logged out
- * (and that is logged): it is still signed, unexpired and for a token that exists and is allowed the console, and
- * the console's halt button must keep working while D1 is down.
+ * Whether the session `value` was ended by a logout. When D1 does not answer (an error, or nothing within
+ * LOGOUT_CHECK_MS), `ifUnknown` is the answer, and that is logged: the console's callers take a session as not logged
+ * out only where refusing it would lock an operator out in an incident (the page and its halt button).
  */
-export async function loggedOut(db: D1Database, value: string): Promise<boolean> {
+export async function loggedOut(db: D1Database, value: string, ifUnknown: boolean): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const row = await db
-      .prepare("SELECT 1 AS hit FROM console_logouts WHERE session = ?1")
-      .bind(await digest(value))
-      .first();
+    const check = digest(value).then((session) =>
+      db.prepare("SELECT 1 AS hit FROM console_logouts WHERE session = ?1").bind(session).first(),
+    );
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), LOGOUT_CHECK_MS);
+    });
+    const row = await Promise.race([check, late]);
+    if (row === "late") throw new Error(`no answer from D1 in ${LOGOUT_CHECK_MS} ms`);
     return row !== null;
   } catch (err) {
-    log("warn", { event: "console_logout_check_failed", error: errorName(err) });
-    return false;
+    log("warn", { event: "console_logout_check_failed", taken_as_logged_out: ifUnknown, error: errorName(err) });
+    return ifUnknown;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The console's login. A browser cannot send a bearer header on navigation, so a relay token is exchanged once, in a
  * form, for a session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict, 30 minutes. It
- * carries the token's name and expiry, signed with HMAC-SHA-256 under a key derived from the `CONSOLE_SESSION_SECRET`
+ * carries the token's name, expiry and a random session id, signed with HMAC-SHA-256 under a key derived from the `CONSOLE_SESSION_SECRET`
  * and every relay token: changing the tokens ends every session, and since the secret never leaves the Worker, a
  * session or CSRF value cannot be used to test guesses of a token offline. Every state change also carries a CSRF
  * token: an HMAC of the session under the same key.
@@ -42,9 +42,14 @@ async function macMatches(key: CryptoKey, text: string, given: string): Promise<
   return a === b;
 }
 
-/** A new session value for token `name`, valid for SESSION_SECONDS from `now`. */
+/** A new session value for token `name`, valid for SESSION_SECONDS from `now`. A random id (128 bits) makes each
+ * session its own, so that a logout ends this one only, even for the same token in the same second. */
 export async function issueSession(key: CryptoKey, name: string, now: number): Promise<string> {
-  const payload = `v1.${name}.${Math.floor(now / 1000) + SESSION_SECONDS}`;
+  const id = encodeBase64(crypto.getRandomValues(new Uint8Array(16)))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+  const payload = `v2.${name}.${Math.floor(now / 1000) + SESSION_SECONDS}.${id}`;
   return `${payload}.${await mac(key, payload)}`;
 }
 
@@ -55,10 +60,13 @@ export async function readSession(
   value: string,
   now: number,
 ): Promise<{ name: string; expiresAt: number } | undefined> {
-  const m = /^v1\.(?<name>[A-Za-z0-9_.-]{1,64})\.(?<expiry>\d{1,12})\.(?<signature>[A-Za-z0-9_-]{43})$/.exec(value);
-  const { name, expiry, signature } = m?.groups ?? {};
-  if (name === undefined || expiry === undefined || signature === undefined) return undefined;
-  if (!(await macMatches(key, `v1.${name}.${expiry}`, signature))) return undefined;
+  const m =
+    /^v2\.(?<name>[A-Za-z0-9_.-]{1,64})\.(?<expiry>\d{1,12})\.(?<id>[A-Za-z0-9_-]{22})\.(?<signature>[A-Za-z0-9_-]{43})$/.exec(
+      value,
+    );
+  const { name, expiry, id, signature } = m?.groups ?? {};
+  if (name === undefined || expiry === undefined || id === undefined || signature === undefined) return undefined;
+  if (!(await macMatches(key, `v2.${name}.${expiry}.${id}`, signature))) return undefined;
   const expiresAt = Number(expiry) * 1000;
   return expiresAt > now ? { name, expiresAt } : undefined;
 }

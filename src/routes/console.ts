@@ -66,8 +66,12 @@ interface Session {
   key: CryptoKey;
 }
 
-/** The request's session, if it has a valid one for a token that still exists and is still allowed `GET /console`. */
-async function session(request: Request, env: Env): Promise<Session | undefined> {
+/**
+ * The request's session, if it has a valid one for a token that still exists, is still allowed `GET /console`, and
+ * was not logged out. `failClosed`: whether a session D1 cannot vouch for (down, or slow) is refused. The page and
+ * the halt button take it (an operator must be able to halt while D1 is down); resume and re-drive refuse it.
+ */
+async function session(request: Request, env: Env, failClosed: boolean): Promise<Session | undefined> {
   const { tokens, consoleSecret } = config(env);
   const value = sessionFrom(request);
   if (!tokens || !consoleSecret || !value) return undefined;
@@ -75,7 +79,7 @@ async function session(request: Request, env: Env): Promise<Session | undefined>
   const read = await readSession(key, value, Date.now());
   const entry = read === undefined ? undefined : tokens.entries.find((e) => e.name === read.name);
   if (!read || !entry || !allows(entry.allow, "GET", "/console")) return undefined;
-  if (await loggedOut(env.DB, value)) return undefined;
+  if (await loggedOut(env.DB, value, failClosed)) return undefined;
   return { name: entry.name, expiresAt: read.expiresAt, allow: entry.allow, value, key };
 }
 
@@ -107,11 +111,16 @@ function unusable(env: Env): string | undefined {
 export async function consoleGet(request: Request, env: Env): Promise<Response> {
   const off = unusable(env);
   if (off) return page(503, (nonce) => loginPage(nonce, off));
-  const s = await session(request, env);
-  if (!s)
-    return page(200, (nonce) =>
-      loginPage(nonce, sessionFrom(request) ? "The session has ended; log in again." : undefined),
-    );
+  const s = await session(request, env, false);
+  if (!s) {
+    const unrecorded = new URL(request.url).searchParams.get("done") === "logout_unrecorded";
+    const why = unrecorded
+      ? "Logged out in this browser, but the logout could not be recorded: a copy of the cookie stays valid until it expires (30 minutes at most)."
+      : sessionFrom(request)
+        ? "The session has ended; log in again."
+        : undefined;
+    return page(200, (nonce) => loginPage(nonce, why));
+  }
   const data = await consoleData(request, env, s);
   return page(200, (nonce) => consolePage(nonce, data));
 }
@@ -165,7 +174,7 @@ export async function consoleAction(
   env: Env,
   ctx: ExecutionContext,
 ): Promise<Response> {
-  const s = await session(request, env);
+  const s = await session(request, env, action === "resume" || action === "redrive");
   if (!s) return seeOther("/console");
   const fields = await form(request);
   if (!sameOrigin(request) || !(await csrfMatches(s.key, s.value, fields.get("csrf") ?? ""))) {
@@ -175,10 +184,15 @@ export async function consoleAction(
   const by = `token:${s.name}`;
   if (action === "logout") {
     // Recorded, so that a copy of the cookie is refused too; the cookie is deleted either way.
-    await recordLogout(env.DB, s.value, s.expiresAt).catch((err: unknown) => {
-      log("error", { event: "console_logout_unrecorded", token: s.name, error: errorName(err) });
-    });
-    return seeOther("/console", { "set-cookie": sessionCookie(null) });
+    const recorded = await recordLogout(env.DB, s.value, s.expiresAt).then(
+      () => true,
+      (err: unknown) => {
+        log("error", { event: "console_logout_unrecorded", token: s.name, error: errorName(err) });
+        return false;
+      },
+    );
+    const to = recorded ? "/console" : "/console?done=logout_unrecorded";
+    return seeOther(to, { "set-cookie": sessionCookie(null) });
   }
   if (action === "redrive") {
     const id = fields.get("id") ?? "";

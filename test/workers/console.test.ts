@@ -5,6 +5,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { LOGOUT_CHECK_MS, loggedOut } from "../../src/adapters/console-sessions.ts";
 import { pruneHistory } from "../../src/adapters/history.ts";
 import worker from "../../src/index.ts";
 import { withBrokenD1 } from "../support/env.ts";
@@ -68,6 +69,13 @@ async function consolePage(cookie: string, query = "") {
   return { r, text: await r.text() };
 }
 
+/** Whether account intx/alpha is halted, as GET /accounts says. */
+async function accountHalted(): Promise<boolean | undefined> {
+  const r = await call("/accounts", { headers: { authorization: `Bearer ${OPS}` } });
+  const { accounts } = (await r.json()) as { accounts: { venue: string; name: string; halted: boolean }[] };
+  return accounts.find((a) => a.venue === "intx" && a.name === "alpha")?.halted;
+}
+
 const csrfOf = (page: string) => /name="csrf" value="([^"]+)"/.exec(page)?.[1] ?? "";
 
 describe("console: login and session", () => {
@@ -95,7 +103,7 @@ describe("console: login and session", () => {
   it("a token allowed GET /console gets a __Host- cookie: HttpOnly, Secure, SameSite=Strict, 30 minutes", async () => {
     const { setCookie, cookie } = await login();
     expect(setCookie).toMatch(
-      /^__Host-skewguard-console=v1\.ops\.\d+\.[A-Za-z0-9_-]{43}; Path=\/; Max-Age=1800; HttpOnly; Secure; SameSite=Strict$/,
+      /^__Host-skewguard-console=v2\.ops\.\d+\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}; Path=\/; Max-Age=1800; HttpOnly; Secure; SameSite=Strict$/,
     );
     expect(setCookie).not.toContain(OPS);
     const { r, text } = await consolePage(cookie);
@@ -121,11 +129,13 @@ describe("console: login and session", () => {
   it("a tampered, foreign or expired session is a login page, never the console", async () => {
     const { cookie } = await login();
     const [name, value] = cookie.split("=") as [string, string];
-    const [v, who, expiry, sig] = value.split(".") as [string, string, string, string];
+    const [v, who, expiry, id, sig] = value.split(".") as [string, string, string, string, string];
     const variants = [
-      `${name}=${v}.viewer.${expiry}.${sig}`, // another token's name under this signature
-      `${name}=${v}.${who}.${Number(expiry) + 3600}.${sig}`, // a later expiry
-      `${name}=${v}.${who}.${expiry}.${sig.slice(0, -2)}AA`,
+      `${name}=${v}.viewer.${expiry}.${id}.${sig}`, // another token's name under this signature
+      `${name}=${v}.${who}.${Number(expiry) + 3600}.${id}.${sig}`, // a later expiry
+      `${name}=${v}.${who}.${expiry}.${id.slice(0, -2)}AA.${sig}`, // another session id
+      `${name}=${v}.${who}.${expiry}.${id}.${sig.slice(0, -2)}AA`,
+      `${name}=v1.${who}.${expiry}.${sig}`, // the old format
       `${name}=garbage`,
     ];
     for (const bad of variants) {
@@ -155,7 +165,8 @@ describe("console: login and session", () => {
 
   it("logout clears the cookie, and a copy of the cookie is refused from then on", async () => {
     const { cookie } = await login();
-    const other = await login("console-viewer-token-012345"); // another session, which the logout leaves alone
+    const other = await login(); // the same token's other session (a second tab), which the logout leaves alone
+    expect(other.cookie).not.toBe(cookie); // each session is its own, even within one second
     const { text } = await consolePage(cookie);
     const csrf = csrfOf(text);
     const r = await call("/console/logout", { ...formPost({ csrf }), headers: { ...formPost({}).headers, cookie } });
@@ -171,10 +182,8 @@ describe("console: login and session", () => {
       headers: { ...formPost({}).headers, cookie },
     });
     expect([halt.status, halt.headers.get("location")]).toEqual([303, "/console"]); // back to the login, not done
-    const listed = await call("/accounts", { headers: { authorization: `Bearer ${OPS}` } });
-    const { accounts } = (await listed.json()) as { accounts: { venue: string; name: string; halted: boolean }[] };
-    expect(accounts.find((a) => a.venue === "intx" && a.name === "alpha")?.halted).toBe(false);
-    expect((await consolePage(other.cookie)).text).toContain('as <strong id="who">viewer</strong>');
+    expect(await accountHalted()).toBe(false);
+    expect((await consolePage(other.cookie)).text).toContain('as <strong id="who">ops</strong>');
     // Only a digest of the session is kept, never the cookie's value; the row goes once the session has expired.
     const rows = await env.DB.prepare("SELECT session, expires_at FROM console_logouts").all<{
       session: string;
@@ -302,6 +311,43 @@ describe("console: escaping", () => {
 });
 
 describe("console: resilience", () => {
+  it("with D1 down, a session D1 cannot vouch for may see the page and halt, not resume; a logout says it was not recorded", async () => {
+    const { cookie } = await login();
+    const csrf = csrfOf((await consolePage(cookie)).text);
+    const broken = withBrokenD1(e);
+    const post = (path: string, fields: Record<string, string>) =>
+      call(path, { ...formPost({ ...fields, csrf }), headers: { ...formPost({}).headers, cookie } }, broken);
+    expect((await call("/console", { headers: { cookie } }, broken)).status).toBe(200);
+    const halted = await post("/console/halt", { venue: "intx", account: "alpha", reason: "d1 down" });
+    expect(halted.headers.get("location")).toBe("/console?done=halted&subject=intx%2Falpha");
+    const resume = await post("/console/resume", { venue: "intx", account: "alpha" });
+    expect(resume.headers.get("location")).toBe("/console"); // refused: back to the login
+    expect(await accountHalted()).toBe(true);
+    const out = await post("/console/logout", {});
+    expect([out.status, out.headers.get("location")]).toEqual([303, "/console?done=logout_unrecorded"]);
+    expect(out.headers.get("set-cookie")).toContain("Max-Age=0");
+    const text = await (await call("/console?done=logout_unrecorded")).text();
+    expect(text).toContain("the logout could not be recorded: a copy of the cookie stays valid until it expires");
+    // With D1 back, the session resumes the account (it was never logged out).
+    const resumed = await call("/console/resume", {
+      ...formPost({ venue: "intx", account: "alpha", csrf }),
+      headers: { ...formPost({}).headers, cookie },
+    });
+    expect(resumed.headers.get("location")).toBe("/console?done=resumed&subject=intx%2Falpha");
+    expect(await accountHalted()).toBe(false);
+  });
+
+  it("a logout check that D1 does not answer within a second takes the caller's default", async () => {
+    const hanging = { prepare: () => ({ bind: () => ({ first: () => new Promise(() => {}) }) }) };
+    const db = hanging as unknown as D1Database;
+    const started = Date.now();
+    expect(await loggedOut(db, "v2.x", false)).toBe(false);
+    expect(await loggedOut(db, "v2.x", true)).toBe(true);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(2 * LOGOUT_CHECK_MS);
+    expect(took).toBeLessThan(2 * LOGOUT_CHECK_MS + 1_000);
+  });
+
   it("with D1 down, the page still renders, says what is missing, and keeps the halt buttons", async () => {
     const broken = withBrokenD1(e);
     const r = await call("/console/login", formPost({ token: OPS }), broken);
