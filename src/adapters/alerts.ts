@@ -126,7 +126,7 @@ async function send(env: Env, alert: RaisedAlert, now: number): Promise<RaisedAl
   });
   if (targets.length > 0) {
     try {
-      await env.DELIVERIES.sendBatch(
+      await env.ALERTS_QUEUE.sendBatch(
         targets.map((sink) => ({
           body: { kind: "alert", sink: sink.name, alert } satisfies AlertMessage,
           contentType: "json" as const,

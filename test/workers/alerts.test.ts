@@ -15,7 +15,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { type AlertMessage, flushHeldAlerts } from "../../src/adapters/alerts.ts";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
-import { withBrokenD1 } from "../support/env.ts";
+import { recordingQueue, withBrokenD1 } from "../support/env.ts";
 import { DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
 
@@ -26,6 +26,7 @@ let n = 0;
 // D1 lives as long as the file: each test starts with no alerts and no quiet periods running.
 beforeEach(async () => {
   queued.length = 0;
+  deliveries.sent.length = 0;
   await env.DB.batch(["alerts", "alert_sends", "alert_quiet"].map((table) => env.DB.prepare(`DELETE FROM ${table}`)));
 });
 
@@ -34,6 +35,8 @@ beforeEach(async () => {
  * env, which has no sinks; the tests consume by hand, with their own env.
  */
 const queued: AlertMessage[] = [];
+/** What was sent to the deliveries queue: no alert ever is (a slow sink must not hold up a kill-switch's batch). */
+const deliveries = recordingQueue<DeliveryMessage>();
 const queue = {
   send: async (body: AlertMessage) => {
     queued.push(body);
@@ -48,7 +51,8 @@ function bindings(extra: Record<string, unknown> = {}) {
   return {
     run,
     env: simEnv(`alerts-${run}.sim.test`, {
-      DELIVERIES: queue,
+      DELIVERIES: deliveries.queue,
+      ALERTS_QUEUE: queue,
       ...DEV_ALPHA,
       ACCOUNTS: JSON.stringify([{ name: "alpha", venue: "intx", guards: { max_size: { "*": "1" } } }]),
       RELAY_TOKENS: JSON.stringify([
@@ -141,6 +145,9 @@ describe("alert events from their real code paths", () => {
     expect(JSON.parse(alert?.ids ?? "")).toEqual({ rule: "max_size", by: "token:ops" });
     // chat takes everything from info up; pager only critical; ops-discord only halts.
     expect(await sends(e, alert?.id ?? "")).toEqual([{ sink: "chat", state: "queued" }]);
+    // Queued on the alerts' own queue, not on the deliveries'.
+    expect(queued.map((m) => [m.kind, m.sink, m.alert.id])).toEqual([["alert", "chat", alert?.id]]);
+    expect(deliveries.sent).toEqual([]);
   });
 
   it("account.halted and account.resumed, with who did it", async () => {
@@ -332,7 +339,7 @@ describe("sinks", () => {
     expect((await call(e, "/intx/alpha/api/v1/orders", order("5"))).status).toBe(422);
     expect(Date.now() - started).toBeLessThan(4_000); // the slow sink answers after 5 s; the request did not wait
     await simControl({ alerts_fault: "down" });
-    // A send of its own (the queue in this test runtime also delivers what `raise` queued, concurrently).
+    // A send of its own, driven by hand.
     const [row] = await raised(e, "order.refused", "intx/alpha");
     const alert = { ...(row as AlertRow), id: crypto.randomUUID(), ids: {}, at: new Date().toISOString() };
     await e.DB.prepare("INSERT INTO alert_sends (alert_id, sink, state, updated_at) VALUES (?1, 'chat', 'queued', 0)")
