@@ -1,6 +1,6 @@
 /**
- * skewguard's Worker entry: the fetch (HTTP routes), scheduled (cron jobs) and queue (durable deliveries)
- * handlers. Wiring only; the work lives in `routes/` and `adapters/`.
+ * skewguard's Worker entry: the fetch (HTTP routes), scheduled (cron jobs, and held-back alerts) and queue (durable
+ * deliveries and alerts, told apart by message kind) handlers. Wiring only; the work lives in `routes/` and `adapters/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
 import { type AlertMessage, flushHeldAlerts, raiseConfigProblems } from "./adapters/alerts.ts";

@@ -134,9 +134,11 @@ async function send(env: Env, alert: RaisedAlert, now: number): Promise<RaisedAl
       );
     } catch (err) {
       log("error", { event: "alert_enqueue_failed", id: alert.id, error: errorName(err) });
+      // Recorded already: a failure here must not throw (a flush would give the event back and send it twice).
       await env.DB.prepare("UPDATE alert_sends SET state = 'failed', error = ?2 WHERE alert_id = ?1")
         .bind(alert.id, "the queue refused it")
-        .run();
+        .run()
+        .catch((e: unknown) => log("error", { event: "alert_record_failed", id: alert.id, error: errorName(e) }));
     }
   }
   return alert;

@@ -16,7 +16,8 @@ export async function pruneHistory(db: D1Database, now: number, days: number): P
     db.prepare("DELETE FROM delivery_history WHERE at < ?1").bind(cutoff),
     db.prepare("DELETE FROM alert_sends WHERE updated_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM alerts WHERE raised_at < ?1").bind(cutoff),
-    db.prepare("DELETE FROM alert_quiet WHERE sent_at < ?1").bind(cutoff),
+    // Not a row still holding an event back: a flush that could not record it gave it back with sent_at 0.
+    db.prepare("DELETE FROM alert_quiet WHERE sent_at < ?1 AND held IS NULL").bind(cutoff),
     db.prepare("DELETE FROM clock_history WHERE minute < ?1").bind(cutoff),
     db.prepare("DELETE FROM console_logouts WHERE expires_at < ?1").bind(now), // expired: refused anyway
   ]);

@@ -14,6 +14,7 @@ import { Webhook } from "standardwebhooks";
 import { beforeEach, describe, expect, it } from "vitest";
 import { type AlertMessage, flushHeldAlerts } from "../../src/adapters/alerts.ts";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
+import { pruneHistory } from "../../src/adapters/history.ts";
 import worker from "../../src/index.ts";
 import { recordingQueue, withBrokenD1 } from "../support/env.ts";
 import { DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
@@ -108,9 +109,21 @@ async function sends(e: Env, id: string) {
   return results;
 }
 
+/** Moves every quiet period's start `ms` into the past: time passing, without waiting for it. */
+async function agePeriods(e: Env, ms: number) {
+  await e.DB.prepare("UPDATE alert_quiet SET sent_at = sent_at - ?1").bind(ms).run();
+}
+
+/** One cron trigger, through the Worker's scheduled handler. */
+async function trigger(e: Env) {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
 /** Runs the queue consumer on one alert message, as the queue would. */
 async function consumeAlert(e: Env, message: AlertMessage, attempts = 1) {
-  const batch = createMessageBatch<AlertMessage>("skewguard-deliveries", [
+  const batch = createMessageBatch<AlertMessage>("skewguard-alerts", [
     { id: `a-${message.alert.id}-${message.sink}`, timestamp: new Date(), attempts, body: message },
   ]);
   const ctx = createExecutionContext();
@@ -365,38 +378,37 @@ describe("sinks", () => {
   });
 
   it("the quiet period holds repeats of (type, subject) back, and the next one says how many", async () => {
-    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "2" });
+    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "600" });
     for (const size of ["2", "3", "4"])
       expect((await call(e, "/intx/alpha/api/v1/orders", order(size))).status).toBe(422);
     expect((await raised(e, "order.refused", "intx/alpha")).map((a) => a.suppressed)).toEqual([0]);
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    // 590 s into the 600 s period (and the few ms this test took), a repeat is still held back; past 600 s it goes
+    // out, with the count.
+    await agePeriods(e, 590_000);
     expect((await call(e, "/intx/alpha/api/v1/orders", order("5"))).status).toBe(422);
+    expect(await raised(e, "order.refused", "intx/alpha")).toHaveLength(1);
+    await agePeriods(e, 11_000);
+    expect((await call(e, "/intx/alpha/api/v1/orders", order("6"))).status).toBe(422);
     const alerts = await raised(e, "order.refused", "intx/alpha");
-    expect(alerts.map((a) => a.suppressed)).toEqual([0, 2]);
-    expect(alerts[1]?.text).toContain("size 5 is over");
+    expect(alerts.map((a) => a.suppressed)).toEqual([0, 3]);
+    expect(alerts[1]?.text).toContain("size 6 is over");
     // That event took the held ones with it: when its own period has ended, the cron trigger's flush finds nothing.
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
-    await waitOnExecutionContext(ctx);
+    await agePeriods(e, 601_000);
+    await trigger(e);
     expect(await raised(e, "order.refused", "intx/alpha")).toHaveLength(2);
   });
 
   it("when the quiet period ends, the next cron trigger sends the last event held, counting the others", async () => {
-    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "2" });
-    const trigger = async () => {
-      const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
-      await waitOnExecutionContext(ctx);
-    };
+    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "600" });
     for (const size of ["2", "3", "4"])
       expect((await call(e, "/intx/alpha/api/v1/orders", order(size))).status).toBe(422);
     const heldAt = Date.now();
-    await trigger(); // the period has not ended: nothing more goes out
+    await agePeriods(e, 590_000);
+    await trigger(e); // the period has not ended: nothing more goes out
     expect((await raised(e, "order.refused", "intx/alpha")).map((a) => a.suppressed)).toEqual([0]);
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await agePeriods(e, 11_000);
     queued.length = 0;
-    await Promise.all([trigger(), trigger()]); // two triggers at once (*/5 and * * * * * share a minute): sent once
+    await Promise.all([trigger(e), trigger(e)]); // two triggers at once (*/5 and * * * * * share a minute): sent once
     const alerts = await raised(e, "order.refused", "intx/alpha");
     // The last one held (size 4), as it was raised, with the one held before it (size 3) counted.
     expect(alerts.map((a) => [a.suppressed, /size (\d) is over/.exec(a.text)?.[1]])).toEqual([
@@ -414,11 +426,11 @@ describe("sinks", () => {
     expect(row).toEqual({ suppressed: 1 });
   });
 
-  it("a flush whose alert cannot be recorded gives the event and its count back, for the next trigger", async () => {
-    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "1" });
+  it("a flush whose alert cannot be recorded gives the event and its count back, and pruning keeps them", async () => {
+    const { env: e } = bindings();
     for (const size of ["2", "3", "4"])
       expect((await call(e, "/intx/alpha/api/v1/orders", order(size))).status).toBe(422);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await agePeriods(e, 3_600_000);
     const quiet = () =>
       e.DB.prepare("SELECT suppressed, held IS NOT NULL AS held FROM alert_quiet WHERE type = 'order.refused'").first();
     expect(await quiet()).toEqual({ suppressed: 2, held: 1 });
@@ -431,6 +443,9 @@ describe("sinks", () => {
     });
     expect(await flushHeldAlerts({ ...e, DB: failing })).toEqual([]);
     expect(await quiet()).toEqual({ suppressed: 2, held: 1 });
+    // The give-back left the row with no period running (sent_at 0): the trigger's pruning must not take it.
+    await pruneHistory(e.DB, Date.now(), 30);
+    expect(await quiet()).toEqual({ suppressed: 2, held: 1 });
     const [flushed, ...more] = await flushHeldAlerts(e);
     expect(more).toEqual([]);
     expect([flushed?.suppressed, /size (\d) is over/.exec(flushed?.text ?? "")?.[1]]).toEqual([1, "4"]);
@@ -438,13 +453,11 @@ describe("sinks", () => {
   });
 
   it("a quiet period that held nothing back sends nothing when it ends", async () => {
-    const { env: e } = bindings({ ALERTS_QUIET_SECONDS: "1" });
+    const { env: e } = bindings();
     expect((await call(e, "/intx/alpha/api/v1/orders", order("2"))).status).toBe(422);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await agePeriods(e, 3_600_000);
     queued.length = 0;
-    const ctx = createExecutionContext();
-    await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
-    await waitOnExecutionContext(ctx);
+    await trigger(e);
     expect(queued).toEqual([]);
     expect(await raised(e, "order.refused", "intx/alpha")).toHaveLength(1);
   });
