@@ -4,7 +4,7 @@
  */
 import { AutoRouter, type IRequest } from "itty-router";
 import { type AlertMessage, flushHeldAlerts, raiseConfigProblems } from "./adapters/alerts.ts";
-import { consumeDeliveries, type DeliveryMessage } from "./adapters/deliveries.ts";
+import { consumeDeliveries, type DeliveryMessage, sweepStuckRedrives } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
@@ -94,6 +94,7 @@ export default {
   scheduled: (controller, env, ctx) => {
     raiseConfigProblems(env, ctx);
     ctx.waitUntil(flushHeldAlerts(env));
+    ctx.waitUntil(sweepStuckRedrives(env, ctx));
     return runScheduled(controller, env, ctx);
   },
   queue: (batch, env, ctx) => {

@@ -349,6 +349,53 @@ export type RedriveRefusal = "not_found" | "not_dead" | "unsafe";
 export const STUCK_REDRIVE_MS = 15 * 60_000;
 
 /**
+ * Re-drives that never reached the queue (the request that claimed one died before it could send it): still
+ * `queued`, with no attempt since the re-drive, for STUCK_REDRIVE_MS and past their max age plus a minute, so any
+ * copy would now be refused as stale. Each is dead again, with that reason in its state and history and a
+ * `delivery.dead_lettered` alert; its dead letter (with the payload) is still there, so it can be re-driven again.
+ * Run by each cron trigger; resolves to the ids it ended, and never rejects (a failure is logged).
+ */
+export async function sweepStuckRedrives(env: Env, ctx: ExecutionContext, now: number = Date.now()): Promise<string[]> {
+  const ended: string[] = [];
+  try {
+    const { results } = await env.DB.prepare(
+      `SELECT d.id, d.updated_at, l.payload FROM deliveries d JOIN dead_letters l ON l.delivery_id = d.id
+       WHERE d.state = 'queued' AND d.updated_at < ?1 AND EXISTS
+         (SELECT 1 FROM delivery_history h WHERE h.delivery_id = d.id AND h.event = 'redriven' AND h.at = d.updated_at)
+       ORDER BY d.updated_at LIMIT 50`,
+    )
+      .bind(now - STUCK_REDRIVE_MS)
+      .all<{ id: string; updated_at: number; payload: string }>();
+    for (const row of results) {
+      const message = JSON.parse(row.payload) as DeliveryMessage;
+      if (row.updated_at >= now - (message.maxAgeSeconds * 1000 + 60_000)) continue; // a copy could still be sent
+      const minutes = Math.floor((now - row.updated_at) / 60_000);
+      const reason = `re-drive did not reach the queue: no attempt in ${minutes} min`;
+      // Only if nothing moved it since it was read (an attempt, or a re-drive taking it over).
+      const [claim] = await env.DB.batch([
+        env.DB.prepare(
+          "UPDATE deliveries SET state = 'dead', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'queued' AND updated_at = ?4",
+        ).bind(row.id, reason, now, row.updated_at),
+        env.DB.prepare(
+          "UPDATE dead_letters SET dead_at = ?2, reason = ?3 WHERE delivery_id = ?1 AND changes() = 1",
+        ).bind(row.id, now, reason),
+        env.DB.prepare(
+          `INSERT INTO delivery_history (delivery_id, at, event, reason) SELECT ?1, ?2, 'dead', ?3 WHERE changes() = 1`,
+        ).bind(row.id, now, reason),
+      ]);
+      if (claim?.meta.changes !== 1) continue;
+      ended.push(row.id);
+      log("error", { event: "redrive_stuck", delivery_id: row.id, route: message.route, minutes });
+      const where = { venue: message.venue, account: message.account ?? "default" };
+      ctx.waitUntil(raise(env, events.deadLettered(message.route, row.id, reason, where)));
+    }
+  } catch (err) {
+    log("error", { event: "redrive_sweep_failed", error: errorName(err) });
+  }
+  return ended;
+}
+
+/**
  * Sends a dead delivery again: the same message (same `client_order_id`, so the venue refuses a duplicate order,
  * and a state-setting POST stays safe), with a fresh max age. Only one of two concurrent re-drives wins: the state
  * moves from `dead` to `queued` in one statement. The dead letter stays until the delivery dies again (which

@@ -28,8 +28,11 @@ export type EventType = keyof typeof EVENT_SEVERITY;
 /**
  * Changes of state go out every time, never held back by the quiet period: a sink must not be left believing
  * "resumed" while the account is halted again, or "recovered" while the job fails again. Each fires once per change.
+ * A dead letter too: its subject is the one delivery, which dies again only after someone re-drove it, and that
+ * person must hear at once that it failed again.
  */
 export const UNQUIETED: ReadonlySet<EventType> = new Set([
+  "delivery.dead_lettered",
   "account.halted",
   "account.resumed",
   "job.failing",

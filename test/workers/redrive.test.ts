@@ -2,9 +2,15 @@
 // and body, gets a fresh max age, and its history shows both attempts. `GET /deliveries?state=dead` lists the dead.
 // The queue is a recording stand-in and each attempt is driven by hand (createMessageBatch): this runtime's own queue
 // consumer would run with the base test env, where CDE is not configured.
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
+import { type DeliveryMessage, redrive, STUCK_REDRIVE_MS } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
@@ -134,6 +140,74 @@ describe("re-drive", () => {
     expect((await call(`/deliveries/sg-${"0".repeat(29)}/retry`, { method: "POST" })).status).toBe(404);
     expect((await call("/deliveries/not-an-id/retry", { method: "POST" })).status).toBe(404);
     expect((await call(`/deliveries/${id}`, {}, READER)).status).toBe(200);
+  });
+
+  it("a re-drive whose send never happened: left alone at first, then taken over by a re-drive or ended by cron", async () => {
+    const hanging = { ...e, DELIVERIES: { send: () => new Promise<void>(() => {}) } } as unknown as Env;
+    const stuck = async () => {
+      const { id } = await deadKillSwitch();
+      // The claim is written, then the request dies before the queue has the message: its send never settles.
+      void redrive(hanging, id, "token:ops", Date.now());
+      await expect.poll(async () => ((await (await call(`/deliveries/${id}`)).json()) as View).state).toBe("queued");
+      return id;
+    };
+    /** Time passing for one delivery: its row and its whole history move `ms` into the past. */
+    const age = async (id: string, ms: number) => {
+      await e.DB.batch([
+        e.DB.prepare("UPDATE deliveries SET updated_at = updated_at - ?2 WHERE id = ?1").bind(id, ms),
+        e.DB.prepare("UPDATE delivery_history SET at = at - ?2 WHERE delivery_id = ?1").bind(id, ms),
+      ]);
+    };
+    const trigger = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+
+    // Younger than STUCK_REDRIVE_MS: a copy may still be on its way, so neither a re-drive nor the cron touches it.
+    const taken = await stuck();
+    await age(taken, STUCK_REDRIVE_MS - 60_000);
+    expect((await call(`/deliveries/${taken}/retry`, { method: "POST" })).status).toBe(409);
+    await trigger();
+    expect(((await (await call(`/deliveries/${taken}`)).json()) as View).state).toBe("queued");
+    // Past it (and past its 60 s max age plus a minute): a re-drive takes it over, once.
+    await age(taken, 120_000);
+    expect((await call(`/deliveries/${taken}/retry`, { method: "POST" })).status).toBe(202);
+    await drain();
+    const over = (await (await call(`/deliveries/${taken}`)).json()) as View;
+    expect([over.state, over.history.map((h) => h.event)]).toEqual([
+      "delivered",
+      ["dead", "redriven", "redriven", "delivered"],
+    ]);
+
+    // Or the cron trigger ends it: dead again, saying why, with an alert, and re-drivable.
+    const ended = await stuck();
+    await age(ended, STUCK_REDRIVE_MS + 60_000);
+    await trigger();
+    const dead = (await (await call(`/deliveries/${ended}`)).json()) as View;
+    expect(dead.state).toBe("dead");
+    expect(dead.reason).toBe("re-drive did not reach the queue: no attempt in 16 min");
+    expect(dead.history.map((h) => [h.event, h.reason])).toEqual([
+      ["dead", expect.stringMatching(/^venue redirect, not followed/)],
+      ["redriven", null],
+      ["dead", "re-drive did not reach the queue: no attempt in 16 min"],
+    ]);
+    const { results: alerts } = await e.DB.prepare(
+      "SELECT severity, text FROM alerts WHERE type = 'delivery.dead_lettered' AND subject = ?1 ORDER BY raised_at, rowid",
+    )
+      .bind(`delivery:${ended}`)
+      .all<{ severity: string; text: string }>();
+    // The first death's alert, then this one's.
+    expect(alerts.map((a) => [a.severity, /was dead-lettered: (.+?)\. Re-drive/.exec(a.text)?.[1]])).toEqual([
+      ["critical", "venue redirect, not followed: to redirect-target.sim"],
+      ["critical", "re-drive did not reach the queue: no attempt in 16 min"],
+    ]);
+    await trigger(); // ended once
+    expect(((await (await call(`/deliveries/${ended}`)).json()) as View).history).toHaveLength(3);
+    expect((await call(`/deliveries/${ended}/retry`, { method: "POST" })).status).toBe(202);
+    await drain();
+    expect(((await (await call(`/deliveries/${ended}`)).json()) as View).state).toBe("delivered");
+    expect((await simControl()).effects.kill_switches).toBe(1); // the taken-over one was sent by its own test step
   });
 
   it("GET /deliveries?state=dead lists the dead letters with their reasons, newest first", async () => {
