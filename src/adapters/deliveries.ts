@@ -158,17 +158,31 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
   };
 }
 
-async function record(env: Env, message: DeliveryMessage, attempts: number, outcome: Outcome, now: number) {
+/**
+ * Records one attempt's outcome (and, if dead, the dead letter and the history entry). Resolves to false when this
+ * copy is no longer the delivery's current one, and then nothing is written.
+ */
+async function record(
+  env: Env,
+  message: DeliveryMessage,
+  attempts: number,
+  outcome: Outcome,
+  now: number,
+): Promise<boolean> {
   const state = outcome.kind === "delivered" ? "delivered" : outcome.kind === "dead" ? "dead" : "queued";
   const response = outcome.kind === "retry" ? null : (outcome.response ?? null);
   const reason = outcome.kind === "delivered" ? null : outcome.reason;
   const statements = [
+    // A copy written over by a later re-drive (or ended by the sweep) records nothing: not over the newer copy's
+    // state, and not as a second death. Only a delivery still queued takes an outcome, or a late `delivered`.
     env.DB.prepare(
       `INSERT INTO deliveries (id, route, venue, method, path, client_order_id, state, received_at, updated_at,
          attempts, status, response, reason, account)
        VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
        ON CONFLICT (id) DO UPDATE SET state = ?6, updated_at = ?8, attempts = ?9, status = ?10, response = ?11,
-         reason = ?12`,
+         reason = ?12
+       WHERE (deliveries.state = 'queued' OR ?6 = 'delivered') AND NOT EXISTS (SELECT 1 FROM delivery_history h
+         WHERE h.delivery_id = ?1 AND h.event = 'redriven' AND h.at > ?14)`,
     ).bind(
       message.id,
       message.route,
@@ -183,25 +197,28 @@ async function record(env: Env, message: DeliveryMessage, attempts: number, outc
       response,
       reason,
       message.account ?? "default",
+      message.redrivenAt ?? -1,
     ),
   ];
   if (outcome.kind === "dead") {
     statements.push(
       env.DB.prepare(
         `INSERT INTO dead_letters (delivery_id, route, received_at, dead_at, attempts, reason, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (delivery_id) DO UPDATE SET dead_at = ?4, attempts = ?5,
-           reason = ?6, payload = ?7`,
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE changes() = 1
+         ON CONFLICT (delivery_id) DO UPDATE SET dead_at = ?4, attempts = ?5, reason = ?6, payload = ?7`,
       ).bind(message.id, message.route, message.receivedAt, now, attempts, outcome.reason, JSON.stringify(message)),
     );
   }
   if (outcome.kind !== "retry") {
     statements.push(
       env.DB.prepare(
-        "INSERT INTO delivery_history (delivery_id, at, event, attempts, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+        `INSERT INTO delivery_history (delivery_id, at, event, attempts, reason)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1 AND updated_at = ?2 AND state = ?3)`,
       ).bind(message.id, now, outcome.kind, attempts, outcome.kind === "dead" ? outcome.reason : null),
     );
   }
-  await env.DB.batch(statements);
+  const [written] = await env.DB.batch(statements);
+  return written?.meta.changes === 1;
 }
 
 /**
@@ -222,12 +239,24 @@ export async function consumeDeliveries(
       if (outcome.kind === "retry" && msg.attempts >= MAX_DELIVERY_ATTEMPTS) {
         outcome = { ...outcome, kind: "dead", reason: `gave up after ${msg.attempts} attempts: ${outcome.reason}` };
       }
+      let current: boolean;
       try {
-        await record(env, message, msg.attempts, outcome, now);
+        current = await record(env, message, msg.attempts, outcome, now);
       } catch (err) {
         // Not recorded: let the queue redeliver rather than ack a message whose fate nobody can read.
         log("error", { event: "delivery_record_failed", delivery_id: message.id, error: errorName(err) });
         msg.retry({ delaySeconds: 5 });
+        return;
+      }
+      if (!current) {
+        // A late copy of a delivery re-driven since, or already ended: nothing of it is recorded or alerted.
+        log(outcome.kind === "delivered" ? "error" : "warn", {
+          event: "delivery_superseded",
+          delivery_id: message.id,
+          route: message.route,
+          outcome: outcome.kind,
+        });
+        msg.ack();
         return;
       }
       log(outcome.kind === "dead" ? "error" : "info", {
@@ -360,17 +389,18 @@ export async function sweepStuckRedrives(env: Env, ctx: ExecutionContext, now: n
   try {
     const { results } = await env.DB.prepare(
       `SELECT d.id, d.updated_at, l.payload FROM deliveries d JOIN dead_letters l ON l.delivery_id = d.id
-       WHERE d.state = 'queued' AND d.updated_at < ?1 AND EXISTS
-         (SELECT 1 FROM delivery_history h WHERE h.delivery_id = d.id AND h.event = 'redriven' AND h.at = d.updated_at)
+       WHERE d.state = 'queued' AND d.updated_at < ?1
+         AND d.updated_at < ?2 - coalesce(json_extract(l.payload, '$.maxAgeSeconds'), 0) * 1000 - 60000
+         AND EXISTS (SELECT 1 FROM delivery_history h
+           WHERE h.delivery_id = d.id AND h.event = 'redriven' AND h.at = d.updated_at)
        ORDER BY d.updated_at LIMIT 50`,
     )
-      .bind(now - STUCK_REDRIVE_MS)
+      .bind(now - STUCK_REDRIVE_MS, now)
       .all<{ id: string; updated_at: number; payload: string }>();
     for (const row of results) {
       const message = JSON.parse(row.payload) as DeliveryMessage;
-      if (row.updated_at >= now - (message.maxAgeSeconds * 1000 + 60_000)) continue; // a copy could still be sent
       const minutes = Math.floor((now - row.updated_at) / 60_000);
-      const reason = `re-drive did not reach the queue: no attempt in ${minutes} min`;
+      const reason = `re-drive did not reach the queue: no attempt recorded in ${minutes} min`;
       // Only if nothing moved it since it was read (an attempt, or a re-drive taking it over).
       const [claim] = await env.DB.batch([
         env.DB.prepare(
@@ -380,7 +410,8 @@ export async function sweepStuckRedrives(env: Env, ctx: ExecutionContext, now: n
           "UPDATE dead_letters SET dead_at = ?2, reason = ?3 WHERE delivery_id = ?1 AND changes() = 1",
         ).bind(row.id, now, reason),
         env.DB.prepare(
-          `INSERT INTO delivery_history (delivery_id, at, event, reason) SELECT ?1, ?2, 'dead', ?3 WHERE changes() = 1`,
+          `INSERT INTO delivery_history (delivery_id, at, event, reason) SELECT ?1, ?2, 'dead', ?3
+           WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1 AND state = 'dead' AND updated_at = ?2)`,
         ).bind(row.id, now, reason),
       ]);
       if (claim?.meta.changes !== 1) continue;

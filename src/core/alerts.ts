@@ -1,7 +1,7 @@
 /**
  * Alerts: the events skewguard tells people about, their text, and the sinks (`ALERTS`) that receive them. Pure:
- * the events are built here and sent by adapters/alerts.ts, through the queue, at most one per (type, subject) per
- * quiet period.
+ * the events are built here and sent by adapters/alerts.ts, through their queue, at most one per (type, subject) per
+ * quiet period (but see UNQUIETED).
  */
 import { BINDING, NAME, parseNamedList } from "./parse.ts";
 import { LOOPBACK } from "./venue.ts";
@@ -28,8 +28,8 @@ export type EventType = keyof typeof EVENT_SEVERITY;
 /**
  * Changes of state go out every time, never held back by the quiet period: a sink must not be left believing
  * "resumed" while the account is halted again, or "recovered" while the job fails again. Each fires once per change.
- * A dead letter too: its subject is the one delivery, which dies again only after someone re-drove it, and that
- * person must hear at once that it failed again.
+ * A dead letter too: its subject is the one delivery, which dies again only after a re-drive (a late copy records
+ * nothing), and whoever re-drove it must hear at once that it failed again.
  */
 export const UNQUIETED: ReadonlySet<EventType> = new Set([
   "delivery.dead_lettered",

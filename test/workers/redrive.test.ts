@@ -11,6 +11,7 @@ import {
 } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type DeliveryMessage, redrive, STUCK_REDRIVE_MS } from "../../src/adapters/deliveries.ts";
+import { pruneHistory } from "../../src/adapters/history.ts";
 import worker from "../../src/index.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
@@ -186,11 +187,11 @@ describe("re-drive", () => {
     await trigger();
     const dead = (await (await call(`/deliveries/${ended}`)).json()) as View;
     expect(dead.state).toBe("dead");
-    expect(dead.reason).toBe("re-drive did not reach the queue: no attempt in 16 min");
+    expect(dead.reason).toBe("re-drive did not reach the queue: no attempt recorded in 16 min");
     expect(dead.history.map((h) => [h.event, h.reason])).toEqual([
       ["dead", expect.stringMatching(/^venue redirect, not followed/)],
       ["redriven", null],
-      ["dead", "re-drive did not reach the queue: no attempt in 16 min"],
+      ["dead", "re-drive did not reach the queue: no attempt recorded in 16 min"],
     ]);
     const { results: alerts } = await e.DB.prepare(
       "SELECT severity, text FROM alerts WHERE type = 'delivery.dead_lettered' AND subject = ?1 ORDER BY raised_at, rowid",
@@ -200,14 +201,47 @@ describe("re-drive", () => {
     // The first death's alert, then this one's.
     expect(alerts.map((a) => [a.severity, /was dead-lettered: (.+?)\. Re-drive/.exec(a.text)?.[1]])).toEqual([
       ["critical", "venue redirect, not followed: to redirect-target.sim"],
-      ["critical", "re-drive did not reach the queue: no attempt in 16 min"],
+      ["critical", "re-drive did not reach the queue: no attempt recorded in 16 min"],
     ]);
     await trigger(); // ended once
     expect(((await (await call(`/deliveries/${ended}`)).json()) as View).history).toHaveLength(3);
     expect((await call(`/deliveries/${ended}/retry`, { method: "POST" })).status).toBe(202);
     await drain();
     expect(((await (await call(`/deliveries/${ended}`)).json()) as View).state).toBe("delivered");
-    expect((await simControl()).effects.kill_switches).toBe(1); // the taken-over one was sent by its own test step
+    expect((await simControl()).effects.kill_switches).toBe(1); // since deadKillSwitch reset the simulator
+  });
+
+  it("a late copy of a delivery re-driven since records nothing and raises nothing; pruning keeps its dead letter", async () => {
+    const original = await deadKillSwitch(true); // dead as stale
+    const { id } = original;
+    expect((await call(`/deliveries/${id}/retry`, { method: "POST" })).status).toBe(202);
+    const deaths = async () =>
+      (
+        await e.DB.prepare("SELECT COUNT(*) AS n FROM alerts WHERE type = 'delivery.dead_lettered' AND subject = ?1")
+          .bind(`delivery:${id}`)
+          .first<{ n: number }>()
+      )?.n;
+    expect(await deaths()).toBe(1);
+    // The first copy again (the queue delivers at least once): stale, but the re-drive's copy is the current one.
+    const late = await consume(original);
+    expect([late.explicitAcks.length, late.retryMessages.length]).toEqual([1, 0]);
+    const queuedView = (await (await call(`/deliveries/${id}`)).json()) as View;
+    expect([queuedView.state, queuedView.history.map((h) => h.event)]).toEqual(["queued", ["dead", "redriven"]]);
+    expect(await deaths()).toBe(1);
+    // Retention does not take the dead letter while the re-drive is queued: it holds the message.
+    const later = Date.now() + 40 * 86_400_000;
+    await pruneHistory(e.DB, later, 30);
+    const letter = () => e.DB.prepare("SELECT 1 AS kept FROM dead_letters WHERE delivery_id = ?1").bind(id).first();
+    expect(await letter()).toEqual({ kept: 1 });
+    const alertsLeft = await deaths(); // the alert itself was old enough to go
+    await drain();
+    await consume(original); // and once more after the delivery: it stays delivered
+    const done = (await (await call(`/deliveries/${id}`)).json()) as View;
+    expect([done.state, done.history.map((h) => h.event)]).toEqual(["delivered", ["dead", "redriven", "delivered"]]);
+    expect(await deaths()).toBe(alertsLeft);
+    expect((await simControl()).effects.kill_switches).toBe(1);
+    await pruneHistory(e.DB, later, 30);
+    expect(await letter()).toBeNull();
   });
 
   it("GET /deliveries?state=dead lists the dead letters with their reasons, newest first", async () => {
