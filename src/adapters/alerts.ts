@@ -1,9 +1,10 @@
 /**
  * Raising alerts and sending them. `raise` records the event in D1 and enqueues one message per sink that wants it,
  * unless the quiet period for its (type, subject) holds it back (then it is counted, and the next one sent says how
- * many were held; `flushHeldAlerts`, on each cron trigger, sends the last one held when the period ends). The queue consumer posts each to its sink, retrying with backoff; one that still fails is kept in
- * D1 as failed, and logged. Nothing here ever throws into, or waits inside, the request that raised the event: the
- * callers hand `raise` to `waitUntil` (`raiseLater`).
+ * many were held; `flushHeldAlerts`, on each cron trigger, sends the last one held when the period ends). The queue
+ * consumer posts each to its sink, retrying with backoff; one that still fails is kept in D1 as failed, and logged.
+ * Nothing here ever throws into, or waits inside, the request that raised the event: the callers hand `raise` to
+ * `waitUntil` (`raiseLater`).
  */
 import { binding, config } from "../config.ts";
 import { type AlertEvent, alertBody, events, type RaisedAlert, UNQUIETED, wants } from "../core/alerts.ts";

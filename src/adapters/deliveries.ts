@@ -212,8 +212,8 @@ async function record(
   if (outcome.kind !== "retry") {
     statements.push(
       env.DB.prepare(
-        `INSERT INTO delivery_history (delivery_id, at, event, attempts, reason)
-         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1 AND updated_at = ?2 AND state = ?3)`,
+        `INSERT INTO delivery_history (delivery_id, at, event, attempts, reason) SELECT ?1, ?2, ?3, ?4, ?5
+         WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1 AND updated_at = ?2 AND state = ?3)`,
       ).bind(message.id, now, outcome.kind, attempts, outcome.kind === "dead" ? outcome.reason : null),
     );
   }
@@ -404,7 +404,8 @@ export async function sweepStuckRedrives(env: Env, ctx: ExecutionContext, now: n
       // Only if nothing moved it since it was read (an attempt, or a re-drive taking it over).
       const [claim] = await env.DB.batch([
         env.DB.prepare(
-          "UPDATE deliveries SET state = 'dead', reason = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'queued' AND updated_at = ?4",
+          `UPDATE deliveries SET state = 'dead', reason = ?2, updated_at = ?3
+           WHERE id = ?1 AND state = 'queued' AND updated_at = ?4`,
         ).bind(row.id, reason, now, row.updated_at),
         env.DB.prepare(
           "UPDATE dead_letters SET dead_at = ?2, reason = ?3 WHERE delivery_id = ?1 AND changes() = 1",

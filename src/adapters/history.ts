@@ -5,6 +5,7 @@
  */
 
 const DAY_MS = 86_400_000;
+const QUEUED = "SELECT id FROM deliveries WHERE state = 'queued'";
 
 /** Deletes history older than `days` before `now` from every history table, in one batch. */
 export async function pruneHistory(db: D1Database, now: number, days: number): Promise<void> {
@@ -14,16 +15,8 @@ export async function pruneHistory(db: D1Database, now: number, days: number): P
     db.prepare("DELETE FROM deliveries WHERE updated_at < ?1 AND state != 'queued'").bind(cutoff),
     // Not the dead letter or history of a delivery still queued (a re-drive): the letter holds the message, and the
     // history tells a stuck re-drive and a late copy apart, until that copy is delivered or dies.
-    db
-      .prepare(
-        "DELETE FROM dead_letters WHERE dead_at < ?1 AND delivery_id NOT IN (SELECT id FROM deliveries WHERE state = 'queued')",
-      )
-      .bind(cutoff),
-    db
-      .prepare(
-        "DELETE FROM delivery_history WHERE at < ?1 AND delivery_id NOT IN (SELECT id FROM deliveries WHERE state = 'queued')",
-      )
-      .bind(cutoff),
+    db.prepare(`DELETE FROM dead_letters WHERE dead_at < ?1 AND delivery_id NOT IN (${QUEUED})`).bind(cutoff),
+    db.prepare(`DELETE FROM delivery_history WHERE at < ?1 AND delivery_id NOT IN (${QUEUED})`).bind(cutoff),
     db.prepare("DELETE FROM alert_sends WHERE updated_at < ?1").bind(cutoff),
     db.prepare("DELETE FROM alerts WHERE raised_at < ?1").bind(cutoff),
     // Not a row still holding an event back: a flush that could not record it gave it back with sent_at 0.

@@ -1,10 +1,10 @@
 /**
  * The console's login. A browser cannot send a bearer header on navigation, so a relay token is exchanged once, in a
- * form, for a session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict, 30 minutes. It
- * carries the token's name, expiry and a random session id, signed with HMAC-SHA-256 under a key derived from the `CONSOLE_SESSION_SECRET`
- * and every relay token: changing the tokens ends every session, and since the secret never leaves the Worker, a
- * session or CSRF value cannot be used to test guesses of a token offline. Every state change also carries a CSRF
- * token: an HMAC of the session under the same key.
+ * form, for a session cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly, SameSite=Strict, 30 minutes. It carries
+ * the token's name, expiry and a random session id, signed with HMAC-SHA-256 under a key derived from the
+ * `CONSOLE_SESSION_SECRET` and every relay token: changing the tokens ends every session, and since the secret never
+ * leaves the Worker, a session or CSRF value cannot be used to test guesses of a token offline. Every state change also
+ * carries a CSRF token: an HMAC of the session under the same key.
  */
 import type { TokenTable } from "../core/tokens.ts";
 import { encodeBase64 } from "../lib/index.ts";

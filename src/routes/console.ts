@@ -1,9 +1,10 @@
 /**
  * `/console`: the operator's page. `GET /console` shows the login form, or the console for a valid session;
  * `POST /console/login` exchanges a relay token (allowed `GET /console`) for a session cookie; `POST /console/logout`
- * ends it (recorded in D1, so that a copy of the cookie is refused too); `POST /console/halt|resume|redrive` act, each allowed only if the session's token is allowed the same
- * API route (`PUT|DELETE /accounts/<venue>/<account>/halt`, `POST /deliveries/<id>/retry`). Every POST must carry
- * the session's CSRF token and, when the browser sends one, this origin. Every answer carries a strict CSP.
+ * ends it (recorded in D1, so that a copy of the cookie is refused too); `POST /console/halt|resume|redrive` act,
+ * each allowed only if the session's token is allowed the same API route
+ * (`PUT|DELETE /accounts/<venue>/<account>/halt`, `POST /deliveries/<id>/retry`). Every POST must carry the
+ * session's CSRF token and, when the browser sends one, this origin. Every answer carries a strict CSP.
  */
 
 import { recentAlerts } from "../adapters/alerts.ts";
