@@ -35,7 +35,7 @@ export function clockChart(venue: string, points: readonly ClockPoint[], now: nu
   const band = [...shown.map((p) => pt(p.minute, p.highMs)), ...[...shown].reverse().map((p) => pt(p.minute, p.lowMs))];
   const line = shown.map((p) => pt(p.minute, p.offsetMs)).join(" ");
   const last = shown[shown.length - 1] as ClockPoint;
-  const label = `${venue} clock offset over the last 24 h: now ${fmt(last.offsetMs)} ± ${Math.round((last.highMs - last.lowMs) / 2)} ms`;
+  const label = `${venue} clock offset over the last 24 h: last recorded ${fmt(last.offsetMs)} ± ${Math.round((last.highMs - last.lowMs) / 2)} ms`;
   return html`<svg class="chart" role="img" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" aria-label="${label}">
 <title>${label}</title>
 <line class="axis" x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}"/>

@@ -381,7 +381,7 @@ describe("console: the clock chart", () => {
     expect(svg).toContain('<polygon class="band" points="398.0,86.8 712.0,10.0 712.0,112.4 398.0,138.0"/>');
     expect(svg).toContain('<polyline class="offset" points="398.0,112.4 712.0,61.2"/>');
     expect(svg).toContain('<circle class="now" cx="712.0" cy="61.2" r="3"/>');
-    expect(svg).toContain("<title>intx clock offset over the last 24 h: now +200 ms ± 100 ms</title>");
+    expect(svg).toContain("<title>intx clock offset over the last 24 h: last recorded +200 ms ± 100 ms</title>");
     expect(svg).toContain(">+300 ms</text>");
     expect(svg).toContain(">+50 ms</text>");
     expect(svg).not.toContain("999");
