@@ -18,7 +18,7 @@ import { pruneHistory } from "../../src/adapters/history.ts";
 import worker from "../../src/index.ts";
 import { recordingQueue, withBrokenD1 } from "../support/env.ts";
 import { DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
-import { fetchWorker } from "../support/worker.ts";
+import { fetchWorker, runCron } from "../support/worker.ts";
 
 const OPS = "alerts-ops-token-0123456789";
 const SW_SECRET = "whsec_YWxlcnRzLXRlc3Qtc2VjcmV0LTAxMjM0NTY3ODk=";
@@ -115,11 +115,7 @@ async function agePeriods(e: Env, ms: number) {
 }
 
 /** One cron trigger, through the Worker's scheduled handler. */
-async function trigger(e: Env) {
-  const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
-  await waitOnExecutionContext(ctx);
-}
+const trigger = (e: Env) => runCron(e);
 
 /** Runs the queue consumer on one alert message, as the queue would. */
 async function consumeAlert(e: Env, message: AlertMessage, attempts = 1) {

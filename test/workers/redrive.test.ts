@@ -2,19 +2,13 @@
 // and body, gets a fresh max age, and its history shows both attempts. `GET /deliveries?state=dead` lists the dead.
 // The queue is a recording stand-in and each attempt is driven by hand (createMessageBatch): this runtime's own queue
 // consumer would run with the base test env, where CDE is not configured.
-import {
-  createExecutionContext,
-  createMessageBatch,
-  createScheduledController,
-  getQueueResult,
-  waitOnExecutionContext,
-} from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type DeliveryMessage, redrive, STUCK_REDRIVE_MS } from "../../src/adapters/deliveries.ts";
 import { pruneHistory } from "../../src/adapters/history.ts";
 import worker from "../../src/index.ts";
 import { simControl, simEnv } from "../support/sim.ts";
-import { fetchWorker } from "../support/worker.ts";
+import { fetchWorker, runCron } from "../support/worker.ts";
 
 const OPS = "redrive-ops-token-0123456789";
 const READER = "redrive-reader-token-012345";
@@ -159,11 +153,7 @@ describe("re-drive", () => {
         e.DB.prepare("UPDATE delivery_history SET at = at - ?2 WHERE delivery_id = ?1").bind(id, ms),
       ]);
     };
-    const trigger = async () => {
-      const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ cron: "*/5 * * * *", scheduledTime: Date.now() }), e, ctx);
-      await waitOnExecutionContext(ctx);
-    };
+    const trigger = () => runCron(e);
 
     // Younger than STUCK_REDRIVE_MS: a copy may still be on its way, so neither a re-drive nor the cron touches it.
     const taken = await stuck();
