@@ -243,6 +243,8 @@ export class SignedClient implements VenueClient {
       const estimate = this.#clock.estimator.estimate(now);
       const timestamp = timestampFor(now, estimate);
       const headers = new Headers(request.headers);
+      // The venues render errors as JSON only when asked (INTX's Javalin answers plain text otherwise).
+      if (!headers.has("accept")) headers.set("accept", "application/json");
       const signed = await signHeaders(
         { apiKey: credentials.apiKey, passphrase: credentials.passphrase, key },
         { method, url, body: payload },
@@ -311,7 +313,9 @@ export class SignedClient implements VenueClient {
       // Only the venue's own answers teach the clock (`venueSample`): a proxy's or dev server's error page may be
       // stamped by another machine's clock.
       const sample = venueSample(response, tSend, tRecv);
-      const refusedTime = isTimestampRejection(response.status, text);
+      // A timestamp refusal is read from the refusal's own Date first, its words only as a hint (lib/rejection.ts).
+      const evidence = { timestamp, windowSeconds: this.config.windowSeconds, date: sample?.date };
+      const refusedTime = isTimestampRejection(response.status, text, evidence);
       const rejected = refusedTime && !timeRetried;
       // A refused timestamp proves the estimate wrong: this sample then overrides the brackets it disagrees with.
       const step = this.#clock.observe(sample, rejected);
@@ -319,7 +323,7 @@ export class SignedClient implements VenueClient {
       if (step !== undefined) this.#alert(events.clockStepped(profile.name, step));
       if (refusedTime && timeRetried) {
         this.#alert(events.rejectedTwice(profile.name, this.config.account, used.offsetMs, used.uncertaintyMs));
-      } else if (isAuthRefusal(response.status, text)) {
+      } else if (isAuthRefusal(response.status, text, evidence)) {
         this.#alert(events.authFailed(profile.name, this.config.account, response.status, venueMessage(text)));
       }
       if (rejected) {
@@ -332,7 +336,11 @@ export class SignedClient implements VenueClient {
         IDEMPOTENT.has(method) &&
         attempt < maxAttempts + (timeRetried ? 1 : 0)
       ) {
-        const wait = Math.max(this.#backoff(attempt), retryAfterMs(response.headers.get("retry-after"), tRecv) ?? 0);
+        // INTX's 429 carries no Retry-After (docs/protocol.md, "Rate limits"): a retry inside the same second of
+        // the venue's clock would be refused again, so it waits at least for the next one.
+        const retryAfter = retryAfterMs(response.headers.get("retry-after"), tRecv);
+        const floor = retryAfter ?? (response.status === 429 ? this.#untilNextVenueSecond(tRecv) : 0);
+        const wait = Math.max(this.#backoff(attempt), floor);
         if (wait <= budget) {
           const last = { response, body, used };
           fallback = () => ({ response: rebuilt(last.response, last.body), ...last.used });
@@ -350,7 +358,11 @@ export class SignedClient implements VenueClient {
     const { baseUrl, profile } = this.config;
     const tSend = this.#now();
     const response = await this.#fetch(
-      new Request(`${baseUrl}${profile.apiPrefix}`, { redirect: "manual", signal: AbortSignal.timeout(2_000) }),
+      new Request(`${baseUrl}${profile.apiPrefix}`, {
+        headers: { accept: "application/json" },
+        redirect: "manual",
+        signal: AbortSignal.timeout(2_000),
+      }),
     );
     const tRecv = this.#now();
     await response.body?.cancel();
@@ -442,6 +454,19 @@ export class SignedClient implements VenueClient {
     const granted = this.#now();
     if (wait > 0) await this.#sleep(wait);
     return granted + wait + pacing.lagMs;
+  }
+
+  /**
+   * Milliseconds from local time `now` until the venue's clock has surely passed its next whole second, for every
+   * offset the estimate allows; a full second without an estimate (or with one wider than that).
+   */
+  #untilNextVenueSecond(now: number): number {
+    const estimate = this.#clock.estimator.estimate(now);
+    if (!estimate) return 1_000;
+    const half = halfWidthMs(estimate);
+    const latest = now + estimate.offsetMs + half;
+    const boundary = Math.ceil(latest / 1_000) * 1_000 + (latest % 1_000 === 0 ? 1_000 : 0);
+    return Math.min(1_000, Math.ceil(boundary - estimate.offsetMs + half - now));
   }
 
   /** Full jitter: uniform in [0, min(1 s, 100 ms · 2^(attempt−1))]. */

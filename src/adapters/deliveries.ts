@@ -6,7 +6,7 @@
 
 import { events } from "../core/alerts.ts";
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
-import type { VenueName } from "../core/venue.ts";
+import { PROFILES, type VenueName } from "../core/venue.ts";
 import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
 import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";
 import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
@@ -35,16 +35,33 @@ export const MAX_DELIVERY_ATTEMPTS = 8;
 /** Venue POSTs that set a state rather than add one, so sending one twice has the effect of sending it once. */
 const STATE_SETTING_PATHS = new Set(["/rest/kill-switch", "/rest/unlock-trading"]);
 const MAX_STORED_RESPONSE = 4_096;
+/** Open orders or fills filtered by one client_order_id: a page of a few results at most. */
+const MAX_LOOKUP_BYTES = 65_536;
+
+/** The body's `client_order_id`, read from the JSON itself (never from its text), or undefined. */
+function bodyClientOrderId(body: string | undefined): string | undefined {
+  if (body === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(body);
+    const id = typeof value === "object" && value !== null ? Reflect.get(value, "client_order_id") : undefined;
+    return typeof id === "string" && id !== "" ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether sending this request twice acts once: an idempotent method, or a POST that sets a state (kill-switch). */
+function idempotent(request: { method: string; path: string }): boolean {
+  return request.method !== "POST" || STATE_SETTING_PATHS.has(request.path);
+}
 
 /**
- * Re-sending after a timeout or a 5xx is safe only when the venue would refuse or absorb a second copy:
- * an idempotent method, a body carrying a `client_order_id` (the venue rejects the duplicate), or a POST that
- * sets a state (kill-switch).
+ * Re-sending after a timeout or a 5xx is safe only when the venue would absorb a second copy (`idempotent`), or
+ * when the venue can be asked first whether it has the order: a body carrying a `client_order_id`, looked up before
+ * any re-send (`findAtVenue`).
  */
 export function retrySafe(mapped: MappedRequest): boolean {
-  if (mapped.method !== "POST") return true;
-  if (STATE_SETTING_PATHS.has(mapped.path)) return true;
-  return mapped.body !== undefined && /"client_order_id":"[^"]+"/.test(mapped.body);
+  return idempotent(mapped) || bodyClientOrderId(mapped.body) !== undefined;
 }
 
 /** The queue refused the message; nothing was recorded or sent. */
@@ -106,14 +123,72 @@ type Outcome =
   | { kind: "retry"; reason: string; status?: number; delaySeconds?: number }
   | { kind: "dead"; reason: string; status?: number; response?: string };
 
-/** Sends one delivery, signed now, and classifies the outcome. */
-async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage, now: number): Promise<Outcome> {
+/**
+ * Whether the venue already has the order an earlier attempt may have sent (docs/webhooks.md, "Exactly once"):
+ * `absent` (send it), `found` (it reached the venue: delivered), `unknown` (the venue cannot tell: never re-sent, so
+ * dead-lettered), or `wait` (skewguard's own gate refused the read: nothing was asked, try later).
+ */
+type Presence =
+  | { kind: "absent" }
+  | { kind: "found"; response: string }
+  | { kind: "unknown"; reason: string }
+  | { kind: "wait"; outcome: Outcome };
+
+async function findAtVenue(env: Env, ctx: ExecutionContext, message: DeliveryMessage): Promise<Presence> {
+  const { venue, method, path, body, account } = message;
+  if (idempotent(message) || bodyClientOrderId(body) === undefined) return { kind: "absent" };
+  const lookup = PROFILES[venue].orderLookup?.(method, path, body);
+  if (!lookup) return { kind: "unknown", reason: `${venue} cannot look up an order by its client_order_id` };
+  for (const read of lookup.reads) {
+    const request = { method: "GET", ...read, account, priority: "write" as const, by: `hook:${message.route}` };
+    const outcome = await sendJson(env, ctx, venue, request, MAX_LOOKUP_BYTES);
+    if (outcome.kind === "rate_limited") {
+      return { kind: "wait", outcome: { kind: "retry", reason: "outbound rate limit", delaySeconds: 1 } };
+    }
+    if (outcome.kind === "refused") {
+      return { kind: "wait", outcome: { kind: "dead", reason: refusedReason(outcome.error) } };
+    }
+    if (outcome.kind !== "answered" || outcome.status < 200 || outcome.status > 299 || outcome.truncated) {
+      const what =
+        outcome.kind === "answered"
+          ? `answered ${outcome.status}`
+          : outcome.kind === "not_configured"
+            ? "not configured"
+            : failureReason(outcome.kind);
+      return { kind: "unknown", reason: `looking up client_order_id ${lookup.clientOrderId}: ${what}` };
+    }
+    if (lookup.found(outcome.text)) return { kind: "found", response: outcome.text.slice(0, MAX_STORED_RESPONSE) };
+  }
+  return { kind: "absent" };
+}
+
+const refusedReason = (error: { rule: string; message: string }) => `refused (${error.rule}): ${error.message}`;
+
+/**
+ * Sends one delivery, signed now, and classifies the outcome. `resend`: an earlier attempt (or the copy a re-drive
+ * replaces) may have reached the venue, so an order is looked up before it is sent again.
+ */
+async function attempt(
+  env: Env,
+  ctx: ExecutionContext,
+  message: DeliveryMessage,
+  now: number,
+  resend: boolean,
+): Promise<Outcome> {
   const age = now - (message.redrivenAt ?? message.receivedAt);
   if (age > message.maxAgeSeconds * 1000) {
     return {
       kind: "dead",
       reason: `stale: ${Math.round(age / 1000)} s old, over max_age_seconds ${message.maxAgeSeconds}`,
     };
+  }
+  if (resend) {
+    const presence = await findAtVenue(env, ctx, message);
+    if (presence.kind === "found") return { kind: "delivered", status: 200, response: presence.response };
+    if (presence.kind === "wait") return presence.outcome;
+    if (presence.kind === "unknown") {
+      return { kind: "dead", reason: `outcome unknown: ${presence.reason}; not re-sent, so it cannot act twice` };
+    }
   }
   const unknownOutcome = (what: string): Outcome =>
     message.retrySafe
@@ -134,7 +209,7 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
       return { kind: "retry", reason: "outbound rate limit", delaySeconds: outcome.retryAfterSeconds };
     case "refused":
       // A guard, read_only or a halt: final. Sent later it would be a stale order, placed after someone said stop.
-      return { kind: "dead", reason: `refused (${outcome.error.rule}): ${outcome.error.message}` };
+      return { kind: "dead", reason: refusedReason(outcome.error) };
     case "unreachable":
       return { kind: "retry", reason: failureReason(outcome.kind) };
     case "redirect":
@@ -146,6 +221,10 @@ async function attempt(env: Env, ctx: ExecutionContext, message: DeliveryMessage
       return unknownOutcome(failureReason(outcome.kind, outcome.detail));
   }
   const { status, text } = outcome;
+  const rejected = PROFILES[message.venue].rejectedOrder(message.method, message.path, status, text);
+  if (rejected !== undefined) {
+    return { kind: "dead", reason: `venue rejected the order: ${rejected}`, status, response: text };
+  }
   if (status >= 200 && status < 300) return { kind: "delivered", status, response: text };
   if (isDuplicateOrder(status, text)) return { kind: "delivered", status, response: text };
   if (status === 429) return { kind: "retry", reason: "venue rate limit (429)", status };
@@ -235,7 +314,7 @@ export async function consumeDeliveries(
       if (isAlertMessage(msg.body)) return deliverAlert(env, msg as Message<AlertMessage>, retryDelaySeconds);
       const message = msg.body;
       const now = Date.now();
-      let outcome = await attempt(env, ctx, message, now);
+      let outcome = await attempt(env, ctx, message, now, msg.attempts > 1 || message.redrivenAt !== undefined);
       if (outcome.kind === "retry" && msg.attempts >= MAX_DELIVERY_ATTEMPTS) {
         outcome = { ...outcome, kind: "dead", reason: `gave up after ${msg.attempts} attempts: ${outcome.reason}` };
       }

@@ -125,6 +125,10 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
     problem(`request.path must be a path under ${prefix ?? "the venue's API prefix"}, with no query or dot segments`);
   }
   const fields = parseFields(raw.fields, problem);
+  if (VENUES.includes(venue as VenueName) && typeof path === "string") {
+    const templateProblems = PROFILES[venue as VenueName].templateProblems;
+    for (const message of templateProblems(method, path, request?.body, (name) => fields[name])) problem(message);
+  }
   for (const used of placeholders([path, request?.body])) {
     if (!BUILTINS.has(used) && !(used in fields))
       problem(`the template uses {{${used}}}, which is not a declared field`);
@@ -288,10 +292,16 @@ export function mapRequest(route: HookRoute, values: ReadonlyMap<string, string>
   return { venue: route.venue, account: route.account, method: route.method, path, body };
 }
 
+/** A delivery id: `clientOrderId`'s UUID, or the `sg-` + 29 hex digits of deliveries recorded before it. */
+export const DELIVERY_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|sg-[0-9a-f]{29})$/;
+
 /**
  * The `client_order_id` for a delivery: derived from the route and its idempotency key, so the same webhook
  * delivered twice maps to the same order, which the venue refuses as a duplicate even if our own dedupe missed it.
  */
 export async function clientOrderId(route: string, key: string): Promise<string> {
-  return `sg-${hex(await sha256(`${route}\n${key}`)).slice(0, 29)}`;
+  // A lowercase, hyphenated UUID (version 8, RFC 9562's custom form): one of the forms INTX takes.
+  const h = hex(await sha256(`${route}\n${key}`));
+  const variant = ((Number.parseInt(h.charAt(16), 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

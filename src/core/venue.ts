@@ -19,6 +19,165 @@ export interface VenueProfile {
   envPrefix: string;
   /** Requests per second per API key that the venue allows; undefined where it is not published. */
   defaultRatePerSecond: number | undefined;
+  /**
+   * What the venue requires of a webhook route's body template for this method and path, as problem messages
+   * (checked when `HOOKS` is parsed, so `/health` names the route before a signal dies at the venue).
+   */
+  templateProblems(method: string, path: string, body: unknown, field: TemplateField): string[];
+  /**
+   * For an order create that carries a `client_order_id`, the reads that find it at the venue (open orders, fills),
+   * so an order whose outcome is unknown is re-sent only if the venue has no trace of it; undefined for any other
+   * request. A venue without such reads has none, and its unknown outcomes are never re-sent.
+   */
+  orderLookup?(method: string, path: string, body: string | undefined): OrderLookup | undefined;
+  /**
+   * Why a 2xx answer to an order request says the order was rejected (INTX answers a crossing `post_only` 200 with
+   * `event_type: "REJECTED"`), or undefined for an answer that does not.
+   */
+  rejectedOrder(method: string, path: string, status: number, text: string): string | undefined;
+}
+
+/** The reads that tell whether the venue has an order: any of them with a result means it does. */
+export interface OrderLookup {
+  clientOrderId: string;
+  reads: readonly { path: string; query: string }[];
+  /** Whether one read's answer (JSON text) holds the order. */
+  found(text: string): boolean;
+}
+
+/** A declared payload field of a webhook route, by name: its type and whether it may be absent. */
+export type TemplateField = (name: string) => { type: string; optional: boolean } | undefined;
+
+/**
+ * INTX's four forms of `client_order_id` (its order create and modify spec): 18 printable ASCII characters; 20
+ * letters, digits or dashes; 31 lowercase hex digits without a leading 0; a lowercase, hyphenated UUID.
+ */
+const INTX_CLIENT_ORDER_ID = [
+  /^[\x21-\x7e]{18}$/,
+  /^[A-Za-z0-9-]{20}$/,
+  /^[1-9a-f][0-9a-f]{30}$/,
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+];
+
+/** Whether `id` has one of INTX's four `client_order_id` forms (docs/protocol.md, "INTX"). */
+export function isIntxClientOrderId(id: string): boolean {
+  return INTX_CLIENT_ORDER_ID.some((form) => form.test(id));
+}
+
+const WHOLE_PLACEHOLDER = /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/;
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** How a template value is filled: a literal, one whole placeholder (a builtin or a declared field), or a mix. */
+function templateValue(value: unknown, field: TemplateField) {
+  if (typeof value !== "string") return { literal: value };
+  const whole = WHOLE_PLACEHOLDER.exec(value);
+  if (!whole) return value.includes("{{") ? { mixed: true as const } : { literal: value };
+  const name = whole[1] as string;
+  return { placeholder: name, spec: field(name) };
+}
+
+const record = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** INTX: an order create or modify carries a `client_order_id` that is sure to have one of the four forms. */
+function intxTemplateProblems(method: string, path: string, body: unknown, field: TemplateField): string[] {
+  const create = method === "POST" && path === "/api/v1/orders";
+  const modify = method === "PUT" && /^\/api\/v1\/orders\/[^/]+$/.test(path);
+  if (!create && !modify) return [];
+  const forms =
+    "INTX takes {{client_order_id}} (skewguard's own id, a UUID), a declared uuid field, or a literal of 18 ASCII " +
+    "characters, 20 letters, digits or dashes, 31 lowercase hex digits, or a lowercase UUID";
+  if (!record(body) || !("client_order_id" in body)) {
+    return create ? [`request.body.client_order_id is required by INTX orders; ${forms}`] : [];
+  }
+  const value = templateValue(body.client_order_id, field);
+  if ("literal" in value) {
+    return typeof value.literal === "string" && isIntxClientOrderId(value.literal)
+      ? []
+      : [`request.body.client_order_id ${JSON.stringify(value.literal)} is not in one of INTX's forms; ${forms}`];
+  }
+  if ("placeholder" in value) {
+    if (value.placeholder === "client_order_id" || value.placeholder === "delivery_id") return [];
+    if (value.spec?.type === "uuid" && !value.spec.optional) return [];
+  }
+  return [`request.body.client_order_id may not meet INTX's forms; ${forms}`];
+}
+
+/** A JSON object's fields, or undefined for anything else. */
+function jsonObject(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return record(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** INTX: open orders and fills, both filtered by `client_order_id` (and the order's portfolio, when it names one). */
+function intxOrderLookup(method: string, path: string, body: string | undefined): OrderLookup | undefined {
+  if (method !== "POST" || path !== "/api/v1/orders") return undefined;
+  const order = jsonObject(body);
+  const id = order?.client_order_id;
+  if (typeof id !== "string" || id === "") return undefined;
+  const portfolio = typeof order?.portfolio === "string" ? order.portfolio : undefined;
+  const query = (scope: string) =>
+    new URLSearchParams({ client_order_id: id, ...(portfolio ? { [scope]: portfolio } : {}) }).toString();
+  return {
+    clientOrderId: id,
+    reads: [
+      { path: "/api/v1/orders", query: query("portfolio") },
+      { path: "/api/v1/portfolios/fills", query: query("portfolios") },
+    ],
+    found: (text) => {
+      const results = jsonObject(text)?.results;
+      return Array.isArray(results) && results.length > 0;
+    },
+  };
+}
+
+/** INTX: an order answered 200 whose `event_type` is `REJECTED` was not placed; its `reject_reason` says why. */
+function intxRejectedOrder(method: string, path: string, status: number, text: string): string | undefined {
+  if (status < 200 || status > 299 || !path.startsWith("/api/v1/orders") || method === "GET") return undefined;
+  const answer = jsonObject(text);
+  if (answer?.event_type !== "REJECTED" && answer?.order_status !== "REJECTED") return undefined;
+  const reason = answer.reject_reason ?? answer.reject_message ?? answer.text;
+  return typeof reason === "string" && reason !== "" ? reason.slice(0, 200) : "REJECTED";
+}
+
+const CDE_UUIDS = ["fcm_uuid", "firm_uuid", "trading_user_uuid"] as const;
+
+/**
+ * CDE: a kill-switch carries `only_cancel_no_trading_lock` (a boolean) and exactly one of `fcm_uuid`, `firm_uuid`,
+ * `trading_user_uuid`; an unlock exactly one uuid (CDE's reference: "Must only include one uuid").
+ */
+function cdeTemplateProblems(method: string, path: string, body: unknown, field: TemplateField): string[] {
+  const kill = path === "/rest/kill-switch";
+  if (method !== "POST" || (!kill && path !== "/rest/unlock-trading")) return [];
+  const what = kill ? "a CDE kill-switch" : "a CDE unlock-trading";
+  if (!record(body)) return [`request.body must be an object: ${what} names exactly one of ${CDE_UUIDS.join(", ")}`];
+  const problems: string[] = [];
+  const sure = (name: string, type: string, literal: (v: unknown) => boolean): boolean => {
+    const value = templateValue(body[name], field);
+    if ("literal" in value) return literal(value.literal);
+    return "placeholder" in value && value.spec?.type === type && !value.spec.optional;
+  };
+  if (kill && !sure("only_cancel_no_trading_lock", "boolean", (v) => typeof v === "boolean")) {
+    problems.push(
+      `request.body.only_cancel_no_trading_lock is required by ${what}: true or false, or a required boolean field`,
+    );
+  }
+  const named = CDE_UUIDS.filter((name) => name in body);
+  if (named.length !== 1) {
+    problems.push(
+      `request.body must name exactly one of ${CDE_UUIDS.join(", ")} for ${what} (it names ${named.length})`,
+    );
+  } else {
+    const [name] = named as [string];
+    if (!sure(name, "uuid", (v) => typeof v === "string" && UUID_TEXT.test(v))) {
+      problems.push(`request.body.${name} must be a lowercase UUID, or a required uuid field`);
+    }
+  }
+  return problems;
 }
 
 export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
@@ -28,6 +187,9 @@ export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
     apiPrefix: "/api/v1/",
     envPrefix: "INTX_",
     defaultRatePerSecond: 40,
+    templateProblems: intxTemplateProblems,
+    orderLookup: intxOrderLookup,
+    rejectedOrder: intxRejectedOrder,
   },
   cde: {
     name: "cde",
@@ -35,6 +197,9 @@ export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
     apiPrefix: "/rest/",
     envPrefix: "CDE_",
     defaultRatePerSecond: undefined,
+    templateProblems: cdeTemplateProblems,
+    // CDE takes orders over FIX/SBE only: no REST answer rejects one.
+    rejectedOrder: () => undefined,
   },
 };
 

@@ -28,6 +28,8 @@ export interface CoinbaseClientOptions {
   store?: EstimateStore;
   /** Clock drift allowance, ppm: old samples widen by this much of their age. Default 100. */
   driftPpm?: number;
+  /** The venue's timestamp window, seconds, to tell a refused timestamp from its `Date`. Default 5. */
+  windowSeconds?: number;
 }
 
 /** How the client signed the request that got a response: its timestamp, the attempts, the estimate it used. */
@@ -67,18 +69,22 @@ export class CoinbaseClient {
       const now = this.#now();
       const estimate = this.estimator.estimate(now);
       const timestamp = timestampFor(now, estimate);
-      const signed = await signRequest(new Request(request, { body }), identity, timestamp);
+      const unsigned = new Request(request, { body });
+      // The venues render errors as JSON only when asked (INTX's Javalin answers plain text otherwise).
+      if (!unsigned.headers.has("accept")) unsigned.headers.set("accept", "application/json");
+      const signed = await signRequest(unsigned, identity, timestamp);
       const tSend = this.#now();
       const response = await this.#fetch(signed);
       const tRecv = this.#now();
+      const sample = venueSample(response, tSend, tRecv);
       // A refusal is a short error body; a long one is not read (it cannot be the venue's timestamp refusal).
       const small = Number(response.headers.get("content-length") ?? "0") <= REFUSAL_BODY_LIMIT;
+      const evidence = { timestamp, windowSeconds: this.#options.windowSeconds ?? 5, date: sample?.date };
       const refused =
         attempt === 1 &&
         (response.status === 400 || response.status === 401) &&
         small &&
-        isTimestampRejection(response.status, (await response.clone().text()).slice(0, REFUSAL_BODY_LIMIT));
-      const sample = venueSample(response, tSend, tRecv);
+        isTimestampRejection(response.status, (await response.clone().text()).slice(0, REFUSAL_BODY_LIMIT), evidence);
       if (sample && this.estimator.add(sample, { rejected: refused })) this.#offer(tRecv);
       if (refused) {
         await response.body?.cancel();

@@ -39,17 +39,26 @@ export function sampleFromResponse(headers: Headers, tSend: number, tRecv: numbe
   return date === undefined ? undefined : { tSend, tRecv, date };
 }
 
-/** Whether a response says it is JSON (both venues' APIs answer JSON, errors included). */
+/** Whether a response says it is JSON (both venues' APIs answer JSON, errors included, when asked for it). */
 export function isJson(headers: Headers): boolean {
   return /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(headers.get("content-type") ?? "");
 }
 
 /**
- * The sample a response gives if it came from the venue's API: JSON, and neither a redirect nor a 5xx. An HTML
- * error page, a redirect or a 5xx may come from a proxy, gateway or dev server stamped by another machine's clock.
+ * Whether an answer came from the venue's API rather than something in front of it. The venues' API servers answer
+ * JSON, or plain text when the request did not ask for JSON (INTX's Javalin renders its errors so); skewguard asks
+ * for JSON, but learns from a plain-text refusal all the same. What is not theirs: a redirect, a 5xx (a proxy or
+ * load balancer may answer it), and an HTML or other page (a gateway's, a CDN's, a dev server's), each possibly
+ * stamped by another machine's clock. docs/clock.md, "Which answers teach the clock".
  */
-export function venueSample(response: Response, tSend: number, tRecv: number): ClockSample | undefined {
+export function fromVenueApi(response: Response): boolean {
   const { status, headers } = response;
-  if (!isJson(headers) || (status >= 300 && status < 400) || status >= 500) return undefined;
-  return sampleFromResponse(headers, tSend, tRecv);
+  if ((status >= 300 && status < 400) || status >= 500) return false;
+  const type = headers.get("content-type");
+  return type === null || isJson(headers) || /^text\/plain\s*(?:;|$)/i.test(type);
+}
+
+/** The sample a response gives if it came from the venue's API (`fromVenueApi`), else undefined. */
+export function venueSample(response: Response, tSend: number, tRecv: number): ClockSample | undefined {
+  return fromVenueApi(response) ? sampleFromResponse(response.headers, tSend, tRecv) : undefined;
 }

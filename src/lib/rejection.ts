@@ -41,17 +41,65 @@ function errorsMessage(errors: readonly unknown[]): string | undefined {
 }
 
 /**
- * Narrow on purpose: a false positive re-sends a request, so words like "expired" alone (an order's expiry
- * time, say) must not match. Legacy Coinbase: "request timestamp expired" (also seen as "Request timestamp is
- * expired"); others say "invalid timestamp". `time ?stamp` matches both "timestamp" and "time stamp".
+ * The venue's own words for a refused timestamp, matched against its error message as a whole (after a Javalin
+ * exception-class prefix such as `io.javalin.http.UnauthorizedResponse: `), never against text anywhere in the body:
+ * a caller's `client_order_id` or instrument quoted inside a refusal ("Order rejected (DUPLICATE_CLIENT_ORDER_ID
+ * timestamp-1)") must not read as a clock problem. Legacy Coinbase said "request timestamp expired" (also "Request
+ * timestamp is expired"); others say "invalid timestamp", "CB-ACCESS-TIMESTAMP outside of window", "request expired".
  */
-const TIMESTAMP_WORDS = /time ?stamp|request (has )?expired|clock skew/i;
+const TIMESTAMP_PHRASE =
+  /^(?:(?:(?:request|cb-access)[ -]?)?time ?stamp (?:is )?(?:expired|too old|invalid|outside (?:of )?(?:the )?window|out of (?:range|window))|invalid (?:request )?time ?stamp|request (?:has |is )?expired|clock skew(?: too large)?)\.?$/i;
 
-/** True when the venue refused the request for its `CB-ACCESS-TIMESTAMP` (so it did not process it). */
-export function isTimestampRejection(status: number, bodyText: string): boolean {
+/** Whether a venue error message is one of the known phrases for a refused timestamp (a hint, see below). */
+export function isTimestampPhrase(message: string | undefined): boolean {
+  if (message === undefined) return false;
+  const bare = message.replace(/^(?:[\w.$]+\.)?\w+(?:Response|Exception): /, "").trim();
+  return TIMESTAMP_PHRASE.test(bare);
+}
+
+/**
+ * What a refusal's own `Date` says of the timestamp that was signed, against the venue's window. The venue's clock
+ * read somewhere in [date, date + 1) s when it answered, and it compared `timestamp` with that reading:
+ * - `outside`: for every such reading the timestamp is further than the window: a timestamp refusal, whatever the
+ *   body says (INTX's generic 401 is the same for a bad signature and a stale timestamp);
+ * - `inside`: for every such reading it is within the window: the timestamp was not the reason;
+ * - `edge`: it depends on where in that second the venue read its clock.
+ */
+export type WindowVerdict = "outside" | "inside" | "edge";
+
+export function windowVerdict(timestamp: number, windowSeconds: number, date: number): WindowVerdict {
+  if (timestamp + windowSeconds < date || timestamp - windowSeconds >= date + 1) return "outside";
+  if (timestamp - windowSeconds <= date && timestamp + windowSeconds >= date + 1) return "inside";
+  return "edge";
+}
+
+/** What skewguard knows of the request a refusal answered. */
+export interface RefusalEvidence {
+  /** The `CB-ACCESS-TIMESTAMP` that was sent, seconds. */
+  timestamp: number;
+  /** The venue's timestamp window, seconds (docs/protocol.md, "Timestamp windows"). */
+  windowSeconds: number;
+  /**
+   * The refusal's `Date`, seconds, when the answer came from the venue's API (`venueSample`): a gateway's page is
+   * stamped by another machine's clock. Undefined when there is none.
+   */
+  date: number | undefined;
+}
+
+/**
+ * True when the venue refused the request for its `CB-ACCESS-TIMESTAMP` (so it did not process it). Decided first
+ * from what cannot lie, the refusal's own `Date` against the signed timestamp (`windowVerdict`); the venue's words
+ * are only a hint, read when the `Date` cannot settle it (no usable `Date`, or the edge second). At the edge a 401
+ * counts as a timestamp refusal even in generic words: re-signing once costs nothing, since a 401 processed
+ * nothing. Only 400 and 401 can be one. docs/protocol.md, "Error shapes".
+ */
+export function isTimestampRejection(status: number, bodyText: string, evidence?: RefusalEvidence): boolean {
   if (status !== 400 && status !== 401) return false;
-  const message = venueMessage(bodyText);
-  return message !== undefined && TIMESTAMP_WORDS.test(message);
+  const verdict =
+    evidence?.date === undefined ? undefined : windowVerdict(evidence.timestamp, evidence.windowSeconds, evidence.date);
+  if (verdict === "outside") return true;
+  if (verdict === "inside") return false;
+  return isTimestampPhrase(venueMessage(bodyText)) || (verdict === "edge" && status === 401);
 }
 
 /**
@@ -59,8 +107,8 @@ export function isTimestampRejection(status: number, bodyText: string): boolean 
  * unknown key, a wrong passphrase, a bad signature), which re-signing will not cure. The `venue.auth_failed` alert
  * is raised on it.
  */
-export function isAuthRefusal(status: number, bodyText: string): boolean {
-  return status === 401 && !isTimestampRejection(status, bodyText);
+export function isAuthRefusal(status: number, bodyText: string, evidence?: RefusalEvidence): boolean {
+  return status === 401 && !isTimestampRejection(status, bodyText, evidence);
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   sessionKey,
 } from "../console/session.ts";
 import { haltReasonProblem } from "../core/guards.ts";
+import { DELIVERY_ID } from "../core/hooks.ts";
 import { type AllowRule, allows } from "../core/tokens.ts";
 import { accountKey, VENUES } from "../core/venue.ts";
 import { halfWidthMs } from "../lib/index.ts";
@@ -157,12 +158,12 @@ const NOTICES: Record<string, string> = {
   failed: "It did not take: the account's gate or the queue did not answer; try again",
   unknown: "No such account or delivery",
 };
-const SUBJECT = /^([a-z]+\/[a-z0-9-]{1,32}|sg-[0-9a-f]{29})$/;
+const ACCOUNT_SUBJECT = /^[a-z]+\/[a-z0-9-]{1,32}$/;
 
 function notice(url: URL): string | undefined {
   const text = NOTICES[url.searchParams.get("done") ?? ""];
   const subject = url.searchParams.get("subject") ?? "";
-  return text && SUBJECT.test(subject) ? `${text}: ${subject}` : text;
+  return text && (ACCOUNT_SUBJECT.test(subject) || DELIVERY_ID.test(subject)) ? `${text}: ${subject}` : text;
 }
 
 const back = (done: keyof typeof NOTICES, subject: string) =>
@@ -197,7 +198,7 @@ export async function consoleAction(
   }
   if (action === "redrive") {
     const id = fields.get("id") ?? "";
-    if (!SUBJECT.test(id) || !id.startsWith("sg-")) return back("unknown", "");
+    if (!DELIVERY_ID.test(id)) return back("unknown", "");
     if (!allows(s.allow, "POST", `/deliveries/${id}/retry`)) return back("forbidden", id);
     try {
       const work = redrive(env, id, by, Date.now(), fields.get("force") === "true");

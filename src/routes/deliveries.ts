@@ -11,10 +11,10 @@ import {
   readDelivery,
   redrive,
 } from "../adapters/deliveries.ts";
+import { DELIVERY_ID } from "../core/hooks.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError } from "./http.ts";
 
-const DELIVERY_ID = /^sg-[0-9a-f]{29}$/;
 const STATES: readonly DeliveryView["state"][] = ["queued", "delivered", "dead"];
 
 export async function delivery(id: string, request: Request, env: Env): Promise<Response> {

@@ -14,7 +14,7 @@ import { hex, secretsEqual, sha256 } from "../core/digest.ts";
 import { requestKind, screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
-import { accountKey } from "../core/venue.ts";
+import { accountKey, PROFILES } from "../core/venue.ts";
 import { venueMessage } from "../lib/index.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
@@ -159,10 +159,16 @@ async function deliverNow(
   } catch {
     // keep the (capped) text
   }
-  const ok = status >= 200 && status < 300;
+  // A 2xx can still reject the order (INTX: `event_type: "REJECTED"`): the sender hears a refusal, and so do alerts.
+  const rejected = PROFILES[venue].rejectedOrder(method, path, status, text);
+  if (rejected !== undefined) raiseLater(env, ctx, events.orderRefused(venue, account, "venue", by, rejected));
+  const ok = status >= 200 && status < 300 && rejected === undefined;
   const error = {
     code: "venue_rejected",
-    message: `${venue} answered ${status}: ${venueMessage(text) ?? "no message"}`.slice(0, 500),
+    message: (rejected === undefined
+      ? `${venue} answered ${status}: ${venueMessage(text) ?? "no message"}`
+      : `${venue} rejected the order: ${rejected}`
+    ).slice(0, 500),
   };
   return {
     status: ok ? 200 : 502,
