@@ -187,7 +187,9 @@ describe("alert events from their real code paths", () => {
   });
 
   it("clock.rejected_twice: the venue refuses the re-signed retry too; clock.stepped: the estimate jumped", async () => {
-    const { env: e } = bindings();
+    // skewguard is told the window the simulator will be set to below: a refusal is read from its Date against
+    // the window, so with 0.1 ms on both sides every whole-second timestamp is refused, and read as such.
+    const { env: e } = bindings({ INTX_WINDOW_SECONDS: "0.0001" });
     await simControl({ reset: true, skew_ms: 0 }); // the simulator's default skew is not 0
     expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200); // a warm clock at skew 0
     await simControl({ skew_ms: 30_000 });
@@ -218,7 +220,7 @@ describe("alert events from their real code paths", () => {
       account: "default",
       method: "POST",
       path: "/rest/kill-switch",
-      body: '{"only_cancel_no_trading_lock":false}',
+      body: '{"only_cancel_no_trading_lock":false,"firm_uuid":"3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01"}',
       receivedAt: Date.now(),
       maxAgeSeconds: 60,
       retrySafe: true,

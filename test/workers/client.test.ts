@@ -73,7 +73,15 @@ describe("signed client: clock", () => {
   });
 
   it("never retries for time twice, even if the venue keeps refusing", async () => {
-    const venue = fakeVenue({ skewMs: 0, windowSeconds: -1 }); // refuses every timestamp
+    // The venue's clock jumps 60 s ahead before the first attempt arrives and 60 s back before the re-signed one:
+    // both are refused for their timestamp, and each refusal's Date says so.
+    let arrivals = 0;
+    const options = { skewMs: 0, upMs: () => 20 };
+    options.upMs = () => {
+      options.skewMs = ++arrivals === 1 ? 60_000 : -60_000;
+      return 20;
+    };
+    const venue = fakeVenue(options);
     const { c } = client(venue);
     const r = await c.send({ method: "GET", path: "/api/v1/portfolios" });
     expect(r.attempts).toBe(2);

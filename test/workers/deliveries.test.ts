@@ -19,7 +19,12 @@ const HOOKS = [
     secret_binding: "HOOK_TOKEN",
     delivery: "queue",
     max_age_seconds: 60,
-    request: { venue: "cde", method: "POST", path: "/rest/kill-switch", body: { only_cancel_no_trading_lock: false } },
+    request: {
+      venue: "cde",
+      method: "POST",
+      path: "/rest/kill-switch",
+      body: { only_cancel_no_trading_lock: false, firm_uuid: "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01" },
+    },
   },
 ];
 const deliveries = recordingQueue<DeliveryMessage>();
@@ -39,8 +44,11 @@ const bindings = workerEnv({
   RELAY_TOKENS: JSON.stringify([{ name: "ops", token: TOKEN, allow: ["GET /deliveries/*"] }]),
 });
 
+/** A client_order_id in one of INTX's forms (a lowercase UUID). */
+const CID = "5d0c3a8e-1f2b-4c6d-8e9f-0a1b2c3d4e5f";
+
 let sent: { method: string; path: string; body: string; signed: boolean }[] = [];
-function venue(respond: () => Response) {
+function venue(respond: (request: Request) => Response) {
   sent = [];
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);
@@ -50,7 +58,7 @@ function venue(respond: () => Response) {
     const signed =
       request.headers.get("cb-access-sign") === referenceSignature(SECRET_B64, ts, request.method, path, body);
     sent.push({ method: request.method, path, body, signed });
-    const r = respond();
+    const r = respond(request);
     const headers = new Headers(r.headers);
     headers.set("date", new Date().toUTCString());
     return new Response(r.body, { status: r.status, headers });
@@ -67,7 +75,7 @@ function message(overrides: Partial<DeliveryMessage> = {}): DeliveryMessage {
     venue: "cde",
     method: "POST",
     path: "/rest/kill-switch",
-    body: '{"only_cancel_no_trading_lock":false}',
+    body: '{"only_cancel_no_trading_lock":false,"firm_uuid":"3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01"}',
     receivedAt: Date.now(),
     maxAgeSeconds: 60,
     retrySafe: true,
@@ -105,7 +113,12 @@ describe("durable delivery: the consumer", () => {
     const result = await consume(msg);
     expect(result.explicitAcks).toEqual([`q-${msg.id}`]);
     expect(sent).toEqual([
-      { method: "POST", path: "/rest/kill-switch", body: '{"only_cancel_no_trading_lock":false}', signed: true },
+      {
+        method: "POST",
+        path: "/rest/kill-switch",
+        body: '{"only_cancel_no_trading_lock":false,"firm_uuid":"3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01"}',
+        signed: true,
+      },
     ]);
     expect(await row(msg.id)).toEqual({ state: "delivered", attempts: 1, status: 200, reason: null });
   });
@@ -144,16 +157,95 @@ describe("durable delivery: the consumer", () => {
   });
 
   it("a duplicate client_order_id refusal proves an earlier attempt landed: delivered, not dead", async () => {
-    venue(() =>
-      Response.json(
-        { title: "io.javalin.http.BadRequestResponse: Order rejected (DUPLICATE_CLIENT_ORDER_ID)", status: 400 },
-        { status: 400 },
-      ),
+    venue((request) =>
+      request.method === "GET"
+        ? Response.json({ pagination: {}, results: [] })
+        : Response.json(
+            { title: "io.javalin.http.BadRequestResponse: Order rejected (DUPLICATE_CLIENT_ORDER_ID)", status: 400 },
+            { status: 400 },
+          ),
     );
-    const msg = message({ venue: "intx", path: "/api/v1/orders", body: '{"client_order_id":"sg-x"}' });
+    const msg = message({ venue: "intx", path: "/api/v1/orders", body: `{"client_order_id":"${CID}"}` });
     await consume(msg, 2);
     expect(await row(msg.id)).toMatchObject({ state: "delivered", attempts: 2, status: 400 });
     expect(await deadLetter(msg.id)).toBeNull();
+  });
+
+  // Exactly once without trusting the venue's duplicate rule (issue 23, item 6): a re-send first asks the venue.
+  const order = (extra: Partial<DeliveryMessage> = {}) =>
+    message({
+      venue: "intx",
+      path: "/api/v1/orders",
+      body: `{"client_order_id":"${CID}","portfolio":"pf-1"}`,
+      ...extra,
+    });
+  const lookups = [
+    { method: "GET", path: "/api/v1/orders", body: "", signed: true },
+    { method: "GET", path: "/api/v1/portfolios/fills", body: "", signed: true },
+  ];
+
+  it("a re-send that finds the order among the venue's fills is delivered, and not sent again", async () => {
+    const queries: string[] = [];
+    venue((request) => {
+      const url = new URL(request.url);
+      queries.push(url.search);
+      const results = url.pathname.endsWith("/fills") ? [{ fill_id: "f-1", client_order_id: CID }] : [];
+      return Response.json({ pagination: {}, results });
+    });
+    const msg = order();
+    await consume(msg, 2);
+    expect(sent).toEqual(lookups);
+    expect(queries).toEqual([`?client_order_id=${CID}&portfolio=pf-1`, `?client_order_id=${CID}&portfolios=pf-1`]);
+    expect(await row(msg.id)).toMatchObject({ state: "delivered", attempts: 2, status: 200, reason: null });
+  });
+
+  it("a re-send that finds no trace of the order sends it; a first attempt never asks", async () => {
+    venue((request) =>
+      request.method === "GET" ? Response.json({ pagination: {}, results: [] }) : Response.json({ order_id: "o-1" }),
+    );
+    const first = order();
+    await consume(first, 1);
+    expect(sent.map((s) => `${s.method} ${s.path}`)).toEqual(["POST /api/v1/orders"]);
+    const again = order();
+    await consume(again, 3);
+    expect(sent.map((s) => `${s.method} ${s.path}`)).toEqual([
+      "POST /api/v1/orders", // the first message's only request
+      "GET /api/v1/orders",
+      "GET /api/v1/portfolios/fills",
+      "POST /api/v1/orders",
+    ]);
+    expect(await row(again.id)).toMatchObject({ state: "delivered", attempts: 3, status: 200 });
+  });
+
+  it("a re-driven order is looked up before it is sent, even on its first attempt after the re-drive", async () => {
+    venue(() => Response.json({ pagination: {}, results: [{ order_id: "o-1", client_order_id: CID }] }));
+    const msg = order({ redrivenAt: Date.now() });
+    await consume(msg, 1);
+    expect(sent).toEqual([lookups[0]]);
+    expect(await row(msg.id)).toMatchObject({ state: "delivered", attempts: 1, status: 200 });
+  });
+
+  it("when the venue cannot tell, the order is dead-lettered as outcome unknown, never re-sent", async () => {
+    venue(() => Response.json({ message: "busy" }, { status: 503 }));
+    const msg = order();
+    const result = await consume(msg, 2);
+    expect(result.explicitAcks).toEqual([`q-${msg.id}`]);
+    expect(sent.every((s) => s.method === "GET")).toBe(true);
+    expect(await deadLetter(msg.id)).toEqual({
+      reason: `outcome unknown: looking up client_order_id ${CID}: answered 503; not re-sent, so it cannot act twice`,
+      attempts: 2,
+    });
+  });
+
+  it("an order the venue answers 200 but REJECTED is dead-lettered with the venue's reason", async () => {
+    venue(() => Response.json({ order_id: "o-2", event_type: "REJECTED", reject_reason: "POST_ONLY_WOULD_CROSS" }));
+    const msg = order();
+    await consume(msg, 1);
+    expect(await row(msg.id)).toMatchObject({ state: "dead", status: 200 });
+    expect(await deadLetter(msg.id)).toEqual({
+      reason: "venue rejected the order: POST_ONLY_WOULD_CROSS",
+      attempts: 1,
+    });
   });
 
   it("a plain venue refusal is dead-lettered with the venue's message", async () => {

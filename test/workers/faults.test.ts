@@ -18,7 +18,12 @@ const HOOKS = [
     secret_binding: "HOOK_TOKEN",
     delivery: "queue",
     max_age_seconds: 60,
-    request: { venue: "cde", method: "POST", path: "/rest/kill-switch", body: { only_cancel_no_trading_lock: false } },
+    request: {
+      venue: "cde",
+      method: "POST",
+      path: "/rest/kill-switch",
+      body: { only_cancel_no_trading_lock: false, firm_uuid: "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01" },
+    },
   },
   {
     name: "order",
@@ -182,7 +187,7 @@ describe("faults under durable delivery", () => {
       venue: "cde",
       method: "POST",
       path: "/rest/kill-switch",
-      body: '{"only_cancel_no_trading_lock":false}',
+      body: '{"only_cancel_no_trading_lock":false,"firm_uuid":"3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01"}',
       receivedAt: Date.now(),
       maxAgeSeconds: 60,
       retrySafe: true,

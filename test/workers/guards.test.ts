@@ -291,7 +291,11 @@ describe("halt", () => {
     const all = await halt(e, "/halt", "PUT", "desk closed");
     expect(all.status).toBe(200);
     expect((await call(e, "/intx/beta/api/v1/orders", post(order()))).status).toBe(423);
-    const kill = await call(e, "/cde/rest/kill-switch", post({ only_cancel_no_trading_lock: true }));
+    const kill = await call(
+      e,
+      "/cde/rest/kill-switch",
+      post({ only_cancel_no_trading_lock: true, firm_uuid: "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01" }),
+    );
     expect(kill.status).toBe(200);
 
     const state = await simControl();

@@ -116,10 +116,16 @@ function swHeaders(id: string, body: string, secret = WHSEC, at = new Date()): R
   };
 }
 
-/** The client_order_id the route must derive, computed independently (noble SHA-256). */
+/**
+ * The client_order_id the route must derive, computed independently (noble SHA-256): the first 16 bytes of the hash
+ * as an RFC 9562 version-8 UUID (version nibble 8, variant bits 10), lowercase and hyphenated, one of INTX's forms.
+ */
 function expectedOrderId(route: string, key: string): string {
-  const hex = Array.from(sha256(new TextEncoder().encode(`${route}\n${key}`)), (b) => b.toString(16).padStart(2, "0"));
-  return `sg-${hex.join("").slice(0, 29)}`;
+  const bytes = sha256(new TextEncoder().encode(`${route}\n${key}`)).slice(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 let n = 0;

@@ -89,7 +89,29 @@ describe("observability", () => {
         name: "tmpl",
         verify: "bearer",
         secret_binding: "HOOK_T",
-        request: { venue: "cde", method: "POST", path: "/rest/kill-switch", body: { x: "{{nope}}" } },
+        request: { venue: "cde", method: "POST", path: "/rest/instruments", body: { x: "{{nope}}" } },
+      },
+      {
+        name: "cid",
+        verify: "bearer",
+        secret_binding: "HOOK_T",
+        request: {
+          venue: "intx",
+          method: "POST",
+          path: "/api/v1/orders",
+          body: { client_order_id: "tv-order-1", side: "BUY", size: "1", type: "MARKET", tif: "IOC", instrument: "X" },
+        },
+      },
+      {
+        name: "kill",
+        verify: "bearer",
+        secret_binding: "HOOK_T",
+        request: {
+          venue: "cde",
+          method: "POST",
+          path: "/rest/kill-switch",
+          body: { only_cancel_no_trading_lock: true },
+        },
       },
     ]);
     const ctx = createExecutionContext();
@@ -105,6 +127,19 @@ describe("observability", () => {
         { route: "bad", message: "verify must be standard-webhooks, tradingview or bearer" },
         { route: "bad", message: "request.path must be a path under /api/v1/, with no query or dot segments" },
         { route: "tmpl", message: "the template uses {{nope}}, which is not a declared field" },
+        {
+          route: "cid",
+          message:
+            'request.body.client_order_id "tv-order-1" is not in one of INTX\'s forms; INTX takes {{client_order_id}} ' +
+            "(skewguard's own id, a UUID), a declared uuid field, or a literal of 18 ASCII characters, 20 letters, " +
+            "digits or dashes, 31 lowercase hex digits, or a lowercase UUID",
+        },
+        {
+          route: "kill",
+          message:
+            "request.body must name exactly one of fcm_uuid, firm_uuid, trading_user_uuid for a CDE kill-switch " +
+            "(it names 0)",
+        },
       ],
     });
     // The first test's one response taught the clock: a single whole-second Date brackets ±500 ms (+ round trip).

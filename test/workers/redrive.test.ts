@@ -53,7 +53,7 @@ async function deadKillSwitch(stale = false, retrySafe = true): Promise<Delivery
     account: "default",
     method: "POST",
     path: "/rest/kill-switch",
-    body: '{"only_cancel_no_trading_lock":true}',
+    body: '{"only_cancel_no_trading_lock":true,"firm_uuid":"3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01"}',
     receivedAt: Date.now() - (stale ? 120_000 : 1_000),
     maxAgeSeconds: 60,
     retrySafe,
