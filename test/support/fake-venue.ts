@@ -22,6 +22,8 @@ export interface FakeVenueOptions {
   upMs?: number | (() => number);
   downMs?: number | (() => number);
   windowSeconds?: number;
+  /** The answer to a timestamp outside the window; default `401 {"message":"request timestamp expired"}`. */
+  timestampRefusal?: () => Response;
   /** Answer instead of the normal handling (after auth), e.g. to inject faults. */
   respond?: (request: Request, n: number) => Response | undefined;
 }
@@ -46,7 +48,8 @@ export function fakeVenue(options: FakeVenueOptions) {
     const window = (options.windowSeconds ?? 5) * 1000;
     if (!/^\d+$/.test(ts) || Math.abs(Number(ts) * 1000 - serverMs) > window) {
       seen.push({ timestamp: ts, accepted: false, reason: "timestamp" });
-      response = Response.json({ message: "request timestamp expired" }, { status: 401 });
+      response =
+        options.timestampRefusal?.() ?? Response.json({ message: "request timestamp expired" }, { status: 401 });
     } else if (request.headers.get("cb-access-sign") !== expected) {
       seen.push({ timestamp: ts, accepted: false, reason: "signature" });
       response = Response.json({ message: "invalid signature" }, { status: 401 });

@@ -102,7 +102,74 @@ describe("signed client: clock", () => {
   });
 });
 
+// INTX most likely refuses a stale timestamp with the generic body it gives a bad signature, and in plain text unless
+// asked for JSON (issue 23, items 2 and 3): the refusal's Date decides, and a plain-text answer teaches the clock.
+describe("signed client: the venue's real refusals", () => {
+  const GENERIC = { title: "io.javalin.http.UnauthorizedResponse: Unauthorized", status: 401 };
+  for (const [shape, refusal] of [
+    ["a generic JSON 401", () => Response.json(GENERIC, { status: 401 })],
+    [
+      "a plain-text 401",
+      () => new Response("Unauthorized", { status: 401, headers: { "content-type": "text/plain" } }),
+    ],
+    ["a generic CDE 400", () => Response.json({ message: "Unauthorized" }, { status: 400 })],
+  ] as const) {
+    it(`${shape} whose Date shows a stale timestamp is re-signed once and lands`, async () => {
+      const venue = fakeVenue({ skewMs: 37_250, timestampRefusal: refusal });
+      const { c } = client(venue);
+      const r = await c.send({ method: "GET", path: "/api/v1/portfolios" });
+      expect(r.response.status).toBe(200);
+      expect(r.attempts).toBe(2);
+      expect(venue.seen.map((s) => s.accepted)).toEqual([false, true]);
+    });
+  }
+
+  it("a generic 401 whose Date shows the timestamp inside the window is a key refusal: not re-sent, alerted", async () => {
+    const venue = fakeVenue({ skewMs: 0, respond: () => Response.json(GENERIC, { status: 401 }) });
+    const alerts: string[] = [];
+    const { c } = client(venue, { alert: (event) => alerts.push(event.type) });
+    const r = await c.send({ method: "GET", path: "/api/v1/portfolios" });
+    expect(r.response.status).toBe(401);
+    expect(r.attempts).toBe(1);
+    expect(venue.requests).toBe(1);
+    expect(alerts).toEqual(["venue.auth_failed"]);
+  });
+
+  it("asks for JSON on every request that names no Accept, and keeps a caller's own", async () => {
+    const accepts: (string | null)[] = [];
+    const venue = fakeVenue({
+      skewMs: 0,
+      respond: (request) => (accepts.push(request.headers.get("accept")), undefined),
+    });
+    const { c } = client(venue);
+    await c.send({ method: "GET", path: "/api/v1/portfolios" });
+    await c.send({ method: "GET", path: "/api/v1/portfolios", headers: { accept: "text/csv" } });
+    expect(accepts).toEqual(["application/json", "text/csv"]);
+  });
+});
+
 describe("signed client: retry policy", () => {
+  it("a venue 429 without Retry-After waits until the venue's next second before the retry", async () => {
+    // INTX's 429 carries no Retry-After (issue 23, item 4). The venue's clock is the local one here (skew 0), so the
+    // second each attempt arrives in is read straight from the simulated clock.
+    const arrivedIn: number[] = [];
+    const venue = fakeVenue({
+      skewMs: 0,
+      respond: (_r, n) => {
+        arrivedIn.push(Math.floor(venue.now() / 1000));
+        return n === 1 ? Response.json({ message: "Rate limit exceeded" }, { status: 429 }) : undefined;
+      },
+    });
+    const { c, sleeps } = client(venue);
+    const r = await c.send({ method: "GET", path: "/api/v1/portfolios" });
+    expect(r.response.status).toBe(200);
+    expect(r.attempts).toBe(2);
+    expect(arrivedIn).toHaveLength(2);
+    expect(arrivedIn[1]).toBe((arrivedIn[0] as number) + 1);
+    expect(sleeps).toHaveLength(1);
+    expect(sleeps[0]).toBeLessThanOrEqual(1_000);
+  });
+
   it("retries an idempotent GET on 503, honouring Retry-After", async () => {
     const venue = fakeVenue({
       skewMs: 0,
