@@ -29,6 +29,8 @@ import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
 import {
   type AccountEffects,
   accountEffects,
+  CLIENT_ORDER_ID_LENGTHS,
+  type ClientOrderIdLengths,
   DUPLICATE_SCOPES,
   type DuplicateScope,
   effects,
@@ -130,6 +132,8 @@ interface Settings {
   retryAfter: boolean;
   /** When INTX refuses a client_order_id as a duplicate (intx.ts). */
   duplicateScope: DuplicateScope;
+  /** How INTX reads its client_order_id forms' lengths (shared.ts). */
+  clientOrderIdLengths: ClientOrderIdLengths;
   /** INTX's limit of authenticated requests per key in any rolling second; null = none (load tests). */
   intxRateLimit: number | null;
   fault: Fault | null;
@@ -169,6 +173,7 @@ function defaults(env: SimEnv): Settings {
     timestampBody: "generic",
     retryAfter: false,
     duplicateScope: "open",
+    clientOrderIdLengths: "exact",
     intxRateLimit: INTX_RATE_LIMIT,
     fault: null,
   };
@@ -314,6 +319,7 @@ const CONTROL_KEYS = [
   "timestamp_body",
   "retry_after",
   "duplicate_scope",
+  "client_order_id_lengths",
   "intx_rate_limit",
   "fault",
   "alerts_fault",
@@ -357,6 +363,7 @@ function parseControl(text: string) {
     timestamp_body,
     retry_after,
     duplicate_scope,
+    client_order_id_lengths,
     intx_rate_limit,
     fault,
     alerts_fault,
@@ -370,6 +377,12 @@ function parseControl(text: string) {
   }
   if (duplicate_scope !== undefined && !DUPLICATE_SCOPES.includes(duplicate_scope as DuplicateScope)) {
     throw new BadControl(`duplicate_scope must be one of ${oneOf(DUPLICATE_SCOPES)}`);
+  }
+  if (
+    client_order_id_lengths !== undefined &&
+    !CLIENT_ORDER_ID_LENGTHS.includes(client_order_id_lengths as ClientOrderIdLengths)
+  ) {
+    throw new BadControl(`client_order_id_lengths must be one of ${oneOf(CLIENT_ORDER_ID_LENGTHS)}`);
   }
   if (alerts_fault !== undefined && alerts_fault !== null && !ALERTS_FAULTS.includes(alerts_fault as AlertsFault)) {
     throw new BadControl(`alerts_fault must be ${ALERTS_FAULTS.map((k) => JSON.stringify(k)).join(", ")} or null`);
@@ -436,6 +449,7 @@ function parseControl(text: string) {
     timestampBody: timestamp_body as TimestampBody | undefined,
     retryAfter: retry_after as boolean | undefined,
     duplicateScope: duplicate_scope as DuplicateScope | undefined,
+    clientOrderIdLengths: client_order_id_lengths as ClientOrderIdLengths | undefined,
     intxRateLimit: intx_rate_limit as number | null | undefined,
     fault: newFault,
     alertsFault: alerts_fault as AlertsFault | null | undefined,
@@ -476,6 +490,7 @@ function state(current: Settings, env: SimEnv) {
     timestamp_body: current.timestampBody,
     retry_after: current.retryAfter,
     duplicate_scope: current.duplicateScope,
+    client_order_id_lengths: current.clientOrderIdLengths,
     intx_rate_limit: current.intxRateLimit,
     fault,
     trading_locked: { ...tradingLocked },
@@ -517,6 +532,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.timestampBody !== undefined) current.timestampBody = change.timestampBody;
     if (change.retryAfter !== undefined) current.retryAfter = change.retryAfter;
     if (change.duplicateScope !== undefined) current.duplicateScope = change.duplicateScope;
+    if (change.clientOrderIdLengths !== undefined) current.clientOrderIdLengths = change.clientOrderIdLengths;
     if (change.intxRateLimit !== undefined) current.intxRateLimit = change.intxRateLimit;
     if (change.fault !== undefined) current.fault = change.fault;
     if (change.alertsFault !== undefined) setAlertsFault(change.alertsFault);
@@ -652,7 +668,14 @@ export default {
     }
 
     const method = request.method.toUpperCase();
-    const req: VenueRequest = { method, url, body, nowMs: serverMs, duplicateScope: s.duplicateScope };
+    const req: VenueRequest = {
+      method,
+      url,
+      body,
+      nowMs: serverMs,
+      duplicateScope: s.duplicateScope,
+      clientOrderIdLengths: s.clientOrderIdLengths,
+    };
     // A public INTX route (assets, instruments, quotes) ignores the CB-ACCESS headers, signed or not.
     const isPublic = venue === "intx" && isIntxPublic(method, url.pathname);
     if (!isPublic && !response) {

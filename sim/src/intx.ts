@@ -378,15 +378,16 @@ const openOrders = (book: Book) => [...book.orders.values()].filter((o) => o.ord
 
 /**
  * INTX's client_order_id forms: 18 printable ASCII characters; 20 of letters, digits and `-`; 31 lowercase hex
- * digits without a leading 0; or a lowercase hyphenated UUID.
+ * digits without a leading 0; or a lowercase hyphenated UUID. Under `client_order_id_lengths: "up_to"` the three
+ * lengths are maximums.
  */
-const CLIENT_ORDER_ID_FORMS = [
-  /^[\x21-\x7e]{18}$/,
-  /^[A-Za-z0-9-]{20}$/,
-  /^[1-9a-f][0-9a-f]{30}$/,
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
-];
-const validClientOrderId = (id: string) => CLIENT_ORDER_ID_FORMS.some((form) => form.test(id));
+const CLIENT_ORDER_ID_FORMS = {
+  exact: [/^[\x21-\x7e]{18}$/, /^[A-Za-z0-9-]{20}$/, /^[1-9a-f][0-9a-f]{30}$/],
+  up_to: [/^[\x21-\x7e]{1,18}$/, /^[A-Za-z0-9-]{1,20}$/, /^[1-9a-f][0-9a-f]{0,30}$/],
+};
+const UUID_FORM = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const validClientOrderId = (id: string, req: VenueRequest) =>
+  UUID_FORM.test(id) || CLIENT_ORDER_ID_FORMS[req.clientOrderIdLengths].some((form) => form.test(id));
 
 /**
  * Whether `id` is taken for a new order (or as a modify's new id; `except` is the order being modified): under
@@ -717,7 +718,7 @@ function createOrder(req: VenueRequest): Response {
     if (missing || value === "") return badRequest(`Order rejected (MISSING_FIELD ${field})`);
   }
   const { client_order_id, side, tif, type, instrument } = order as Record<string, string>;
-  if (!validClientOrderId(client_order_id as string)) return badRequest("Invalid client_order_id");
+  if (!validClientOrderId(client_order_id as string, req)) return badRequest("Invalid client_order_id");
   if (side !== "BUY" && side !== "SELL") return badRequest("Order rejected (INVALID_SIDE)");
   const size = positiveDecimal(order.size);
   if (!size) return badRequest("Order rejected (INVALID_SIZE)");
@@ -853,7 +854,7 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
   if (!isObject(change)) return badRequest("Invalid JSON body");
   const clientOrderId = change.client_order_id;
   if (typeof clientOrderId !== "string" || clientOrderId === "") return refuse("MISSING_FIELD client_order_id");
-  if (!validClientOrderId(clientOrderId)) return badRequest("Invalid client_order_id");
+  if (!validClientOrderId(clientOrderId, req)) return badRequest("Invalid client_order_id");
   if (change.portfolio === undefined || change.portfolio === null) return portfolioRequired();
   const portfolio = findPortfolio(book, String(change.portfolio));
   if (!portfolio) return portfolioNotFound();

@@ -16,11 +16,20 @@ export interface VenueRequest {
   account?: string;
   /** The `duplicate_scope` knob: INTX refuses a client_order_id while an order with it is open, or ever used. */
   duplicateScope: DuplicateScope;
+  /** The `client_order_id_lengths` knob: the forms' lengths exactly, or as maximums. */
+  clientOrderIdLengths: ClientOrderIdLengths;
 }
 
 /** `open`: a client_order_id is taken while a WORKING order has it; `ever`: once used, always taken. */
 export type DuplicateScope = "open" | "ever";
 export const DUPLICATE_SCOPES: readonly DuplicateScope[] = ["open", "ever"];
+
+/**
+ * `exact`: INTX's spec read as written ("18 characters long", "20 characters long", "31 characters long");
+ * `up_to`: those lengths as maximums, as ccxt's recorded INTX answers suggest (ids of 4 and 17 characters accepted).
+ */
+export type ClientOrderIdLengths = "exact" | "up_to";
+export const CLIENT_ORDER_ID_LENGTHS: readonly ClientOrderIdLengths[] = ["exact", "up_to"];
 
 /** Counters of what the venue did, so tests can assert "at most one venue-side effect per logical request". */
 export interface Effects {

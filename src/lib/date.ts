@@ -49,7 +49,7 @@ export function isJson(headers: Headers): boolean {
  * JSON, or plain text when the request did not ask for JSON (INTX's Javalin renders its errors so); skewguard asks
  * for JSON, but learns from a plain-text refusal all the same. What is not theirs: a redirect, a 5xx (a proxy or
  * load balancer may answer it), and an HTML or other page (a gateway's, a CDN's, a dev server's), each possibly
- * stamped by another machine's clock. docs/clock.md, "Which answers teach the clock".
+ * stamped by another machine's clock. docs/clock.md says which answers teach the clock.
  */
 export function fromVenueApi(response: Response): boolean {
   const { status, headers } = response;

@@ -60,13 +60,13 @@ function call(local: LocalWorker, path: string, init: RequestInit = {}): Promise
   return fetch(`${local.url}${path}`, { ...init, headers });
 }
 
-let n = 0;
+const n = 0;
 const placeOrder = (local: LocalWorker) =>
   call(local, "/intx/alpha/api/v1/orders", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
-      client_order_id: `halt-restart-${n++}-${Date.now()}`,
+      client_order_id: crypto.randomUUID(),
       portfolio: ALPHA_PORTFOLIO,
       side: "BUY",
       size: "0.01",

@@ -31,7 +31,7 @@ describe("CoinbaseClient in Node against the simulator", () => {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
-        client_order_id: `node-lib-${Date.now()}`,
+        client_order_id: crypto.randomUUID(),
         side: "BUY",
         size: "0.01",
         tif: "IOC",

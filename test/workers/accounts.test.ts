@@ -62,7 +62,7 @@ describe("accounts", () => {
     expect(await portfolio("/intx/beta/api/v1/portfolios")).toEqual([DEV_PORTFOLIOS.beta]);
     expect(await portfolio("/intx/api/v1/portfolios")).toEqual([DEV_PORTFOLIOS.default]);
     expect(await portfolio("/intx/default/api/v1/portfolios")).toEqual([DEV_PORTFOLIOS.default]);
-    const placed = await call(e, "/intx/alpha/api/v1/orders", ALL, order(`acct-${n}`));
+    const placed = await call(e, "/intx/alpha/api/v1/orders", ALL, order(`acct-${n}`.padEnd(20, "-")));
     expect(placed.status).toBe(200);
     const { accounts } = await simControl();
     expect(accounts["intx:alpha"]?.orders_placed).toBe(1);

@@ -131,7 +131,7 @@ const order = (size: string) => ({
   method: "POST",
   headers: { "content-type": "application/json" },
   body: JSON.stringify({
-    client_order_id: `al-${crypto.randomUUID()}`,
+    client_order_id: crypto.randomUUID(),
     side: "BUY",
     size,
     tif: "GTC",

@@ -216,7 +216,7 @@ describe("console: actions", () => {
         method: "POST",
         headers: { authorization: `Bearer ${OPS}`, "content-type": "application/json" },
         body: JSON.stringify({
-          client_order_id: `c-${crypto.randomUUID()}`,
+          client_order_id: crypto.randomUUID(),
           side: "BUY",
           size: "0.1",
           type: "LIMIT",

@@ -94,7 +94,7 @@ describe("faults through the relay", () => {
     const before = (await simControl()).effects.orders_placed;
     const post = await call(e, "/intx/api/v1/orders", {
       method: "POST",
-      body: ORDER("burst-1"),
+      body: ORDER("burst-1".padEnd(20, "-")),
       headers: { "content-type": "application/json" },
     });
     expect(post.status).toBe(500);
@@ -108,7 +108,7 @@ describe("faults through the relay", () => {
     await simControl({ fault: { kind: "drop_after", count: 1 } });
     const r = await call(e, "/intx/api/v1/orders", {
       method: "POST",
-      body: ORDER("drop-1"),
+      body: ORDER("drop-1".padEnd(20, "-")),
       headers: { "content-type": "application/json" },
     });
     expect(r.status).toBe(502);

@@ -602,13 +602,11 @@ async function fuzz<T extends { body: string | undefined; type: string }>(
   numRuns: number,
 ) {
   const caller = bindings(tag);
-  const { stamp } = caller;
   await simControl({ reset: true });
   const sent: Sent[] = [];
-  let n = 0;
   await fc.assert(
     fc.asyncProperty(bodies, async ({ body, type }) => {
-      const id = `gf-${stamp}-${n++}`;
+      const id = crypto.randomUUID();
       const before = (await log()).length;
       const s = await send(caller, id, body?.replaceAll(ID, id), type);
       const after = await log();

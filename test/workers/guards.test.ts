@@ -42,9 +42,12 @@ function call(e: Env, path: string, init: RequestInit = {}, token = OPS) {
   return fetchWorker(e, path, init, token);
 }
 
+/** Account alpha's portfolio in the simulator (docs/simulator.md, "Accounts"). */
+const ALPHA_PF = "2alp7hq3-1-0";
+
 function order(fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    client_order_id: `g-${n}-${crypto.randomUUID()}`,
+    client_order_id: crypto.randomUUID(),
     side: "BUY",
     size: "0.1",
     tif: "GTC",
@@ -111,13 +114,13 @@ describe("order guards on the relay", () => {
   it("sends exactly the order it checked: a duplicate key cannot make the venue read another size", async () => {
     const e = bindings();
     await simControl({ reset: true });
-    const id = `dup-${n}`;
+    const id = `dup-${n}`.padEnd(18, "-");
     // JSON.parse keeps the last "size"; a parser that kept the first would read 9.
     const tricky = `{"client_order_id":"${id}","side":"BUY","size":"9","size":"0.1","tif":"GTC","type":"LIMIT","price":"100","instrument":"BTC-PERP"}`;
     expect((await call(e, "/intx/alpha/api/v1/orders", post(tricky))).status).toBe(200);
     expect((await placed()).map((o) => o.size)).toEqual(["0.1"]);
     // Unicode escapes are read as the plain key, and a body that is not an object is not an order.
-    const escaped = `{"client_order_id":"${id}-2","side":"BUY","\\u0073ize":"7","tif":"GTC","type":"LIMIT","price":"1","instrument":"BTC-PERP"}`;
+    const escaped = `{"client_order_id":"${id}-2-","side":"BUY","\\u0073ize":"7","tif":"GTC","type":"LIMIT","price":"1","instrument":"BTC-PERP"}`;
     expect((await call(e, "/intx/alpha/api/v1/orders", post(escaped))).status).toBe(422);
     expect((await call(e, "/intx/alpha/api/v1/orders", post([order()]))).status).toBe(422);
     expect(await placed()).toHaveLength(1);
@@ -129,15 +132,21 @@ describe("order guards on the relay", () => {
     const created = (await (await call(e, "/intx/alpha/api/v1/orders", post(order({ price: "100" })))).json()) as {
       order_id: string;
     };
-    const modify = (body: unknown) =>
-      call(e, `/intx/alpha/api/v1/orders/${created.order_id}`, { ...post(body), method: "PUT" });
-    const next = () => `m-${crypto.randomUUID()}`;
+    // INTX requires the portfolio on a modify (body) and a cancel (query): alpha's, in the simulator.
+    const modify = (body: object) =>
+      call(e, `/intx/alpha/api/v1/orders/${created.order_id}`, {
+        ...post({ ...body, portfolio: ALPHA_PF }),
+        method: "PUT",
+      });
+    const next = () => crypto.randomUUID();
     expect((await modify({ client_order_id: next(), size: "0.6", price: "100" })).status).toBe(422); // over 0.5
     // The tightest notional is ETH-PERP's 1000, though this is a BTC order: a modify does not say.
     expect((await modify({ client_order_id: next(), size: "0.02", price: "50000.00000001" })).status).toBe(422);
     expect((await modify({ client_order_id: next(), size: "0.02", price: "50000" })).status).toBe(200);
     expect((await modify({ client_order_id: next(), price: "60000" })).status).toBe(422); // notional unknowable
-    const cancel = await call(e, `/intx/alpha/api/v1/orders/${created.order_id}`, { method: "DELETE" });
+    const cancel = await call(e, `/intx/alpha/api/v1/orders/${created.order_id}?portfolio=${ALPHA_PF}`, {
+      method: "DELETE",
+    });
     expect(cancel.status).toBe(200);
     const state = await simControl();
     expect(state.accounts["intx:alpha"]?.orders.map((o) => [o.action, o.size ?? null])).toEqual([
@@ -278,11 +287,12 @@ describe("halt", () => {
     expect(error.code).toBe("account_halted");
     expect(error.message).toMatch(/^account intx\/alpha is halted: drill: strategy looping \(by ops at 20\d\d-/);
     const modify = await call(e, `/intx/alpha/api/v1/orders/${live.order_id}`, {
-      ...post({ client_order_id: "m-1", price: "1" }),
+      ...post({ client_order_id: crypto.randomUUID(), price: "1", portfolio: ALPHA_PF }),
       method: "PUT",
     });
     expect(modify.status).toBe(423);
-    expect((await call(e, `/intx/alpha/api/v1/orders/${live.order_id}`, { method: "DELETE" })).status).toBe(200);
+    const cancel = `/intx/alpha/api/v1/orders/${live.order_id}?portfolio=${ALPHA_PF}`;
+    expect((await call(e, cancel, { method: "DELETE" })).status).toBe(200);
     expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200);
     // Other accounts trade on; a withdrawal-like write on the halted one is refused too.
     expect((await call(e, "/intx/beta/api/v1/orders", post(order()))).status).toBe(200);
@@ -411,7 +421,7 @@ describe("guards on webhook routes and queued deliveries", () => {
   it("a webhook over a guard gets the 422, and so does its redelivery; nothing reaches the venue", async () => {
     const e = hookEnv();
     await simControl({ reset: true });
-    const key = `over-${crypto.randomUUID()}`;
+    const key = crypto.randomUUID();
     const first = await fire(e, "now", "2", key);
     expect(first.status).toBe(422);
     const body = (await first.json()) as { error: unknown; route: string };
@@ -421,7 +431,7 @@ describe("guards on webhook routes and queued deliveries", () => {
     });
     const again = await fire(e, "now", "2", key);
     expect([again.status, again.headers.get("x-skewguard-replayed")]).toEqual([422, "true"]);
-    expect((await fire(e, "now", "0.5", `ok-${crypto.randomUUID()}`)).status).toBe(200);
+    expect((await fire(e, "now", "0.5", crypto.randomUUID())).status).toBe(200);
     expect((await placed()).map((o) => o.size)).toEqual(["0.5"]);
   });
 

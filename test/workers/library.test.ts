@@ -71,7 +71,7 @@ describe("the library entry in workerd", () => {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
-        client_order_id: `lib-${Date.now()}`,
+        client_order_id: crypto.randomUUID(),
         side: "BUY",
         size: "0.01",
         tif: "IOC",
