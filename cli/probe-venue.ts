@@ -85,27 +85,30 @@ export interface Check {
 
 const HTML_ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
+/** The ways a value may be escaped when a venue echoes it: in JSON (with or without `\/`), a URL, a form, HTML. */
+const ENCODINGS: readonly ((value: string) => string)[] = [
+  (v) => JSON.stringify(v).slice(1, -1),
+  (v) => JSON.stringify(v).slice(1, -1).replaceAll("/", "\\/"),
+  encodeURIComponent,
+  encodeURI,
+  (v) => new URLSearchParams({ v }).toString().slice(2),
+  (v) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`),
+  (v) => v.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c] ?? c),
+];
+
 /**
- * Replaces every occurrence of the given values, raw or in the forms a venue might echo them in (JSON-escaped,
- * percent-encoded, form-encoded, HTML-escaped), with `[redacted]`. Case-insensitive: redacting a case variant
- * too costs nothing.
+ * Replaces every occurrence of the given values, raw or escaped once or twice over (JSON-escaped, percent-encoded,
+ * form-encoded, HTML-escaped: a JSON string inside a JSON body, say), with `[redacted]`. Case-insensitive:
+ * redacting a case variant too costs nothing.
  */
 export function redactor(values: readonly string[]): (text: string) => string {
   const forms = new Set<string>();
   for (const value of values) {
     if (value === "") continue;
-    const json = JSON.stringify(value).slice(1, -1);
-    for (const form of [
-      value,
-      json,
-      json.replaceAll("/", "\\/"),
-      encodeURIComponent(value),
-      encodeURI(value),
-      new URLSearchParams({ v: value }).toString().slice(2),
-      value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`),
-      value.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c] ?? c),
-    ]) {
-      forms.add(form);
+    forms.add(value);
+    for (const once of ENCODINGS.map((encode) => encode(value))) {
+      forms.add(once);
+      for (const encode of ENCODINGS) forms.add(encode(once));
     }
   }
   if (forms.size === 0) return (text) => text;
