@@ -17,6 +17,26 @@ import {
 
 /** The one firm the simulated keys belong to. */
 const FIRM_UUID = "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01";
+/** The firm's clearing FCM, and its one trading user that the kill switch knows by uuid. */
+const FCM_UUID = "8d0e4f6a-1b2c-4d3e-9f5a-6b7c8d9e0f02";
+const TRADING_USER_UUID = "c4a1e7b9-5d2f-4e6a-8b3c-9d0e1f2a3b03";
+
+/**
+ * What `POST /rest/kill-switch` and `POST /rest/unlock-trading` know, per uuid field: the known uuid, what an
+ * unknown one is called in the 404, and how many users a call for it affects (the firm and its FCM: both
+ * simulated CDE accounts; the trading user: itself).
+ */
+const SCOPES = {
+  fcm_uuid: { uuid: FCM_UUID, name: "FCM", users: 2 },
+  firm_uuid: { uuid: FIRM_UUID, name: "Firm", users: 2 },
+  trading_user_uuid: { uuid: TRADING_USER_UUID, name: "Trading user", users: 1 },
+} as const;
+type ScopeField = keyof typeof SCOPES;
+
+/** How many orders a kill switch reports cancelled: CDE's orders live on FIX, which the simulator has none of. */
+const ORDERS_CANCELED = 0;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const SYMBOLS = ["BIPZ30", "ETPZ30", "BIT-28NOV25-CDE"];
 
@@ -93,6 +113,33 @@ function instruments(req: VenueRequest): Response {
   return Response.json(results);
 }
 
+/**
+ * The body of a kill switch or unlock: a JSON object with exactly one of `fcm_uuid`, `firm_uuid`,
+ * `trading_user_uuid`, a known uuid; for the kill switch also the boolean `only_cancel_no_trading_lock`. Answers the
+ * refusal, or the parsed body and how many users it affects. Other keys are ignored.
+ */
+function lockBody(req: VenueRequest, killSwitch: boolean): Response | { users: number; onlyCancel: boolean } {
+  let body: unknown;
+  try {
+    body = jsonBody(req.body);
+  } catch {
+    return message(400, "Invalid request body");
+  }
+  if (!isObject(body)) return message(400, "Invalid request body");
+  const onlyCancel = body.only_cancel_no_trading_lock;
+  if (killSwitch && typeof onlyCancel !== "boolean") {
+    return message(400, "only_cancel_no_trading_lock is required and must be true or false");
+  }
+  const given = (Object.keys(SCOPES) as ScopeField[]).filter((field) => body[field] !== undefined);
+  if (given.length !== 1) return message(400, "Must only include one uuid");
+  const field = given[0] as ScopeField;
+  const value = body[field];
+  if (typeof value !== "string" || !UUID.test(value)) return message(400, `Invalid ${field}`);
+  const scope = SCOPES[field];
+  if (value.toLowerCase() !== scope.uuid) return message(404, `${scope.name} not found`);
+  return { users: scope.users, onlyCancel: onlyCancel === true };
+}
+
 /** The CDE venue's business logic, after authentication. */
 export function handleCde(req: VenueRequest): Response {
   const route = `${req.method} ${req.url.pathname}`;
@@ -102,15 +149,19 @@ export function handleCde(req: VenueRequest): Response {
   if (firm) return firm[1] === FIRM_UUID ? Response.json(POSITIONS) : message(404, "Firm not found");
   if (route === "POST /rest/instruments") return instruments(req);
   if (route === "POST /rest/kill-switch") {
-    tradingLocked.cde = true;
+    const parsed = lockBody(req, true);
+    if (parsed instanceof Response) return parsed;
+    if (!parsed.onlyCancel) tradingLocked.cde = true;
     effects.kill_switches++;
     if (req.account !== undefined) effectsOf("cde", req.account).kill_switches++;
-    return Response.json({ status: "ok", trading_locked: true });
+    return Response.json({ num_users_affected: parsed.users, num_orders_canceled: ORDERS_CANCELED });
   }
   if (route === "POST /rest/unlock-trading") {
+    const parsed = lockBody(req, false);
+    if (parsed instanceof Response) return parsed;
     tradingLocked.cde = false;
     effects.unlocks++;
-    return Response.json({ status: "ok", trading_locked: false });
+    return Response.json({ num_users_affected: parsed.users });
   }
   return notFound();
 }

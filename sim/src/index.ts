@@ -29,6 +29,8 @@ import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
 import {
   type AccountEffects,
   accountEffects,
+  DUPLICATE_SCOPES,
+  type DuplicateScope,
   effects,
   effectsOf,
   isObject,
@@ -120,8 +122,14 @@ interface Settings {
   up: Range;
   down: Range;
   windowSeconds: number;
-  /** Status and message for a timestamp outside the window (the real ones are undocumented; docs/protocol.md). */
+  /** Status for a timestamp outside the window (the real one is undocumented; docs/protocol.md). */
   timestampStatus: Record<Venue, number>;
+  /** The body of that refusal: the venue's generic one, or the legacy or v2 Coinbase words. */
+  timestampBody: TimestampBody;
+  /** Whether INTX's 429 carries `Retry-After: 1` (INTX documents none). */
+  retryAfter: boolean;
+  /** When INTX refuses a client_order_id as a duplicate (intx.ts). */
+  duplicateScope: DuplicateScope;
   /** INTX's limit of authenticated requests per key in any rolling second; null = none (load tests). */
   intxRateLimit: number | null;
   fault: Fault | null;
@@ -158,6 +166,9 @@ function defaults(env: SimEnv): Settings {
     down: range(env.LATENCY_DOWN_MS, [0, 0]),
     windowSeconds: Number(env.WINDOW_SECONDS ?? 5) || 5,
     timestampStatus: { intx: 401, cde: 400 },
+    timestampBody: "generic",
+    retryAfter: false,
+    duplicateScope: "open",
     intxRateLimit: INTX_RATE_LIMIT,
     fault: null,
   };
@@ -169,6 +180,22 @@ const INTX_RATE_LIMIT = 40;
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 const pick = ([low, high]: Range) => low + Math.random() * (high - low);
 
+/** `generic`: the venue's one auth refusal; `expired`: `{"message": "request timestamp expired"}`; `v2`: the same
+ * words in Coinbase's v2 `errors[]` shape. Only the timestamp refusal's body changes. */
+type TimestampBody = "generic" | "expired" | "v2";
+const TIMESTAMP_BODIES: readonly TimestampBody[] = ["generic", "expired", "v2"];
+
+/** Every authentication refusal of a venue answers this one body (INTX: Javalin's UnauthorizedResponse). */
+const GENERIC_AUTH: Record<Venue, unknown> = {
+  intx: { title: "io.javalin.http.UnauthorizedResponse: Unauthorized", status: 401 },
+  cde: { message: "Unauthorized" },
+};
+
+const TIMESTAMP_TEXT = "request timestamp expired";
+
+/** The words INTX's 429 carries: Javalin's RateLimiter message, as INTX documents it (the limit enforced is 40/s). */
+const RATE_LIMIT_TEXT = "Rate limit exceeded - Server allows 100 requests per second";
+
 function reject(key: string, status: number, body: unknown, headers: Record<string, string> = {}): Response {
   effects.rejected[key] = (effects.rejected[key] ?? 0) + 1;
   return Response.json(body, { status, headers });
@@ -176,7 +203,8 @@ function reject(key: string, status: number, body: unknown, headers: Record<stri
 
 /**
  * Checks the four CB-ACCESS headers against the venue's rules and the account the key names: its secret, its
- * passphrase. A Response means refused; an Account, authenticated as that account.
+ * passphrase. A Response means refused; an Account, authenticated as that account. Every refusal but the rate
+ * limit answers the venue's generic body (GENERIC_AUTH); `effects.rejected` tells the reasons apart.
  */
 function authenticate(
   env: SimEnv,
@@ -191,31 +219,82 @@ function authenticate(
   const sign = h.get("cb-access-sign");
   const timestamp = h.get("cb-access-timestamp");
   const passphrase = h.get("cb-access-passphrase");
-  if (!key || !sign || !timestamp || !passphrase) {
-    return reject("missing_headers", 401, { message: "missing required authentication headers" });
-  }
+  const refuse = (reason: string) => reject(reason, 401, GENERIC_AUTH[venue]);
+  if (!key || !sign || !timestamp || !passphrase) return refuse("missing_headers");
   const creds = accounts(env).find((a) => a.venue === venue && a.key === key);
-  if (!creds?.secret) return reject("key", 401, { message: "invalid api key" });
-  if (passphrase !== creds.passphrase) return reject("passphrase", 401, { message: "invalid passphrase" });
-  if (!/^\d{1,12}$/.test(timestamp)) return reject("timestamp_format", 400, { message: "invalid timestamp" });
+  if (!creds?.secret) return refuse("key");
+  if (passphrase !== creds.passphrase) return refuse("passphrase");
+  if (!/^\d{1,12}$/.test(timestamp)) return refuse("timestamp_format");
   if (Math.abs(Number(timestamp) * 1000 - serverMs) > s.windowSeconds * 1000) {
-    const status = s.timestampStatus[venue];
-    return reject("timestamp_window", status, { message: "request timestamp expired" });
+    const text =
+      s.timestampBody === "expired"
+        ? { message: TIMESTAMP_TEXT }
+        : s.timestampBody === "v2"
+          ? { errors: [{ id: "authentication_error", message: TIMESTAMP_TEXT }] }
+          : GENERIC_AUTH[venue];
+    return reject("timestamp_window", s.timestampStatus[venue], text);
   }
   const path = new URL(request.url).pathname;
   const expected = createHmac("sha256", Buffer.from(creds.secret, "base64"))
     .update(`${timestamp}${request.method.toUpperCase()}${path}`)
     .update(body)
     .digest("base64");
-  if (sign !== expected) return reject("signature", 401, { message: "invalid signature" });
+  if (sign !== expected) return refuse("signature");
   if (venue === "intx" && s.intxRateLimit !== null) {
     const recent = (recentByKey.get(key) ?? []).filter((t) => t > serverMs - 1000);
-    if (recent.length >= s.intxRateLimit)
-      return reject("rate_limit", 429, { message: "rate limit exceeded" }, { "retry-after": "1" });
+    if (recent.length >= s.intxRateLimit) {
+      const body = { title: `io.javalin.http.HttpResponseException: ${RATE_LIMIT_TEXT}`, status: 429 };
+      return reject("rate_limit", 429, body, s.retryAfter ? { "retry-after": "1" } : {});
+    }
     recent.push(serverMs);
     recentByKey.set(key, recent);
   }
   return creds;
+}
+
+/** True when the request's Accept asks for JSON by name: `application/json` or an `application/*+json` type. */
+function wantsJson(request: Request): boolean {
+  const accept = request.headers.get("accept");
+  if (accept === null) return false;
+  return accept
+    .split(",")
+    .map((part) => (part.split(";")[0] ?? "").trim().toLowerCase())
+    .some((type) => type === "application/json" || /^application\/[^/]+\+json$/.test(type));
+}
+
+/** The human message of an error body in any of the three shapes: Javalin's title after ": ", `message`, `errors[]`. */
+function errorText(json: unknown): string | undefined {
+  if (!isObject(json)) return undefined;
+  if (typeof json.title === "string") {
+    const at = json.title.indexOf(": ");
+    return at === -1 ? json.title : json.title.slice(at + 2);
+  }
+  if (typeof json.message === "string") return json.message;
+  if (Array.isArray(json.errors)) {
+    const texts = json.errors.flatMap((e) => (isObject(e) && typeof e.message === "string" ? [e.message] : []));
+    if (texts.length > 0) return texts.join("; ");
+  }
+  return undefined;
+}
+
+/**
+ * A venue error (status >= 400) as Javalin renders it for a request that did not ask for JSON: `text/plain`, the
+ * message alone (a body with no message, whole). Success answers, and errors to a request whose Accept names JSON,
+ * pass unchanged.
+ */
+async function asVenueError(request: Request, response: Response): Promise<Response> {
+  if (response.status < 400 || wantsJson(request)) return response;
+  const raw = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    json = undefined;
+  }
+  const text = errorText(json) ?? raw;
+  const headers = new Headers(response.headers);
+  headers.set("content-type", "text/plain");
+  return new Response(text, { status: response.status, headers });
 }
 
 /** The venue's business logic, after authentication (or none, for a public INTX route). */
@@ -232,6 +311,9 @@ const CONTROL_KEYS = [
   "down_ms",
   "window_seconds",
   "timestamp_status",
+  "timestamp_body",
+  "retry_after",
+  "duplicate_scope",
   "intx_rate_limit",
   "fault",
   "alerts_fault",
@@ -265,8 +347,30 @@ function parseControl(text: string) {
   }
   if (!isObject(change)) throw new BadControl("body must be a JSON object");
   unknownKeys(change, CONTROL_KEYS, "");
-  const { reset, skew_ms, up_ms, down_ms, window_seconds, timestamp_status, intx_rate_limit, fault, alerts_fault } =
-    change;
+  const {
+    reset,
+    skew_ms,
+    up_ms,
+    down_ms,
+    window_seconds,
+    timestamp_status,
+    timestamp_body,
+    retry_after,
+    duplicate_scope,
+    intx_rate_limit,
+    fault,
+    alerts_fault,
+  } = change;
+  const oneOf = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(", ");
+  if (timestamp_body !== undefined && !TIMESTAMP_BODIES.includes(timestamp_body as TimestampBody)) {
+    throw new BadControl(`timestamp_body must be one of ${oneOf(TIMESTAMP_BODIES)}`);
+  }
+  if (retry_after !== undefined && typeof retry_after !== "boolean") {
+    throw new BadControl("retry_after must be true or false");
+  }
+  if (duplicate_scope !== undefined && !DUPLICATE_SCOPES.includes(duplicate_scope as DuplicateScope)) {
+    throw new BadControl(`duplicate_scope must be one of ${oneOf(DUPLICATE_SCOPES)}`);
+  }
   if (alerts_fault !== undefined && alerts_fault !== null && !ALERTS_FAULTS.includes(alerts_fault as AlertsFault)) {
     throw new BadControl(`alerts_fault must be ${ALERTS_FAULTS.map((k) => JSON.stringify(k)).join(", ")} or null`);
   }
@@ -329,6 +433,9 @@ function parseControl(text: string) {
     down: down_ms === undefined ? undefined : latency(down_ms, "down_ms"),
     windowSeconds: window_seconds as number | undefined,
     statuses,
+    timestampBody: timestamp_body as TimestampBody | undefined,
+    retryAfter: retry_after as boolean | undefined,
+    duplicateScope: duplicate_scope as DuplicateScope | undefined,
     intxRateLimit: intx_rate_limit as number | null | undefined,
     fault: newFault,
     alertsFault: alerts_fault as AlertsFault | null | undefined,
@@ -366,6 +473,9 @@ function state(current: Settings, env: SimEnv) {
     down_ms: current.down,
     window_seconds: current.windowSeconds,
     timestamp_status: current.timestampStatus,
+    timestamp_body: current.timestampBody,
+    retry_after: current.retryAfter,
+    duplicate_scope: current.duplicateScope,
     intx_rate_limit: current.intxRateLimit,
     fault,
     trading_locked: { ...tradingLocked },
@@ -404,6 +514,9 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.down) current.down = change.down;
     if (change.windowSeconds !== undefined) current.windowSeconds = change.windowSeconds;
     if (change.statuses) Object.assign(current.timestampStatus, change.statuses);
+    if (change.timestampBody !== undefined) current.timestampBody = change.timestampBody;
+    if (change.retryAfter !== undefined) current.retryAfter = change.retryAfter;
+    if (change.duplicateScope !== undefined) current.duplicateScope = change.duplicateScope;
     if (change.intxRateLimit !== undefined) current.intxRateLimit = change.intxRateLimit;
     if (change.fault !== undefined) current.fault = change.fault;
     if (change.alertsFault !== undefined) setAlertsFault(change.alertsFault);
@@ -539,7 +652,7 @@ export default {
     }
 
     const method = request.method.toUpperCase();
-    const req: VenueRequest = { method, url, body, nowMs: serverMs };
+    const req: VenueRequest = { method, url, body, nowMs: serverMs, duplicateScope: s.duplicateScope };
     // A public INTX route (assets, instruments, quotes) ignores the CB-ACCESS headers, signed or not.
     const isPublic = venue === "intx" && isIntxPublic(method, url.pathname);
     if (!isPublic && !response) {
@@ -552,11 +665,14 @@ export default {
       effects.accepted++;
       if (req.account !== undefined) effectsOf(venue, req.account).requests++;
     };
+    /** A `5xx` fault's answer is a front's, not the venue's: it stays JSON whatever the Accept. */
+    let front5xx = false;
     const fault = s.fault;
     if (!response && fault && fault.remaining > 0) {
       fault.remaining--;
       if (fault.remaining === 0) s.fault = null;
       if (fault.kind === "5xx") response = Response.json({ message: "Service Unavailable" }, { status: 503 });
+      front5xx = fault.kind === "5xx" || fault.kind === "5xx_after";
       if (fault.kind === "drop") throw new DroppedConnection("before processing");
       if (fault.kind === "5xx_after" || fault.kind === "drop_after" || fault.kind === "slow") {
         const processed = handle(venue, req);
@@ -571,6 +687,7 @@ export default {
       response = handle(venue, req);
       accepted();
     }
+    if (!front5xx) response = await asVenueError(request, response);
     await sleep(pick(s.down));
     const headers = new Headers(response.headers);
     headers.set("date", date);

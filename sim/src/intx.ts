@@ -313,8 +313,11 @@ interface Order {
   expire_time?: string;
   stp_mode: "BOTH";
   post_only: boolean;
-  /** NEW, then TRADE (filled), REPLACED (modified) or CANCELED (cancelled, or an IOC/FOK that did not fill). */
-  event_type: "NEW" | "TRADE" | "REPLACED" | "CANCELED";
+  /**
+   * NEW, then TRADE (filled), REPLACED (modified) or CANCELED (cancelled, or an IOC/FOK that did not fill);
+   * REJECTED for a post_only LIMIT that would have crossed the book, which never rests.
+   */
+  event_type: "NEW" | "TRADE" | "REPLACED" | "CANCELED" | "REJECTED";
   event_time: string;
   submit_time: string;
   /** WORKING while it rests on the book; DONE once filled or cancelled. */
@@ -332,7 +335,10 @@ interface Book {
   account: string;
   profile: Profile;
   orders: Map<string, Order>;
-  /** Every client_order_id ever used, including those an order had before a modify: INTX refuses a re-use. */
+  /**
+   * Every client_order_id ever used, including those an order had before a modify (not a rejected post_only
+   * order's): what `duplicate_scope: "ever"` refuses.
+   */
   clientOrderIds: Set<string>;
   fills: Fill[];
   positions: Map<string, Holding>;
@@ -369,6 +375,34 @@ function bookOf(req: VenueRequest): Book {
 const newId = (suffix: string) => `${crypto.randomUUID().replace(/-/g, "").slice(0, 8)}-${suffix}`;
 
 const openOrders = (book: Book) => [...book.orders.values()].filter((o) => o.order_status === "WORKING");
+
+/**
+ * INTX's client_order_id forms: 18 printable ASCII characters; 20 of letters, digits and `-`; 31 lowercase hex
+ * digits without a leading 0; or a lowercase hyphenated UUID.
+ */
+const CLIENT_ORDER_ID_FORMS = [
+  /^[\x21-\x7e]{18}$/,
+  /^[A-Za-z0-9-]{20}$/,
+  /^[1-9a-f][0-9a-f]{30}$/,
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+];
+const validClientOrderId = (id: string) => CLIENT_ORDER_ID_FORMS.some((form) => form.test(id));
+
+/**
+ * Whether `id` is taken for a new order (or as a modify's new id; `except` is the order being modified): under
+ * `duplicate_scope: "open"` while a WORKING order has it, under `"ever"` once any order has had it.
+ */
+function clientOrderIdTaken(book: Book, req: VenueRequest, id: string, except?: Order): boolean {
+  if (req.duplicateScope === "ever") return book.clientOrderIds.has(id);
+  return openOrders(book).some((o) => o !== except && o.client_order_id === id);
+}
+
+/** The order-state rule's test: a LIMIT at or through the touch (a BUY at or above the best ask...). */
+function crossesBook(order: Pick<Order, "type" | "side" | "price">, perp: Perp): boolean {
+  const touch = Number(order.side === "BUY" ? perp.quote.best_ask_price : perp.quote.best_bid_price);
+  const limit = Number(order.price);
+  return order.type === "LIMIT" && (order.side === "BUY" ? limit >= touch : limit <= touch);
+}
 
 /** One of the account's orders, by order_id or, as INTX also allows, by its current client_order_id. */
 const findOrder = (book: Book, id: string) =>
@@ -412,10 +446,7 @@ function balancesView(book: Book) {
  */
 function execute(book: Book, order: Order, perp: Perp, nowMs: number): void {
   const touch = Number(order.side === "BUY" ? perp.quote.best_ask_price : perp.quote.best_bid_price);
-  const limit = Number(order.price);
-  const crosses =
-    order.type === "LIMIT" && !order.post_only && (order.side === "BUY" ? limit >= touch : limit <= touch);
-  if (order.type === "MARKET" || crosses) {
+  if (order.type === "MARKET" || (!order.post_only && crossesBook(order, perp))) {
     fillInFull(book, order, perp, touch, nowMs);
   } else if (order.tif === "IOC" || order.tif === "FOK") {
     Object.assign(order, { order_status: "DONE", event_type: "CANCELED", event_time: iso(nowMs) });
@@ -511,6 +542,7 @@ function positionView(book: Book, p: Perp) {
 const badRequest = (text: string) => javalin(400, "BadRequestResponse", text);
 const portfolioNotFound = () => javalin(404, "NotFoundResponse", "Portfolio not found");
 const orderNotFound = () => javalin(404, "NotFoundResponse", "Order not found");
+const portfolioRequired = () => badRequest("portfolio is a required field");
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 
@@ -582,6 +614,26 @@ function getInstrument(req: VenueRequest, [ref]: string[], part?: "quote"): Resp
   const perp = findPerp(ref as string);
   if (!perp) return javalin(404, "NotFoundResponse", "Instrument not found");
   return Response.json(part === "quote" ? quoteView(perp, req.nowMs) : instrumentView(perp, req.nowMs));
+}
+
+/** How many hourly funding entries an instrument has: the last week's. */
+const FUNDING_HOURS = 168;
+
+/**
+ * `GET /api/v1/instruments/{instrument}/funding`: `{pagination, results}`, one entry per hour, newest first, the
+ * last `FUNDING_HOURS` whole hours of the simulator's clock; every rate is the perp's `predicted_funding`.
+ */
+function getFunding(req: VenueRequest, [ref]: string[]): Response {
+  const perp = findPerp(ref as string);
+  if (!perp) return javalin(404, "NotFoundResponse", "Instrument not found");
+  const hour = Math.floor(req.nowMs / 3_600_000) * 3_600_000;
+  const entries = Array.from({ length: FUNDING_HOURS }, (_, i) => ({
+    instrument_id: perp.instrument_id,
+    funding_rate: perp.quote.predicted_funding,
+    mark_price: perp.quote.mark_price,
+    event_time: iso(hour - i * 3_600_000),
+  }));
+  return page(entries, req.url);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -665,6 +717,7 @@ function createOrder(req: VenueRequest): Response {
     if (missing || value === "") return badRequest(`Order rejected (MISSING_FIELD ${field})`);
   }
   const { client_order_id, side, tif, type, instrument } = order as Record<string, string>;
+  if (!validClientOrderId(client_order_id as string)) return badRequest("Invalid client_order_id");
   if (side !== "BUY" && side !== "SELL") return badRequest("Order rejected (INVALID_SIDE)");
   const size = positiveDecimal(order.size);
   if (!size) return badRequest("Order rejected (INVALID_SIZE)");
@@ -692,12 +745,18 @@ function createOrder(req: VenueRequest): Response {
   const portfolio =
     order.portfolio === undefined ? book.profile.portfolio : findPortfolio(book, String(order.portfolio));
   if (!portfolio) return portfolioNotFound();
-  if (book.clientOrderIds.has(client_order_id as string)) {
+  if (clientOrderIdTaken(book, req, client_order_id as string)) {
     return badRequest(`Order rejected (DUPLICATE_CLIENT_ORDER_ID ${client_order_id})`);
+  }
+  if (order.close_only === true) {
+    const net = book.positions.get(perp.symbol)?.net ?? 0;
+    const reducible = side === "BUY" ? -net : net;
+    if (!(reducible > 0 && Number(size) <= reducible)) {
+      return badRequest("Order rejected (CLOSE_ONLY order would not reduce the position)");
+    }
   }
   if (tradingLocked.intx) return javalin(403, "ForbiddenResponse", "Trading is locked");
 
-  book.clientOrderIds.add(client_order_id as string);
   const placed: Order = {
     order_id: newId("1-0"),
     client_order_id: client_order_id as string,
@@ -725,6 +784,13 @@ function createOrder(req: VenueRequest): Response {
     fee: "0",
   };
   book.orders.set(placed.order_id, placed);
+  // A post_only LIMIT that would take liquidity is rejected whole: answered, fetchable, never resting, not
+  // counted as placed, and its client_order_id stays free.
+  if (placed.post_only && crossesBook(placed, perp)) {
+    Object.assign(placed, { order_status: "DONE", event_type: "REJECTED" });
+    return Response.json(placed);
+  }
+  book.clientOrderIds.add(client_order_id as string);
   effects.orders_placed++;
   effectsOf("intx", book.account).orders_placed++;
   execute(book, placed, perp, req.nowMs);
@@ -755,14 +821,15 @@ function listOpenOrders(req: VenueRequest): Response {
   return page(results, req.url);
 }
 
-/** `GET /api/v1/orders/{id}`: any of the caller's orders, in whatever state. */
+/** `GET /api/v1/orders/{order_id}?portfolio=`: any of the caller's orders, in whatever state, by its order_id only. */
 function getOrder(req: VenueRequest, [id]: string[]): Response {
   const book = bookOf(req);
   const portfolioRef = req.url.searchParams.get("portfolio");
-  const portfolio = portfolioRef === null ? undefined : findPortfolio(book, portfolioRef);
-  if (portfolioRef !== null && !portfolio) return portfolioNotFound();
-  const order = findOrder(book, id as string);
-  if (!order || (portfolio && order.portfolio_id !== portfolio.portfolio_id)) return orderNotFound();
+  if (portfolioRef === null) return portfolioRequired();
+  const portfolio = findPortfolio(book, portfolioRef);
+  if (!portfolio) return portfolioNotFound();
+  const order = book.orders.get(id as string);
+  if (!order || order.portfolio_id !== portfolio.portfolio_id) return orderNotFound();
   return Response.json(order);
 }
 
@@ -786,12 +853,12 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
   if (!isObject(change)) return badRequest("Invalid JSON body");
   const clientOrderId = change.client_order_id;
   if (typeof clientOrderId !== "string" || clientOrderId === "") return refuse("MISSING_FIELD client_order_id");
-  if (change.portfolio !== undefined) {
-    const portfolio = findPortfolio(book, String(change.portfolio));
-    if (!portfolio) return portfolioNotFound();
-    if (portfolio.portfolio_id !== order.portfolio_id) return orderNotFound();
-  }
-  if (clientOrderId !== order.client_order_id && book.clientOrderIds.has(clientOrderId)) {
+  if (!validClientOrderId(clientOrderId)) return badRequest("Invalid client_order_id");
+  if (change.portfolio === undefined || change.portfolio === null) return portfolioRequired();
+  const portfolio = findPortfolio(book, String(change.portfolio));
+  if (!portfolio) return portfolioNotFound();
+  if (portfolio.portfolio_id !== order.portfolio_id) return orderNotFound();
+  if (clientOrderId !== order.client_order_id && clientOrderIdTaken(book, req, clientOrderId, order)) {
     return refuse(`DUPLICATE_CLIENT_ORDER_ID ${clientOrderId}`);
   }
   const price = positiveDecimal(change.price);
@@ -805,6 +872,10 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
     return refuse("INVALID_STOP_PRICE");
   }
   if (!price && !size && !stopPrice) return refuse("NOTHING_TO_MODIFY");
+  const perp = findPerp(order.symbol) as Perp;
+  if (order.post_only && crossesBook({ ...order, price: price ?? order.price }, perp)) {
+    return refuse("POST_ONLY_WOULD_CROSS");
+  }
   if (tradingLocked.intx) return javalin(403, "ForbiddenResponse", "Trading is locked");
 
   book.clientOrderIds.add(clientOrderId);
@@ -818,7 +889,7 @@ function modifyOrder(req: VenueRequest, [id]: string[]): Response {
   });
   effects.orders_modified++;
   effectsOf("intx", book.account).orders_modified++;
-  execute(book, order, findPerp(order.symbol) as Perp, req.nowMs);
+  execute(book, order, perp, req.nowMs);
   return Response.json(order);
 }
 
@@ -828,24 +899,32 @@ function cancel(order: Order, nowMs: number): Order {
   return order;
 }
 
-/** `DELETE /api/v1/orders/{id}`: cancels a WORKING order; an unknown one is 404, a DONE one 400. */
+/**
+ * `DELETE /api/v1/orders/{id}?portfolio=`: cancels a WORKING order; an unknown one is 404, a DONE one 400. `portfolio`
+ * must be in the query.
+ */
 function cancelOrder(req: VenueRequest, [id]: string[]): Response {
   const book = bookOf(req);
-  const params = deleteParams(req);
-  const portfolio = params.portfolio === undefined ? undefined : findPortfolio(book, params.portfolio);
-  if (params.portfolio !== undefined && !portfolio) return portfolioNotFound();
+  const portfolioRef = req.url.searchParams.get("portfolio");
+  if (portfolioRef === null) return portfolioRequired();
+  const portfolio = findPortfolio(book, portfolioRef);
+  if (!portfolio) return portfolioNotFound();
   const order = findOrder(book, id as string);
-  if (!order || (portfolio && order.portfolio_id !== portfolio.portfolio_id)) return orderNotFound();
+  if (!order || order.portfolio_id !== portfolio.portfolio_id) return orderNotFound();
   if (order.order_status !== "WORKING") return badRequest("Order already done");
   return Response.json(cancel(order, req.nowMs));
 }
 
-/** `DELETE /api/v1/orders?portfolio=[&instrument=][&side=]`: cancels every matching WORKING order, listing them. */
+/**
+ * `DELETE /api/v1/orders?portfolio=[&instrument=][&side=]`: cancels every matching WORKING order, listing them.
+ * `portfolio` must be in the query; `instrument` and `side` may also come in the body.
+ */
 function cancelAllOrders(req: VenueRequest): Response {
   const book = bookOf(req);
   const params = deleteParams(req);
-  if (params.portfolio === undefined) return badRequest("portfolio is a required field");
-  const portfolio = findPortfolio(book, params.portfolio);
+  const portfolioRef = req.url.searchParams.get("portfolio");
+  if (portfolioRef === null) return portfolioRequired();
+  const portfolio = findPortfolio(book, portfolioRef);
   if (!portfolio) return portfolioNotFound();
   const perp = params.instrument === undefined ? undefined : findPerp(params.instrument);
   if (params.instrument !== undefined && !perp) return badRequest("Instrument not found");
@@ -870,6 +949,7 @@ const PUBLIC_ROUTES: Route[] = [
   ["GET", /^\/api\/v1\/instruments$/, (req) => Response.json(PERPS.map((p) => instrumentView(p, req.nowMs)))],
   ["GET", /^\/api\/v1\/instruments\/([^/]+)$/, (req, params) => getInstrument(req, params)],
   ["GET", /^\/api\/v1\/instruments\/([^/]+)\/quote$/, (req, params) => getInstrument(req, params, "quote")],
+  ["GET", /^\/api\/v1\/instruments\/([^/]+)\/funding$/, getFunding],
 ];
 
 /** First match wins: `/portfolios/fills` comes before `/portfolios/{portfolio}`. */

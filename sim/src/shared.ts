@@ -14,7 +14,13 @@ export interface VenueRequest {
   nowMs: number;
   /** The account whose key authenticated the request (`default`, `alpha`...); undefined on a public INTX route. */
   account?: string;
+  /** The `duplicate_scope` knob: INTX refuses a client_order_id while an order with it is open, or ever used. */
+  duplicateScope: DuplicateScope;
 }
+
+/** `open`: a client_order_id is taken while a WORKING order has it; `ever`: once used, always taken. */
+export type DuplicateScope = "open" | "ever";
+export const DUPLICATE_SCOPES: readonly DuplicateScope[] = ["open", "ever"];
 
 /** Counters of what the venue did, so tests can assert "at most one venue-side effect per logical request". */
 export interface Effects {

@@ -51,6 +51,16 @@ export function simEnv(host: string, overrides: Record<string, unknown> = {}): E
 
 export interface SimState {
   skew_ms: number;
+  /** Per venue, the status of a timestamp refusal (default intx 401, cde 400). */
+  timestamp_status: { intx: number; cde: number };
+  /** The timestamp refusal's body: the venue's generic one (default), or the legacy or v2 words. */
+  timestamp_body: "generic" | "expired" | "v2";
+  /** Whether INTX's 429 carries `Retry-After: 1` (default false). */
+  retry_after: boolean;
+  /** When INTX refuses a client_order_id as a duplicate: while an order with it is open (default), or ever. */
+  duplicate_scope: "open" | "ever";
+  /** INTX's per-key limit per rolling second, `null` for none. */
+  intx_rate_limit: number | null;
   fault: { kind: string; remaining: number; slowMs: number; location?: string | null } | null;
   /** Per venue: CDE's kill switch locks CDE only. */
   trading_locked: { intx: boolean; cde: boolean };

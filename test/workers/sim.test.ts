@@ -21,6 +21,8 @@ interface Signed {
   query?: string;
   /** Content-Type for a body; default application/json; `null` sends none, as ccxt does. */
   contentType?: string | null;
+  /** The Accept header; default application/json (so errors come as JSON); `null` sends none. */
+  accept?: string | null;
 }
 
 /** A request signed by the reference implementation, not skewguard's, with any part overridden. */
@@ -38,6 +40,8 @@ async function send(venue: "intx" | "cde", o: Signed = {}): Promise<Response> {
   });
   const contentType = o.contentType === undefined ? "application/json" : o.contentType;
   if (body && contentType) headers.set("content-type", contentType);
+  const accept = o.accept === undefined ? "application/json" : o.accept;
+  if (accept !== null) headers.set("accept", accept);
   const url = `https://auth.sim.test${path}?${o.query ?? "q=1"}`;
   return fetch(url, { method, headers, body: body || undefined, redirect: o.redirect });
 }
@@ -55,37 +59,223 @@ describe("simulator: authentication", () => {
     expect(Math.abs(date - (Date.now() + 3_600_000))).toBeLessThan(1_500);
   });
 
-  it("refuses a wrong signature, key or passphrase, an expired, future or decimal timestamp, each as documented", async () => {
+  /** The one body each venue answers every authentication refusal with. */
+  const UNAUTHORIZED = { title: "io.javalin.http.UnauthorizedResponse: Unauthorized", status: 401 };
+
+  it("refuses a wrong signature, key or passphrase, an expired, future or decimal timestamp, all with one generic body", async () => {
     await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
     const now = Math.round(Date.now() / 1000);
-    const cases: [string, Promise<Response>, number, string][] = [
-      ["signature", send("intx", { secret: btoa("some other secret") }), 401, "invalid signature"],
+    const CDE_UNAUTHORIZED = { message: "Unauthorized" };
+    const cases: [string, Promise<Response>, number, unknown][] = [
+      ["signature", send("intx", { secret: btoa("some other secret") }), 401, UNAUTHORIZED],
       [
         "body not signed",
         send("intx", { sign: referenceSignature(DEV.INTX_API_SECRET, String(now), "GET", "/api/v1/portfolios", "x") }),
         401,
-        "invalid signature",
+        UNAUTHORIZED,
       ],
-      ["key", send("intx", { key: "someone-else" }), 401, "invalid api key"],
-      ["passphrase", send("intx", { passphrase: "guess" }), 401, "invalid passphrase"],
-      ["expired (INTX)", send("intx", { timestamp: String(now - 7) }), 401, "request timestamp expired"],
-      ["future (INTX)", send("intx", { timestamp: String(now + 7) }), 401, "request timestamp expired"],
-      ["expired (CDE)", send("cde", { timestamp: String(now - 7) }), 400, "request timestamp expired"],
-      ["decimal", send("intx", { timestamp: `${now}.5` }), 400, "invalid timestamp"],
-      ["missing", send("intx", { timestamp: "" }), 401, "missing required authentication headers"],
+      ["key", send("intx", { key: "someone-else" }), 401, UNAUTHORIZED],
+      ["passphrase", send("intx", { passphrase: "guess" }), 401, UNAUTHORIZED],
+      ["expired (INTX)", send("intx", { timestamp: String(now - 7) }), 401, UNAUTHORIZED],
+      ["future (INTX)", send("intx", { timestamp: String(now + 7) }), 401, UNAUTHORIZED],
+      ["expired (CDE)", send("cde", { timestamp: String(now - 7) }), 400, CDE_UNAUTHORIZED],
+      ["signature (CDE)", send("cde", { secret: btoa("some other secret") }), 401, CDE_UNAUTHORIZED],
+      ["decimal", send("intx", { timestamp: `${now}.5` }), 401, UNAUTHORIZED],
+      ["missing", send("intx", { timestamp: "" }), 401, UNAUTHORIZED],
     ];
-    for (const [what, pending, status, message] of cases) {
+    for (const [what, pending, status, body] of cases) {
       const r = await pending;
-      expect([what, r.status, await r.json()]).toEqual([what, status, { message }]);
+      expect([what, r.status, await r.json()]).toEqual([what, status, body]);
     }
     const state = await simControl();
     expect(state.effects.accepted).toBe(0);
+    expect(state.effects.rejected).toEqual({
+      signature: 3,
+      key: 1,
+      passphrase: 1,
+      timestamp_window: 3,
+      timestamp_format: 1,
+      missing_headers: 1,
+    });
   });
 
-  it("rejects a duplicate client_order_id the way INTX does, and counts one order", async () => {
+  it("timestamp_body: the timestamp refusal alone takes the legacy or v2 words; timestamp_status its status", async () => {
+    const state = await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
+    expect([state.timestamp_body, state.timestamp_status]).toEqual(["generic", { intx: 401, cde: 400 }]);
+    const stale = () => String(Math.round(Date.now() / 1000) - 7);
+    const v2 = { errors: [{ id: "authentication_error", message: "request timestamp expired" }] };
+    for (const [body, intx, cde] of [
+      ["expired", { message: "request timestamp expired" }, { message: "request timestamp expired" }],
+      ["v2", v2, v2],
+      ["generic", UNAUTHORIZED, { message: "Unauthorized" }],
+    ] as const) {
+      expect((await simControl({ timestamp_body: body })).timestamp_body).toBe(body);
+      const i = await send("intx", { timestamp: stale() });
+      const c = await send("cde", { timestamp: stale() });
+      expect([body, i.status, await i.json(), c.status, await c.json()]).toEqual([body, 401, intx, 400, cde]);
+      // Only the timestamp refusal: a bad signature keeps the generic body.
+      const sig = await send("intx", { secret: btoa("wrong") });
+      expect([body, sig.status, await sig.json()]).toEqual([body, 401, UNAUTHORIZED]);
+    }
+    await simControl({ timestamp_body: "expired", timestamp_status: { intx: 400 } });
+    const plain = await send("intx", { timestamp: stale(), accept: null });
+    expect([plain.status, plain.headers.get("content-type"), await plain.text()]).toEqual([
+      400,
+      "text/plain",
+      "request timestamp expired",
+    ]);
+    expect((await simControl({ reset: true })).timestamp_body).toBe("generic");
+  });
+
+  it("errors are plain text unless the request's Accept names JSON; successes stay JSON", async () => {
     await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
+    const plain = async (r: Response) => [r.status, r.headers.get("content-type"), await r.text()];
+    const json = async (r: Response) => [r.status, r.headers.get("content-type"), await r.json()];
+    // Auth refusals, both venues: no Accept, */*, text/html, application/jsonx.
+    for (const accept of [null, "*/*", "text/html, */*;q=0.8", "application/jsonx"]) {
+      expect([accept, ...(await plain(await send("intx", { key: "nobody", accept })))]).toEqual([
+        accept,
+        401,
+        "text/plain",
+        "Unauthorized",
+      ]);
+      expect([accept, ...(await plain(await send("cde", { key: "nobody", accept })))]).toEqual([
+        accept,
+        401,
+        "text/plain",
+        "Unauthorized",
+      ]);
+    }
+    // Accept naming JSON, alone, in a list, with parameters, or as application/*+json: JSON.
+    for (const accept of ["application/json", "text/html, Application/JSON;q=0.9", "application/problem+json"]) {
+      expect([accept, ...(await json(await send("intx", { key: "nobody", accept })))]).toEqual([
+        accept,
+        401,
+        "application/json",
+        UNAUTHORIZED,
+      ]);
+    }
+    // Business errors: a Javalin 404 and 400, a CDE 400, an unknown path.
+    const missing = await send("intx", {
+      path: "/api/v1/orders/nope-1-0",
+      query: "portfolio=1ai4ubgb-1-0",
+      accept: null,
+    });
+    expect(await plain(missing)).toEqual([404, "text/plain", "Order not found"]);
+    const noPortfolio = await send("intx", { path: "/api/v1/orders/nope-1-0", query: "", accept: null });
+    expect(await plain(noPortfolio)).toEqual([400, "text/plain", "portfolio is a required field"]);
+    const symbol = await send("cde", { path: "/rest/funding-rate", query: "symbol=NOPE", accept: null });
+    expect(await plain(symbol)).toEqual([400, "text/plain", "Invalid symbol"]);
+    expect(await plain(await send("intx", { path: "/api/v1/nowhere", accept: null }))).toEqual([
+      404,
+      "text/plain",
+      "Not Found",
+    ]);
+    // skewguard's unsigned clock probe is refused like any unsigned request: 401, in plain text.
+    for (const path of ["/api/v1/", "/rest/"]) {
+      const probe = await fetch(`https://probe.sim.test${path}`);
+      expect([path, ...(await plain(probe))]).toEqual([path, 401, "text/plain", "Unauthorized"]);
+    }
+    expect((await simControl()).effects.probes).toBe(2);
+    // A success stays JSON whatever the Accept.
+    const ok = await send("intx", { accept: "text/plain" });
+    expect([ok.status, ok.headers.get("content-type")]).toEqual([200, "application/json"]);
+    await ok.body?.cancel();
+    // A 5xx fault is a front, not the venue: JSON either way.
+    await simControl({ fault: { kind: "5xx" } });
+    expect(await json(await send("intx", { accept: null }))).toEqual([
+      503,
+      "application/json",
+      { message: "Service Unavailable" },
+    ]);
+  });
+
+  it("client_order_id: the four INTX forms pass, anything else is 400 Invalid client_order_id, on create and modify", async () => {
+    await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0], intx_rate_limit: null });
+    const good = [
+      "!~ascii#$%&()*+,./", // 18 printable ASCII
+      "abcdefghijklmnopqrs-", // 20 of letters, digits and dash
+      "ABCDEFGHIJ-0123456789".slice(1), // 20, upper case
+      "1234567890abcdef1234567890abcde", // 31 hex, no leading 0
+      "f".repeat(31),
+      "0b7c3e0a-4f2d-4c8b-9a1e-5d6f7a8b9c0d", // a lowercase UUID
+    ];
+    const bad = [
+      "nfqkvdjp-1a2b3c4d", // 17: what ccxt generates
+      "a".repeat(19),
+      "short-1",
+      "abcdefghijklmnopq r", // 19 with a space
+      "abcdefghijklmnopq rs", // 20 with a space
+      "abcdefghijklmnopqrs_", // 20 with an underscore
+      "abcdefghijklmnopqrst1", // 21
+      "ascii with space!!", // 18 with spaces
+      "é".repeat(18), // 18 non-ASCII
+      "0234567890abcdef1234567890abcde", // 31 hex with a leading 0
+      "1234567890ABCDEF1234567890ABCDE", // 31 upper-case hex
+      "1234567890abcdef1234567890abcdeg", // 32
+      "0B7C3E0A-4F2D-4C8B-9A1E-5D6F7A8B9C0D", // an upper-case UUID
+      "0b7c3e0a4f2d4c8b9a1e5d6f7a8b9c0d", // a UUID without hyphens
+    ];
+    for (const id of good) {
+      const r = await intx("POST", "/api/v1/orders", limit(id, "BUY", "BTC-PERP", "0.01", 60000));
+      expect([id, r.status, (r.json as Json).client_order_id]).toEqual([id, 200, id]);
+    }
+    for (const id of bad) {
+      expect([id, await intx("POST", "/api/v1/orders", limit(id, "BUY", "BTC-PERP", "0.01", 60000))]).toEqual([
+        id,
+        javalin(400, "Invalid client_order_id"),
+      ]);
+    }
+    const resting = (await intx("GET", "/api/v1/orders", { portfolio: PF })).json as { results: Json[] };
+    const id = resting.results[0]?.order_id as string;
+    for (const newId of bad) {
+      const edit = { portfolio: PF, price: "60100", client_order_id: newId };
+      expect([newId, await intx("PUT", `/api/v1/orders/${id}`, edit)]).toEqual([
+        newId,
+        javalin(400, "Invalid client_order_id"),
+      ]);
+    }
+    const edited = await intx("PUT", `/api/v1/orders/${id}`, {
+      portfolio: PF,
+      price: "60100",
+      client_order_id: "e".repeat(18),
+    });
+    expect(edited.json).toMatchObject({ client_order_id: "e".repeat(18), event_type: "REPLACED" });
+    expect((await simControl()).effects).toMatchObject({ orders_placed: good.length, orders_modified: 1 });
+  });
+
+  it("duplicate_scope open (default): an id is refused while its order is open, free again once it is done", async () => {
+    const state = await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
+    expect(state.duplicate_scope).toBe("open");
+    const id = "dup-1-00000000000000";
+    const resting = await intx("POST", "/api/v1/orders", limit(id, "BUY", "BTC-PERP", "0.01", 60000));
+    expect(resting.json).toMatchObject({ client_order_id: id, order_status: "WORKING" });
+    expect(await intx("POST", "/api/v1/orders", limit(id, "BUY", "BTC-PERP", "0.01", 60000))).toEqual(
+      javalin(400, `Order rejected (DUPLICATE_CLIENT_ORDER_ID ${id})`),
+    );
+    // A modify may not take an open order's id either.
+    const other = (
+      await intx("POST", "/api/v1/orders", limit("other-1-000000000000", "BUY", "BTC-PERP", "0.01", 60000))
+    ).json as Json;
+    expect(
+      await intx("PUT", `/api/v1/orders/${other.order_id}`, { portfolio: PF, price: "1", client_order_id: id }),
+    ).toEqual(javalin(400, `Invalid replace order request (DUPLICATE_CLIENT_ORDER_ID ${id})`));
+    // Cancelled: the id is free, and places a new order.
+    await intx("DELETE", `/api/v1/orders/${(resting.json as Json).order_id}`, { portfolio: PF });
+    const again = await intx("POST", "/api/v1/orders", { ...JSON.parse(ORDER(id)), portfolio: PF });
+    expect(again.json).toMatchObject({ client_order_id: id, order_status: "DONE", event_type: "TRADE" });
+    expect((again.json as Json).order_id).not.toBe((resting.json as Json).order_id);
+    // Filled: free again.
+    const third = await intx("POST", "/api/v1/orders", { ...JSON.parse(ORDER(id)), portfolio: PF });
+    expect(third.json).toMatchObject({ client_order_id: id, event_type: "TRADE" });
+    expect((await simControl()).effects.orders_placed).toBe(4);
+  });
+
+  it("duplicate_scope ever: any client_order_id the account ever used is refused the way INTX does, and counts one order", async () => {
+    await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0], duplicate_scope: "ever" });
+    expect((await simControl()).duplicate_scope).toBe("ever");
     const body = JSON.stringify({
-      client_order_id: "dup-1",
+      client_order_id: "dup-1-00000000000000",
       side: "BUY",
       size: "0.01",
       tif: "IOC",
@@ -97,19 +287,44 @@ describe("simulator: authentication", () => {
     const again = await send("intx", { method: "POST", path: "/api/v1/orders", body });
     expect(again.status).toBe(400);
     expect(await again.json()).toEqual({
-      title: "io.javalin.http.BadRequestResponse: Order rejected (DUPLICATE_CLIENT_ORDER_ID dup-1)",
+      title: "io.javalin.http.BadRequestResponse: Order rejected (DUPLICATE_CLIENT_ORDER_ID dup-1-00000000000000)",
       status: 400,
     });
     expect((await simControl()).effects.orders_placed).toBe(1);
+    expect((await simControl({ reset: true })).duplicate_scope).toBe("open");
   });
 
-  it("answers 429 with Retry-After past 40 requests a second per INTX key", async () => {
-    await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
+  it("answers 429 past 40 requests a second per INTX key, in Javalin's words, with Retry-After only if retry_after", async () => {
+    const state = await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
+    expect(state.retry_after).toBe(false);
     const statuses = await Promise.all(Array.from({ length: 45 }, () => send("intx").then((r) => r.status)));
     expect(statuses.filter((s) => s === 200)).toHaveLength(40);
     const limited = await send("intx");
-    expect(limited.status).toBe(429);
-    expect(limited.headers.get("retry-after")).toBe("1");
+    expect([limited.status, limited.headers.get("retry-after"), await limited.json()]).toEqual([
+      429,
+      null,
+      {
+        title: "io.javalin.http.HttpResponseException: Rate limit exceeded - Server allows 100 requests per second",
+        status: 429,
+      },
+    ]);
+    // Two requests back to back at a limit of 1: the second is refused.
+    const overLimit = async (o: Signed, control: Json = {}) => {
+      await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0], intx_rate_limit: 1, ...control });
+      await (await send("intx")).body?.cancel();
+      return send("intx", o);
+    };
+    const text = await overLimit({ accept: null });
+    expect([text.status, text.headers.get("content-type"), await text.text()]).toEqual([
+      429,
+      "text/plain",
+      "Rate limit exceeded - Server allows 100 requests per second",
+    ]);
+    const withHeader = await overLimit({}, { retry_after: true });
+    expect([withHeader.status, withHeader.headers.get("retry-after")]).toEqual([429, "1"]);
+    await withHeader.body?.cancel();
+    expect((await simControl()).retry_after).toBe(true);
+    expect((await simControl({ reset: true })).retry_after).toBe(false);
   });
 });
 
@@ -129,7 +344,7 @@ describe("simulator: a misbehaving front (reflect and redirect faults)", () => {
   it("reflect: a 500 HTML page echoing every request header, dated by the real clock, never the skewed one", async () => {
     await simControl({ ...QUIET, skew_ms: 60_000, fault: { kind: "reflect", count: 1 } });
     const timestamp = String(Math.round(Date.now() / 1000) + 60);
-    const body = ORDER("reflect-1");
+    const body = ORDER("reflect-1-0000000000");
     const sign = referenceSignature(DEV.INTX_API_SECRET, timestamp, "POST", "/api/v1/orders", body);
     const r = await send("intx", { method: "POST", path: "/api/v1/orders", body, timestamp });
     expect(r.status).toBe(500);
@@ -160,7 +375,12 @@ describe("simulator: a misbehaving front (reflect and redirect faults)", () => {
 
   it("redirect: 307 to the capture sink on another origin, or to the given location, without processing", async () => {
     await simControl({ ...QUIET, fault: { kind: "redirect", count: 1 } });
-    const r = await send("intx", { method: "POST", path: "/api/v1/orders", body: ORDER("r-1"), redirect: "manual" });
+    const r = await send("intx", {
+      method: "POST",
+      path: "/api/v1/orders",
+      body: ORDER("r-1-0000000000000000"),
+      redirect: "manual",
+    });
     expect(r.status).toBe(307);
     expect(r.headers.get("location")).toBe("http://redirect-target.sim/_sim/captured/api/v1/orders?q=1");
     const set = await simControl({ fault: { kind: "redirect", count: 2, location: "https://elsewhere.test/landing" } });
@@ -170,7 +390,7 @@ describe("simulator: a misbehaving front (reflect and redirect faults)", () => {
       slowMs: 15_000,
       location: "https://elsewhere.test/landing",
     });
-    for (const id of ["r-2", "r-3"]) {
+    for (const id of ["r-2-0000000000000000", "r-3-0000000000000000"]) {
       const custom = await send("intx", {
         method: "POST",
         path: "/api/v1/orders",
@@ -187,7 +407,7 @@ describe("simulator: a misbehaving front (reflect and redirect faults)", () => {
 
   it("redirect: a client that follows it hands its CB-ACCESS headers and body to the other origin", async () => {
     await simControl({ ...QUIET, fault: { kind: "redirect", count: 1 } });
-    const body = ORDER("followed-1");
+    const body = ORDER("followed-1-000000000");
     const r = await send("intx", { method: "POST", path: "/api/v1/orders", body });
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ captured: true });
@@ -409,6 +629,16 @@ describe("simulator: /_sim/control refuses what it cannot apply", () => {
     ["an unknown venue status", '{"timestamp_status": {"fix": 401}}', 'unknown key "timestamp_status.fix"'],
     ["an unknown alerts_fault", '{"alerts_fault": "flaky"}', "alerts_fault must be"],
     ["an alerts_fault that is an object", '{"alerts_fault": {"kind": "down"}}', "alerts_fault must be"],
+    [
+      "an unknown timestamp_body",
+      '{"timestamp_body": "v3"}',
+      'timestamp_body must be one of "generic", "expired", "v2"',
+    ],
+    ["a null timestamp_body", '{"timestamp_body": null}', "timestamp_body must be one of"],
+    ["a retry_after as text", '{"retry_after": "true"}', "retry_after must be true or false"],
+    ["a retry_after as a number", '{"retry_after": 1}', "retry_after must be true or false"],
+    ["an unknown duplicate_scope", '{"duplicate_scope": "day"}', 'duplicate_scope must be one of "open", "ever"'],
+    ["a null duplicate_scope", '{"duplicate_scope": null}', "duplicate_scope must be one of"],
   ];
 
   it.each(cases)("400 bad_control for %s, and nothing changes", async (_what, body, message) => {
@@ -425,26 +655,150 @@ describe("simulator: /_sim/control refuses what it cannot apply", () => {
   });
 });
 
+/** The simulator's known CDE uuids (docs/simulator.md, "The kill-switch lock"). */
+const FIRM = "3b2ad5a2-7a2a-4a42-9d4d-6a2a4d4f0a01";
+const FCM = "8d0e4f6a-1b2c-4d3e-9f5a-6b7c8d9e0f02";
+const TRADING_USER = "c4a1e7b9-5d2f-4e6a-8b3c-9d0e1f2a3b03";
+
 describe("simulator: the kill-switch lock is per venue", () => {
+  const cde = async (path: string, body: unknown) => {
+    const r = await send("cde", { method: "POST", path, body: typeof body === "string" ? body : JSON.stringify(body) });
+    return { status: r.status, json: await r.json() };
+  };
+
   it("a CDE kill switch locks CDE only: an INTX order still goes through; unlock and reset lift it", async () => {
     await simControl(QUIET);
     expect((await simControl()).trading_locked).toEqual({ intx: false, cde: false });
-    const killSwitch = '{"only_cancel_no_trading_lock":false}';
-    const kill = await send("cde", { method: "POST", path: "/rest/kill-switch", body: killSwitch });
-    expect(kill.status).toBe(200);
-    expect(await kill.json()).toEqual({ status: "ok", trading_locked: true });
+    const killSwitch = { only_cancel_no_trading_lock: false, firm_uuid: FIRM };
+    expect(await cde("/rest/kill-switch", killSwitch)).toEqual({
+      status: 200,
+      json: { num_users_affected: 2, num_orders_canceled: 0 },
+    });
     expect((await simControl()).trading_locked).toEqual({ intx: false, cde: true });
-    const order = await send("intx", { method: "POST", path: "/api/v1/orders", body: ORDER("after-cde-kill") });
+    const order = await send("intx", { method: "POST", path: "/api/v1/orders", body: ORDER("after-cde-kill-00000") });
     expect(order.status).toBe(200);
-    expect(await order.json()).toMatchObject({ client_order_id: "after-cde-kill", exec_qty: "0.01" });
-    const unlock = await send("cde", { method: "POST", path: "/rest/unlock-trading", body: "{}" });
-    expect(await unlock.json()).toEqual({ status: "ok", trading_locked: false });
+    expect(await order.json()).toMatchObject({ client_order_id: "after-cde-kill-00000", exec_qty: "0.01" });
+    expect(await cde("/rest/unlock-trading", { firm_uuid: FIRM })).toEqual({
+      status: 200,
+      json: { num_users_affected: 2 },
+    });
     const state = await simControl();
     expect(state.trading_locked).toEqual({ intx: false, cde: false });
     expect(state.effects).toMatchObject({ kill_switches: 1, unlocks: 1, orders_placed: 1 });
-    await (await send("cde", { method: "POST", path: "/rest/kill-switch", body: killSwitch })).body?.cancel();
+    await cde("/rest/kill-switch", killSwitch);
     expect((await simControl()).trading_locked.cde).toBe(true);
     expect((await simControl({ reset: true })).trading_locked).toEqual({ intx: false, cde: false });
+  });
+
+  it("kill-switch and unlock take exactly one known uuid; only_cancel_no_trading_lock true cancels without locking", async () => {
+    await simControl(QUIET);
+    // Each uuid field: the users it affects; true cancels, counted, and leaves trading unlocked.
+    for (const [field, uuid, users] of [
+      ["trading_user_uuid", TRADING_USER, 1],
+      ["fcm_uuid", FCM, 2],
+      ["firm_uuid", FIRM.toUpperCase(), 2],
+    ] as const) {
+      expect([field, await cde("/rest/kill-switch", { only_cancel_no_trading_lock: true, [field]: uuid })]).toEqual([
+        field,
+        { status: 200, json: { num_users_affected: users, num_orders_canceled: 0 } },
+      ]);
+      expect((await simControl()).trading_locked.cde).toBe(false);
+    }
+    let state = await simControl();
+    expect(state.effects).toMatchObject({ kill_switches: 3, unlocks: 0 });
+    expect(state.accounts["cde:default"]?.kill_switches).toBe(3);
+    expect(
+      await cde("/rest/kill-switch", { only_cancel_no_trading_lock: false, trading_user_uuid: TRADING_USER }),
+    ).toEqual({
+      status: 200,
+      json: { num_users_affected: 1, num_orders_canceled: 0 },
+    });
+    expect((await simControl()).trading_locked.cde).toBe(true);
+    expect(await cde("/rest/unlock-trading", { trading_user_uuid: TRADING_USER })).toEqual({
+      status: 200,
+      json: { num_users_affected: 1 },
+    });
+
+    const refused: [string, string, unknown, number, string][] = [
+      ["kill-switch", "not JSON", "nope", 400, "Invalid request body"],
+      ["kill-switch", "an array", [FIRM], 400, "Invalid request body"],
+      [
+        "kill-switch",
+        "no flag",
+        { firm_uuid: FIRM },
+        400,
+        "only_cancel_no_trading_lock is required and must be true or false",
+      ],
+      [
+        "kill-switch",
+        "a flag as text",
+        { only_cancel_no_trading_lock: "false", firm_uuid: FIRM },
+        400,
+        "only_cancel_no_trading_lock is required and must be true or false",
+      ],
+      ["kill-switch", "no uuid", { only_cancel_no_trading_lock: false }, 400, "Must only include one uuid"],
+      [
+        "kill-switch",
+        "two uuids",
+        { only_cancel_no_trading_lock: false, firm_uuid: FIRM, fcm_uuid: FCM },
+        400,
+        "Must only include one uuid",
+      ],
+      [
+        "kill-switch",
+        "a malformed uuid",
+        { only_cancel_no_trading_lock: false, firm_uuid: "firm-1" },
+        400,
+        "Invalid firm_uuid",
+      ],
+      [
+        "kill-switch",
+        "a uuid as a number",
+        { only_cancel_no_trading_lock: true, fcm_uuid: 7 },
+        400,
+        "Invalid fcm_uuid",
+      ],
+      [
+        "kill-switch",
+        "an unknown firm",
+        { only_cancel_no_trading_lock: false, firm_uuid: "00000000-0000-4000-8000-000000000000" },
+        404,
+        "Firm not found",
+      ],
+      [
+        "kill-switch",
+        "the firm's uuid as an FCM",
+        { only_cancel_no_trading_lock: false, fcm_uuid: FIRM },
+        404,
+        "FCM not found",
+      ],
+      [
+        "kill-switch",
+        "an unknown trading user",
+        { only_cancel_no_trading_lock: false, trading_user_uuid: FCM },
+        404,
+        "Trading user not found",
+      ],
+      ["unlock-trading", "an empty body", "", 400, "Invalid request body"],
+      ["unlock-trading", "no uuid", {}, 400, "Must only include one uuid"],
+      [
+        "unlock-trading",
+        "two uuids",
+        { firm_uuid: FIRM, trading_user_uuid: TRADING_USER },
+        400,
+        "Must only include one uuid",
+      ],
+      ["unlock-trading", "a malformed uuid", { trading_user_uuid: "me" }, 400, "Invalid trading_user_uuid"],
+      ["unlock-trading", "an unknown FCM", { fcm_uuid: TRADING_USER }, 404, "FCM not found"],
+    ];
+    await cde("/rest/kill-switch", { only_cancel_no_trading_lock: false, firm_uuid: FIRM });
+    for (const [route, what, body, status, message] of refused) {
+      expect([route, what, await cde(`/rest/${route}`, body)]).toEqual([route, what, { status, json: { message } }]);
+    }
+    state = await simControl();
+    // None of the refusals changed the lock or a counter.
+    expect(state.trading_locked.cde).toBe(true);
+    expect(state.effects).toMatchObject({ kill_switches: 5, unlocks: 1 });
   });
 });
 
@@ -490,7 +844,7 @@ const limit = (client_order_id: string, side: string, instrument: string, size: 
 
 describe("simulator: INTX public routes, which ccxt calls unsigned", () => {
   const get = (path: string, headers: Record<string, string> = {}) =>
-    fetch(`https://public.sim.test${path}`, { headers });
+    fetch(`https://public.sim.test${path}`, { headers: { accept: "application/json", ...headers } });
 
   it("assets, instruments and quotes answer without CB-ACCESS headers, and ignore wrong ones", async () => {
     await simControl(QUIET);
@@ -576,11 +930,13 @@ describe("simulator: INTX public routes, which ccxt calls unsigned", () => {
       ["POST", "/api/v1/instruments"],
     ];
     for (const [method, path] of unsigned) {
+      // No Accept: INTX's refusal comes as plain text.
       const r = await fetch(`https://public.sim.test${path}`, { method });
-      expect([path, r.status, await r.json()]).toEqual([
+      expect([path, r.status, r.headers.get("content-type"), await r.text()]).toEqual([
         path,
         401,
-        { message: "missing required authentication headers" },
+        "text/plain",
+        "Unauthorized",
       ]);
     }
     expect((await simControl()).effects).toMatchObject({ accepted: 0, rejected: { missing_headers: 5 } });
@@ -652,12 +1008,16 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
 
   it("an order's life: create, get, list, modify, cancel, cancel again (400), cancel all", async () => {
     await simControl(QUIET);
-    const created = await intx("POST", "/api/v1/orders", limit("nfqkvdjp-life-1", "BUY", "BTC-PERP", "0.01", 60000));
+    const created = await intx(
+      "POST",
+      "/api/v1/orders",
+      limit("nfqkvdjp-life-1-0000", "BUY", "BTC-PERP", "0.01", 60000),
+    );
     expect(created.status).toBe(200);
     const order = created.json as Json;
     expect(order).toEqual({
       order_id: expect.stringMatching(/^[0-9a-f]{8}-1-0$/),
-      client_order_id: "nfqkvdjp-life-1",
+      client_order_id: "nfqkvdjp-life-1-0000",
       side: "BUY",
       ...BTC_PERP,
       symbol: "BTC-PERP",
@@ -692,13 +1052,19 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
     });
 
     // editOrder: size and price as strings, a client_order_id, and the clientOrderId ccxt leaves in the params.
-    const edit = { portfolio: PF, size: "0.02", price: "60500", client_order_id: "life-2", clientOrderId: "life-2" };
+    const edit = {
+      portfolio: PF,
+      size: "0.02",
+      price: "60500",
+      client_order_id: "life-2-0000000000000",
+      clientOrderId: "life-2-0000000000000",
+    };
     const modified = await intx("PUT", `/api/v1/orders/${id}`, edit);
     expect(modified).toEqual({
       status: 200,
       json: {
         ...order,
-        client_order_id: "life-2",
+        client_order_id: "life-2-0000000000000",
         price: "60500",
         size: "0.02",
         leaves_qty: "0.02",
@@ -706,7 +1072,10 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
         event_time: expect.any(String),
       },
     });
-    expect((await intx("GET", `/api/v1/orders/life-2`, { portfolio: PF })).json).toMatchObject({ order_id: id });
+    // get-order takes the order_id only: the client_order_id is not an order's id there.
+    expect(await intx("GET", "/api/v1/orders/life-2-0000000000000", { portfolio: PF })).toEqual(
+      javalin(404, "Order not found"),
+    );
 
     // cancelOrder: ?portfolio= and the same as a JSON body without a content-type.
     const cancelled = await intx("DELETE", `/api/v1/orders/${id}`, { portfolio: PF });
@@ -720,11 +1089,11 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
       },
     });
     expect(await intx("DELETE", `/api/v1/orders/${id}`, { portfolio: PF })).toEqual(javalin(400, "Order already done"));
-    expect(await intx("PUT", `/api/v1/orders/${id}`, { price: "61000", client_order_id: "life-3" })).toEqual(
-      javalin(400, "Invalid replace order request (ORDER_DONE)"),
-    );
+    expect(
+      await intx("PUT", `/api/v1/orders/${id}`, { price: "61000", client_order_id: "life-3-0000000000000" }),
+    ).toEqual(javalin(400, "Invalid replace order request (ORDER_DONE)"));
     for (const method of ["GET", "PUT", "DELETE"]) {
-      const params = method === "PUT" ? { price: "1", client_order_id: "life-4" } : { portfolio: PF };
+      const params = method === "PUT" ? { price: "1", client_order_id: "life-4-0000000000000" } : { portfolio: PF };
       expect(await intx(method, "/api/v1/orders/nope-1-0", params)).toEqual(javalin(404, "Order not found"));
     }
     expect((await intx("GET", `/api/v1/orders/${id}`, { portfolio: PF })).json).toMatchObject({
@@ -733,17 +1102,17 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
     });
 
     // cancelAllOrders: by instrument, then the rest of the portfolio, then nothing left.
-    await intx("POST", "/api/v1/orders", limit("all-btc", "BUY", "BTC-PERP", "0.01", 60000));
-    await intx("POST", "/api/v1/orders", limit("all-eth", "SELL", "ETH-PERP", "0.5", 2600));
-    await intx("POST", "/api/v1/orders", limit("all-sol", "BUY", "SOL-PERP", "3", 100));
+    await intx("POST", "/api/v1/orders", limit("all-btc-000000000000", "BUY", "BTC-PERP", "0.01", 60000));
+    await intx("POST", "/api/v1/orders", limit("all-eth-000000000000", "SELL", "ETH-PERP", "0.5", 2600));
+    await intx("POST", "/api/v1/orders", limit("all-sol-000000000000", "BUY", "SOL-PERP", "3", 100));
     const names = (r: { json: unknown }) =>
       (r.json as Json[]).map((o) => [o.client_order_id, o.order_status, o.event_type]);
     const eth = await intx("DELETE", "/api/v1/orders", { portfolio: PF, instrument: "ETH-PERP" });
-    expect([eth.status, names(eth)]).toEqual([200, [["all-eth", "DONE", "CANCELED"]]]);
+    expect([eth.status, names(eth)]).toEqual([200, [["all-eth-000000000000", "DONE", "CANCELED"]]]);
     const rest = await intx("DELETE", "/api/v1/orders", { portfolio: PF });
     expect(names(rest)).toEqual([
-      ["all-btc", "DONE", "CANCELED"],
-      ["all-sol", "DONE", "CANCELED"],
+      ["all-btc-000000000000", "DONE", "CANCELED"],
+      ["all-sol-000000000000", "DONE", "CANCELED"],
     ]);
     expect(await intx("DELETE", "/api/v1/orders", { portfolio: PF })).toEqual({ status: 200, json: [] });
     expect(await intx("DELETE", "/api/v1/orders")).toEqual(javalin(400, "portfolio is a required field"));
@@ -753,7 +1122,13 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
 
   it("a MARKET IOC order fills at once at the touch: DONE, not open, in both fills routes, and in the position", async () => {
     await simControl(QUIET);
-    const market = { client_order_id: "mkt-1", side: "BUY", instrument: "BTC-PERP", size: "0.01", type: "MARKET" };
+    const market = {
+      client_order_id: "mkt-1-00000000000000",
+      side: "BUY",
+      instrument: "BTC-PERP",
+      size: "0.01",
+      type: "MARKET",
+    };
     const placed = await intx("POST", "/api/v1/orders", { ...market, portfolio: PF, tif: "IOC" });
     const order = placed.json as Json;
     expect(order).toMatchObject({
@@ -779,7 +1154,7 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
       fill_price: "64000.1",
       fill_qty: "0.01",
       client_id: "1ai4ubgb-1-1",
-      client_order_id: "mkt-1",
+      client_order_id: "mkt-1-00000000000000",
       order_qty: "0.01",
       limit_price: "",
       total_filled: "0.01",
@@ -807,34 +1182,194 @@ describe("simulator: INTX portfolios, orders and fills as ccxt reads them", () =
     expect(Number(position.entry_vwap)).toBeCloseTo((0.5 * 63759 + 0.01 * 64000.1) / 0.51, 6);
 
     // A LIMIT that crosses fills at the touch too; selling the whole position leaves it flat and unlisted.
-    const sell = await intx("POST", "/api/v1/orders", limit("sell-all", "SELL", "BTC-PERP", "0.51", 63000));
+    const sell = await intx("POST", "/api/v1/orders", limit("sell-all-00000000000", "SELL", "BTC-PERP", "0.51", 63000));
     expect(sell.json).toMatchObject({ order_status: "DONE", event_type: "TRADE", avg_price: "64000" });
     expect(await intx("GET", `/api/v1/portfolios/${PF}/positions`)).toEqual({ status: 200, json: [] });
 
     // A resting order modified across the quote fills; a non-crossing IOC is done unfilled; post_only rests.
-    const resting = await intx("POST", "/api/v1/orders", limit("rest-1", "BUY", "ETH-PERP", "1", 2400));
+    const resting = await intx("POST", "/api/v1/orders", limit("rest-1-0000000000000", "BUY", "ETH-PERP", "1", 2400));
     const crossed = await intx("PUT", `/api/v1/orders/${(resting.json as Json).order_id}`, {
       price: "2500",
-      client_order_id: "rest-2",
+      client_order_id: "rest-2-0000000000000",
+      portfolio: PF,
     });
     expect(crossed.json).toMatchObject({ order_status: "DONE", event_type: "TRADE", avg_price: "2490.81" });
-    const ioc = await intx("POST", "/api/v1/orders", { ...limit("ioc-1", "BUY", "ETH-PERP", "1", 2400), tif: "IOC" });
+    const ioc = await intx("POST", "/api/v1/orders", {
+      ...limit("ioc-1-00000000000000", "BUY", "ETH-PERP", "1", 2400),
+      tif: "IOC",
+    });
     expect(ioc.json).toMatchObject({ order_status: "DONE", event_type: "CANCELED", exec_qty: "0" });
-    const postOnly = { ...limit("po-1", "BUY", "ETH-PERP", "1", 2500), post_only: true };
+    const postOnly = { ...limit("po-1-000000000000000", "BUY", "ETH-PERP", "1", 2400), post_only: true };
     expect((await intx("POST", "/api/v1/orders", postOnly)).json).toMatchObject({ order_status: "WORKING" });
 
-    expect(await intx("POST", "/api/v1/orders", { ...market, client_order_id: "mkt-2", tif: "GTC" })).toEqual(
-      javalin(400, "Order rejected (market orders must be IoC)"),
-    );
+    expect(
+      await intx("POST", "/api/v1/orders", { ...market, client_order_id: "mkt-2-00000000000000", tif: "GTC" }),
+    ).toEqual(javalin(400, "Order rejected (market orders must be IoC)"));
     expect(await intx("GET", "/api/v1/portfolios/fills", { result_limit: 101 })).toEqual(
       javalin(400, "invalid result_limit"),
     );
     const page = await intx("GET", "/api/v1/portfolios/fills", { result_limit: 1, result_offset: 1 });
     expect(page.json).toMatchObject({
       pagination: { result_limit: 1, result_offset: 1 },
-      results: [{ client_order_id: "sell-all" }],
+      results: [{ client_order_id: "sell-all-00000000000" }],
     });
     expect((await simControl()).effects).toMatchObject({ orders_placed: 5, orders_modified: 1, orders_cancelled: 0 });
+  });
+});
+
+describe("simulator: INTX order rules from the reference", () => {
+  it("close_only: only an order that reduces the position is taken", async () => {
+    await simControl(QUIET);
+    // default starts 0.5 BTC-PERP long, flat in ETH-PERP.
+    const closeOnly = (id: string, side: string, instrument: string, size: string) => ({
+      ...JSON.parse(ORDER(id)),
+      side,
+      instrument,
+      size,
+      close_only: true,
+      portfolio: PF,
+    });
+    const refusal = javalin(400, "Order rejected (CLOSE_ONLY order would not reduce the position)");
+    expect(await intx("POST", "/api/v1/orders", closeOnly("co-buy-long-00000000", "BUY", "BTC-PERP", "0.1"))).toEqual(
+      refusal,
+    );
+    expect(await intx("POST", "/api/v1/orders", closeOnly("co-too-big-000000000", "SELL", "BTC-PERP", "0.6"))).toEqual(
+      refusal,
+    );
+    expect(await intx("POST", "/api/v1/orders", closeOnly("co-flat-000000000000", "SELL", "ETH-PERP", "0.1"))).toEqual(
+      refusal,
+    );
+    expect(await intx("POST", "/api/v1/orders", closeOnly("co-flat-buy-00000000", "BUY", "ETH-PERP", "0.1"))).toEqual(
+      refusal,
+    );
+    const reduce = await intx("POST", "/api/v1/orders", closeOnly("co-reduce-0000000000", "SELL", "BTC-PERP", "0.2"));
+    expect(reduce.json).toMatchObject({ order_status: "DONE", event_type: "TRADE" });
+    const all = await intx("POST", "/api/v1/orders", closeOnly("co-all-0000000000000", "SELL", "BTC-PERP", "0.3"));
+    expect(all.json).toMatchObject({ order_status: "DONE", event_type: "TRADE" });
+    // Now flat: even the side that reduced before is refused.
+    expect(await intx("POST", "/api/v1/orders", closeOnly("co-after-00000000000", "SELL", "BTC-PERP", "0.1"))).toEqual(
+      refusal,
+    );
+    // A short (alpha: 2 ETH-PERP short) takes a close_only BUY up to its size; close_only false is not checked.
+    const alphaBuy = { ...closeOnly("co-alpha-00000000000", "BUY", "ETH-PERP", "2"), portfolio: PF_ALPHA };
+    expect((await intx("POST", "/api/v1/orders", alphaBuy, ALPHA)).json).toMatchObject({ event_type: "TRADE" });
+    const plain = { ...closeOnly("co-off-0000000000000", "BUY", "ETH-PERP", "1"), close_only: false };
+    expect((await intx("POST", "/api/v1/orders", plain)).json).toMatchObject({ event_type: "TRADE" });
+    expect((await simControl()).effects.orders_placed).toBe(4);
+  });
+
+  it("portfolio is required in modify's body and in the query of get-order, cancel and cancel-all", async () => {
+    await simControl(QUIET);
+    const placed = (
+      await intx("POST", "/api/v1/orders", limit("pf-req-1-00000000000", "BUY", "BTC-PERP", "0.01", 60000))
+    ).json as Json;
+    const id = placed.order_id as string;
+    const required = javalin(400, "portfolio is a required field");
+    expect(await intx("GET", `/api/v1/orders/${id}`)).toEqual(required);
+    expect(
+      await intx("PUT", `/api/v1/orders/${id}`, { price: "60100", client_order_id: "pf-req-2-00000000000" }),
+    ).toEqual(required);
+    expect(await intx("DELETE", `/api/v1/orders/${id}`)).toEqual(required);
+    expect(await intx("DELETE", "/api/v1/orders")).toEqual(required);
+    // In a DELETE's body only, it is not in the query: still required.
+    const bodyOnly = JSON.stringify({ portfolio: PF });
+    for (const path of [`/api/v1/orders/${id}`, "/api/v1/orders"]) {
+      const r = await send("intx", { method: "DELETE", path, body: bodyOnly, query: "", contentType: null });
+      expect([path, r.status, await r.json()]).toEqual([path, 400, required.json]);
+    }
+    // An unknown portfolio is 404 as before.
+    const unknown = javalin(404, "Portfolio not found");
+    expect(await intx("GET", `/api/v1/orders/${id}`, { portfolio: "nope-1-0" })).toEqual(unknown);
+    expect(
+      await intx("PUT", `/api/v1/orders/${id}`, {
+        portfolio: "nope-1-0",
+        price: "1",
+        client_order_id: "pf-req-3-00000000000",
+      }),
+    ).toEqual(unknown);
+    expect(await intx("DELETE", `/api/v1/orders/${id}`, { portfolio: "nope-1-0" })).toEqual(unknown);
+    expect(await intx("DELETE", "/api/v1/orders", { portfolio: "nope-1-0" })).toEqual(unknown);
+    // Nothing happened to the order; by portfolio uuid it is found, modified, and cancelled by client_order_id.
+    expect((await intx("GET", `/api/v1/orders/${id}`, { portfolio: PF_UUID })).json).toMatchObject({
+      order_status: "WORKING",
+      event_type: "NEW",
+    });
+    const edit = { portfolio: PF_UUID, price: "60100", client_order_id: "pf-req-4-00000000000" };
+    expect((await intx("PUT", `/api/v1/orders/${id}`, edit)).json).toMatchObject({ event_type: "REPLACED" });
+    expect((await intx("DELETE", "/api/v1/orders/pf-req-4-00000000000", { portfolio: PF })).json).toMatchObject({
+      order_id: id,
+      event_type: "CANCELED",
+    });
+  });
+
+  it("a post_only LIMIT that would cross is answered REJECTED, does not rest, and frees its client_order_id", async () => {
+    await simControl({ ...QUIET, duplicate_scope: "ever" });
+    const id = "po-cross-00000000000";
+    const rejected = await intx("POST", "/api/v1/orders", {
+      ...limit(id, "BUY", "BTC-PERP", "0.01", 64000.1),
+      post_only: true,
+    });
+    expect(rejected.status).toBe(200);
+    const order = rejected.json as Json;
+    expect(order).toMatchObject({
+      client_order_id: id,
+      post_only: true,
+      order_status: "DONE",
+      event_type: "REJECTED",
+      leaves_qty: "0.01",
+      exec_qty: "0",
+    });
+    const sell = await intx("POST", "/api/v1/orders", {
+      ...limit("po-cross-sell-000000", "SELL", "BTC-PERP", "0.01", 64000),
+      post_only: true,
+    });
+    expect(sell.json).toMatchObject({ event_type: "REJECTED" });
+    expect(((await intx("GET", "/api/v1/orders", { portfolio: PF })).json as Json).results).toEqual([]);
+    expect((await intx("GET", `/api/v1/orders/${order.order_id}`, { portfolio: PF })).json).toEqual(order);
+    expect(((await intx("GET", "/api/v1/portfolios/fills")).json as Json).results).toEqual([]);
+    // Freed even under duplicate_scope ever: the same id rests below the ask.
+    const resting = await intx("POST", "/api/v1/orders", {
+      ...limit(id, "BUY", "BTC-PERP", "0.01", 64000),
+      post_only: true,
+    });
+    expect(resting.json).toMatchObject({ client_order_id: id, order_status: "WORKING", event_type: "NEW" });
+    // A modify of a resting post_only order across the book is refused, and the order stays as it was.
+    const restingId = (resting.json as Json).order_id;
+    expect(
+      await intx("PUT", `/api/v1/orders/${restingId}`, { portfolio: PF, price: "64000.1", client_order_id: id }),
+    ).toEqual(javalin(400, "Invalid replace order request (POST_ONLY_WOULD_CROSS)"));
+    expect((await intx("GET", `/api/v1/orders/${restingId}`, { portfolio: PF })).json).toMatchObject({
+      price: "64000",
+      order_status: "WORKING",
+    });
+    expect((await simControl()).effects).toMatchObject({ orders_placed: 1, orders_modified: 0 });
+  });
+
+  it("GET /api/v1/instruments/{instrument}/funding is public: hourly rates, newest first, paged", async () => {
+    await simControl(QUIET);
+    const r = await fetch("https://public.sim.test/api/v1/instruments/BTC-PERP/funding?result_limit=3", {
+      headers: { accept: "application/json" },
+    });
+    expect(r.status).toBe(200);
+    const json = (await r.json()) as { pagination: Json; results: Json[] };
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    expect(json.pagination).toEqual({ result_limit: 3, result_offset: 0 });
+    expect(json.results).toHaveLength(3);
+    expect(json.results[0]).toEqual({
+      instrument_id: BTC_PERP.instrument_id,
+      funding_rate: "0.000012",
+      mark_price: "64000",
+      event_time: expect.any(String),
+    });
+    const times = json.results.map((e) => Date.parse(e.event_time as string));
+    expect(Math.abs((times[0] as number) - hour)).toBeLessThanOrEqual(3_600_000);
+    expect(times.map((t) => t - (times[0] as number))).toEqual([0, -3_600_000, -7_200_000]);
+    // By instrument_id too, and the ccxt way (result_offset); unknown: 404.
+    const eth = await fetch(`https://public.sim.test/api/v1/instruments/149264164756389888/funding?result_offset=0`);
+    expect(((await eth.json()) as { results: Json[] }).results).toHaveLength(25);
+    const doge = await fetch("https://public.sim.test/api/v1/instruments/DOGE-PERP/funding");
+    expect([doge.status, await doge.text()]).toEqual([404, "Instrument not found"]);
+    expect((await simControl()).effects).toMatchObject({ requests: 3, accepted: 3, rejected: {} });
   });
 });
 
@@ -947,18 +1482,21 @@ describe("simulator: several accounts per venue, each with its own key and portf
 
   it("a key signed with another account's secret, or sent with its passphrase, is refused", async () => {
     await simControl(QUIET);
-    const cases: [string, Promise<Response>, string][] = [
-      ["alpha key, beta secret", send("intx", { ...ALPHA, secret: BETA.secret }), "invalid signature"],
-      ["alpha key, default secret", send("intx", { ...ALPHA, secret: DEV.INTX_API_SECRET }), "invalid signature"],
-      ["beta key, alpha passphrase", send("intx", { ...BETA, passphrase: ALPHA.passphrase }), "invalid passphrase"],
-      ["default key, alpha secret", send("intx", { secret: ALPHA.secret }), "invalid signature"],
-      ["cde alpha key, default secret", send("cde", { ...CDE_ALPHA, secret: DEV.CDE_API_SECRET }), "invalid signature"],
-      ["intx alpha key at CDE", send("cde", ALPHA), "invalid api key"],
-      ["cde alpha key at INTX", send("intx", CDE_ALPHA), "invalid api key"],
+    // Each venue's one generic refusal; effects.rejected tells the reasons apart.
+    const intxRefusal = { title: "io.javalin.http.UnauthorizedResponse: Unauthorized", status: 401 };
+    const cdeRefusal = { message: "Unauthorized" };
+    const cases: [string, Promise<Response>, unknown][] = [
+      ["alpha key, beta secret", send("intx", { ...ALPHA, secret: BETA.secret }), intxRefusal],
+      ["alpha key, default secret", send("intx", { ...ALPHA, secret: DEV.INTX_API_SECRET }), intxRefusal],
+      ["beta key, alpha passphrase", send("intx", { ...BETA, passphrase: ALPHA.passphrase }), intxRefusal],
+      ["default key, alpha secret", send("intx", { secret: ALPHA.secret }), intxRefusal],
+      ["cde alpha key, default secret", send("cde", { ...CDE_ALPHA, secret: DEV.CDE_API_SECRET }), cdeRefusal],
+      ["intx alpha key at CDE", send("cde", ALPHA), cdeRefusal],
+      ["cde alpha key at INTX", send("intx", CDE_ALPHA), intxRefusal],
     ];
-    for (const [what, pending, message] of cases) {
+    for (const [what, pending, body] of cases) {
       const r = await pending;
-      expect([what, r.status, await r.json()]).toEqual([what, 401, { message }]);
+      expect([what, r.status, await r.json()]).toEqual([what, 401, body]);
     }
     const state = await simControl();
     expect(state.effects).toMatchObject({ accepted: 0, rejected: { signature: 4, passphrase: 1, key: 2 } });
@@ -967,24 +1505,23 @@ describe("simulator: several accounts per venue, each with its own key and portf
 
   it("an order placed by alpha is alpha's alone: beta and default can neither see, fetch, modify nor cancel it", async () => {
     await simControl(QUIET);
-    const resting = { ...limit("acct-rest-1", "BUY", "BTC-PERP", "0.01", 60000), portfolio: undefined };
+    const resting = { ...limit("acct-rest-1-00000000", "BUY", "BTC-PERP", "0.01", 60000), portfolio: undefined };
     const placed = await intx("POST", "/api/v1/orders", resting, ALPHA);
     expect(placed.status).toBe(200);
     const order = placed.json as Json;
     expect(order).toMatchObject({
-      client_order_id: "acct-rest-1",
+      client_order_id: "acct-rest-1-00000000",
       portfolio_id: PF_ALPHA,
       portfolio_uuid: "7c4e2a91-3b5d-4f6e-8a1c-2d9e0f1a0a02",
       order_status: "WORKING",
     });
     const id = order.order_id as string;
 
-    // Alpha sees it: by id, by client_order_id, in its open orders and its position's resting size.
+    // Alpha sees it: by id, in its open orders and its position's resting size.
     expect(await intx("GET", `/api/v1/orders/${id}`, { portfolio: PF_ALPHA }, ALPHA)).toEqual({
       status: 200,
       json: order,
     });
-    expect((await intx("GET", "/api/v1/orders/acct-rest-1", {}, ALPHA)).json).toMatchObject({ order_id: id });
     const open = (as: Signed, params: Json = {}) =>
       intx("GET", "/api/v1/orders", params, as).then((r) =>
         ((r.json as Json).results as Json[]).map((o) => o.order_id),
@@ -1000,20 +1537,20 @@ describe("simulator: several accounts per venue, each with its own key and portf
     expect((await intx("GET", `/api/v1/portfolios/${PF}/positions/BTC-PERP`)).json).toMatchObject({
       buy_order_size: "0",
     });
-    for (const [who, as] of [
-      ["beta", BETA],
-      ["default", {}],
+    for (const [who, as, portfolio] of [
+      ["beta", BETA, PF_BETA],
+      ["default", {}, PF],
     ] as const) {
-      for (const ref of [id, "acct-rest-1"]) {
-        expect([who, await intx("GET", `/api/v1/orders/${ref}`, {}, as)]).toEqual([
+      for (const ref of [id, "acct-rest-1-00000000"]) {
+        expect([who, await intx("GET", `/api/v1/orders/${ref}`, { portfolio }, as)]).toEqual([
           who,
           javalin(404, "Order not found"),
         ]);
-        expect([who, await intx("DELETE", `/api/v1/orders/${ref}`, {}, as)]).toEqual([
+        expect([who, await intx("DELETE", `/api/v1/orders/${ref}`, { portfolio }, as)]).toEqual([
           who,
           javalin(404, "Order not found"),
         ]);
-        const edit = { price: "60100", client_order_id: `${who}-edit` };
+        const edit = { price: "60100", client_order_id: `${who}-edit`.padEnd(20, "0"), portfolio };
         expect([who, await intx("PUT", `/api/v1/orders/${ref}`, edit, as)]).toEqual([
           who,
           javalin(404, "Order not found"),
@@ -1034,7 +1571,7 @@ describe("simulator: several accounts per venue, each with its own key and portf
       await intx(
         "POST",
         "/api/v1/orders",
-        { ...limit("beta-in-alpha", "BUY", "BTC-PERP", "0.01", 60000), portfolio: PF_ALPHA },
+        { ...limit("beta-in-alpha-000000", "BUY", "BTC-PERP", "0.01", 60000), portfolio: PF_ALPHA },
         BETA,
       ),
     ).toEqual(javalin(404, "Portfolio not found"));
@@ -1055,7 +1592,13 @@ describe("simulator: several accounts per venue, each with its own key and portf
     });
 
     // A fill is alpha's too: in its fills, with its portfolio name and client id, and in its position only.
-    const market = { client_order_id: "acct-mkt-1", side: "BUY", instrument: "ETH-PERP", size: "0.5", type: "MARKET" };
+    const market = {
+      client_order_id: "acct-mkt-1-000000000",
+      side: "BUY",
+      instrument: "ETH-PERP",
+      size: "0.5",
+      type: "MARKET",
+    };
     const filled = (await intx("POST", "/api/v1/orders", { ...market, tif: "IOC" }, ALPHA)).json as Json;
     expect(filled).toMatchObject({ portfolio_id: PF_ALPHA, order_status: "DONE", event_type: "TRADE" });
     const fills = async (as: Signed) =>
@@ -1086,7 +1629,9 @@ describe("simulator: several accounts per venue, each with its own key and portf
     await simControl(QUIET);
     expect(await open(ALPHA)).toEqual([]);
     expect(await fills(ALPHA)).toEqual([]);
-    expect(await intx("GET", `/api/v1/orders/${id}`, {}, ALPHA)).toEqual(javalin(404, "Order not found"));
+    expect(await intx("GET", `/api/v1/orders/${id}`, { portfolio: PF_ALPHA }, ALPHA)).toEqual(
+      javalin(404, "Order not found"),
+    );
     expect((await intx("GET", `/api/v1/portfolios/${PF_ALPHA}/positions/ETH-PERP`, {}, ALPHA)).json).toMatchObject({
       net_size: "-2",
     });
@@ -1122,7 +1667,7 @@ describe("simulator: per account, the order requests that reached INTX and what 
     // alpha: a resting LIMIT (price a number, as ccxt sends it; portfolio and post_only are not logged), a modify
     // of it, a create the venue refuses (no tif), and a body that is not JSON.
     const alphaCreate = {
-      ...limit("log-a-1", "BUY", "BTC-PERP", "0.01", 60000),
+      ...limit("log-a-1-000000000000", "BUY", "BTC-PERP", "0.01", 60000),
       portfolio: PF_ALPHA,
       close_only: false,
     };
@@ -1130,11 +1675,11 @@ describe("simulator: per account, the order requests that reached INTX and what 
     expect(alphaPlaced.status).toBe(200);
     const alphaOrder = alphaPlaced.json as Json;
     const alphaId = alphaOrder.order_id as string;
-    const alphaModify = { client_order_id: "log-a-2", price: "60100", size: 0.02 };
+    const alphaModify = { client_order_id: "log-a-2-000000000000", price: "60100", size: 0.02, portfolio: PF_ALPHA };
     const alphaModified = await intx("PUT", `/api/v1/orders/${alphaId}`, alphaModify, ALPHA);
-    expect(alphaModified.json).toMatchObject({ client_order_id: "log-a-2", event_type: "REPLACED" });
+    expect(alphaModified.json).toMatchObject({ client_order_id: "log-a-2-000000000000", event_type: "REPLACED" });
     const alphaRefused = {
-      client_order_id: "log-a-3",
+      client_order_id: "log-a-3-000000000000",
       side: "SELL",
       instrument: "ETH-PERP",
       size: "0.5",
@@ -1152,27 +1697,33 @@ describe("simulator: per account, the order requests that reached INTX and what 
       secret: BETA.secret,
       method: "POST",
       path: "/api/v1/orders",
-      body: ORDER("log-forged"),
+      body: ORDER("log-forged-000000000"),
     });
     expect(forged.status).toBe(401);
     await forged.body?.cancel();
 
-    // default: a MARKET IOC with close_only and a null price (the simulator enforces neither), a resting LIMIT
+    // default: a MARKET IOC with close_only and a null price (close_only allowed: it reduces the long), a resting LIMIT
     // and its modify, and a modify of an order it does not have.
-    const defaultMarket = { ...JSON.parse(ORDER("log-d-1")), side: "SELL", close_only: true, price: null } as Json;
+    const defaultMarket = {
+      ...JSON.parse(ORDER("log-d-1-000000000000")),
+      side: "SELL",
+      close_only: true,
+      price: null,
+    } as Json;
     const filled = await intx("POST", "/api/v1/orders", defaultMarket);
     expect(filled.json).toMatchObject({ order_status: "DONE", event_type: "TRADE" });
-    const defaultCreate = limit("log-d-2", "SELL", "ETH-PERP", "1", 2600);
+    const defaultCreate = limit("log-d-2-000000000000", "SELL", "ETH-PERP", "1", 2600);
     const defaultPlaced = (await intx("POST", "/api/v1/orders", defaultCreate)).json as Json;
     const defaultId = defaultPlaced.order_id as string;
-    const defaultModify = { client_order_id: "log-d-3", size: "2" };
+    const defaultModify = { client_order_id: "log-d-3-000000000000", size: "2", portfolio: PF };
     const defaultModified = await intx("PUT", `/api/v1/orders/${defaultId}`, defaultModify);
     expect(defaultModified.status).toBe(200);
-    const unknownModify = { client_order_id: "log-d-4", price: "1" };
+    const unknownModify = { client_order_id: "log-d-4-000000000000", price: "1" };
     expect(await intx("PUT", "/api/v1/orders/nope-1-0", unknownModify)).toEqual(javalin(404, "Order not found"));
 
     // cde:alpha pulls the kill switch; cde:default only reads.
-    const kill = await send("cde", { ...CDE_ALPHA, method: "POST", path: "/rest/kill-switch", body: "{}" });
+    const killSwitch = JSON.stringify({ only_cancel_no_trading_lock: false, firm_uuid: FIRM });
+    const kill = await send("cde", { ...CDE_ALPHA, method: "POST", path: "/rest/kill-switch", body: killSwitch });
     expect(kill.status).toBe(200);
     await kill.body?.cancel();
     await (await send("cde")).body?.cancel();
@@ -1188,7 +1739,7 @@ describe("simulator: per account, the order requests that reached INTX and what 
     // The entries' exact values, spelled out once: copied as sent, a number stays a number.
     expect(alpha?.orders[0]).toEqual({
       action: "create",
-      client_order_id: "log-a-1",
+      client_order_id: "log-a-1-000000000000",
       instrument: "BTC-PERP",
       side: "BUY",
       type: "LIMIT",
@@ -1201,7 +1752,7 @@ describe("simulator: per account, the order requests that reached INTX and what 
     expect(alpha?.orders[1]).toEqual({
       action: "modify",
       order_id: alphaId,
-      client_order_id: "log-a-2",
+      client_order_id: "log-a-2-000000000000",
       price: "60100",
       size: 0.02,
       at: (alphaModified.json as Json).event_time,
