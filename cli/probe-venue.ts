@@ -205,7 +205,7 @@ async function probe(options: Options): Promise<Report> {
       text = await response.text();
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
-      answer.error = `${err instanceof Error ? err.message : String(err)}${cause}`;
+      answer.error = redact(`${err instanceof Error ? err.message : String(err)}${cause}`);
       return { answer, text: "", sample: undefined };
     }
     const tRecv = Date.now();
@@ -213,23 +213,27 @@ async function probe(options: Options): Promise<Report> {
     const h = response.headers;
     const date = h.get("date");
     const rateHeaders: Record<string, string> = {};
+    // Everything the venue said is redacted as it is read (the probe's own words hold no credential).
+    const header = (name: string) => {
+      const value = h.get(name);
+      return value === null ? null : redact(value);
+    };
     h.forEach((value, name) => {
-      if (RATE_HEADER.test(name)) rateHeaders[name] = value;
+      if (RATE_HEADER.test(name)) rateHeaders[redact(name)] = redact(value);
     });
     Object.assign(answer, {
       status: response.status,
-      contentType: h.get("content-type"),
-      ...(timestamp !== undefined && response.ok ? {} : { body: text.slice(0, BODY_CHARS) }),
+      contentType: header("content-type"),
+      // Redacted whole before it is cut, so no credential can straddle the cut.
+      ...(timestamp !== undefined && response.ok ? {} : { body: redact(text).slice(0, BODY_CHARS) }),
       bodyChars: text.length,
-      date,
+      date: header("date"),
       imfFixdate: date !== null && parseImfFixdate(date) !== undefined,
-      age: h.get("age"),
+      age: header("age"),
       teachesClock: sample !== undefined,
-      ...(h.has("location") ? { location: h.get("location") } : {}),
+      ...(h.has("location") ? { location: header("location") } : {}),
       rateHeaders,
     });
-    // The body is redacted whole before it is cut, so no credential can straddle the cut.
-    if (answer.body !== undefined) answer.body = redact(text).slice(0, BODY_CHARS);
     return { answer, text, sample };
   }
 
@@ -260,8 +264,8 @@ async function probe(options: Options): Promise<Report> {
   const checks = [
     ...rootChecks(rootJson),
     goodCheck(good),
-    ...staleChecks(staleJson, windowSeconds),
-    ...staleChecks(staleAny, windowSeconds),
+    ...staleChecks(staleJson, windowSeconds, redact),
+    ...staleChecks(staleAny, windowSeconds, redact),
   ];
   const report: Report = {
     venue: options.venue,
@@ -279,18 +283,7 @@ async function probe(options: Options): Promise<Report> {
     checks,
     ok: checks.every((c) => c.ok !== false),
   };
-  // Headers and every other printed value too: a venue may echo a credential anywhere.
-  return redactDeep(report, redact);
-}
-
-/** Every string in `value`, object keys included, redacted. */
-function redactDeep<T>(value: T, redact: (text: string) => string): T {
-  if (typeof value === "string") return redact(value) as T;
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, redact)) as T;
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactDeep(v, redact)])) as T;
-  }
-  return value;
+  return report;
 }
 
 /** A body on one line: control characters (newlines included) shown as escapes. */
@@ -337,7 +330,7 @@ function whyNoSample(answer: Answer): string {
 }
 
 /** A stale refusal must read as a timestamp refusal, not an auth refusal, and its Date must teach the clock. */
-function staleChecks(stale: Exchange, windowSeconds: number): Check[] {
+function staleChecks(stale: Exchange, windowSeconds: number, redact: (text: string) => string): Check[] {
   const { answer, text, sample } = stale;
   const id = answer.id;
   const variant = answer.accept === JSON_TYPE ? "json" : "any";
@@ -360,7 +353,8 @@ function staleChecks(stale: Exchange, windowSeconds: number): Check[] {
       ? "no usable Date, so only its words could tell"
       : `its Date is ${sample.date - timestamp} s after the signed timestamp: ${verdict} the ${windowSeconds} s window`;
   const words = isTimestampPhrase(venueMessage(text));
-  const message = venueMessage(text);
+  const said = venueMessage(text);
+  const message = said === undefined ? undefined : redact(said);
   return [
     {
       id: `stale_${variant}_timestamp_rejection`,

@@ -272,6 +272,25 @@ describe("probe-venue CLI", { timeout: 60_000 }, () => {
     ]);
   });
 
+  it("an unreachable venue: each request says it got no answer, every expectation fails, exit 1", async () => {
+    const env = {
+      INTX_API_KEY: "unreachable-key",
+      INTX_API_SECRET: Buffer.from("unreachable-secret-bytes-0123456").toString("base64"),
+      INTX_API_PASSPHRASE: "unreachable-passphrase",
+    };
+    const out = await probe(["--venue", "intx", "--base-url", "http://127.0.0.1:9", "--json"], env);
+    expect(out.code).toBe(1);
+    const r = report(out);
+    for (const a of r.answers) expect(a.error).toMatch(/^fetch failed/);
+    expect(r.checks.filter((c) => c.ok === false)).toHaveLength(8);
+    expect(r.clock.offsetMs).toBeNull();
+    const text = await probe(["--venue", "intx", "--base-url", "http://127.0.0.1:9"], env);
+    expect(text.stdout).toContain("GET /api/v1/portfolios  Accept: application/json  ->  no answer: fetch failed");
+    expect(text.stdout).toContain(
+      "8 expectations do not hold: root_teaches_clock, read_2xx, stale_json_timestamp_rejection",
+    );
+  });
+
   it("--account alpha probes with INTX_ALPHA_API_*", async () => {
     const env = {
       ...CREDS,
