@@ -8,11 +8,11 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ACCOUNT_NAME } from "../src/core/accounts.ts";
-import { defaultAccount, PROFILES, parseVenue, type VenueName } from "../src/core/venue.ts";
+import { defaultAccount, PROFILES, parseVenue, type VenueConfig, type VenueName } from "../src/core/venue.ts";
 import { ConfigError, SigningInputError } from "../src/lib/errors.ts";
 import { importHmacKey, secretBytes } from "../src/lib/key.ts";
 import { prehash, requestPath, signingMethod } from "../src/lib/prehash.ts";
-import { checkTimestamp, signHeaders } from "../src/lib/sign.ts";
+import { checkTimestamp, type SigningIdentity, signHeaders } from "../src/lib/sign.ts";
 
 const USAGE = `usage: npm run --silent sign -- --venue cde|intx [--account NAME] --method METHOD --url URL
          [--timestamp SECONDS] [--body TEXT | --body-file FILE] [--curl]
@@ -21,7 +21,8 @@ Reads INTX_API_KEY/SECRET/PASSPHRASE or CDE_API_KEY/SECRET/PASSPHRASE (and *_SEC
 environment, else from ./.dev.vars; with --account alpha, INTX_ALPHA_API_KEY/SECRET/PASSPHRASE and so on.
 Prints {"timestamp","prehash","headers"} as JSON, or a curl command.`;
 
-class UsageError extends Error {}
+/** A bad argument or a missing credential: exit 2 with the usage. */
+export class UsageError extends Error {}
 
 /** KEY=VALUE lines, with optional single or double quotes and # comments, as wrangler reads `.dev.vars`. */
 export function parseDevVars(text: string): Record<string, string> {
@@ -36,7 +37,8 @@ export function parseDevVars(text: string): Record<string, string> {
   return vars;
 }
 
-function readVars(): Record<string, string | undefined> {
+/** The process environment over `./.dev.vars` (the environment wins). */
+export function readVars(): Record<string, string | undefined> {
   let file: Record<string, string> = {};
   try {
     file = parseDevVars(readFileSync(".dev.vars", "utf8"));
@@ -49,6 +51,45 @@ function readVars(): Record<string, string | undefined> {
 /** POSIX single-quoting: safe for any bytes a shell would otherwise interpret. */
 function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * One account's configuration, read by the Worker's own parser from `vars`: the same bindings, defaults and
+ * refusals (a bad secret throws a ConfigError naming it, never its value). With no account, the venue's default.
+ */
+export function accountConfig(venue: VenueName, account = "default", vars: object = readVars()): VenueConfig {
+  const profile = PROFILES[venue];
+  if (!ACCOUNT_NAME.test(account)) throw new UsageError("--account must be an account name (a-z, 0-9, -)");
+  // The Worker's prefix rule: account alpha on INTX reads INTX_ALPHA_API_KEY, …; default reads INTX_API_KEY, ….
+  const spec =
+    account === "default"
+      ? defaultAccount(profile)
+      : {
+          name: account,
+          venue: profile.name,
+          secrets: `${profile.envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`,
+        };
+  const config = parseVenue(vars, profile, spec);
+  if (!config) throw new UsageError(`${spec.secrets}API_KEY is not set (environment or ./.dev.vars)`);
+  return config;
+}
+
+/** What signs for an account: its key and passphrase, and its secret as an HMAC key. */
+export async function signingIdentity(config: VenueConfig): Promise<SigningIdentity> {
+  const { credentials, secretEncoding, profile } = config;
+  const key = await importHmacKey(secretBytes(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`));
+  return { apiKey: credentials.apiKey, passphrase: credentials.passphrase, key };
+}
+
+/** A CLI's failure on stderr, with its exit code: 2 (and the usage) for bad arguments or configuration, else 1. */
+export function reportFailure(tool: string, usage: string, err: unknown): void {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof SigningInputError) {
+    console.error(`${tool}: ${err.message}\n\n${usage}`);
+    process.exitCode = 2;
+  } else {
+    console.error(`${tool}: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  }
 }
 
 async function main(argv: string[]): Promise<string> {
@@ -103,28 +144,8 @@ async function main(argv: string[]): Promise<string> {
     throw new UsageError((err as Error).message);
   }
 
-  // The Worker's own parser: the same bindings, defaults and refusals (a bad secret exits 2 naming it).
-  const profile = PROFILES[venue as VenueName];
-  const account = values.account ?? "default";
-  if (!ACCOUNT_NAME.test(account)) throw new UsageError("--account must be an account name (a-z, 0-9, -)");
-  // The Worker's prefix rule: account alpha on INTX reads INTX_ALPHA_API_KEY, …; default reads INTX_API_KEY, ….
-  const spec =
-    account === "default"
-      ? defaultAccount(profile)
-      : {
-          name: account,
-          venue: profile.name,
-          secrets: `${profile.envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`,
-        };
-  const config = parseVenue(readVars(), profile, spec);
-  if (!config) throw new UsageError(`${spec.secrets}API_KEY is not set (environment or ./.dev.vars)`);
-  const { credentials, secretEncoding } = config;
-  const key = await importHmacKey(secretBytes(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`));
-  const headers = await signHeaders(
-    { apiKey: credentials.apiKey, passphrase: credentials.passphrase, key },
-    { method, url, body },
-    timestamp,
-  );
+  const identity = await signingIdentity(accountConfig(venue, values.account, readVars()));
+  const headers = await signHeaders(identity, { method, url, body }, timestamp);
   if (!values.curl) {
     const text = prehash(timestamp, signingMethod(method), requestPath(url), body);
     return JSON.stringify({ timestamp, prehash: text, headers }, null, 2);
@@ -135,15 +156,10 @@ async function main(argv: string[]): Promise<string> {
   return parts.join(" ");
 }
 
-main(process.argv.slice(2)).then(
-  (out) => console.log(out),
-  (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof SigningInputError) {
-      console.error(`sign: ${err.message}\n\n${USAGE}`);
-      process.exitCode = 2;
-    } else {
-      console.error(`sign: ${err instanceof Error ? err.message : String(err)}`);
-      process.exitCode = 1;
-    }
-  },
-);
+// Run as a command, not when another CLI imports these helpers.
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    (out) => console.log(out),
+    (err: unknown) => reportFailure("sign", USAGE, err),
+  );
+}

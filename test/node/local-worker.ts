@@ -179,3 +179,49 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
     stop: () => mf.dispose(),
   };
 }
+
+export interface LocalSim {
+  /** The simulator's origin, e.g. http://127.0.0.1:51234: any client may sign requests to it. */
+  url: string;
+  /** POSTs a change to the simulator's /_sim/control (or GETs it) and returns its state. */
+  simControl(change?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** Starts the simulator alone on a loopback port, for clients outside workerd (a CLI as a child process). */
+export async function startSim(): Promise<LocalSim> {
+  const sim = bundle("sim/wrangler.toml", resolve(ROOT, ".wrangler/local-build-sim"));
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host: "127.0.0.1",
+      port: 0,
+      handleStructuredLogs: () => {},
+      workers: [
+        {
+          name: "sim",
+          modules: true,
+          scriptPath: sim,
+          compatibilityDate: "2026-10-30",
+          compatibilityFlags: ["nodejs_compat"],
+          bindings: tomlVars(resolve(ROOT, "sim/wrangler.toml")),
+        },
+      ],
+    }),
+  );
+  let url: string;
+  try {
+    url = (await mf.ready).origin;
+  } catch (err) {
+    await mf.dispose().catch(() => {});
+    throw err;
+  }
+  return {
+    url,
+    async simControl(change) {
+      const init = change ? { method: "POST", body: JSON.stringify(change) } : {};
+      const response = await fetch(`${url}/_sim/control`, init);
+      return (await response.json()) as Record<string, unknown>;
+    },
+    stop: () => mf.dispose(),
+  };
+}
