@@ -89,9 +89,9 @@ export interface RefusalEvidence {
 /**
  * True when the venue refused the request for its `CB-ACCESS-TIMESTAMP` (so it did not process it). Decided first
  * from what cannot lie, the refusal's own `Date` against the signed timestamp (`windowVerdict`); the venue's words
- * are only a hint, read when the `Date` cannot settle it (no usable `Date`, or the edge second). At the edge a 401
- * counts as a timestamp refusal even in generic words: re-signing once costs nothing, since a 401 processed
- * nothing. Only 400 and 401 can be one. docs/protocol.md, "Error shapes".
+ * are read only when there is no usable `Date`. At the edge second it counts as one whatever its words: the venue
+ * refused the request, so re-signing it once, with what this refusal taught, costs a round trip and nothing else.
+ * Only 400 and 401 can be one. docs/protocol.md, "Error shapes".
  */
 export function isTimestampRejection(status: number, bodyText: string, evidence?: RefusalEvidence): boolean {
   if (status !== 400 && status !== 401) return false;
@@ -99,7 +99,7 @@ export function isTimestampRejection(status: number, bodyText: string, evidence?
     evidence?.date === undefined ? undefined : windowVerdict(evidence.timestamp, evidence.windowSeconds, evidence.date);
   if (verdict === "outside") return true;
   if (verdict === "inside") return false;
-  return isTimestampPhrase(venueMessage(bodyText)) || (verdict === "edge" && status === 401);
+  return verdict === "edge" || isTimestampPhrase(venueMessage(bodyText));
 }
 
 /**

@@ -138,11 +138,12 @@ describe("timestamp refusal read from the refusal's Date", () => {
     expect(isAuthRefusal(401, GENERIC, evidence)).toBe(true);
   });
 
-  it("at the edge second a 401 is re-signed once; a 400 only on the venue's own words", () => {
+  it("at the edge second a 400 or 401 is re-signed once, whatever its words (the venue acted on neither)", () => {
     const edge = { timestamp: D - 5, windowSeconds: W, date: D };
     expect(isTimestampRejection(401, GENERIC, edge)).toBe(true);
-    expect(isTimestampRejection(400, '{"title":"Order rejected (INVALID_SIZE)","status":400}', edge)).toBe(false);
-    expect(isTimestampRejection(400, '{"message":"request timestamp expired"}', edge)).toBe(true);
+    expect(isTimestampRejection(400, '{"message":"Unauthorized"}', edge)).toBe(true);
+    expect(isTimestampRejection(400, '{"title":"Order rejected (INVALID_SIZE)","status":400}', edge)).toBe(true);
+    expect(isTimestampRejection(403, GENERIC, edge)).toBe(false);
   });
 
   it("without a usable Date, only the venue's own words decide, and only on 400 and 401", () => {

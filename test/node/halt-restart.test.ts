@@ -60,7 +60,6 @@ function call(local: LocalWorker, path: string, init: RequestInit = {}): Promise
   return fetch(`${local.url}${path}`, { ...init, headers });
 }
 
-const n = 0;
 const placeOrder = (local: LocalWorker) =>
   call(local, "/intx/alpha/api/v1/orders", {
     method: "POST",

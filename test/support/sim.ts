@@ -59,6 +59,8 @@ export interface SimState {
   retry_after: boolean;
   /** When INTX refuses a client_order_id as a duplicate: while an order with it is open (default), or ever. */
   duplicate_scope: "open" | "ever";
+  /** Whether the client_order_id forms' lengths are exact (default) or maximums. */
+  client_order_id_lengths: "exact" | "up_to";
   /** INTX's per-key limit per rolling second, `null` for none. */
   intx_rate_limit: number | null;
   fault: { kind: string; remaining: number; slowMs: number; location?: string | null } | null;

@@ -139,7 +139,10 @@ describe("signed client: the venue's real refusals", () => {
     const accepts: (string | null)[] = [];
     const venue = fakeVenue({
       skewMs: 0,
-      respond: (request) => (accepts.push(request.headers.get("accept")), undefined),
+      respond: (request) => {
+        accepts.push(request.headers.get("accept"));
+        return undefined;
+      },
     });
     const { c } = client(venue);
     await c.send({ method: "GET", path: "/api/v1/portfolios" });

@@ -244,6 +244,21 @@ describe("simulator: authentication", () => {
     expect((await simControl()).effects).toMatchObject({ orders_placed: good.length, orders_modified: 1 });
   });
 
+  it("client_order_id_lengths up_to: the three lengths are maximums (ccxt's 17), the UUID form unchanged", async () => {
+    await simControl({ reset: true, skew_ms: 0, client_order_id_lengths: "up_to", intx_rate_limit: null });
+    const good = ["nfqkvdjp-1a2b3c4d", "ccxt", "short-1", "a".repeat(19), "1", "abc1"];
+    const bad = ["abcdefghijklmnopqrst1", "ascii with space", "é", "0B7C3E0A-4F2D-4C8B-9A1E-5D6F7A8B9C0D", ""];
+    for (const id of good) {
+      const r = await intx("POST", "/api/v1/orders", limit(id, "BUY", "BTC-PERP", "0.01", 60000));
+      expect([id, r.status]).toEqual([id, 200]);
+    }
+    for (const id of bad) {
+      const r = await intx("POST", "/api/v1/orders", limit(id, "BUY", "BTC-PERP", "0.01", 60000));
+      expect([id, r.status]).toEqual([id, 400]);
+    }
+    expect((await simControl({ reset: true })).client_order_id_lengths).toBe("exact");
+  });
+
   it("duplicate_scope open (default): an id is refused while its order is open, free again once it is done", async () => {
     const state = await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
     expect(state.duplicate_scope).toBe("open");
