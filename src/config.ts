@@ -21,6 +21,11 @@ export interface Problem {
   binding: string;
   subject?: string;
   message: string;
+  /**
+   * The documented binding that names `binding`, when `binding` is the operator's own name or spells an account
+   * name (a route's secret: `HOOKS`; an account's keys: `ACCOUNTS`): what unauthenticated `GET /health` shows.
+   */
+  via?: string;
 }
 
 export interface Config {
@@ -31,7 +36,11 @@ export interface Config {
   venueProblems: VenueProblem[];
   /** The relay tokens, or undefined when `RELAY_TOKENS` is unusable (every authenticated route then answers 503). */
   tokens: TokenTable | undefined;
-  hooks: { routes: ReadonlyMap<string, HookRoute>; problems: HookProblem[] };
+  /**
+   * Webhook routes: those in use; those whose account cannot sign (not configured, or its bindings are wrong), which
+   * answer 503 at once and queue nothing, by name with why; and every problem.
+   */
+  hooks: { routes: ReadonlyMap<string, HookRoute>; unsignable: ReadonlyMap<string, string>; problems: HookProblem[] };
   jobs: { jobs: readonly Job[]; problems: JobProblem[] };
   /** Alert sinks (`ALERTS`), and the quiet period per (event type, subject) (`ALERTS_QUIET_SECONDS`). */
   alerts: { sinks: readonly AlertSink[]; quietSeconds: number };
@@ -99,7 +108,8 @@ function parse(env: object): Config {
   for (const { account, message } of listed.problems) problems.push({ binding: "ACCOUNTS", subject: account, message });
   const { venues, accounts, problems: venueProblems } = parseVenues(env, listed.specs);
   for (const { venue, account, binding: name, message } of venueProblems) {
-    problems.push({ binding: name, subject: account === "default" ? venue : `${venue}:${account}`, message });
+    const subject = account === "default" ? venue : `${venue}:${account}`;
+    problems.push({ binding: name, subject, message, ...(account === "default" ? {} : { via: "ACCOUNTS" }) });
   }
 
   let tokens: TokenTable | undefined;
@@ -110,15 +120,16 @@ function parse(env: object): Config {
     problems.push({ binding: err.binding, message: err.message });
   }
 
-  const hooks = parseHooks(Reflect.get(env, "HOOKS"));
-  // Routes naming an unknown account go first, so they cannot knock out a good route in the shared-secret check.
+  const parsedHooks = parseHooks(Reflect.get(env, "HOOKS"));
+  const hooks = { ...parsedHooks, unsignable: new Map<string, string>() };
+  // Routes whose account cannot sign go first, so they cannot knock out a good route in the shared-secret check.
   for (const route of [...hooks.routes.values()]) {
-    if (route.account === "default" || accounts.has(accountKey(route.venue, route.account))) continue;
+    if (accounts.has(accountKey(route.venue, route.account))) continue;
     hooks.routes.delete(route.name);
-    hooks.problems.push({
-      route: route.name,
-      message: `account ${route.account} on ${route.venue} is not configured (see /health)`,
-    });
+    const broken = venueProblems.some((p) => p.venue === route.venue && p.account === route.account);
+    const message = `account ${route.account} on ${route.venue} ${broken ? "cannot sign: its bindings are wrong" : "is not configured"} (see /health); the route answers 503`;
+    hooks.unsignable.set(route.name, message);
+    hooks.problems.push({ route: route.name, message });
   }
   checkHookSecrets(env, hooks);
   for (const { route, message } of hooks.problems) problems.push({ binding: "HOOKS", subject: route, message });
@@ -128,6 +139,7 @@ function parse(env: object): Config {
         binding: route.secretBinding,
         subject: route.name,
         message: "is not set; the route answers 503",
+        via: "HOOKS",
       });
     }
   }
@@ -136,7 +148,7 @@ function parse(env: object): Config {
   for (const job of jobs.jobs) {
     if (job.forward && binding(env, job.forward.secretBinding) === undefined) {
       const message = "is not set; each run's forward is recorded as failed";
-      problems.push({ binding: job.forward.secretBinding, subject: job.name, message });
+      problems.push({ binding: job.forward.secretBinding, subject: job.name, message, via: "JOBS" });
     }
   }
 
@@ -144,7 +156,8 @@ function parse(env: object): Config {
   for (const { name, message } of parsedAlerts.problems) problems.push({ binding: "ALERTS", subject: name, message });
   const sinks = parsedAlerts.items.filter((sink) => {
     if (sink.secretBinding === undefined || binding(env, sink.secretBinding) !== undefined) return true;
-    problems.push({ binding: sink.secretBinding, subject: sink.name, message: "is not set; the sink is left out" });
+    const message = "is not set; the sink is left out";
+    problems.push({ binding: sink.secretBinding, subject: sink.name, message, via: "ALERTS" });
     return false;
   });
   const quietValue = binding(env, "ALERTS_QUIET_SECONDS");

@@ -32,7 +32,7 @@ const router = AutoRouter<IRequest, Args>({
 });
 
 router
-  .get("/health", (_req, env) => health(env))
+  .get("/health", (req, env) => health(req, env))
   .all("/health", onlyGet)
   .get("/clock", (_req, env) => clock(env))
   .all("/clock", onlyGet)

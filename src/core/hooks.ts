@@ -145,8 +145,12 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
   const maxAgeSeconds = positiveInteger(raw.max_age_seconds, 300, "max_age_seconds", problem);
   const dedupeSeconds = positiveInteger(raw.dedupe_seconds, 86_400, "dedupe_seconds", problem);
   const timeoutMs = positiveInteger(raw.timeout_ms, verify === "tradingview" ? 2_500 : 10_000, "timeout_ms", problem);
-  if (verify === "standard-webhooks" && dedupeSeconds < toleranceSeconds) {
-    problem("dedupe_seconds must be at least tolerance_seconds, or a replay inside the tolerance is accepted again");
+  // A message stamped `tolerance` in the future is accepted until `tolerance` past its stamp: 2 × tolerance apart.
+  if (verify === "standard-webhooks" && dedupeSeconds < 2 * toleranceSeconds) {
+    problem(
+      `dedupe_seconds must be at least 2 × tolerance_seconds (${2 * toleranceSeconds}): a message stamped up to ` +
+        "tolerance_seconds ahead is accepted for 2 × tolerance_seconds, and a replay after its record expired would act again",
+    );
   }
   if (method === "GET" && request?.body !== undefined) problem("request.body is not allowed with GET");
   return {

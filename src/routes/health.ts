@@ -1,12 +1,15 @@
 /**
- * `GET /health`: every configuration problem by binding name (never a value), each venue's status and clock, and
- * the webhook routes and jobs in use. 200 with `"ok": true` only when nothing is wrong and a venue is usable;
- * otherwise 503 with `"ok": false`, so a monitor can watch it. Unauthenticated.
+ * `GET /health`: 200 with `"ok": true` only when nothing is wrong and a venue is usable, otherwise 503 with
+ * `"ok": false`, so a monitor can watch it. Without a token it says only that, and the binding each problem is
+ * in: binding names are public (docs/configuration.md), and an operator whose `RELAY_TOKENS` is broken has no token
+ * to ask with, while route, job and account names are the operator's own. With a token allowed `GET /health`:
+ * every problem in full, each venue's status and clock, and the webhook routes and jobs in use.
  */
 import { preparedClock } from "../adapters/client.ts";
-import { config, healthProblems } from "../config.ts";
+import { config, healthProblems, type Problem } from "../config.ts";
 import { VENUES, type VenueName } from "../core/venue.ts";
 import { halfWidthMs } from "../lib/index.ts";
+import { authenticate } from "./auth.ts";
 
 async function venueHealth(env: Env, name: VenueName) {
   const setup = config(env);
@@ -37,22 +40,34 @@ async function venueHealth(env: Env, name: VenueName) {
   return { status: "configured", problems, accounts, clock };
 }
 
-export async function health(env: Env): Promise<Response> {
+export async function health(request: Request, env: Env): Promise<Response> {
   const setup = config(env);
+  const problems = healthProblems(setup);
+  const ok = problems.length === 0;
+  const headers = { "cache-control": "no-store" };
+  const status = ok ? 200 : 503;
+  if (!request.headers.has("authorization")) {
+    const bindings = [...new Set(problems.flatMap((p) => (p.via ?? p.binding).split(", ")))];
+    return Response.json({ ok, problems: bindings.map((binding) => ({ binding })) }, { status, headers });
+  }
+  await authenticate(request, env, "GET", "/health");
   const venues = Object.fromEntries(
     await Promise.all(VENUES.map(async (name) => [name, await venueHealth(env, name)])),
   );
-  const problems = healthProblems(setup);
-  const ok = problems.length === 0;
   return Response.json(
     {
       ok,
-      problems,
+      problems: problems.map(shown),
       venues,
       clock_sync: setup.clockSync,
       hooks: { routes: [...setup.hooks.routes.keys()], problems: setup.hooks.problems },
       jobs: { names: setup.jobs.jobs.map((job) => job.name), problems: setup.jobs.problems },
     },
-    { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } },
+    { status, headers },
   );
+}
+
+/** A problem as the full report shows it (`via` is for the unauthenticated one). */
+function shown({ via: _via, ...problem }: Problem) {
+  return problem;
 }

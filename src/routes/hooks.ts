@@ -257,8 +257,13 @@ function hookResponse(result: HookResult, replayed: boolean): Response {
 
 /** The `/hooks/<name>` handler. */
 export async function hook(name: string, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const route = config(env).hooks.routes.get(name);
-  if (!route) throw new HttpError(404, "not_found", "no such webhook route");
+  const { routes, unsignable } = config(env).hooks;
+  const route = routes.get(name);
+  if (!route) {
+    // A route whose account cannot sign is refused before anything is read or queued, so a sender retries it.
+    if (unsignable.has(name)) throw new HttpError(503, "hook_not_configured", `route ${name}: ${unsignable.get(name)}`);
+    throw new HttpError(404, "not_found", "no such webhook route");
+  }
   if (request.method !== "POST") throw new HttpError(405, "method_not_allowed", "webhooks are POST only");
   const secret = binding(env, route.secretBinding);
   if (secret === undefined) {

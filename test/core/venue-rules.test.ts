@@ -151,3 +151,25 @@ describe("an order answered 200 but rejected", () => {
     expect(PROFILES.cde.rejectedOrder("POST", "/rest/kill-switch", 200, '{"event_type":"REJECTED"}')).toBeUndefined();
   });
 });
+
+// A Standard Webhooks message stamped tolerance_seconds ahead is accepted from t to t + 2 × tolerance: its dedupe
+// record must outlive that (issue 24, item 3: with dedupe = tolerance, one message was accepted at t and t + 67 s).
+describe("HOOKS: a Standard Webhooks route remembers an id for at least twice its tolerance", () => {
+  const sw = (tolerance: number, dedupe: number) => ({
+    name: "sw",
+    verify: "standard-webhooks",
+    secret_binding: "HOOK_SW",
+    tolerance_seconds: tolerance,
+    dedupe_seconds: dedupe,
+    request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+  });
+  it("dedupe_seconds of 2 × tolerance_seconds or more is fine; less is a problem naming the least", () => {
+    expect(problemsOf(sw(300, 600))).toEqual([]);
+    expect(problemsOf(sw(60, 86_400))).toEqual([]);
+    expect(problemsOf(sw(300, 599))).toEqual([
+      "dedupe_seconds must be at least 2 × tolerance_seconds (600): a message stamped up to tolerance_seconds ahead " +
+        "is accepted for 2 × tolerance_seconds, and a replay after its record expired would act again",
+    ]);
+    expect(problemsOf(sw(55, 55))).toHaveLength(1);
+  });
+});

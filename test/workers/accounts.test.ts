@@ -22,7 +22,7 @@ function bindings(overrides: Record<string, unknown> = {}) {
       { name: "beta", venue: "intx", rate_limit_per_second: 40 },
     ]),
     RELAY_TOKENS: JSON.stringify([
-      { name: "all", token: ALL, allow: ["* /intx/*", "GET /accounts"] },
+      { name: "all", token: ALL, allow: ["* /intx/*", "GET /accounts", "GET /health"] },
       { name: "alpha-bot", token: ALPHA_ONLY, allow: ["* /intx/alpha/*"] },
     ]),
     ...overrides,
@@ -160,7 +160,8 @@ describe("accounts", () => {
         { name: "j", cron: "* * * * *", venue: "intx", account: "zeta", path: "/api/v1/portfolios" },
       ]),
     });
-    const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+    const asked = new Request("https://relay.test/health", { headers: { authorization: `Bearer ${ALL}` } });
+    const r = await worker.fetch(asked, e, createExecutionContext());
     expect(r.status).toBe(503);
     const problems = ((await r.json()) as { problems: { binding: string; subject?: string; message: string }[] })
       .problems;
@@ -171,7 +172,7 @@ describe("accounts", () => {
       ["ACCOUNTS", "delta", "venue must be one of intx, cde"],
       ["INTX_ALPHA_API_KEY", "intx:twin", "INTX_ALPHA_API_KEY: is the same key as account alpha"],
       ["CDE_LOST_API_KEY", "cde:lost", "CDE_LOST_API_KEY: is not set; account lost is unavailable"],
-      ["HOOKS", "h", "account zeta on intx is not configured (see /health)"],
+      ["HOOKS", "h", "account zeta on intx is not configured (see /health); the route answers 503"],
       ["JOBS", "j", "account zeta on intx is not configured (see /health)"],
     ]);
     expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200);

@@ -57,7 +57,11 @@ function bindings(extra: Record<string, unknown> = {}) {
       ...DEV_ALPHA,
       ACCOUNTS: JSON.stringify([{ name: "alpha", venue: "intx", guards: { max_size: { "*": "1" } } }]),
       RELAY_TOKENS: JSON.stringify([
-        { name: "ops", token: OPS, allow: ["* /intx/*", "* /cde/*", "* /accounts/*/halt", "* /deliveries*"] },
+        {
+          name: "ops",
+          token: OPS,
+          allow: ["* /intx/*", "* /cde/*", "* /accounts/*/halt", "* /deliveries*", "GET /health"],
+        },
       ]),
       ALERTS: JSON.stringify([
         { name: "chat", url: `https://sink.sim.test/_sim/alerts/${run}/chat`, format: "slack" },

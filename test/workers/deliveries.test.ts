@@ -28,6 +28,8 @@ const HOOKS = [
   },
 ];
 const deliveries = recordingQueue<DeliveryMessage>();
+/** A token allowed GET /health only. */
+const HEALTH_READER = JSON.stringify([{ name: "health", token: "health-reader-0123456789", allow: ["GET /health"] }]);
 const bindings = workerEnv({
   DELIVERIES: deliveries.queue,
   CDE_BASE_URL: "https://cde.venue.test",
@@ -271,6 +273,43 @@ describe("durable delivery: through the webhook route", () => {
       body: "{}",
       headers: { "content-type": "application/json", authorization: `Bearer ${HOOK_TOKEN}`, "idempotency-key": key },
     });
+
+  // Issue 24, item 9: a route whose account cannot sign was answered 202 queued, and then died.
+  it("a route whose account cannot sign answers 503 at once, queues nothing, and /health names it", async () => {
+    venue(() => Response.json({ ok: true }));
+    const broken = workerEnv({ ...bindings, CDE_API_SECRET: "not base64!", RELAY_TOKENS: HEALTH_READER });
+    const before = deliveries.sent.length;
+    const ctx = createExecutionContext();
+    const r = await worker.fetch(
+      new Request("https://relay.test/hooks/kill", {
+        method: "POST",
+        body: "{}",
+        headers: { "content-type": "application/json", authorization: `Bearer ${HOOK_TOKEN}`, "idempotency-key": "k" },
+      }),
+      broken,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(r.status).toBe(503);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("hook_not_configured");
+    expect(deliveries.sent.length).toBe(before);
+    expect(sent).toEqual([]);
+    const health = await worker.fetch(
+      new Request("https://relay.test/health", { headers: { authorization: "Bearer health-reader-0123456789" } }),
+      broken,
+      createExecutionContext(),
+    );
+    const body = (await health.json()) as { hooks: { routes: string[]; problems: unknown[] } };
+    expect(body.hooks).toEqual({
+      routes: [],
+      problems: [
+        {
+          route: "kill",
+          message: "account default on cde cannot sign: its bindings are wrong (see /health); the route answers 503",
+        },
+      ],
+    });
+  });
 
   it("answers 202 with a delivery id at once; a duplicate during an outage is the same delivery", async () => {
     venue(() => Response.json({ message: "down" }, { status: 503 }));

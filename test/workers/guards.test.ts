@@ -30,7 +30,7 @@ function bindings(accounts: unknown[] = [{ name: "alpha", venue: "intx", guards:
       {
         name: "ops",
         token: OPS,
-        allow: ["* /intx/*", "* /cde/*", "GET /accounts", "* /accounts/*/halt", "* /halt"],
+        allow: ["* /intx/*", "* /cde/*", "GET /accounts", "* /accounts/*/halt", "* /halt", "GET /health"],
       },
       { name: "bot", token: BOT, allow: ["* /intx/*"] },
     ]),

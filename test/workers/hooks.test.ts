@@ -128,6 +128,9 @@ function expectedOrderId(route: string, key: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** A token allowed GET /health only: its full report names routes. */
+const HEALTH_READER = JSON.stringify([{ name: "health", token: "health-reader-0123456789", allow: ["GET /health"] }]);
+
 let n = 0;
 const uniqueId = () => `msg_${Date.now()}_${n++}`;
 const alert = (extra: Record<string, unknown> = {}) =>
@@ -419,13 +422,16 @@ describe("webhooks: hardening", () => {
       HOOKS: JSON.stringify([
         route("sw-a", "HOOK_A"),
         route("sw-b", "HOOK_B"),
-        route("sw-short", "HOOK_SW_SECRET", { tolerance_seconds: 300, dedupe_seconds: 60 }),
+        route("sw-short", "HOOK_SW_SECRET", { tolerance_seconds: 300, dedupe_seconds: 300 }),
         route("sw-get-body", "HOOK_BAD_WHSEC", {
           request: { venue: "intx", method: "GET", path: "/api/v1/x", body: {} },
         }),
       ]),
     });
-    const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+    const asked = new Request("https://relay.test/health", {
+      headers: { authorization: "Bearer health-reader-0123456789" },
+    });
+    const r = await worker.fetch(asked, { ...e, RELAY_TOKENS: HEALTH_READER } as Env, createExecutionContext());
     const health = (await r.json()) as { hooks: { routes: string[]; problems: unknown[] } };
     expect(health.hooks).toEqual({
       routes: ["sw-a"],
@@ -433,7 +439,8 @@ describe("webhooks: hardening", () => {
         {
           route: "sw-short",
           message:
-            "dedupe_seconds must be at least tolerance_seconds, or a replay inside the tolerance is accepted again",
+            "dedupe_seconds must be at least 2 × tolerance_seconds (600): a message stamped up to tolerance_seconds " +
+            "ahead is accepted for 2 × tolerance_seconds, and a replay after its record expired would act again",
         },
         { route: "sw-get-body", message: "request.body is not allowed with GET" },
         {

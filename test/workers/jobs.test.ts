@@ -30,7 +30,7 @@ const bindings = simEnv(`jobs-${Date.now()}.sim.test`, {
   FORWARD_SECRET,
   INTX_RATE_LIMIT_PER_SECOND: "off",
   RELAY_TOKENS: JSON.stringify([
-    { name: "ops", token: TOKEN, allow: ["GET /jobs", "GET /jobs/*"] },
+    { name: "ops", token: TOKEN, allow: ["GET /jobs", "GET /jobs/*", "GET /health"] },
     { name: "other", token: "other-token-0123456789", allow: ["GET /intx/*"] },
   ]),
 });
@@ -207,7 +207,7 @@ describe("jobs: configuration and read API", () => {
       },
       { job: "not-a-trigger", message: "venue cde is not configured (see /health)" },
     ]);
-    const health = (await (await get("/health", null)).json()) as { jobs: unknown };
+    const health = (await (await get("/health")).json()) as { jobs: unknown };
     expect(health.jobs).toEqual({
       names: ["cde-funding", "cde-bad-symbol", "intx-positions"],
       problems: [

@@ -16,7 +16,7 @@ const bindings = workerEnv({
   CDE_API_KEY: "cde-key",
   CDE_API_SECRET: "not base64!",
   CDE_API_PASSPHRASE: "cde-passphrase-value",
-  RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["* /intx/*"] }]),
+  RELAY_TOKENS: JSON.stringify([{ name: "bot", token: TOKEN, allow: ["* /intx/*", "GET /health"] }]),
 });
 
 async function call(path: string, headers: Record<string, string> = {}) {
@@ -27,6 +27,9 @@ async function call(path: string, headers: Record<string, string> = {}) {
 }
 
 afterEach(() => vi.restoreAllMocks());
+
+/** A /health request with a token allowed GET /health: the full report. */
+const detailed = () => new Request("https://relay.test/health", { headers: { authorization: `Bearer ${TOKEN}` } });
 
 describe("observability", () => {
   it("returns a request id and logs one JSON line for it, with route, status, attempts and no secrets", async () => {
@@ -55,7 +58,7 @@ describe("observability", () => {
   });
 
   it("GET /health names the misconfigured binding without its value, and answers 503 ok:false", async () => {
-    const r = await call("/health");
+    const r = await call("/health", { authorization: `Bearer ${TOKEN}` });
     expect(r.status).toBe(503);
     const body = (await r.json()) as {
       ok: boolean;
@@ -115,11 +118,7 @@ describe("observability", () => {
       },
     ]);
     const ctx = createExecutionContext();
-    const r = await worker.fetch(
-      new Request("https://relay.test/health"),
-      workerEnv({ ...bindings, HOOKS: hooks }),
-      ctx,
-    );
+    const r = await worker.fetch(detailed(), workerEnv({ ...bindings, HOOKS: hooks }), ctx);
     const body = (await r.json()) as { hooks: unknown; venues: { intx: { clock: unknown } } };
     expect(body.hooks).toEqual({
       routes: ["ok"],
@@ -152,19 +151,17 @@ describe("observability", () => {
   it("GET /health is 200 ok:true only when nothing is wrong; it names RELAY_TOKENS and a hook's missing secret", async () => {
     const health = async (overrides: Record<string, unknown>) => {
       const e = workerEnv({ ...bindings, CDE_API_SECRET: SECRET_B64, ...overrides });
-      const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+      const r = await worker.fetch(detailed(), e, createExecutionContext());
       return { status: r.status, body: (await r.json()) as { ok: boolean; problems: Record<string, string>[] } };
     };
     const good = await health({});
     expect(good).toMatchObject({ status: 200, body: { ok: true, problems: [] } });
-    const noTokens = await health({ RELAY_TOKENS: "" });
+    // Without tokens nobody can authenticate: the unauthenticated report still names the binding.
+    const e = workerEnv({ ...bindings, CDE_API_SECRET: SECRET_B64, RELAY_TOKENS: "" });
+    const noTokens = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
     expect(noTokens.status).toBe(503);
-    expect(noTokens.body.problems).toEqual([
-      {
-        binding: "RELAY_TOKENS",
-        message: "RELAY_TOKENS: is not set; every authenticated route refuses until it is (see README.md)",
-      },
-    ]);
+    expect(await noTokens.json()).toEqual({ ok: false, problems: [{ binding: "RELAY_TOKENS" }] });
+    expect((await worker.fetch(detailed(), e, createExecutionContext())).status).toBe(503);
     const hooks = JSON.stringify([
       {
         name: "kill",
@@ -190,11 +187,56 @@ describe("observability", () => {
     expect(nothing.body.problems.map((p) => p.binding)).toEqual(["INTX_API_KEY, CDE_API_KEY"]);
   });
 
+  // Unauthenticated /health says whether all is well and which bindings are wrong, and nothing an operator named
+  // (issue 24, item 6): binding names are public, route, job, sink and account names are not.
+  it("GET /health without a token: ok and the bindings at fault only; with a token allowed GET /health, all", async () => {
+    const hooks = JSON.stringify([
+      {
+        name: "secret-route",
+        verify: "bearer",
+        secret_binding: "HOOK_SECRET_NAME",
+        request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+      },
+      {
+        name: "other-route",
+        verify: "magic",
+        secret_binding: "HOOK_X",
+        request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+      },
+    ]);
+    const e = workerEnv({
+      ...bindings,
+      CDE_API_SECRET: SECRET_B64,
+      HOOKS: hooks,
+      ACCOUNTS: JSON.stringify([{ name: "zulu", venue: "intx" }]),
+      JOBS: JSON.stringify([{ name: "secret-job", cron: "*/5 * * * *", venue: "nowhere", path: "/x" }]),
+    });
+    const open = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+    expect(open.status).toBe(503);
+    const text = await open.text();
+    expect(JSON.parse(text)).toEqual({
+      ok: false,
+      problems: [{ binding: "ACCOUNTS" }, { binding: "HOOKS" }, { binding: "JOBS" }],
+    });
+    for (const name of ["secret-route", "other-route", "HOOK_SECRET_NAME", "zulu", "ZULU", "secret-job"]) {
+      expect(text).not.toContain(name);
+    }
+    const full = await worker.fetch(detailed(), e, createExecutionContext());
+    expect(full.status).toBe(503);
+    const body = await full.text();
+    for (const name of ["secret-route", "other-route", "HOOK_SECRET_NAME", "zulu", "secret-job"])
+      expect(body).toContain(name);
+    const wrongToken = new Request("https://relay.test/health", {
+      headers: { authorization: "Bearer not-a-token-0123456789" },
+    });
+    expect((await worker.fetch(wrongToken, e, createExecutionContext())).status).toBe(401);
+  });
+
   it("GET /health warns when the clock's worst error comes within 1 s of the venue's window", async () => {
     // The first test's one response bracketed ±500–510 ms: with 0.5 s of rounding, at most about 1.01 s off.
     const health = async (window: string) => {
       const e = workerEnv({ ...bindings, INTX_WINDOW_SECONDS: window });
-      const r = await worker.fetch(new Request("https://relay.test/health"), e, createExecutionContext());
+      const r = await worker.fetch(detailed(), e, createExecutionContext());
       return ((await r.json()) as { venues: { intx: { clock: { uncertainty_ms: number; warning?: string } } } }).venues
         .intx.clock;
     };

@@ -36,7 +36,7 @@ const HOOKS = [
 let n = 0;
 function bindings(overrides: Record<string, unknown> = {}) {
   return simEnv(`pacing-${n++}-${Date.now()}.sim.test`, {
-    RELAY_TOKENS: JSON.stringify([{ name: "reader", token: READER, allow: ["GET /intx/*"] }]),
+    RELAY_TOKENS: JSON.stringify([{ name: "reader", token: READER, allow: ["GET /intx/*", "GET /health"] }]),
     HOOKS: JSON.stringify(HOOKS),
     HOOK_TOKEN,
     ...overrides,
@@ -137,7 +137,8 @@ describe("pacing at the venue", () => {
       ),
     );
     const wrong = bindings({ DO_LOCATION_HINT: "mars" });
-    const r = await worker.fetch(new Request("https://relay.test/health"), wrong, createExecutionContext());
+    const asked = new Request("https://relay.test/health", { headers: { authorization: `Bearer ${READER}` } });
+    const r = await worker.fetch(asked, wrong, createExecutionContext());
     expect(r.status).toBe(503);
     expect(((await r.json()) as { problems: { binding: string }[] }).problems.map((p) => p.binding)).toEqual([
       "DO_LOCATION_HINT",
