@@ -10,7 +10,7 @@
 
 import { config, type SyncMode } from "../config.ts";
 import { type AlertEvent, events } from "../core/alerts.ts";
-import { passesHalt, type RequestKind, requestKind, type Screened, screen } from "../core/guards.ts";
+import { isOrder, passesHalt, type RequestKind, requestKind, type Screened, screen } from "../core/guards.ts";
 import type { Priority } from "../core/pacing.ts";
 import { accountKey, type VenueConfig, type VenueName } from "../core/venue.ts";
 import {
@@ -224,7 +224,7 @@ export class SignedClient implements VenueClient {
     let timeRetried = false;
     let stale = 0;
     const priority = request.priority ?? (READS.has(method) ? "read" : "write");
-    const admission = { priority, haltable: !passesHalt(kind), ordersPerMinute };
+    const admission = { priority, haltable: !passesHalt(kind), ordersPerMinute, countOrder: isOrder(kind) };
     // When a failure retry (after a 5xx, 429 or network error) cannot get a send slot, what the venue already
     // answered stands: a 429 then would hide that an attempt may have reached the venue.
     let fallback: (() => VenueResult) | undefined;
@@ -238,6 +238,7 @@ export class SignedClient implements VenueClient {
       }
       // An order is counted once, by its first grant: a re-signed or repeated attempt is the same order.
       admission.ordersPerMinute = undefined;
+      admission.countOrder = false;
       // The clock is read after the last await that precedes the fetch (only the HMAC itself follows).
       const now = this.#now();
       const estimate = this.#clock.estimator.estimate(now);

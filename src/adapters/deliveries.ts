@@ -6,7 +6,7 @@
 
 import { events } from "../core/alerts.ts";
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
-import { PROFILES, type VenueName } from "../core/venue.ts";
+import { PROFILES, safeToRepeat, type VenueName } from "../core/venue.ts";
 import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
 import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";
 import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
@@ -32,8 +32,6 @@ export interface DeliveryMessage {
 
 /** Attempts before a delivery is dead-lettered; kept below the consumer's `max_retries` so we always decide. */
 export const MAX_DELIVERY_ATTEMPTS = 8;
-/** Venue POSTs that set a state rather than add one, so sending one twice has the effect of sending it once. */
-const STATE_SETTING_PATHS = new Set(["/rest/kill-switch", "/rest/unlock-trading"]);
 const MAX_STORED_RESPONSE = 4_096;
 /** Open orders or fills filtered by one client_order_id: a page of a few results at most. */
 const MAX_LOOKUP_BYTES = 65_536;
@@ -50,10 +48,8 @@ function bodyClientOrderId(body: string | undefined): string | undefined {
   }
 }
 
-/** Whether sending this request twice acts once: an idempotent method, or a POST that sets a state (kill-switch). */
-function idempotent(request: { method: string; path: string }): boolean {
-  return request.method !== "POST" || STATE_SETTING_PATHS.has(request.path);
-}
+const idempotent = ({ venue, method, path }: { venue: VenueName; method: string; path: string }) =>
+  safeToRepeat(venue, method, path);
 
 /**
  * Re-sending after a timeout or a 5xx is safe only when the venue would absorb a second copy (`idempotent`), or
@@ -164,17 +160,80 @@ async function findAtVenue(env: Env, ctx: ExecutionContext, message: DeliveryMes
 
 const refusedReason = (error: { rule: string; message: string }) => `refused (${error.rule}): ${error.message}`;
 
+/** The reason a delivery's row holds while an attempt that cannot be repeated is on its way to the venue. */
+const SENDING = "sending: attempt ";
+
+/** What D1 says of a delivery before an attempt: its state and reason, and when it was last re-driven. */
+interface Standing {
+  state: DeliveryView["state"];
+  reason: string | null;
+  redrivenAt: number | null;
+}
+
+async function standing(env: Env, id: string): Promise<Standing | null> {
+  return env.DB.prepare(
+    `SELECT state, reason, (SELECT MAX(at) FROM delivery_history h WHERE h.delivery_id = d.id AND h.event = 'redriven')
+       AS redrivenAt FROM deliveries d WHERE id = ?1`,
+  )
+    .bind(id)
+    .first<Standing>();
+}
+
 /**
- * Sends one delivery, signed now, and classifies the outcome. `resend`: an earlier attempt (or the copy a re-drive
- * replaces) may have reached the venue, so an order is looked up before it is sent again.
+ * Why this copy of a message must not be sent, or undefined: the delivery already ended, or was re-driven since
+ * this copy was queued (the queue delivers at least once, and a re-drive queues a new copy).
+ */
+function superseded(message: DeliveryMessage, row: Standing | null): string | undefined {
+  if (row === null) return undefined; // queued before D1 recorded it (or pruned): nothing says otherwise
+  if (row.redrivenAt !== null && (message.redrivenAt ?? -1) < row.redrivenAt) return "re-driven since";
+  if (row.state !== "queued") return `already ${row.state}`;
+  return undefined;
+}
+
+/**
+ * Before sending a request that must not be sent twice (a POST with no client_order_id that sets no state), its
+ * row says so; the attempt's outcome overwrites it. A later attempt that finds it still there knows an earlier one
+ * may have reached the venue with its outcome never recorded (D1 failed after the send), and does not send.
+ * Resolves to an outcome instead of sending, or undefined to go ahead.
+ */
+async function guardOneShot(
+  env: Env,
+  message: DeliveryMessage,
+  row: Standing | null,
+  attempts: number,
+  now: number,
+): Promise<Outcome | undefined> {
+  if (message.retrySafe) return undefined;
+  if (row?.reason?.startsWith(SENDING)) {
+    const earlier = row.reason.slice("sending: ".length);
+    const reason = `outcome unknown: ${earlier} was sent and its outcome never recorded; not re-sent, so it cannot act twice`;
+    return { kind: "dead", reason };
+  }
+  try {
+    await env.DB.prepare("UPDATE deliveries SET reason = ?2, attempts = ?3, updated_at = ?4 WHERE id = ?1")
+      .bind(message.id, `${SENDING}${attempts}`, attempts, now)
+      .run();
+  } catch (err) {
+    const reason = `D1 could not record the attempt before sending (${errorName(err)}); nothing was sent`;
+    return { kind: "retry", reason };
+  }
+  return undefined;
+}
+
+/**
+ * Sends one delivery, signed now, and classifies the outcome. After the first attempt, or when re-driven, an
+ * earlier attempt may have reached the venue: an order is looked up before it is sent again, and a request that
+ * cannot be repeated is not sent again unless its last attempt is known to have sent nothing.
  */
 async function attempt(
   env: Env,
   ctx: ExecutionContext,
   message: DeliveryMessage,
   now: number,
-  resend: boolean,
+  attempts: number,
+  row: Standing | null,
 ): Promise<Outcome> {
+  const resend = attempts > 1 || message.redrivenAt !== undefined;
   const age = now - (message.redrivenAt ?? message.receivedAt);
   if (age > message.maxAgeSeconds * 1000) {
     return {
@@ -190,6 +249,8 @@ async function attempt(
       return { kind: "dead", reason: `outcome unknown: ${presence.reason}; not re-sent, so it cannot act twice` };
     }
   }
+  const oneShot = await guardOneShot(env, message, row, attempts, now);
+  if (oneShot) return oneShot;
   const unknownOutcome = (what: string): Outcome =>
     message.retrySafe
       ? { kind: "retry", reason: what }
@@ -211,7 +272,8 @@ async function attempt(
       // A guard, read_only or a halt: final. Sent later it would be a stale order, placed after someone said stop.
       return { kind: "dead", reason: refusedReason(outcome.error) };
     case "unreachable":
-      return { kind: "retry", reason: failureReason(outcome.kind) };
+      // A connection that failed may have failed after the request left: not repeated unless that is safe.
+      return unknownOutcome(failureReason(outcome.kind));
     case "redirect":
       return { kind: "dead", reason: failureReason(outcome.kind, outcome.detail) };
     case "timeout":
@@ -300,6 +362,21 @@ async function record(
   return written?.meta.changes === 1;
 }
 
+/** Writes a copy that was not (or no longer) the delivery's current one into its history, as `superseded`. */
+async function recordSuperseded(
+  env: Env,
+  message: DeliveryMessage,
+  attempts: number,
+  reason: string,
+  now: number,
+): Promise<void> {
+  await env.DB.prepare(
+    "INSERT INTO delivery_history (delivery_id, at, event, attempts, reason) VALUES (?1, ?2, 'superseded', ?3, ?4)",
+  )
+    .bind(message.id, now, attempts, reason)
+    .run();
+}
+
 /**
  * The queue consumer: one attempt per message per batch; the decision is recorded before the message is acked.
  * The queue carries alerts too (adapters/alerts.ts).
@@ -314,7 +391,26 @@ export async function consumeDeliveries(
       if (isAlertMessage(msg.body)) return deliverAlert(env, msg as Message<AlertMessage>, retryDelaySeconds);
       const message = msg.body;
       const now = Date.now();
-      let outcome = await attempt(env, ctx, message, now, msg.attempts > 1 || message.redrivenAt !== undefined);
+      let row: Standing | null;
+      try {
+        row = await standing(env, message.id);
+      } catch (err) {
+        // D1 cannot say whether this copy is current: nothing is sent, and the queue brings it back.
+        log("error", { event: "delivery_read_failed", delivery_id: message.id, error: errorName(err) });
+        msg.retry({ delaySeconds: 5 });
+        return;
+      }
+      const late = superseded(message, row);
+      if (late !== undefined) {
+        // Not sent: the delivery has an outcome of its own, or a newer copy. This copy's fate is written down.
+        await recordSuperseded(env, message, msg.attempts, late, now).catch((err: unknown) =>
+          log("error", { event: "delivery_record_failed", delivery_id: message.id, error: errorName(err) }),
+        );
+        log("warn", { event: "delivery_superseded", delivery_id: message.id, route: message.route, reason: late });
+        msg.ack();
+        return;
+      }
+      let outcome = await attempt(env, ctx, message, now, msg.attempts, row);
       if (outcome.kind === "retry" && msg.attempts >= MAX_DELIVERY_ATTEMPTS) {
         outcome = { ...outcome, kind: "dead", reason: `gave up after ${msg.attempts} attempts: ${outcome.reason}` };
       }
@@ -328,13 +424,13 @@ export async function consumeDeliveries(
         return;
       }
       if (!current) {
-        // A late copy of a delivery re-driven since, or already ended: nothing of it is recorded or alerted.
-        log(outcome.kind === "delivered" ? "error" : "warn", {
-          event: "delivery_superseded",
-          delivery_id: message.id,
-          route: message.route,
-          outcome: outcome.kind,
-        });
+        // Superseded while it was being sent (a re-drive or another copy ended it meanwhile): written down, and
+        // told, since this copy may have acted too.
+        const reason = `superseded while being sent; this copy's outcome: ${outcome.kind}${outcome.kind === "delivered" ? "" : ` (${outcome.reason})`}`;
+        await recordSuperseded(env, message, msg.attempts, reason, now).catch(() => undefined);
+        log("error", { event: "delivery_superseded", delivery_id: message.id, route: message.route, reason });
+        const where = { venue: message.venue, account: message.account ?? "default" };
+        ctx.waitUntil(raise(env, events.superseded(message.route, message.id, reason, where)));
         msg.ack();
         return;
       }
@@ -388,7 +484,7 @@ type DeliveryRow = Omit<DeliveryView, "received_at" | "updated_at" | "dead_at"> 
 /** One entry of a delivery's history: it died (and why), was re-driven (by whom), or was delivered. */
 export interface HistoryEntry {
   at: string;
-  event: "dead" | "redriven" | "delivered";
+  event: "dead" | "redriven" | "delivered" | "superseded";
   attempts: number | null;
   reason: string | null;
   by: string | null;

@@ -36,6 +36,8 @@ export interface Admission {
   haltable: boolean;
   /** Set for an order on an account with `max_orders_per_minute`: count it against that limit. */
   ordersPerMinute: number | undefined;
+  /** Whether this is an order to count (every account counts them, for `orders_last_minute`). */
+  countOrder?: boolean;
 }
 
 /** The gate's answer: how long to wait before sending, or why nothing may be sent (nothing was counted). */
@@ -57,7 +59,7 @@ export class RateGate extends DurableObject<Env> {
   }
 
   admit(admission: Admission, now: number = Date.now()): Admitted {
-    const { pacing, priority, maxWaitMs, haltable, ordersPerMinute } = admission;
+    const { pacing, priority, maxWaitMs, haltable, ordersPerMinute, countOrder } = admission;
     if (haltable) {
       const halt = this.#halt("account") ?? this.#halt("all");
       if (halt) return { refused: "halted", halt };
@@ -67,7 +69,7 @@ export class RateGate extends DurableObject<Env> {
     }
     const wait = pacing ? this.#schedule.reserve(pacing, priority, maxWaitMs, now) : 0;
     if (wait === null) return { refused: "busy" };
-    if (ordersPerMinute !== undefined) this.#orders.add(now + wait);
+    if (ordersPerMinute !== undefined || countOrder === true) this.#orders.add(now + wait);
     return { wait };
   }
 

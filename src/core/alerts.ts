@@ -12,6 +12,7 @@ const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
 /** Every event type, with its severity. The names are stable: sinks and tools filter on them. */
 export const EVENT_SEVERITY = {
   "delivery.dead_lettered": "critical",
+  "delivery.superseded": "critical",
   "job.failing": "warning",
   "job.recovered": "info",
   "forward.abandoned": "warning",
@@ -33,6 +34,7 @@ export type EventType = keyof typeof EVENT_SEVERITY;
  */
 export const UNQUIETED: ReadonlySet<EventType> = new Set([
   "delivery.dead_lettered",
+  "delivery.superseded",
   "account.halted",
   "account.resumed",
   "job.failing",
@@ -66,6 +68,14 @@ export const events = {
       // Per delivery: each dead letter is a message someone must act on, never folded into another's alert.
       `delivery:${deliveryId}`,
       `Delivery ${deliveryId} on route ${route} (${where.venue}/${where.account}) was dead-lettered: ${reason}. Re-drive it with POST /deliveries/${deliveryId}/retry.`,
+      { route, delivery_id: deliveryId },
+      where,
+    ),
+  superseded: (route: string, deliveryId: string, reason: string, where: Where) =>
+    event(
+      "delivery.superseded",
+      `delivery:${deliveryId}`,
+      `A copy of delivery ${deliveryId} on route ${route} (${where.venue}/${where.account}) was sent while another copy or a re-drive ended it: ${reason}. Check the venue for a second effect.`,
       { route, delivery_id: deliveryId },
       where,
     ),

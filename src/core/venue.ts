@@ -24,6 +24,8 @@ export interface VenueProfile {
    * (checked when `HOOKS` is parsed, so `/health` names the route before a signal dies at the venue).
    */
   templateProblems(method: string, path: string, body: unknown, field: TemplateField): string[];
+  /** POST paths that set a state rather than add one (CDE's kill-switch): sending one twice acts once. */
+  statePaths: readonly string[];
   /**
    * For an order create that carries a `client_order_id`, the reads that find it at the venue (open orders, fills),
    * so an order whose outcome is unknown is re-sent only if the venue has no trace of it; undefined for any other
@@ -35,6 +37,14 @@ export interface VenueProfile {
    * `event_type: "REJECTED"`), or undefined for an answer that does not.
    */
   rejectedOrder(method: string, path: string, status: number, text: string): string | undefined;
+}
+
+/**
+ * Whether sending a request again cannot act twice: any method but POST (INTX's PUT and DELETE name the order
+ * they act on), or a POST that sets a state (`statePaths`).
+ */
+export function safeToRepeat(venue: VenueName, method: string, path: string): boolean {
+  return method !== "POST" || PROFILES[venue].statePaths.includes(path);
 }
 
 /** The reads that tell whether the venue has an order: any of them with a result means it does. */
@@ -188,6 +198,7 @@ export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
     envPrefix: "INTX_",
     defaultRatePerSecond: 40,
     templateProblems: intxTemplateProblems,
+    statePaths: [],
     orderLookup: intxOrderLookup,
     rejectedOrder: intxRejectedOrder,
   },
@@ -198,6 +209,7 @@ export const PROFILES: Readonly<Record<VenueName, VenueProfile>> = {
     envPrefix: "CDE_",
     defaultRatePerSecond: undefined,
     templateProblems: cdeTemplateProblems,
+    statePaths: ["/rest/kill-switch", "/rest/unlock-trading"],
     // CDE takes orders over FIX/SBE only: no REST answer rejects one.
     rejectedOrder: () => undefined,
   },

@@ -14,7 +14,7 @@ import { hex, secretsEqual, sha256 } from "../core/digest.ts";
 import { requestKind, screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
-import { accountKey, PROFILES } from "../core/venue.ts";
+import { accountKey, PROFILES, safeToRepeat } from "../core/venue.ts";
 import { venueMessage } from "../lib/index.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
@@ -118,6 +118,19 @@ function describe(request: MappedRequest, clientOrderIdValue: string) {
   return { venue: request.venue, method: request.method, path: request.path, client_order_id: clientOrderIdValue };
 }
 
+/**
+ * What a webhook came to, and whether anything may have reached the venue. Only an answer from the venue, or a
+ * request that may have reached it, is kept for replay; a refusal that sent nothing releases the id, so the
+ * sender's retry is judged afresh (docs/webhooks.md, "Idempotency").
+ */
+interface Handled {
+  result: HookResult;
+  mayHaveSent: boolean;
+}
+
+const sentNothing = (result: HookResult): Handled => ({ result, mayHaveSent: false });
+const mayHaveSent = (result: HookResult): Handled => ({ result, mayHaveSent: true });
+
 /** Sends the mapped request now; the caller gets what the venue answered (never the signature). */
 async function deliverNow(
   env: Env,
@@ -125,7 +138,7 @@ async function deliverNow(
   route: HookRoute,
   mapped: MappedRequest,
   id: string,
-): Promise<HookResult> {
+): Promise<Handled> {
   const { venue, account, method, path, body } = mapped;
   // A webhook is a signal someone acts on (an order, a kill-switch): it goes ahead of reads at the rate gate.
   const by = `hook:${route.name}`;
@@ -143,13 +156,18 @@ async function deliverNow(
         { "retry-after": String(outcome.retryAfterSeconds) },
       );
     case "refused":
-      return refusedResult(route, mapped, id, outcome.error);
+      return sentNothing(refusedResult(route, mapped, id, outcome.error));
     case "answered":
       break;
     default: {
-      // No usable answer: the sender gets why, and a redelivery gets the same (the ledger keeps it).
+      // No usable answer: the sender gets why. A redirect came from a front that did not pass the request on; a
+      // connection that failed may have failed after the request left, so only a request safe to repeat is freed.
       const { status, code, message } = venueFailure(venue, outcome.kind, outcome.detail);
-      return { status, body: JSON.stringify({ error: { code, message }, route: route.name, delivery_id: id, sent }) };
+      const body = JSON.stringify({ error: { code, message }, route: route.name, delivery_id: id, sent });
+      const freed =
+        outcome.kind === "redirect" ||
+        (outcome.kind === "unreachable" && safeToRepeat(mapped.venue, mapped.method, mapped.path));
+      return freed ? sentNothing({ status, body }) : mayHaveSent({ status, body });
     }
   }
   const { status, text, truncated } = outcome;
@@ -170,7 +188,7 @@ async function deliverNow(
       : `${venue} rejected the order: ${rejected}`
     ).slice(0, 500),
   };
-  return {
+  return mayHaveSent({
     status: ok ? 200 : 502,
     body: JSON.stringify({
       ...(ok ? {} : { error }),
@@ -180,7 +198,7 @@ async function deliverNow(
       venue_response: { status, body: answer },
       attempts: outcome.attempts,
     }),
-  };
+  });
 }
 
 /**
@@ -288,40 +306,56 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
       checked.errors,
     );
   }
-  const id = await clientOrderId(route.name, await idempotencyKey(route, key, payload));
-  checked.values.set("client_order_id", id);
-  checked.values.set("delivery_id", id);
-  const mapped = mapRequest(route, checked.values);
-  if ("field" in mapped) {
+  const idempotency = await idempotencyKey(route, key, payload);
+  const mapWith = (id: string): MappedRequest => {
+    checked.values.set("client_order_id", id);
+    checked.values.set("delivery_id", id);
+    const mapped = mapRequest(route, checked.values);
+    if (!("field" in mapped)) return mapped;
     throw new HttpError(422, "invalid_payload", "the payload does not match the route's fields", undefined, [mapped]);
-  }
+  };
+  // Mapped with the first generation's id before anything is claimed: a payload that cannot map claims nothing.
+  const first = await clientOrderId(route.name, idempotency);
+  let mapped = mapWith(first);
 
-  const ledger = env.HOOK_LEDGER.get(env.HOOK_LEDGER.idFromName(route.name), config(env).durableObjects);
-  const claim: Claim = await ledger.claim(id, route.dedupeSeconds * 1000, now);
+  const { durableObjects, retentionDays } = config(env);
+  const ledger = env.HOOK_LEDGER.get(env.HOOK_LEDGER.idFromName(route.name), durableObjects);
+  // Kept past the dedupe window as long as D1 keeps deliveries, so a later generation never reuses a recorded id.
+  const keepMs = (retentionDays + 1) * 86_400_000;
+  const claim: Claim = await ledger.claim(first, route.dedupeSeconds * 1000, now, keepMs);
   if (claim.state === "done") return hookResponse(claim.result, true);
   if (claim.state === "pending") {
     throw new HttpError(409, "in_progress", "this webhook is being delivered; its first delivery's answer will follow");
   }
-  let result: HookResult;
+  // After its dedupe window the same key is a new delivery, with its own delivery id and client_order_id.
+  let id = first;
+  if (claim.generation > 0) {
+    id = await clientOrderId(route.name, `${idempotency}\n#${claim.generation}`);
+    mapped = mapWith(id);
+  }
+  let handled: Handled;
   try {
     if (route.delivery === "queue") {
       const refused = screenQueued(env, ctx, route, mapped, id);
       if (!refused) await enqueueDelivery(env, route, mapped, id, now);
-      result = refused ?? queuedResult(route, mapped, id);
-    } else result = await deliverNow(env, ctx, route, mapped, id);
+      handled = refused ? sentNothing(refused) : mayHaveSent(queuedResult(route, mapped, id));
+    } else handled = await deliverNow(env, ctx, route, mapped, id);
   } catch (err) {
     if (nothingSent(err)) {
       // Not configured, rate limited before sending, or the queue refused: let the sender try again.
-      await ledger.release(id);
+      await ledger.release(first);
       if (err instanceof DeliveryQueueError) throw new HttpError(503, "queue_unavailable", err.message);
       throw err;
     }
     // Anything else may have happened after the venue acted: keep the id, so a redelivery cannot act twice.
     log("error", { event: "hook_outcome_unknown", route: route.name, delivery_id: id, error: errorName(err) });
-    result = outcomeUnknown(route, mapped, id);
+    handled = mayHaveSent(outcomeUnknown(route, mapped, id));
   }
-  // Stored before answering, so a replay right after this response gets this answer, not a 409.
-  await ledger.complete(id, result);
+  const { result } = handled;
+  // Stored before answering, so a replay right after this response gets this answer, not a 409; a refusal that
+  // sent nothing is not stored, so the sender's retry is judged again (by the guards and halt then in force).
+  if (handled.mayHaveSent) await ledger.complete(first, result);
+  else await ledger.release(first);
   log("info", { event: "hook", route: route.name, delivery_id: id, status: result.status, delivery: route.delivery });
   return hookResponse(result, false);
 }

@@ -104,6 +104,23 @@ describe("accounts", () => {
     expect(((await broken.json()) as { error: { code: string } }).error.code).toBe("account_not_configured");
   });
 
+  // Issue 24, item 11: counted only where max_orders_per_minute was set, so the default account showed 0 after an order.
+  it("orders_last_minute counts every account's orders, guarded or not; reads are not orders", async () => {
+    const e = bindings();
+    await simControl({ reset: true, skew_ms: 0 });
+    const count = async (name: string) => {
+      const { accounts } = (await (await call(e, "/accounts")).json()) as {
+        accounts: { venue: string; name: string; orders_last_minute: number }[];
+      };
+      return accounts.find((a) => a.venue === "intx" && a.name === name)?.orders_last_minute;
+    };
+    const [before, alphaBefore] = [await count("default"), await count("alpha")];
+    expect((await call(e, "/intx/api/v1/orders", ALL, order(crypto.randomUUID()))).status).toBe(200);
+    expect((await call(e, "/intx/api/v1/portfolios")).status).toBe(200);
+    expect(await count("default")).toBe((before ?? 0) + 1);
+    expect(await count("alpha")).toBe(alphaBefore);
+  });
+
   it("an unknown account is 404 to a token that may ask; GET /accounts lists each one, never a key", async () => {
     const e = bindings({ INTX_BETA_API_PASSPHRASE: "" });
     const unknown = await call(e, "/intx/gamma/api/v1/portfolios");
@@ -111,14 +128,15 @@ describe("accounts", () => {
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("no_such_account");
     const r = await call(e, "/accounts");
     const text = await r.text();
-    // No guards, not read-only, not halted, no orders yet (test/workers/guards.test.ts covers the other cases).
+    // No guards, not read-only, not halted (test/workers/guards.test.ts covers the other cases); the order count
+    // includes this file's earlier orders, and is tested on its own above.
     const unguarded = {
       read_only: false,
       guards: null,
       halted: false,
       halt: null,
       halt_all: null,
-      orders_last_minute: 0,
+      orders_last_minute: expect.any(Number),
     };
     expect(JSON.parse(text)).toEqual({
       accounts: [

@@ -201,7 +201,7 @@ describe("re-drive", () => {
     expect((await simControl()).effects.kill_switches).toBe(1); // since deadKillSwitch reset the simulator
   });
 
-  it("a late copy of a delivery re-driven since records nothing and raises nothing; pruning keeps its dead letter", async () => {
+  it("a late copy of a delivery re-driven since is not sent, is written down as superseded, raises nothing; pruning keeps its dead letter", async () => {
     const original = await deadKillSwitch(true); // dead as stale
     const { id } = original;
     expect((await call(`/deliveries/${id}/retry`, { method: "POST" })).status).toBe(202);
@@ -216,7 +216,11 @@ describe("re-drive", () => {
     const late = await consume(original);
     expect([late.explicitAcks.length, late.retryMessages.length]).toEqual([1, 0]);
     const queuedView = (await (await call(`/deliveries/${id}`)).json()) as View;
-    expect([queuedView.state, queuedView.history.map((h) => h.event)]).toEqual(["queued", ["dead", "redriven"]]);
+    expect([queuedView.state, queuedView.history.map((h) => h.event)]).toEqual([
+      "queued",
+      ["dead", "redriven", "superseded"],
+    ]);
+    expect(queuedView.history[2]?.reason).toBe("re-driven since");
     expect(await deaths()).toBe(1);
     // Retention does not take the dead letter while the re-drive is queued: it holds the message.
     const later = Date.now() + 40 * 86_400_000;
@@ -227,7 +231,10 @@ describe("re-drive", () => {
     await drain();
     await consume(original); // and once more after the delivery: it stays delivered
     const done = (await (await call(`/deliveries/${id}`)).json()) as View;
-    expect([done.state, done.history.map((h) => h.event)]).toEqual(["delivered", ["dead", "redriven", "delivered"]]);
+    expect([done.state, done.history.map((h) => h.event)]).toEqual([
+      "delivered",
+      ["dead", "redriven", "superseded", "delivered", "superseded"],
+    ]);
     expect(await deaths()).toBe(alertsLeft);
     expect((await simControl()).effects.kill_switches).toBe(1);
     await pruneHistory(e.DB, later, 30);
