@@ -186,6 +186,21 @@ describe("requests and status that tell the truth", () => {
     expect((await simControl()).effects.requests).toBe(0);
   });
 
+  it("an OPTIONS with a body is 400 like a GET's, and nothing reaches the venue", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    // OPTIONS counts as a read (it passes a halt, read_only and the guards): sent with an order body, it would be a
+    // write that no rule looked at.
+    const r = await call(e, "/intx/api/v1/orders", { ...order(`options-${n}`), method: "OPTIONS" });
+    expect(r.status).toBe(400);
+    expect(await r.json()).toEqual({
+      error: { code: "body_not_allowed", message: "an OPTIONS request cannot carry a body" },
+    });
+    const { effects } = await simControl();
+    expect(effects.requests).toBe(0);
+    expect(effects.orders_placed).toBe(0);
+  });
+
   it("/clock after a restart reports the shared estimate the next request will use", async () => {
     const host = `restart-${Date.now()}.sim.test`;
     const e = bindings({ INTX_BASE_URL: `https://${host}` });
