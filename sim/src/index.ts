@@ -111,12 +111,22 @@ type Range = [number, number];
 type FaultKind = "5xx" | "5xx_after" | "drop" | "drop_after" | "slow" | "reflect" | "redirect";
 const FAULT_KINDS: readonly FaultKind[] = ["5xx", "5xx_after", "drop", "drop_after", "slow", "reflect", "redirect"];
 
+/**
+ * `reflect` only: how the echo page is sent. `gzip`, `deflate` and `gzip, gzip` (gzip inside gzip) compress it and
+ * say so in `Content-Encoding`; `utf-16le` and `utf-16be` encode its text so (with `charset=` saying which, and no
+ * byte order mark). Undefined: UTF-8, uncompressed.
+ */
+type ReflectEncoding = "gzip" | "deflate" | "gzip, gzip" | "utf-16le" | "utf-16be";
+const REFLECT_ENCODINGS: readonly ReflectEncoding[] = ["gzip", "deflate", "gzip, gzip", "utf-16le", "utf-16be"];
+
 interface Fault {
   kind: FaultKind;
   remaining: number;
   slowMs: number;
   /** `redirect` only: the Location to answer; undefined = the capture sink on another origin (defaultLocation). */
   location?: string;
+  /** `reflect` only: how the page is encoded (ReflectEncoding); undefined = UTF-8, uncompressed. */
+  encoding?: ReflectEncoding;
 }
 
 interface Settings {
@@ -324,7 +334,7 @@ const CONTROL_KEYS = [
   "fault",
   "alerts_fault",
 ];
-const FAULT_KEYS = ["kind", "count", "slow_ms", "location"];
+const FAULT_KEYS = ["kind", "count", "slow_ms", "location", "encoding"];
 
 const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 
@@ -414,7 +424,7 @@ function parseControl(text: string) {
   else if (fault !== undefined) {
     if (!isObject(fault)) throw new BadControl("fault must be an object or null");
     unknownKeys(fault, FAULT_KEYS, "fault.");
-    const { kind, count, slow_ms, location } = fault;
+    const { kind, count, slow_ms, location, encoding } = fault;
     if (!FAULT_KINDS.includes(kind as FaultKind)) {
       throw new BadControl(`fault.kind must be one of ${FAULT_KINDS.join(", ")}`);
     }
@@ -432,11 +442,20 @@ function parseControl(text: string) {
         throw new BadControl("fault.location must be a non-empty string without control characters");
       }
     }
+    if (encoding !== undefined) {
+      if (kind !== "reflect") throw new BadControl("fault.encoding applies to kind reflect only");
+      if (!REFLECT_ENCODINGS.includes(encoding as ReflectEncoding)) {
+        throw new BadControl(
+          `fault.encoding must be one of ${REFLECT_ENCODINGS.map((e) => JSON.stringify(e)).join(", ")}`,
+        );
+      }
+    }
     newFault = {
       kind: kind as FaultKind,
       remaining: (count as number | undefined) ?? 1,
       slowMs: (slow_ms as number | undefined) ?? 15_000,
       ...(location !== undefined ? { location: location as string } : {}),
+      ...(encoding !== undefined ? { encoding: encoding as ReflectEncoding } : {}),
     };
   }
   return {
@@ -585,7 +604,7 @@ function takeFrontFault(s: Settings): Fault | undefined {
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A gateway's debug error page: echoes the request line and every request header (values HTML-escaped only). */
-function reflectPage(request: Request, url: URL): Response {
+async function reflectPage(request: Request, url: URL, encoding: ReflectEncoding | undefined): Promise<Response> {
   const rows = [...request.headers].map(
     ([name, value]) => `<tr><th>${escapeHtml(name)}</th><td>${escapeHtml(value)}</td></tr>`,
   );
@@ -601,7 +620,28 @@ function reflectPage(request: Request, url: URL): Response {
     "</body></html>",
     "",
   ].join("\n");
-  return new Response(html, { status: 500, headers: { "content-type": "text/html; charset=utf-8" } });
+  if (encoding === "utf-16le" || encoding === "utf-16be") {
+    const bytes = new Uint8Array(html.length * 2);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < html.length; i++) view.setUint16(i * 2, html.charCodeAt(i), encoding === "utf-16le");
+    return new Response(bytes, { status: 500, headers: { "content-type": `text/html; charset=${encoding}` } });
+  }
+  if (encoding === undefined) {
+    return new Response(html, { status: 500, headers: { "content-type": "text/html; charset=utf-8" } });
+  }
+  // Compressed by hand, each coding in the order listed, and sent as is (`encodeBody: "manual"`): the runtime
+  // would otherwise compress the body once more itself.
+  let bytes: Uint8Array = new TextEncoder().encode(html);
+  for (const coding of encoding.split(", ")) {
+    const format = coding === "gzip" ? "gzip" : "deflate";
+    const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream(format));
+    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+  return new Response(bytes, {
+    status: 500,
+    headers: { "content-type": "text/html; charset=utf-8", "content-encoding": encoding },
+    encodeBody: "manual",
+  });
 }
 
 async function readBody(request: Request): Promise<Uint8Array> {
@@ -655,7 +695,7 @@ export default {
 
     const front = takeFrontFault(s);
     if (front?.kind === "reflect") {
-      const page = reflectPage(request, url);
+      const page = await reflectPage(request, url, front.encoding);
       await sleep(pick(s.down));
       // Not the venue: the front's own clock, which is the real one, never the venue's skewed one.
       page.headers.set("date", new Date().toUTCString());

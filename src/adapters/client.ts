@@ -59,9 +59,17 @@ export interface VenueResult {
 /**
  * Why no usable answer came back. Whether the venue may have acted: `unreachable` no; `redirect` almost surely not
  * (a gateway answered instead); `timeout`, `broken` (the answer broke off), `withheld` (it echoed our credentials
- * and is not passed on) and `too_large` maybe.
+ * and is not passed on), `undecodable` (a `Content-Encoding` skewguard cannot undo, so it cannot check the answer)
+ * and `too_large` maybe.
  */
-export type UpstreamFailure = "unreachable" | "timeout" | "redirect" | "broken" | "withheld" | "too_large";
+export type UpstreamFailure =
+  | "unreachable"
+  | "timeout"
+  | "redirect"
+  | "broken"
+  | "withheld"
+  | "undecodable"
+  | "too_large";
 
 const FAILURE_REASON: Record<UpstreamFailure, string> = {
   unreachable: "venue unreachable",
@@ -69,6 +77,7 @@ const FAILURE_REASON: Record<UpstreamFailure, string> = {
   redirect: "venue redirect, not followed",
   broken: "venue answer broke off",
   withheld: "venue answer withheld: it echoed the request's credentials",
+  undecodable: "venue answer withheld: its encoding cannot be checked",
   too_large: "venue answer too large",
 };
 
@@ -246,6 +255,8 @@ export class SignedClient implements VenueClient {
       const headers = new Headers(request.headers);
       // The venues render errors as JSON only when asked (INTX's Javalin answers plain text otherwise).
       if (!headers.has("accept")) headers.set("accept", "application/json");
+      // Only codings skewguard can undo, so it can check the answer for echoes (decodedBody); others are refused.
+      headers.set("accept-encoding", "gzip, deflate");
       const signed = await signHeaders(
         { apiKey: credentials.apiKey, passphrase: credentials.passphrase, key },
         { method, url, body: payload },
@@ -304,13 +315,24 @@ export class SignedClient implements VenueClient {
         await response.body?.cancel();
         throw new UpstreamError("redirect", attempt, `to ${locationHost(response.headers.get("location"), url)}`);
       }
-      const body =
+      const raw =
         method === "HEAD" ? await cancelled(response) : await readBytes(response, MAX_RESPONSE_BYTES, attempt);
-      const text = new TextDecoder().decode(body);
       const sent = [credentials.apiKey, credentials.passphrase, credentials.secret, signed["CB-ACCESS-SIGN"]];
-      if (echoes(text, response.headers, sent)) {
+      // The echo check runs on what the caller will read: the body with every Content-Encoding undone (and passed
+      // on so). An answer that cannot be undone cannot be checked, so it is not passed on either.
+      let body: Uint8Array<ArrayBuffer>;
+      try {
+        body = await decodedBody(raw, response.headers, attempt);
+      } catch (err) {
+        if (echoes(new Uint8Array(0), response.headers, sent)) {
+          throw new UpstreamError("withheld", attempt, `status ${response.status}`);
+        }
+        throw err;
+      }
+      if (echoes(body, response.headers, sent)) {
         throw new UpstreamError("withheld", attempt, `status ${response.status}`);
       }
+      const text = new TextDecoder().decode(body);
       // Only the venue's own answers teach the clock (`venueSample`): a proxy's or dev server's error page may be
       // stamped by another machine's clock.
       const sample = venueSample(response, tSend, tRecv);
@@ -483,12 +505,18 @@ export class SignedClient implements VenueClient {
   }
 }
 
-/** The venue's answer again, from the bytes already read. */
+/**
+ * The venue's answer again, from the bytes already read and decoded: without `content-encoding` (they are decoded,
+ * so labelled so they would be decoded twice, or compressed again by the runtime) and `content-length`.
+ */
 function rebuilt(response: Response, body: Uint8Array<ArrayBuffer>): Response {
+  const headers = new Headers(response.headers);
+  headers.delete("content-encoding");
+  headers.delete("content-length");
   return new Response(body.byteLength === 0 ? null : body, {
     status: response.status,
     statusText: response.statusText,
-    headers: response.headers,
+    headers,
   });
 }
 
@@ -519,22 +547,133 @@ async function readBytes(response: Response, limit: number, attempt: number): Pr
   return bytes;
 }
 
+/** The codings skewguard undoes, by their `Content-Encoding` names (`x-gzip` is gzip's old name, RFC 9110). */
+const CODINGS = new Map<string, "gzip" | "deflate">([
+  ["gzip", "gzip"],
+  ["x-gzip", "gzip"],
+  ["deflate", "deflate"],
+]);
+
+/**
+ * The body with every coding of `Content-Encoding` undone, last applied first, at most MAX_RESPONSE_BYTES of it.
+ * A coding skewguard cannot undo (`br`, `compress`, `zstd`...) or bytes that do not decode are `undecodable`.
+ */
+async function decodedBody(
+  bytes: Uint8Array<ArrayBuffer>,
+  headers: Headers,
+  attempt: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const header = headers.get("content-encoding");
+  if (header === null || bytes.byteLength === 0) return bytes;
+  const codings = header
+    .split(",")
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== "" && coding !== "identity");
+  const unknown = codings.find((coding) => !CODINGS.has(coding));
+  if (unknown !== undefined) {
+    // The name is shown to the caller: a plain token only (the headers were checked for echoes before this is shown).
+    const name = /^[\w.+-]{1,32}$/.test(unknown) ? unknown : "that is not a plain name";
+    throw new UpstreamError("undecodable", attempt, `unsupported content-encoding ${name}`);
+  }
+  // workerd's fetch undoes a lone `gzip` itself and keeps the header (and only that: not `deflate`, nor `gzip, gzip`;
+  // test/workers/hardening.test.ts pins it): bytes without gzip's magic number are then already plain. A fetch that
+  // does not (a stand-in in tests) hands over the gzip bytes, which start with it.
+  if (codings.length === 1 && CODINGS.get(codings[0] ?? "") === "gzip" && !(bytes[0] === 0x1f && bytes[1] === 0x8b)) {
+    return bytes;
+  }
+  let out = bytes;
+  for (const coding of codings.reverse()) {
+    const format = CODINGS.get(coding) === "gzip" ? "gzip" : zlibWrapped(out) ? "deflate" : "deflate-raw";
+    let decoded: Uint8Array<ArrayBuffer> | null;
+    try {
+      const stream = new Blob([out]).stream().pipeThrough(new DecompressionStream(format));
+      decoded = await readAtMost(stream, MAX_RESPONSE_BYTES);
+    } catch {
+      throw new UpstreamError("undecodable", attempt, `content-encoding ${coding} does not decode`);
+    }
+    if (!decoded) throw new UpstreamError("too_large", attempt, `over ${MAX_RESPONSE_BYTES} bytes decoded`);
+    out = decoded;
+  }
+  return out;
+}
+
+/** Whether `deflate` bytes carry the zlib header HTTP's `deflate` names (RFC 9110); some servers send raw deflate. */
+function zlibWrapped(bytes: Uint8Array): boolean {
+  const [cmf = 0, flg = 0] = bytes;
+  return (cmf & 0x0f) === 8 && ((cmf << 8) | flg) % 31 === 0;
+}
+
 /** Values shorter than this are not searched for: a test's one-letter key would match any body. */
 const MIN_SECRET_LENGTH = 8;
 
+/** HTML's named character references for what base64 and keys hold besides letters and digits. */
+const NAMED_ENTITIES: Record<string, string> = {
+  plus: "+",
+  sol: "/",
+  equals: "=",
+  amp: "&",
+  lowbar: "_",
+  hyphen: "-",
+  dash: "-",
+  period: ".",
+  colon: ":",
+  quot: '"',
+  apos: "'",
+  lt: "<",
+  gt: ">",
+};
+
 /**
- * Whether the body or a header echoes any of `values` (the key, passphrase, secret and signature just sent), as is,
- * JSON-escaped (`\/`) or percent-encoded: a gateway or debug page that reflects the request.
+ * `text` with the escapes a page or an API may write a reflected header in undone: JSON's `\uXXXX` and `\/`,
+ * HTML's numeric (`&#43;`, `&#x2B;`) and named (`&plus;`) references, and percent-escapes, in any case, until
+ * nothing changes (an escape inside another, `&#92;u002B`), at most four rounds.
  */
-export function echoes(text: string, headers: Headers, values: readonly string[]): boolean {
+export function unescaped(text: string): string {
+  let current = text;
+  for (let round = 0; round < 4; round++) {
+    const next = current
+      .replace(/\\u([0-9a-f]{4})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+      .replace(/\\\//g, "/")
+      .replace(/&#x0*([0-9a-f]{1,6});?/gi, (m, hex: string) => fromCodePoint(Number.parseInt(hex, 16), m))
+      .replace(/&#0*([0-9]{1,7});?/g, (m, dec: string) => fromCodePoint(Number.parseInt(dec, 10), m))
+      .replace(/&([a-z]+);/gi, (m, name: string) => NAMED_ENTITIES[name.toLowerCase()] ?? m)
+      .replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+    if (next === current) break;
+    current = next;
+  }
+  return current;
+}
+
+function fromCodePoint(code: number, otherwise: string): string {
+  return code <= 0x10ffff ? String.fromCodePoint(code) : otherwise;
+}
+
+/**
+ * The texts a reader could make of `body`: UTF-8, and, when it may hold UTF-16 (a NUL byte, which UTF-16 puts
+ * beside every ASCII character, or a value that is not ASCII), UTF-16 in both byte orders, from either byte.
+ */
+function readings(body: Uint8Array, values: readonly string[]): string[] {
+  const texts = [new TextDecoder().decode(body)];
+  const ascii = values.every((value) => [...value].every((c) => c.charCodeAt(0) < 0x80));
+  if (body.includes(0) || !ascii) {
+    for (const label of ["utf-16le", "utf-16be"]) {
+      texts.push(new TextDecoder(label).decode(body), new TextDecoder(label).decode(body.subarray(1)));
+    }
+  }
+  return texts;
+}
+
+/**
+ * Whether the body (decoded already) or a header echoes any of `values` (the key, passphrase, secret and signature
+ * just sent): a gateway or debug page that reflects the request. The body is read as UTF-8 and as UTF-16 in both
+ * byte orders, and each text is searched as is and with its escapes undone (`unescaped`).
+ */
+export function echoes(body: Uint8Array, headers: Headers, values: readonly string[]): boolean {
+  const searched = values.filter((value) => value.length >= MIN_SECRET_LENGTH);
+  if (searched.length === 0) return false;
   const headerText = [...headers].map(([name, value]) => `${name}: ${value}`).join("\n");
-  return values.some((value) => {
-    if (value.length < MIN_SECRET_LENGTH) return false;
-    const encoded = encodeURIComponent(value);
-    const lower = encoded.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase());
-    const forms = new Set([value, value.replaceAll("/", "\\/"), encoded, lower]);
-    return [...forms].some((form) => text.includes(form) || headerText.includes(form));
-  });
+  const texts = [headerText, ...readings(body, searched)].flatMap((text) => [text, unescaped(text)]);
+  return searched.some((value) => texts.some((text) => text.includes(value)));
 }
 
 const keys = new KeyCache();

@@ -279,6 +279,7 @@ async function attempt(
     case "timeout":
     case "broken":
     case "withheld":
+    case "undecodable":
     case "too_large":
       return unknownOutcome(failureReason(outcome.kind, outcome.detail));
   }

@@ -224,17 +224,68 @@ export interface RaisedAlert extends AlertEvent {
 }
 
 /**
- * The body a sink receives. Slack and Discord get one line of text, in which nothing a caller wrote (an instrument,
- * a halt's reason, a venue's message) can mention everyone or make a link: Slack's `&`, `<`, `>` are escaped, and
- * Discord is told to parse no mentions. Standard Webhooks gets the whole event as JSON.
+ * A chat message's title: skewguard's own words only (severity, type, and the venue and account from
+ * configuration), never any text a caller or a venue wrote.
+ */
+export function alertTitle(alert: RaisedAlert): string {
+  const where = alert.venue ? ` (${alert.venue}${alert.account ? `/${alert.account}` : ""})` : "";
+  return `[${alert.severity}] ${alert.type}${where}`;
+}
+
+/**
+ * An event's text for Slack mrkdwn. Slack documents `&`, `<` and `>` as the only characters to escape: with them
+ * escaped, no `<url|label>` link and no `<!everyone>` can be written. A bare URL would still be auto-linked where
+ * Slack pre-processes the text (the top-level `text`, which Mattermost and Discord's `/slack` endpoint also render),
+ * so its `://` is written `[:]//`, which no auto-linker takes for a scheme.
+ */
+export function slackText(text: string): string {
+  return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll("://", "[:]//");
+}
+
+/**
+ * An event's text for Discord markdown: every markdown character is backslash-escaped, so no masked link
+ * (`[label](url)`), heading, quote or spoiler can be written, and `@` too, so `@everyone` and `<@id>` render as
+ * text; the `:` of `://` is escaped as well, so a bare URL is not auto-linked. `allowed_mentions` stops pings besides.
+ */
+export function discordText(text: string): string {
+  return text.replace(/[\\*_~`|>[\]()#@]/g, "\\$&").replaceAll("://", "\\://");
+}
+
+/** `text` cut to `max` characters without leaving half an escape: a trailing `&amp` or a lone trailing backslash. */
+function cut(text: string, max: number, format: "slack" | "discord"): string {
+  if (text.length <= max) return text;
+  const head = text.slice(0, max);
+  if (format === "slack") return head.replace(/&[a-z]*$/, "");
+  const backslashes = /\\*$/.exec(head)?.[0].length ?? 0;
+  return backslashes % 2 === 1 ? head.slice(0, -1) : head;
+}
+
+/**
+ * The body a sink receives. Slack and Discord get a title in skewguard's own words (`alertTitle`) and the event's
+ * text, escaped for the sink's markup (`slackText`, `discordText`): nothing a caller wrote (an order's fields, a
+ * halt's reason, a venue's message) can make a link, a mention or a heading. Slack gets it as Block Kit, the text
+ * in a `mrkdwn` section with `verbatim: true` (Slack then converts no URL, channel or mention by itself), and as the
+ * top-level `text` (notifications, and the receivers that take no blocks); Discord is also told to parse no
+ * mentions. Standard Webhooks gets the whole event as JSON.
  */
 export function alertBody(format: SinkFormat, alert: RaisedAlert): string {
   const held = alert.suppressed > 0 ? ` (${alert.suppressed} more like it held back by the quiet period)` : "";
-  const line = `[${alert.severity}] ${alert.type}: ${alert.text}${held}`;
+  const title = alertTitle(alert);
+  const line = `${alert.text}${held}`;
   if (format === "slack") {
-    const escaped = line.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
-    return JSON.stringify({ text: escaped.slice(0, 3000) });
+    const text = slackText(line);
+    return JSON.stringify({
+      text: cut(`${title}: ${text}`, 3000, "slack"),
+      blocks: [
+        { type: "header", text: { type: "plain_text", text: title } },
+        { type: "section", text: { type: "mrkdwn", text: cut(text, 3000, "slack"), verbatim: true } },
+      ],
+    });
   }
-  if (format === "discord") return JSON.stringify({ content: line.slice(0, 2000), allowed_mentions: { parse: [] } });
+  if (format === "discord") {
+    // The title in bold; escaped too, since its `[`, `]`, `(`, `)` and `_` are markdown to Discord.
+    const content = `**${discordText(title)}**\n${discordText(line)}`;
+    return JSON.stringify({ content: cut(content, 2000, "discord"), allowed_mentions: { parse: [] } });
+  }
   return JSON.stringify(alert);
 }

@@ -11,7 +11,8 @@ import type { VenueName } from "./venue.ts";
 /** What a venue request does, as far as read_only, halts and guards are concerned. */
 export type RequestKind = "read" | "cancel" | "kill_switch" | "order_create" | "order_modify" | "write";
 
-const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+/** The methods that only read: they pass a halt and `read_only`, so they carry no body (the relay refuses one). */
+export const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
  * The kind of `method path` (a venue path, already checked by `checkVenuePath`). Fail closed: any write under

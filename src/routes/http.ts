@@ -75,6 +75,11 @@ const FAILURES: Record<UpstreamFailure, { status: number; code: string; message:
     code: "venue_response_withheld",
     message: "answered with a body that echoed the request's credentials, so it is not passed on",
   },
+  undecodable: {
+    status: 502,
+    code: "venue_response_undecodable",
+    message: "answered in an encoding skewguard cannot decode, so it could not be checked and is not passed on",
+  },
   too_large: { status: 502, code: "venue_response_too_large", message: "answered with a body too large to relay" },
 };
 

@@ -6,6 +6,7 @@
 import { UpstreamError, venueClient } from "../adapters/client.ts";
 import { config } from "../config.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
+import { READ_METHODS } from "../core/guards.ts";
 import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
 import { isJson } from "../lib/index.ts";
 import { authenticate } from "./auth.ts";
@@ -114,8 +115,14 @@ export async function relay(venue: VenueName, request: Request, env: Env, ctx: E
     throw new HttpError(503, "venue_not_configured", `${venue} is not configured; see GET /health for what is missing`);
   }
   const body = await readBody(request, MAX_BODY_BYTES);
-  if (body && (method === "GET" || method === "HEAD")) {
-    throw new HttpError(400, "body_not_allowed", `a ${method} request cannot carry a body`);
+  // A read never carries a body: an OPTIONS with one would pass halt, `read_only` and the guards as a read and be
+  // sent with it, so it is refused like GET and HEAD.
+  if (body && READ_METHODS.has(method)) {
+    throw new HttpError(
+      400,
+      "body_not_allowed",
+      `${method === "OPTIONS" ? "an" : "a"} ${method} request cannot carry a body`,
+    );
   }
   const headers: Record<string, string> = {};
   const accept = request.headers.get("accept");

@@ -63,7 +63,7 @@ export interface SimState {
   client_order_id_lengths: "exact" | "up_to";
   /** INTX's per-key limit per rolling second, `null` for none. */
   intx_rate_limit: number | null;
-  fault: { kind: string; remaining: number; slowMs: number; location?: string | null } | null;
+  fault: { kind: string; remaining: number; slowMs: number; location?: string | null; encoding?: string } | null;
   /** Per venue: CDE's kill switch locks CDE only. */
   trading_locked: { intx: boolean; cde: boolean };
   effects: {

@@ -330,10 +330,20 @@ describe("sinks", () => {
     await consumeAlert(e, { kind: "alert", sink: "pager", alert });
     const got = (await simControl()).alerts.filter((a) => a.path.startsWith(`/_sim/alerts/${run}/`));
     const byPath = Object.fromEntries(got.map((a) => [a.path.split("/").at(-1), a]));
-    const line = "[warning] account.halted: intx/alpha was halted by token:ops: format check";
-    expect(JSON.parse(byPath.chat?.body ?? "")).toEqual({ text: line });
+    const title = "[warning] account.halted (intx/alpha)";
+    const text = "intx/alpha was halted by token:ops: format check";
+    expect(JSON.parse(byPath.chat?.body ?? "")).toEqual({
+      text: `${title}: ${text}`,
+      blocks: [
+        { type: "header", text: { type: "plain_text", text: title } },
+        { type: "section", text: { type: "mrkdwn", text, verbatim: true } },
+      ],
+    });
     // Discord is told to parse no mentions: a halt's reason cannot ping @everyone.
-    expect(JSON.parse(byPath.discord?.body ?? "")).toEqual({ content: line, allowed_mentions: { parse: [] } });
+    expect(JSON.parse(byPath.discord?.body ?? "")).toEqual({
+      content: `**\\[warning\\] account.halted \\(intx/alpha\\)**\n${text}`,
+      allowed_mentions: { parse: [] },
+    });
     const pager = byPath.pager;
     const verified = new Webhook(SW_SECRET).verify(pager?.body ?? "", {
       "webhook-id": pager?.headers["webhook-id"] ?? "",
@@ -345,6 +355,81 @@ describe("sinks", () => {
       { sink: "chat", state: "sent" },
       { sink: "ops-discord", state: "sent" },
     ]);
+  });
+
+  it("caller text cannot make a link or a mention in Slack or Discord, nor reach the title", async () => {
+    const { env: base, run } = bindings();
+    const sinks = [
+      { name: "chat", url: `https://sink.sim.test/_sim/alerts/${run}/chat`, format: "slack" },
+      { name: "ops-discord", url: `https://sink.sim.test/_sim/alerts/${run}/discord`, format: "discord" },
+    ];
+    const e = {
+      ...base,
+      ALERTS: JSON.stringify(sinks),
+      ACCOUNTS: JSON.stringify([{ name: "alpha", venue: "intx", guards: { types: ["LIMIT"] } }]),
+    } as Env;
+    await simControl({ reset: true });
+    // An order whose type is a masked link (a guard quotes it in the refusal), then a halt whose reason is a Slack
+    // link and a mass mention: both reach the sinks through their real code paths.
+    const refused = JSON.parse(order("1").body) as Record<string, unknown>;
+    refused.type = "[Re-login](https://evil.example/x)";
+    const r = await call(e, "/intx/alpha/api/v1/orders", { ...order("1"), body: JSON.stringify(refused) });
+    expect(r.status).toBe(422);
+    const halt = { method: "PUT", body: JSON.stringify({ reason: "<https://evil.example|click> @everyone & co" }) };
+    expect((await call(e, "/accounts/intx/alpha/halt", halt)).status).toBe(200);
+    const [refusal] = await raised(e, "order.refused", "intx/alpha");
+    const [halted] = await raised(e, "account.halted", "intx/alpha");
+    expect(refusal?.text).toBe(
+      "An order from token:ops was refused by types: type [Re-login](https://evil.example/x) is not in types (account intx/alpha)",
+    );
+    expect(halted?.text).toBe("intx/alpha was halted by token:ops: <https://evil.example|click> @everyone & co");
+    for (const message of queued) expect((await consumeAlert(e, message)).explicitAcks).toHaveLength(1);
+    const got = (await simControl()).alerts.filter((a) => a.path.startsWith(`/_sim/alerts/${run}/`));
+    const bodies = (sink: string) =>
+      got.filter((a) => a.path.endsWith(`/${sink}`)).map((a) => JSON.parse(a.body) as Record<string, unknown>);
+
+    const slackRefusal =
+      "An order from token:ops was refused by types: type [Re-login](https[:]//evil.example/x) is not in types (account intx/alpha)";
+    const slackHalt = "intx/alpha was halted by token:ops: &lt;https[:]//evil.example|click&gt; @everyone &amp; co";
+    expect(bodies("chat")).toEqual([
+      {
+        text: `[warning] order.refused (intx/alpha): ${slackRefusal}`,
+        blocks: [
+          { type: "header", text: { type: "plain_text", text: "[warning] order.refused (intx/alpha)" } },
+          { type: "section", text: { type: "mrkdwn", text: slackRefusal, verbatim: true } },
+        ],
+      },
+      {
+        text: `[warning] account.halted (intx/alpha): ${slackHalt}`,
+        blocks: [
+          { type: "header", text: { type: "plain_text", text: "[warning] account.halted (intx/alpha)" } },
+          { type: "section", text: { type: "mrkdwn", text: slackHalt, verbatim: true } },
+        ],
+      },
+    ]);
+    expect(bodies("discord")).toEqual([
+      {
+        content:
+          "**\\[warning\\] order.refused \\(intx/alpha\\)**\n" +
+          "An order from token:ops was refused by types: type \\[Re-login\\]\\(https\\://evil.example/x\\) is not in types \\(account intx/alpha\\)",
+        allowed_mentions: { parse: [] },
+      },
+      {
+        content:
+          "**\\[warning\\] account.halted \\(intx/alpha\\)**\n" +
+          "intx/alpha was halted by token:ops: <https\\://evil.example\\|click\\> \\@everyone & co",
+        allowed_mentions: { parse: [] },
+      },
+    ]);
+    // Nothing a caller wrote is in a title: the Slack header, and Discord's first line.
+    for (const body of bodies("chat")) {
+      expect(JSON.stringify((body.blocks as unknown[])[0])).not.toMatch(/evil|everyone|Re-login/);
+    }
+    for (const body of bodies("discord")) {
+      expect(String(body.content).split("\n")[0]).not.toMatch(/evil|everyone|Re-login/);
+    }
+    await call(e, "/accounts/intx/alpha/halt", { method: "DELETE" });
+    await simControl({ reset: true });
   });
 
   it("a sink that is down: retried with backoff, then kept as failed; the request that raised it is untouched", async () => {

@@ -5,6 +5,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { echoes, unescaped } from "../../src/adapters/client.ts";
 import worker from "../../src/index.ts";
 import { relay } from "../../src/routes/relay.ts";
 import { DEV, simControl, simEnv } from "../support/sim.ts";
@@ -97,6 +98,176 @@ describe("a venue page that reflects the request", () => {
   });
 });
 
+/** `bytes` compressed with each of `formats` in turn, as a server applies the codings it lists. */
+async function compressed(bytes: Uint8Array, ...formats: ("gzip" | "deflate")[]): Promise<Uint8Array<ArrayBuffer>> {
+  let out = new Uint8Array(bytes);
+  for (const format of formats) {
+    const stream = new Blob([out]).stream().pipeThrough(new CompressionStream(format));
+    out = new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+  return out;
+}
+
+/** Answers the next venue call with `make(the simulator's own answer)`; later calls reach the simulator. */
+function rewriteNext(make: (answer: Response) => Promise<Response>) {
+  const real = globalThis.fetch;
+  let used = false;
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const answer = await real(input, init);
+    if (used) return answer;
+    used = true;
+    return make(answer);
+  });
+}
+
+describe("the echo check reads what the caller would read", () => {
+  const withheld = {
+    error: {
+      code: "venue_response_withheld",
+      message: "intx answered with a body that echoed the request's credentials, so it is not passed on (status 500)",
+    },
+  };
+
+  // gzip is undone by workerd's fetch itself (the header stays); deflate and gzip inside gzip are not, and UTF-16
+  // hides every ASCII value from a UTF-8 reading.
+  for (const encoding of ["gzip", "deflate", "gzip, gzip", "utf-16le", "utf-16be"]) {
+    it(`a reflected page sent as ${encoding} is withheld: 502, and nothing is placed`, async () => {
+      const e = bindings();
+      await simControl({ reset: true });
+      expect((await call(e, "/intx/api/v1/portfolios")).status).toBe(200);
+      await simControl({ fault: { kind: "reflect", count: 1, encoding } });
+      const r = await call(e, "/intx/api/v1/orders", order(`reflect-${n}`));
+      expect(r.status).toBe(502);
+      expect(await r.json()).toEqual(withheld);
+      expect(r.headers.get("content-encoding")).toBeNull();
+      const state = await simControl();
+      expect(state.effects.orders_placed).toBe(0);
+      expect(state.fault).toBeNull(); // the fault fired: the page was sent
+    });
+  }
+
+  it("workerd's fetch undoes a lone gzip and keeps the header, but not deflate nor gzip inside gzip", async () => {
+    const seen: Record<string, [string | null, string]> = {};
+    for (const encoding of ["gzip", "deflate", "gzip, gzip"]) {
+      await simControl({ reset: true, fault: { kind: "reflect", count: 1, encoding } });
+      const r = await fetch("https://pin.sim.test/api/v1/portfolios");
+      const head = [...new Uint8Array(await r.arrayBuffer()).slice(0, 2)].map((b) => b.toString(16)).join(" ");
+      seen[encoding] = [r.headers.get("content-encoding"), head];
+    }
+    // "<!" is the page itself; 78 9c a zlib header; 1f 8b gzip's magic number.
+    expect(seen).toEqual({
+      gzip: ["gzip", "3c 21"],
+      deflate: ["deflate", "78 9c"],
+      "gzip, gzip": ["gzip, gzip", "1f 8b"],
+    });
+  });
+
+  for (const coding of ["br", "compress", "gzip, zstd"]) {
+    it(`an answer in ${coding} is skewguard's own 502 naming it, never the bytes`, async () => {
+      const e = bindings();
+      await simControl({ reset: true });
+      rewriteNext(async (answer) => {
+        const headers = new Headers(answer.headers);
+        headers.set("content-encoding", coding);
+        return new Response(new Uint8Array([0x0b, 0x02, 0x80, 0x7b, 0x7d, 0x03]), { status: 200, headers });
+      });
+      const r = await call(e, "/intx/api/v1/portfolios");
+      expect(r.status).toBe(502);
+      const name = coding.split(", ").at(-1) === "zstd" ? "zstd" : coding;
+      expect(await r.json()).toEqual({
+        error: {
+          code: "venue_response_undecodable",
+          message: `intx answered in an encoding skewguard cannot decode, so it could not be checked and is not passed on (unsupported content-encoding ${name})`,
+        },
+      });
+    });
+  }
+
+  it("a content-encoding that names nothing plain is not echoed back to the caller", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    rewriteNext(async (answer) => {
+      const headers = new Headers(answer.headers);
+      headers.set("content-encoding", "x<script>");
+      return new Response("{}", { status: 200, headers });
+    });
+    const r = await call(e, "/intx/api/v1/portfolios");
+    expect(r.status).toBe(502);
+    expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(
+      /\(unsupported content-encoding that is not a plain name\)$/,
+    );
+  });
+
+  it("a content-encoding header that echoes the key is withheld, even in a coding skewguard cannot decode", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    rewriteNext(async (answer) => {
+      const headers = new Headers(answer.headers);
+      headers.set("content-encoding", DEV.INTX_API_KEY);
+      return new Response("{}", { status: 200, headers });
+    });
+    const r = await call(e, "/intx/api/v1/portfolios");
+    expect(r.status).toBe(502);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("venue_response_withheld");
+  });
+
+  for (const formats of [["gzip"], ["deflate"], ["gzip", "gzip"]] as const) {
+    it(`a venue answer in ${formats.join(" inside ")} passes through decoded and intact`, async () => {
+      const e = bindings();
+      await simControl({ reset: true });
+      const plain = await call(e, "/intx/api/v1/portfolios");
+      expect(plain.status).toBe(200);
+      const expected = await plain.json();
+      rewriteNext(async (answer) => {
+        const headers = new Headers(answer.headers);
+        headers.set("content-encoding", formats.join(", "));
+        const bytes = new Uint8Array(await answer.arrayBuffer());
+        return new Response(await compressed(bytes, ...formats), { status: answer.status, headers });
+      });
+      const r = await call(e, "/intx/api/v1/portfolios");
+      expect(r.status).toBe(200);
+      expect(r.headers.get("content-encoding")).toBeNull();
+      expect(r.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(await r.json()).toEqual(expected);
+    });
+  }
+
+  it("finds a value in UTF-8, UTF-16 either way round, and behind JSON, HTML and percent escapes", () => {
+    const key = "key+with/slash=";
+    const headers = new Headers();
+    const utf8 = (text: string) => new TextEncoder().encode(text);
+    const utf16 = (text: string, littleEndian: boolean, offset = 0) => {
+      const bytes = new Uint8Array(offset + text.length * 2);
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < text.length; i++) view.setUint16(offset + i * 2, text.charCodeAt(i), littleEndian);
+      return bytes;
+    };
+    const forms = [
+      key,
+      "key\\u002bwith\\/slash\\u003D",
+      "key\\u002Bwith\\u002fslash=",
+      "key&#43;with&#47;slash&#61;",
+      "key&#x2b;with&#X2F;slash&#x3d",
+      "key&plus;with&sol;slash&equals;",
+      "key%2bwith%2Fslash%3d",
+      "key%252Bwith%252Fslash%253D",
+      "key&#92;u002Bwith/slash=",
+    ];
+    for (const form of forms) expect(echoes(utf8(`<p>${form}</p>`), headers, [key]), form).toBe(true);
+    for (const littleEndian of [true, false]) {
+      for (const offset of [0, 1]) {
+        expect(echoes(utf16(`x ${key} y`, littleEndian, offset), headers, [key])).toBe(true);
+        expect(echoes(utf16(`x key&#43;with/slash= y`, littleEndian, offset), headers, [key])).toBe(true);
+      }
+    }
+    expect(echoes(utf8("nothing here"), new Headers({ "x-echo": "key%2Bwith%2Fslash%3D" }), [key])).toBe(true);
+    expect(echoes(utf8("key+with/slash"), headers, [key])).toBe(false);
+    // Shorter than 8 characters: not searched, or a test's one-letter key would match any body.
+    expect(echoes(utf8("a short one: k3y+/=7"), headers, ["k3y+/=7"])).toBe(false);
+    expect(unescaped("a&#x2B;b\\u0026c%41&lt;")).toBe("a+b&cA<");
+  });
+});
+
 describe("redirects", () => {
   it("a 307 from the venue is a 502 naming the host; nothing reaches the other origin and nothing is placed", async () => {
     const e = bindings();
@@ -184,6 +355,21 @@ describe("requests and status that tell the truth", () => {
       message: "a GET request cannot carry a body",
     });
     expect((await simControl()).effects.requests).toBe(0);
+  });
+
+  it("an OPTIONS with a body is 400 like a GET's, and nothing reaches the venue", async () => {
+    const e = bindings();
+    await simControl({ reset: true });
+    // OPTIONS counts as a read (it passes a halt, read_only and the guards): sent with an order body, it would be a
+    // write that no rule looked at.
+    const r = await call(e, "/intx/api/v1/orders", { ...order(`options-${n}`), method: "OPTIONS" });
+    expect(r.status).toBe(400);
+    expect(await r.json()).toEqual({
+      error: { code: "body_not_allowed", message: "an OPTIONS request cannot carry a body" },
+    });
+    const { effects } = await simControl();
+    expect(effects.requests).toBe(0);
+    expect(effects.orders_placed).toBe(0);
   });
 
   it("/clock after a restart reports the shared estimate the next request will use", async () => {
