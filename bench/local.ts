@@ -26,7 +26,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEV_VARS, type LocalWorker, startLocal } from "../test/node/local-worker.ts";
 import { busyCores } from "./busy.ts";
-import { alphaBetaVars, countDoCalls, type DoCallsResult, orderBody } from "./do-calls.ts";
+import { alphaBetaVars, clientOrderId, countDoCalls, type DoCallsResult, orderBody } from "./do-calls.ts";
 import { load, nowMs, quantile } from "./harness.ts";
 
 const TOKEN = "bench-token-0123456789abcdef";
@@ -395,7 +395,7 @@ async function orderCpu(local: LocalWorker): Promise<OrderCpuResult> {
     const response = await fetch(`${skewguard}/intx/${account}${ORDER_PATH}`, {
       method: "POST",
       headers: { ...AUTH, "content-type": "application/json" },
-      body: orderBody(`bench-cpu-${run}-${n++}`, size),
+      body: orderBody(clientOrderId("cpu", run, n++), size),
     });
     await response.arrayBuffer();
     return response.status;
@@ -406,7 +406,7 @@ async function orderCpu(local: LocalWorker): Promise<OrderCpuResult> {
     throw new Error(`guard check: alpha answered ${refused[0]} (want 422), beta ${refused[1]} (want 200)`);
   const runs: Record<OrderPath, () => Promise<void>> = {
     direct: async () => {
-      const body = orderBody(`bench-cpu-${run}-${n++}`);
+      const body = orderBody(clientOrderId("cpu", run, n++));
       const headers = signedOrderHeaders(body);
       await expectOk(await fetch(`${sim}${ORDER_PATH}`, { method: "POST", headers, body }), "direct order");
     },
@@ -488,8 +488,7 @@ async function venueLimit(local: LocalWorker, { reset = true } = {}): Promise<Ve
         headers: post ? { ...AUTH, "content-type": "application/json" } : AUTH,
         body: post
           ? JSON.stringify({
-              // 20 letters, digits and `-`: one of INTX's forms, which the simulator holds to.
-              client_order_id: `b-${run}-${i}`.padEnd(20, "-"),
+              client_order_id: clientOrderId("burst", run, i),
               side: "BUY",
               size: "0.001",
               type: "LIMIT",
