@@ -384,7 +384,7 @@ export class SignedClient implements VenueClient {
     if ((this.#options.syncMode ?? "never") === "never") return;
     // Cold: one probe now costs the same round trip as a refused first request, and the request then lands.
     const timeoutMs = this.#coldProbeTimeoutMs();
-    await this.#clock.coldStart(this.#now, () => this.#probe(timeoutMs));
+    await this.#clock.coldStart(this.#now, () => this.#probe(timeoutMs), timeoutMs + 1_000);
   }
 
   /**

@@ -54,13 +54,24 @@ export class VenueClock {
    * it, and all of them resume only once its answer taught the estimator (or a shared seed arrived first), or it
    * taught nothing. A probe that taught nothing is not repeated for `COLD_PROBE_BACKOFF_MS`; in between, callers
    * return at once and sign without an estimate. A background sync in flight counts as the probe: callers wait for
-   * its first answer, and probe themselves only if it ends without one.
+   * its first answer, and probe themselves only if it ends without one. No caller waits longer than `maxWaitMs` for
+   * a run (the probe's own timeout and a margin).
    */
-  async coldStart(now: () => number, probe: () => Promise<ClockSample | undefined>): Promise<void> {
+  async coldStart(now: () => number, probe: () => Promise<ClockSample | undefined>, maxWaitMs: number): Promise<void> {
     while (!this.estimator.estimate(now())) {
       const run = this.#run;
       if (run) {
-        await Promise.race([run.done, this.#whenTaught()]);
+        // Bounded on this caller's own timer too: a probe started by a request whose I/O the runtime cancelled
+        // might never settle, and must not hold every other request.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, maxWaitMs);
+        });
+        try {
+          await Promise.race([run.done, this.#whenTaught(), late]);
+        } finally {
+          if (timer !== undefined) clearTimeout(timer);
+        }
         if (run.cold) return;
         continue;
       }
