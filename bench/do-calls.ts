@@ -76,6 +76,16 @@ export function alphaBetaVars(): Record<string, string> {
   return Object.fromEntries(Object.entries(sim).filter(([k]) => /^INTX_(ALPHA|BETA)_API_/.test(k)));
 }
 
+/**
+ * A client_order_id in one of INTX's forms, which the simulator holds to: 20 letters, digits and `-`, unique for each
+ * `(tag, run, n)` (the number is padded with `-`, which none of the parts contains).
+ */
+export function clientOrderId(tag: string, run: string, n: number): string {
+  const id = `${tag}-${run}-${n}`;
+  if (id.length > 20 || /[^A-Za-z0-9]/.test(tag + run)) throw new Error(`client order id too long: ${id}`);
+  return id.padEnd(20, "-");
+}
+
 /** An order for the simulator's BTC-PERP that rests (bid below the ask), inside the bench's guards. */
 export function orderBody(clientOrderId: string, size = "0.001"): string {
   return JSON.stringify({
@@ -133,7 +143,7 @@ export async function countDoCalls(
       const response = await fetch(`${origin}/intx/${account}/api/v1/orders`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: orderBody(`bench-do-${run}-${n++}`, size),
+        body: orderBody(clientOrderId("do", run, n++), size),
       });
       await response.arrayBuffer();
       return response.status;

@@ -15,6 +15,8 @@
  *    which has none, and the same order signed in Node straight to the simulator;
  *  - the limit at the venue: a fresh skewguard (CLOCK_SYNC=cold, INTX paced at its default 40/s) gets 300 concurrent
  *    relayed INTX requests, and the simulator's record of when each reached it gives the busiest 1 s window;
+ *  - the same cold burst under CPU contention: a fresh skewguard gets the 300 requests while a second Node process
+ *    (bench/busy.ts) spins every core; the clock probes and timestamp refusals the simulator saw;
  *  - Durable Object calls per order, guarded and unguarded, in skewguard wrapped to count them (bench/do-calls.ts).
  * The relayed paths run without skewguard's inbound limiter (600 requests a minute per caller), except the last two.
  */
@@ -23,7 +25,8 @@ import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEV_VARS, type LocalWorker, startLocal } from "../test/node/local-worker.ts";
-import { alphaBetaVars, countDoCalls, type DoCallsResult, orderBody } from "./do-calls.ts";
+import { busyCores } from "./busy.ts";
+import { alphaBetaVars, clientOrderId, countDoCalls, type DoCallsResult, orderBody } from "./do-calls.ts";
 import { load, nowMs, quantile } from "./harness.ts";
 
 const TOKEN = "bench-token-0123456789abcdef";
@@ -139,11 +142,21 @@ export interface VenueLimitResult {
   budgetProbes: number;
 }
 
+/** The cold burst while a second process keeps every core busy. */
+export interface ContentionResult extends VenueLimitResult {
+  /** Spinning threads in the busy process. */
+  busyThreads: number;
+  /** The simulator's timestamp refusals (`timestamp_window`). */
+  timestampRefusals: number;
+  budgetRefusals: number;
+}
+
 export interface LocalBenchResult {
   live: LiveClockResult[];
   latency: LatencyResult[];
   cpu: CpuResult;
   venue: VenueLimitResult;
+  contention: ContentionResult;
   orders: OrderCpuResult;
   doCalls: DoCallsResult;
   /** How the CPU was measured, for the report. */
@@ -382,7 +395,7 @@ async function orderCpu(local: LocalWorker): Promise<OrderCpuResult> {
     const response = await fetch(`${skewguard}/intx/${account}${ORDER_PATH}`, {
       method: "POST",
       headers: { ...AUTH, "content-type": "application/json" },
-      body: orderBody(`bench-cpu-${run}-${n++}`, size),
+      body: orderBody(clientOrderId("cpu", run, n++), size),
     });
     await response.arrayBuffer();
     return response.status;
@@ -393,7 +406,7 @@ async function orderCpu(local: LocalWorker): Promise<OrderCpuResult> {
     throw new Error(`guard check: alpha answered ${refused[0]} (want 422), beta ${refused[1]} (want 200)`);
   const runs: Record<OrderPath, () => Promise<void>> = {
     direct: async () => {
-      const body = orderBody(`bench-cpu-${run}-${n++}`);
+      const body = orderBody(clientOrderId("cpu", run, n++));
       const headers = signedOrderHeaders(body);
       await expectOk(await fetch(`${sim}${ORDER_PATH}`, { method: "POST", headers, body }), "direct order");
     },
@@ -461,8 +474,8 @@ function busiestWindow(times: number[], windowMs: number): { count: number; star
 }
 
 /** 300 concurrent relayed INTX requests at a fresh, paced skewguard with a cold clock. */
-async function venueLimit(local: LocalWorker): Promise<VenueLimitResult> {
-  await local.simControl({ reset: true });
+async function venueLimit(local: LocalWorker, { reset = true } = {}): Promise<VenueLimitResult> {
+  if (reset) await local.simControl({ reset: true });
   const relay = origin(local, "skewguard");
   const fired = 300;
   const run = Date.now().toString(36);
@@ -475,7 +488,7 @@ async function venueLimit(local: LocalWorker): Promise<VenueLimitResult> {
         headers: post ? { ...AUTH, "content-type": "application/json" } : AUTH,
         body: post
           ? JSON.stringify({
-              client_order_id: `bench-${run}-${i}`,
+              client_order_id: clientOrderId("burst", run, i),
               side: "BUY",
               size: "0.001",
               type: "LIMIT",
@@ -526,6 +539,40 @@ async function venueLimit(local: LocalWorker): Promise<VenueLimitResult> {
   };
 }
 
+/** Production defaults (INTX paced at 40/s, CLOCK_SYNC=cold, the inbound limiter on), fresh: a cold clock. */
+function startPaced(): Promise<LocalWorker> {
+  return startLocal(
+    { RELAY_TOKENS: tokens(["* /intx/api/v1/*"]), CLOCK_SYNC: "cold" },
+    { directSockets: true, buildDir: BUILD_DIR },
+  );
+}
+
+/**
+ * The cold burst of `venueLimit` at a fresh skewguard while a second Node process spins every core for the whole
+ * burst. The busy process is killed at the end, whatever happens.
+ */
+export async function benchContention(): Promise<ContentionResult> {
+  const local = await startPaced();
+  try {
+    await local.simControl({ reset: true });
+    const busy = await busyCores();
+    let burst: VenueLimitResult;
+    try {
+      burst = await venueLimit(local, { reset: false });
+    } finally {
+      await busy.stop();
+    }
+    return {
+      ...burst,
+      busyThreads: busy.threads,
+      timestampRefusals: burst.venueRejected.timestamp_window ?? 0,
+      budgetRefusals: 0,
+    };
+  } finally {
+    await local.stop();
+  }
+}
+
 export async function benchLocal(): Promise<LocalBenchResult> {
   if (workerdChildren().length > 0) throw new Error("a workerd child is already running; the CPU figure needs one");
   // One workerd process: skewguard (no pacing, no clock probes, no inbound limiter), the simulator, the forwarder.
@@ -556,17 +603,25 @@ export async function benchLocal(): Promise<LocalBenchResult> {
     await quiet.stop();
   }
   // A fresh start with the production defaults: INTX paced at 40/s, CLOCK_SYNC=cold, the inbound limiter on.
-  const paced = await startLocal(
-    { RELAY_TOKENS: tokens(["* /intx/api/v1/*"]), CLOCK_SYNC: "cold" },
-    { directSockets: true, buildDir: BUILD_DIR },
-  );
+  const paced = await startPaced();
   let venue: VenueLimitResult;
   try {
     venue = await venueLimit(paced);
   } finally {
     await paced.stop();
   }
+  // The same, on another fresh skewguard, while a second process keeps both cores busy.
+  const contention = await benchContention();
   // Production defaults again, in skewguard wrapped to count its Durable Object calls (a workerd of its own).
   const doCalls = await countDoCalls(BUILD_DIR, { RELAY_TOKENS: tokens(ORDER_ROUTES), ...accounts }, TOKEN);
-  return { live, latency: measured.latency, cpu: measured.cpu, venue, orders, doCalls, cpuSource: measured.source };
+  return {
+    live,
+    latency: measured.latency,
+    cpu: measured.cpu,
+    venue,
+    contention,
+    orders,
+    doCalls,
+    cpuSource: measured.source,
+  };
 }

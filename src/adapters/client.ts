@@ -14,6 +14,7 @@ import { isOrder, passesHalt, type RequestKind, requestKind, type Screened, scre
 import type { Priority } from "../core/pacing.ts";
 import { accountKey, type VenueConfig, type VenueName } from "../core/venue.ts";
 import {
+  type ClockEstimate,
   type ClockSample,
   halfWidthMs,
   isAuthRefusal,
@@ -224,8 +225,10 @@ export class SignedClient implements VenueClient {
       key = pending;
     }
     if (!(key instanceof CryptoKey)) key = await key;
-    await this.#clock.ready(this.#options.store);
-    await this.#sync();
+    // Hot path: with an estimate, nothing to wait for (no await). Cold: the shared estimate, else the one probe.
+    const known = this.#clock.estimator.estimate(this.#now());
+    if (known) this.#narrowLater(known);
+    else await this.#coldStart();
 
     // Failure retries (network, 5xx, 429) are counted apart from the one time-retry, which never takes their place.
     const maxAttempts = this.#options.maxAttempts ?? 3;
@@ -376,15 +379,18 @@ export class SignedClient implements VenueClient {
     }
   }
 
-  /** An unsigned, cheap request to the venue's API root: any answer with a `Date` is a clock sample. */
-  async #probe(): Promise<ClockSample | undefined> {
+  /**
+   * An unsigned, cheap request to the venue's API root: any answer with a `Date` is a clock sample. It is given up
+   * after `timeoutMs` (default 2 s, for the background's timed probes; see `#coldProbeTimeoutMs` for the cold one).
+   */
+  async #probe(timeoutMs = 2_000): Promise<ClockSample | undefined> {
     const { baseUrl, profile } = this.config;
     const tSend = this.#now();
     const response = await this.#fetch(
       new Request(`${baseUrl}${profile.apiPrefix}`, {
         headers: { accept: "application/json" },
         redirect: "manual",
-        signal: AbortSignal.timeout(2_000),
+        signal: AbortSignal.timeout(timeoutMs),
       }),
     );
     const tRecv = this.#now();
@@ -392,33 +398,49 @@ export class SignedClient implements VenueClient {
     return venueSample(response, tSend, tRecv);
   }
 
-  /** Runs the configured active synchronisation (see `syncMode`). */
-  async #sync(): Promise<void> {
-    const mode = this.#options.syncMode ?? "never";
-    if (mode === "never") return;
-    const estimate = this.#clock.estimator.estimate(this.#now());
-    if (!estimate) {
-      // Cold: one probe now costs the same round trip as a refused first request, and the request then lands.
-      // Concurrent cold requests in this isolate share that one probe.
-      await this.#clock.probeOnce(() =>
-        syncClock(this.#clock, () => this.#probe(), { maxProbes: 1, budgetMs: 2_000, targetHalfWidthMs: 0 }),
-      );
-      return;
-    }
-    const wide = halfWidthMs(estimate) > SYNC_TARGET_HALF_WIDTH_MS;
-    if (mode === "always" && wide && this.#options.waitUntil && this.#clock.claimSync(this.#now())) {
+  /**
+   * A request that found no estimate: it waits for the shared estimate (capped at 250 ms), then, unless `syncMode` is
+   * `never`, for the isolate's one cold probe (`VenueClock.coldStart`), so that it signs with what that probe taught.
+   */
+  async #coldStart(): Promise<void> {
+    await this.#clock.ready(this.#options.store);
+    if ((this.#options.syncMode ?? "never") === "never") return;
+    // Cold: one probe now costs the same round trip as a refused first request, and the request then lands.
+    const timeoutMs = this.#coldProbeTimeoutMs();
+    await this.#clock.coldStart(this.#now, () => this.#probe(timeoutMs), timeoutMs + 1_000);
+  }
+
+  /**
+   * How long the cold probe's answer is awaited: (window − 1) s, 4 s for the venues' 5 s window. Requests wait for it
+   * rather than sign blind, so it must outlast a CPU-starved isolate's slow round trip (2 s was too short under
+   * contention) while its answer still helps: a round trip r leaves a half-width of (1 s + r) / 2, so r = 4 s signs
+   * within 2.5 s + 0.5 s of rounding, leaving 2 s of the window for the signed request's own trip.
+   */
+  #coldProbeTimeoutMs(): number {
+    return Math.max(2_000, (this.config.windowSeconds - 1) * 1_000);
+  }
+
+  /** `always`: narrows a wide estimate with timed probes in the background (`waitUntil`), at most every 30 s. */
+  #narrowLater(estimate: ClockEstimate): void {
+    if (this.#options.syncMode !== "always" || !this.#options.waitUntil) return;
+    if (halfWidthMs(estimate) > SYNC_TARGET_HALF_WIDTH_MS && this.#clock.claimSync(this.#now())) {
       this.#options.waitUntil(this.syncNow());
     }
   }
 
   /** Narrows the estimate with up to 4 timed probes within 4.5 s (the background half of `always`, and cron). */
   syncNow(): Promise<number> {
-    return syncClock(this.#clock, () => this.#probe(), {
-      maxProbes: 4,
-      budgetMs: 4_500,
-      targetHalfWidthMs: SYNC_TARGET_HALF_WIDTH_MS,
-      now: this.#now,
-    }).catch(() => 0);
+    // Never beside the cold probe (or another sync): one probe run per venue per isolate at a time.
+    return this.#clock
+      .exclusive(() =>
+        syncClock(this.#clock, () => this.#probe(), {
+          maxProbes: 4,
+          budgetMs: 4_500,
+          targetHalfWidthMs: SYNC_TARGET_HALF_WIDTH_MS,
+          now: this.#now,
+        }),
+      )
+      .catch(() => 0);
   }
 
   /** The account's own rules (core/guards.ts `screen`); a refusal is logged with who asked and thrown. */
