@@ -261,7 +261,8 @@ async function attempt(
     const request = { method, path, body, account, priority: "write" as const, by: `hook:${message.route}` };
     outcome = await sendJson(env, ctx, message.venue, request, MAX_STORED_RESPONSE);
   } catch (err) {
-    return { kind: "retry", reason: `internal error (${errorName(err)})` };
+    // It may have failed after the request left: repeated only where that is safe.
+    return unknownOutcome(`internal error (${errorName(err)})`);
   }
   switch (outcome.kind) {
     case "not_configured":

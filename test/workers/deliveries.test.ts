@@ -250,6 +250,29 @@ describe("durable delivery: the consumer", () => {
     });
   });
 
+  it("an unexpected error is an unknown outcome: retried where repeating is safe, else dead-lettered unsent again", async () => {
+    venue(() => Response.json({ ok: true }));
+    // No clock store binding: the client throws before it sends (the consumer cannot tell it did not).
+    const broken = workerEnv({ ...bindings, CLOCK_STATE: undefined });
+    const run = async (msg: DeliveryMessage) => {
+      const batch = createMessageBatch<DeliveryMessage>("skewguard-deliveries", [
+        { id: `q-${msg.id}`, timestamp: new Date(msg.receivedAt), attempts: 1, body: msg },
+      ]);
+      const ctx = createExecutionContext();
+      await worker.queue(batch, broken, ctx);
+      return getQueueResult(batch, ctx);
+    };
+    const safe = message();
+    expect((await run(safe)).retryMessages).toEqual([{ msgId: `q-${safe.id}` }]);
+    const once = message({ venue: "intx", path: "/api/v1/orders", body: '{"side":"BUY"}', retrySafe: false });
+    expect((await run(once)).explicitAcks).toEqual([`q-${once.id}`]);
+    expect(await deadLetter(once.id)).toEqual({
+      reason: "internal error (TypeError); the venue may have processed it, so it is not re-sent",
+      attempts: 1,
+    });
+    expect(sent).toEqual([]);
+  });
+
   it("a plain venue refusal is dead-lettered with the venue's message", async () => {
     venue(() => Response.json({ message: "Invalid firm" }, { status: 400 }));
     const msg = message();
