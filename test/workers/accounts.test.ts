@@ -196,6 +196,33 @@ describe("accounts", () => {
     expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200);
   });
 
+  // docs/accounts.md: account names are 1-32 of a-z, 0-9 and -; `api` and `rest` are reserved (an account segment
+  // `rest` would read as CDE's `/rest/` API prefix).
+  it("the account name rest is reserved: ACCOUNTS refuses it by name, and /cde/rest/... stays CDE's default account", async () => {
+    const e = bindings({
+      ACCOUNTS: JSON.stringify([
+        { name: "rest", venue: "cde", secrets: "CDE_ALPHA_" },
+        { name: "alpha", venue: "intx" },
+      ]),
+      ...DEV_ALPHA,
+      RELAY_TOKENS: JSON.stringify([{ name: "all", token: ALL, allow: ["* /intx/*", "* /cde/*", "GET /health"] }]),
+    });
+    await simControl({ reset: true });
+    const health = await call(e, "/health");
+    expect(health.status).toBe(503);
+    const { problems } = (await health.json()) as {
+      problems: { binding: string; subject?: string; message: string }[];
+    };
+    expect(problems.map((p) => [p.binding, p.subject, p.message])).toEqual([
+      ["ACCOUNTS", "rest", "name rest is reserved (it is part of a venue's API path)"],
+    ]);
+    expect((await call(e, "/cde/rest/v2/positions")).status).toBe(200);
+    // The default account's key signed it; the key the refused entry named did not.
+    const state = await simControl();
+    expect(state.accounts["cde:default"]?.requests).toBe(1);
+    expect(state.accounts["cde:alpha"]?.requests).toBe(0);
+  });
+
   it("each account has its own rate gate: a flood on alpha leaves beta's requests untouched", async () => {
     const e = bindings();
     await simControl({ reset: true });

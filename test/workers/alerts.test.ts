@@ -457,6 +457,30 @@ describe("sinks", () => {
     await simControl({ reset: true });
   });
 
+  // docs/alerts.md, "Durable, and never in the way": the consumer posts it "(10 s timeout, no redirects followed)".
+  it("a sink that answers a redirect: not followed, recorded as failed at once, and the target gets nothing", async () => {
+    const target = `https://redirect-target.sim/_sim/captured/alert-${n}-${Date.now()}`;
+    const { env: e } = bindings({
+      ALERTS: JSON.stringify([
+        { name: "moved", url: `https://sink.sim.test/_sim/redirect?to=${encodeURIComponent(target)}`, format: "slack" },
+      ]),
+    });
+    await simControl({ reset: true });
+    expect((await call(e, "/intx/alpha/api/v1/orders", order("5"))).status).toBe(422);
+    const [row] = await raised(e, "order.refused", "intx/alpha");
+    expect(queued.map((m) => m.sink)).toEqual(["moved"]);
+    const result = await consumeAlert(e, queued[0] as AlertMessage, 1);
+    // A redirect is final: acknowledged, never retried.
+    expect([result.explicitAcks.length, result.retryMessages.length]).toEqual([1, 0]);
+    const kept = await e.DB.prepare("SELECT sink, state, attempts, error FROM alert_sends WHERE alert_id = ?1")
+      .bind(row?.id)
+      .first();
+    expect(kept).toEqual({ sink: "moved", state: "failed", attempts: 1, error: "the sink answered a redirect" });
+    const state = await simControl();
+    expect(state.captured).toEqual([]);
+    expect(state.alerts).toEqual([]);
+  });
+
   it("a broken alert store never fails the request: the refusal is still answered", async () => {
     const { env: good } = bindings();
     const broken = withBrokenD1(good);

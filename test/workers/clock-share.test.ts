@@ -1,7 +1,7 @@
 // Shared clock state: a warm isolate offers its estimate to the venue's ClockState Durable Object, and a cold
 // isolate seeds from it, so its first signed request needs no time-retry.
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { SignedClient } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
 import { NO_RULES } from "../../src/core/guards.ts";
@@ -55,5 +55,46 @@ describe("clock shared across isolates", () => {
     expect((await store.read())?.lowMs).toBe(990);
     expect(await store.offer(stepped, 100)).toBe(true);
     expect((await store.read())?.offsetMs).toBe(9000);
+  });
+});
+
+// docs/clock.md and docs/relay.md, "Where the Durable Objects live": a cold isolate reads the shared estimate "with a
+// 250 ms cap"; an isolate writes improvements to `ClockState` "at most every 10 s"; background probes run "at most
+// every 30 s per isolate" (that one in clock-sync.test.ts). Each cap checked at its boundary, with time injected (the numbers are the docs', not
+// imported from the code).
+describe("the clock's caps", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("the shared-estimate read is waited for 250 ms at most: still waiting at 249 ms, released at 250 ms", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    let reads = 0;
+    const silent = {
+      read: () => {
+        reads++;
+        return new Promise<null>(() => {}); // a ClockState that never answers
+      },
+      offer: async () => true,
+    };
+    let released = false;
+    const ready = new VenueClock().ready(silent).then(() => {
+      released = true;
+    });
+    await vi.advanceTimersByTimeAsync(249);
+    expect([reads, released]).toEqual([1, false]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(released).toBe(true);
+    await ready;
+  });
+
+  it("an isolate offers its estimate to the shared store at most every 10 s: not at 9,999 ms, again at 10,000 ms", () => {
+    const clock = new VenueClock();
+    const t0 = 1_800_000_000_000;
+    // One response taught it (a sample stamped in the second of t0, a 10 ms round trip).
+    clock.observe({ tSend: t0 - 10, tRecv: t0, date: Math.floor(t0 / 1000) });
+    expect(clock.takeOffer(t0)).toBeDefined();
+    expect(clock.takeOffer(t0 + 9_999)).toBeUndefined();
+    expect(clock.takeOffer(t0 + 10_000)).toBeDefined();
+    expect(clock.takeOffer(t0 + 19_999)).toBeUndefined();
+    expect(clock.takeOffer(t0 + 20_000)).toBeDefined();
   });
 });

@@ -81,6 +81,21 @@ describe("active clock sync", { timeout: 15_000 }, () => {
   });
 });
 
+// docs/clock.md: the background probes of `always` run "at most every 30 s per isolate" (the boundary with injected
+// time; 30 s is the docs' number, not imported from the code).
+describe("the background probing cap", () => {
+  it("background probing is claimed at most every 30 s: refused at 29,999 ms, granted again at 30,000 ms", () => {
+    const clock = new VenueClock();
+    const t0 = 1_800_000_000_000;
+    expect(clock.claimSync(t0)).toBe(true);
+    expect(clock.claimSync(t0 + 1)).toBe(false);
+    expect(clock.claimSync(t0 + 29_999)).toBe(false);
+    expect(clock.claimSync(t0 + 30_000)).toBe(true);
+    expect(clock.claimSync(t0 + 59_999)).toBe(false);
+    expect(clock.claimSync(t0 + 60_000)).toBe(true);
+  });
+});
+
 function widthOf(clock: VenueClock): number {
   const e = clock.estimator.estimate(Date.now());
   return (e?.highMs ?? 0) - (e?.lowMs ?? 0);

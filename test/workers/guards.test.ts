@@ -2,6 +2,7 @@
 // of them and records every order request that reaches it per account: so what the simulator lists is exactly what
 // got past skewguard.
 import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { accountGate } from "../../src/adapters/client.ts";
 import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
@@ -228,6 +229,30 @@ describe("order guards on the relay", () => {
     });
   });
 
+  // docs/accounts.md, "Fail closed": "A `read_only` that is not `true` or `false` makes the account read-only", and,
+  // like every mistake in ACCOUNTS, it is a configuration problem named in GET /health.
+  it("a read_only that is not a boolean is a problem by name, and the account is read-only until it is fixed", async () => {
+    for (const value of ["false", 0, null]) {
+      const e = bindings([{ name: "alpha", venue: "intx", read_only: value }]);
+      await simControl({ reset: true });
+      const health = await call(e, "/health");
+      expect(health.status).toBe(503);
+      expect(((await health.json()) as { problems: unknown[] }).problems).toContainEqual({
+        binding: "ACCOUNTS",
+        subject: "alpha",
+        message: "read_only must be true or false; the account is read-only until it is fixed",
+      });
+      expect((await call(e, "/intx/alpha/api/v1/portfolios")).status).toBe(200);
+      const refused = await call(e, "/intx/alpha/api/v1/orders", post(order()));
+      expect([value, refused.status]).toEqual([value, 403]);
+      const listed = (await (await call(e, "/accounts")).json()) as {
+        accounts: { name: string; read_only: boolean }[];
+      };
+      expect(listed.accounts.find((a) => a.name === "alpha")?.read_only).toBe(true);
+      expect((await simControl()).accounts["intx:alpha"]?.requests).toBe(1);
+    }
+  });
+
   it("read_only refuses everything but reads", async () => {
     const e = bindings([{ name: "alpha", venue: "intx", read_only: true }]);
     await simControl({ reset: true });
@@ -359,6 +384,104 @@ describe("halt", () => {
     });
     expect((await halt(e, "/accounts/intx/alpha/halt", "DELETE")).status).toBe(200);
     expect((await call(again, "/intx/alpha/api/v1/orders", post(order()))).status).toBe(200);
+  });
+
+  // docs/accounts.md, "Halt": "`/halt` halts the accounts configured now; one added later starts unhalted."
+  it("an account added to ACCOUNTS after PUT /halt starts unhalted; the accounts halted then stay halted", async () => {
+    await simControl({ reset: true });
+    const before = bindings([{ name: "alpha", venue: "intx" }]);
+    expect((await halt(before, "/halt", "PUT", "desk closed")).status).toBe(200);
+    // beta is added to ACCOUNTS afterwards (a new configuration: a new env object).
+    const after = bindings([
+      { name: "alpha", venue: "intx" },
+      { name: "beta", venue: "intx" },
+    ]);
+    try {
+      expect((await call(after, "/intx/beta/api/v1/orders", post(order()))).status).toBe(200);
+      expect((await call(after, "/intx/alpha/api/v1/orders", post(order()))).status).toBe(423);
+      const listed = (await (await call(after, "/accounts")).json()) as { accounts: Record<string, unknown>[] };
+      expect(listed.accounts.find((a) => a.name === "beta")).toMatchObject({
+        halted: false,
+        halt: null,
+        halt_all: null,
+      });
+      expect(listed.accounts.find((a) => a.name === "alpha")).toMatchObject({
+        halted: true,
+        halt: null,
+        halt_all: { reason: "desk closed", by: "ops" },
+      });
+      const state = await simControl();
+      expect([state.accounts["intx:beta"]?.orders_placed, state.accounts["intx:alpha"]?.orders_placed]).toEqual([1, 0]);
+    } finally {
+      expect((await halt(after, "/halt", "DELETE")).status).toBe(200);
+    }
+  });
+
+  // docs/accounts.md, "Halt": "An answer in which an account's gate did not answer is 503, as is a halt call that did
+  // not take on every account."
+  it("an account whose gate does not answer: GET /accounts and halt calls are 503, naming it; the others stand", async () => {
+    const brokenId = env.RATE_GATE.idFromName("account intx/beta");
+    const unreachable = new Proxy(
+      {},
+      {
+        get: (_target, key) =>
+          key === "then"
+            ? undefined
+            : async () => {
+                throw new Error("Durable Object is unreachable");
+              },
+      },
+    );
+    const RATE_GATE = new Proxy(env.RATE_GATE, {
+      get(target, key) {
+        if (key === "get") {
+          return (id: DurableObjectId, options?: DurableObjectNamespaceGetDurableObjectOptions) =>
+            id.equals(brokenId) ? unreachable : target.get(id, options);
+        }
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const e = bindings(
+      [
+        { name: "alpha", venue: "intx" },
+        { name: "beta", venue: "intx" },
+      ],
+      { RATE_GATE },
+    );
+    const listed = await call(e, "/accounts");
+    expect(listed.status).toBe(503);
+    const accounts = ((await listed.json()) as { accounts: Record<string, unknown>[] }).accounts;
+    expect(accounts.find((a) => a.name === "beta")).toMatchObject({
+      halted: null,
+      halt: null,
+      halt_all: null,
+      halt_error: "the account's gate did not answer; try again",
+    });
+    expect(accounts.find((a) => a.name === "alpha")).toMatchObject({ halted: false, halt: null, halt_all: null });
+    expect(accounts.find((a) => a.name === "alpha")).not.toHaveProperty("halt_error");
+
+    const one = await halt(e, "/accounts/intx/beta/halt", "PUT", "risk review");
+    expect(one.status).toBe(503);
+    expect(await one.json()).toEqual({
+      accounts: [
+        { venue: "intx", name: "beta", error: "the account's gate did not answer; nothing changed, try again" },
+      ],
+    });
+    const all = await halt(e, "/halt", "PUT", "desk closed");
+    expect(all.status).toBe(503);
+    const results = ((await all.json()) as { accounts: Record<string, unknown>[] }).accounts;
+    expect(results.find((r) => r.name === "beta")).toEqual({
+      venue: "intx",
+      name: "beta",
+      error: "the account's gate did not answer; nothing changed, try again",
+    });
+    expect(results.find((r) => r.name === "alpha")).toMatchObject({
+      scope: "all",
+      halt: { reason: "desk closed", by: "ops" },
+    });
+    expect((await halt(e, "/halt", "DELETE")).status).toBe(503); // beta still cannot be reached; the others resume
+    expect((await call(e, "/intx/alpha/api/v1/orders", post(order()))).status).toBe(200);
   });
 
   it("the allow-lists decide who may halt; a halt needs a reason; unknown accounts are 404", async () => {

@@ -98,6 +98,64 @@ describe("a venue page that reflects the request", () => {
   });
 });
 
+describe("answers that are not the venue's API teach the clock nothing", () => {
+  // docs/clock.md: "Only the venue's own answers teach the clock: those below 500 that are JSON or plain text ...
+  // An HTML error page, any 5xx and any redirect ... their `Date` is ignored." Checked on a clock that knows nothing
+  // yet (a fresh host, CLOCK_SYNC never in tests): any sample taught would show in GET /clock.
+  async function intxClock(e: Env) {
+    const r = await worker.fetch(new Request("https://relay.test/clock"), e, createExecutionContext());
+    return ((await r.json()) as { intx: Record<string, unknown> }).intx;
+  }
+  const untaught = { offset_ms: null, uncertainty_ms: null, samples: 0, last_sample_at: null, source: "none" };
+  /** The next venue call answers `page`, stamped with the local clock (41 s from the simulator's). */
+  function answerNext(page: () => Response) {
+    const real = globalThis.fetch;
+    let used = false;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      if (used) return real(input, init);
+      used = true;
+      const answer = page();
+      const headers = new Headers(answer.headers);
+      headers.set("date", new Date().toUTCString());
+      return new Response(answer.body, { status: answer.status, headers });
+    });
+  }
+
+  it("a JSON 5xx and an HTML page below 500 leave the clock untaught; the venue's own answer then teaches it", async () => {
+    const e = bindings();
+    await simControl({ reset: true, skew_ms: 41_000 });
+    expect(await intxClock(e)).toMatchObject(untaught);
+
+    // A JSON 503 (a POST: passed through once, never retried).
+    answerNext(() => Response.json({ message: "service unavailable" }, { status: 503 }));
+    const json5xx = await call(e, "/intx/api/v1/orders", order(`json-503-${n}`));
+    expect([json5xx.status, json5xx.headers.get("x-skewguard-attempts")]).toEqual([503, "1"]);
+    expect(await intxClock(e)).toMatchObject(untaught);
+    vi.restoreAllMocks();
+
+    // An HTML 404, as a gateway or a dev server in front of the venue would answer.
+    answerNext(
+      () =>
+        new Response("<html><body>Not Found</body></html>", {
+          status: 404,
+          headers: { "content-type": "text/html; charset=utf-8" },
+        }),
+    );
+    const html404 = await call(e, "/intx/api/v1/portfolios");
+    expect([html404.status, html404.headers.get("x-skewguard-attempts")]).toEqual([404, "1"]);
+    expect(await intxClock(e)).toMatchObject(untaught);
+    vi.restoreAllMocks();
+
+    // So the next request still signs with no estimate: the simulator, 41 s ahead, refuses it, and its JSON refusal
+    // is what first teaches the clock (the one re-signed retry).
+    const next = await call(e, "/intx/api/v1/portfolios");
+    expect([next.status, next.headers.get("x-skewguard-attempts")]).toEqual([200, "2"]);
+    const taught = await intxClock(e);
+    expect(taught.source).toBe("responses");
+    expect(Math.abs((taught.offset_ms as number) - 41_000)).toBeLessThan(1_100);
+  });
+});
+
 /** `bytes` compressed with each of `formats` in turn, as a server applies the codings it lists. */
 async function compressed(bytes: Uint8Array, ...formats: ("gzip" | "deflate")[]): Promise<Uint8Array<ArrayBuffer>> {
   let out = new Uint8Array(bytes);

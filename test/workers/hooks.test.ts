@@ -6,6 +6,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { config } from "../../src/config.ts";
 import worker from "../../src/index.ts";
 import { workerEnv } from "../support/env.ts";
 import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
@@ -456,5 +457,114 @@ describe("webhooks: hardening", () => {
       createExecutionContext(),
     );
     expect(replayed.status).toBe(404);
+  });
+});
+
+describe("webhooks: documented behaviour the audit found untested", () => {
+  /** `bindings` with more routes, and a POST to one of them. */
+  const withRoutes = (routes: unknown[]) => workerEnv({ ...bindings, HOOKS: JSON.stringify([...HOOKS, ...routes]) });
+  async function postTo(e: Env, path: string, body: string, headers: Record<string, string>) {
+    const ctx = createExecutionContext();
+    const r = await worker.fetch(new Request(`https://relay.test${path}`, { method: "POST", body, headers }), e, ctx);
+    await waitOnExecutionContext(ctx);
+    return r;
+  }
+  const tvRoute = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    verify: "tradingview",
+    secret_binding: "HOOK_TV_PASSPHRASE",
+    fields: ORDER_FIELDS,
+    request: { venue: "intx", method: "POST", path: "/api/v1/orders", body: ORDER_BODY },
+    ...extra,
+  });
+
+  // docs/webhooks.md, "Idempotency": a replay gets the first answer, "or 409 while the first one is still in flight".
+  it("409 in_progress for a duplicate while the first is in flight; once it answered, the replay gets its answer", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    sent = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const request = new Request(input, init);
+      sent.push({ request, body: await request.clone().text() });
+      await held;
+      return Response.json({ order_id: "o-held", status: "NEW" }, { headers: { date: new Date().toUTCString() } });
+    });
+    const id = uniqueId();
+    const body = alert();
+    const headers = swHeaders(id, body);
+    const first = post("/hooks/sw-order", body, headers);
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    const duplicate = await post("/hooks/sw-order", body, headers);
+    expect(duplicate.status).toBe(409);
+    expect(await duplicate.json()).toEqual({
+      error: {
+        code: "in_progress",
+        message: "this webhook is being delivered; its first delivery's answer will follow",
+      },
+    });
+    release();
+    const answered = await first;
+    expect(answered.status).toBe(200);
+    const replay = await post("/hooks/sw-order", body, headers);
+    expect([replay.status, replay.headers.get("x-skewguard-replayed")]).toEqual([200, "true"]);
+    expect(sent).toHaveLength(1);
+  });
+
+  // docs/webhooks.md, `tradingview`: `CF-Connecting-IP` in `source_ips`, default TradingView's four published
+  // addresses (docs/protocol.md, "Webhook senders"), `"any"` to disable.
+  it('source_ips "any" accepts any address; the default list accepts each of the four published ones only', async () => {
+    venue();
+    const e = withRoutes([tvRoute("tv-any", { source_ips: "any" })]);
+    const from = (route: string, ip: string) =>
+      postTo(e, `/hooks/${route}`, alert({ passphrase: TV_PASS, id: uniqueId() }), {
+        "content-type": "application/json",
+        "cf-connecting-ip": ip,
+      });
+    for (const ip of ["203.0.113.9", "2001:db8::1", "52.89.214.238"])
+      expect((await from("tv-any", ip)).status).toBe(200);
+    for (const ip of ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"]) {
+      expect([ip, (await from("tv-order", ip)).status]).toEqual([ip, 200]);
+    }
+    for (const ip of ["203.0.113.9", "52.89.214.239", "2001:db8::1"]) {
+      expect([ip, (await from("tv-order", ip)).status]).toEqual([ip, 403]);
+    }
+    expect(sent).toHaveLength(7);
+  });
+
+  // docs/webhooks.md, "Answer": 504 if the venue did not answer within `timeout_ms`; TradingView routes default to
+  // 2.5 s (TradingView gives up after 3 s), other routes to the relay's 10 s.
+  it("timeout_ms defaults to 2500 ms on TradingView routes (10 s on others); a venue slower than it gets 504", async () => {
+    const e = withRoutes([tvRoute("tv-quick", { timeout_ms: 200 })]);
+    const routes = config(e).hooks.routes;
+    expect(routes.get("tv-order")?.timeoutMs).toBe(2_500);
+    expect(routes.get("sw-order")?.timeoutMs).toBe(10_000);
+    expect(routes.get("tv-quick")?.timeoutMs).toBe(200);
+    // The venue answers 700 ms late, unless the request is given up first.
+    sent = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const request = new Request(input, init);
+      sent.push({ request, body: "" });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, 700);
+        request.signal.addEventListener("abort", () => {
+          clearTimeout(timer);
+          reject(request.signal.reason);
+        });
+      });
+      return Response.json({ order_id: "o-late" }, { headers: { date: new Date().toUTCString() } });
+    });
+    const started = Date.now();
+    const r = await postTo(e, "/hooks/tv-quick", alert({ passphrase: TV_PASS, id: uniqueId() }), {
+      "content-type": "application/json",
+      "cf-connecting-ip": TV_IP,
+    });
+    const took = Date.now() - started;
+    expect(r.status).toBe(504);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("venue_timeout");
+    expect(took).toBeGreaterThanOrEqual(200);
+    expect(took).toBeLessThan(700);
+    expect(sent).toHaveLength(1);
   });
 });

@@ -315,3 +315,132 @@ describe("relay: bodies and responses", () => {
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe("venue_not_configured");
   });
 });
+
+describe("relay: documented behaviour the audit found untested", () => {
+  // docs/relay.md, "Signing proxy": only `content-type` and `accept` are forwarded to the venue; the caller's
+  // `Authorization` never is (and its own CB-ACCESS-* headers are replaced by skewguard's).
+  it("forwards only the caller's content-type and accept; every other caller header stays behind", async () => {
+    venue();
+    const body = '{"client_order_id":"h-1","side":"BUY"}';
+    const r = await call("/intx/api/v1/orders", {
+      method: "POST",
+      body,
+      headers: {
+        "content-type": "application/json; charset=utf-8",
+        accept: "application/json;q=0.9, text/plain;q=0.1",
+        "user-agent": "bot/1.0",
+        cookie: "session=caller",
+        "x-forwarded-for": "198.51.100.7",
+        "cf-connecting-ip": "198.51.100.7",
+        "x-custom": "caller",
+        "idempotency-key": "caller-key",
+        origin: "https://caller.example",
+        "cb-access-key": "caller-key",
+        "cb-access-sign": "caller-sign",
+        "cb-access-timestamp": "1",
+        "cb-access-passphrase": "caller-pass",
+      },
+    });
+    expect(r.status).toBe(200);
+    const out = sent[0] as Request;
+    const names = [...out.headers.keys()].sort();
+    // The caller's two, skewguard's accept-encoding (docs/relay.md, "Compressed answers") and the four signed ones.
+    expect(names).toEqual([
+      "accept",
+      "accept-encoding",
+      "cb-access-key",
+      "cb-access-passphrase",
+      "cb-access-sign",
+      "cb-access-timestamp",
+      "content-type",
+    ]);
+    expect(out.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(out.headers.get("accept")).toBe("application/json;q=0.9, text/plain;q=0.1");
+    expect(out.headers.get("cb-access-key")).toBe("intx-key");
+    expect(out.headers.get("cb-access-passphrase")).toBe("intx-pass");
+    const ts = out.headers.get("cb-access-timestamp") as string;
+    expect(out.headers.get("cb-access-sign")).toBe(referenceSignature(SECRET_B64, ts, "POST", "/api/v1/orders", body));
+  });
+
+  // docs/relay.md: responses are read whole, at most 2 MiB; over it: 502 `venue_response_too_large`.
+  it("a venue answer of exactly 2 MiB is relayed; one byte more is 502 venue_response_too_large", async () => {
+    const MIB2 = 2 * 1024 * 1024;
+    // A JSON string of `size` bytes in all: `"` + padding + `"`.
+    const answer = (size: number) => `"${"a".repeat(size - 2)}"`;
+    let size = MIB2;
+    venue(() => new Response(answer(size), { headers: { "content-type": "application/json" } }));
+    const at = await call("/intx/api/v1/portfolios");
+    expect(at.status).toBe(200);
+    expect((await at.arrayBuffer()).byteLength).toBe(MIB2);
+
+    size = MIB2 + 1;
+    const over = await call("/intx/api/v1/portfolios");
+    expect(over.status).toBe(502);
+    expect(await over.json()).toEqual({
+      error: {
+        code: "venue_response_too_large",
+        message: `intx answered with a body too large to relay (over ${MIB2} bytes)`,
+      },
+    });
+    // Declared too large by Content-Length: refused the same, without reading it.
+    venue(
+      () =>
+        new Response(answer(MIB2 + 1), {
+          headers: { "content-type": "application/json", "content-length": String(MIB2 + 1) },
+        }),
+    );
+    const declared = await call("/intx/api/v1/portfolios");
+    expect([declared.status, ((await declared.json()) as { error: { code: string } }).error.code]).toEqual([
+      502,
+      "venue_response_too_large",
+    ]);
+  });
+
+  // docs/relay.md: every relayed answer carries `x-skewguard-uncertainty-ms`, `unknown` before the first sample;
+  // docs/clock.md: a response brackets θ in [D − t_recv, D + 1 s − t_send], and the header is that half-width. With
+  // the local clock frozen (t_send = t_recv = T) a venue stamping D gives exactly θ ∈ [D − T, D − T + 1000]: offset
+  // D − T + 500, half-width 500, and GET /clock says the same.
+  it("x-skewguard-uncertainty-ms: unknown before the first sample, then the bracket's half-width, as /clock shows", async () => {
+    const e = workerEnv({
+      ...bindings,
+      INTX_BASE_URL: `https://uncertainty-${Date.now()}.venue.test`,
+      INTX_RATE_LIMIT_PER_SECOND: "off",
+    });
+    const T = Date.parse("2026-03-01T12:00:00.300Z");
+    const D = "Sun, 01 Mar 2026 12:00:37 GMT"; // the venue 37 s ahead
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(T);
+      sent = [];
+      vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+        sent.push(new Request(input, init));
+        return Response.json([], { headers: { date: D } });
+      });
+      const get = async () => {
+        const ctx = createExecutionContext();
+        const request = new Request("https://relay.test/intx/api/v1/portfolios", {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
+        const response = await worker.fetch(request, e, ctx);
+        await waitOnExecutionContext(ctx);
+        return response;
+      };
+      const first = await get();
+      expect(first.status).toBe(200);
+      expect(first.headers.get("x-skewguard-uncertainty-ms")).toBe("unknown");
+      expect(first.headers.get("x-skewguard-offset-ms")).toBe("0");
+      const second = await get();
+      expect(second.headers.get("x-skewguard-uncertainty-ms")).toBe("500");
+      expect(second.headers.get("x-skewguard-offset-ms")).toBe(String(37_000 - 300 + 500));
+      const clock = await worker.fetch(new Request("https://relay.test/clock"), e, createExecutionContext());
+      expect(((await clock.json()) as { intx: unknown }).intx).toMatchObject({
+        uncertainty_ms: 500,
+        offset_ms: 37_200,
+        source: "responses",
+      });
+      expect(sent).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
