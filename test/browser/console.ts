@@ -204,7 +204,7 @@ async function seed(): Promise<string> {
 /** An INTX order for account alpha (portfolio 2alp7hq3-1-0 in the simulator). */
 function order(size: string) {
   return {
-    client_order_id: `browser-${randomUUID().slice(0, 18)}`,
+    client_order_id: randomUUID(),
     side: "BUY",
     size,
     price: "50000",
