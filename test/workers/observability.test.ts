@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import { workerEnv } from "../support/env.ts";
 import { SECRET_B64 } from "../support/fake-venue.ts";
+import { scanConsole } from "../support/leaks.ts";
 
 const TOKEN = "observability-token-0123456789";
 const bindings = workerEnv({
@@ -35,7 +36,10 @@ describe("observability", () => {
   it("returns a request id and logs one JSON line for it, with route, status, attempts and no secrets", async () => {
     const lines: string[] = [];
     for (const m of ["log", "warn", "error"] as const) {
-      vi.spyOn(console, m).mockImplementation((...a: unknown[]) => lines.push(a.map(String).join(" ")));
+      vi.spyOn(console, m).mockImplementation((...a: unknown[]) => {
+        lines.push(a.map(String).join(" "));
+        scanConsole(a);
+      });
     }
     vi.spyOn(globalThis, "fetch").mockImplementation(async () =>
       Response.json([], { headers: { date: new Date().toUTCString() } }),
