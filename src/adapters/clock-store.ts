@@ -21,18 +21,19 @@ export class ClockState extends DurableObject<Env> implements EstimateStore {
   /**
    * Keeps `offered` when it is better than what is stored (`shouldReplace`); `driftPpm` is the reader's allowance.
    * With `venue`, the estimate now held is also recorded in the clock history, once per minute; that write never
-   * makes the offer fail.
+   * makes the offer fail. `now` (local epoch ms, default the clock when the row is recorded) picks the minute; tests
+   * pass it.
    */
-  async offer(offered: ClockEstimate, driftPpm: number, venue?: string): Promise<boolean> {
+  async offer(offered: ClockEstimate, driftPpm: number, venue?: string, now?: number): Promise<boolean> {
     const held = await this.read();
     const accepted = shouldReplace(held, offered, driftPpm);
     if (accepted) await this.ctx.storage.put("estimate", offered);
-    if (venue !== undefined) await this.#record(venue, accepted ? offered : held);
+    if (venue !== undefined) await this.#record(venue, accepted ? offered : held, now);
     return accepted;
   }
 
-  async #record(venue: string, estimate: ClockEstimate | null): Promise<void> {
-    const minute = minuteOf(Date.now());
+  async #record(venue: string, estimate: ClockEstimate | null, now = Date.now()): Promise<void> {
+    const minute = minuteOf(now);
     if (!estimate || minute <= this.#historyMinute) return;
     // Claimed before the write: offers that arrive while it is under way do not write the same minute again.
     this.#historyMinute = minute;

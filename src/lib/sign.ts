@@ -39,6 +39,30 @@ let scratch = new Uint8Array(4096);
 const SCRATCH_MAX = 1 << 20;
 
 /**
+ * The signer's core: base64(HMAC-SHA256(key, writePrehash(timestamp, method, path, body))), with no check on the
+ * timestamp. Internal: not exported from the library entry. `signature` is exactly this after `checkTimestamp`;
+ * it is exported from this module only so that the published vectors, whose timestamp is the legacy decimal
+ * 1573653521.402 that `signature` refuses, run through the signer's own code (test/core/vectors.test.ts).
+ * Throws synchronously on a bad method.
+ */
+export function macPrehash(
+  key: CryptoKey,
+  timestamp: number,
+  method: string,
+  path: string,
+  body?: Body,
+): Promise<string> {
+  let buffer = scratch;
+  let length = writePrehash(buffer, timestamp, method, path, body);
+  while (length < 0) {
+    buffer = new Uint8Array(buffer.length * 4);
+    if (buffer.length <= SCRATCH_MAX) scratch = buffer;
+    length = writePrehash(buffer, timestamp, method, path, body);
+  }
+  return crypto.subtle.sign("HMAC", key, buffer.subarray(0, length)).then(encodeBase64);
+}
+
+/**
  * base64(HMAC-SHA256(key, prehash)). Not an `async` function: on the hot path, one promise (the HMAC's) is cheaper
  * than two; bad input still arrives as a rejected promise.
  */
@@ -51,14 +75,7 @@ export function signature(
 ): Promise<string> {
   try {
     checkTimestamp(timestamp);
-    let buffer = scratch;
-    let length = writePrehash(buffer, timestamp, method, path, body);
-    while (length < 0) {
-      buffer = new Uint8Array(buffer.length * 4);
-      if (buffer.length <= SCRATCH_MAX) scratch = buffer;
-      length = writePrehash(buffer, timestamp, method, path, body);
-    }
-    return crypto.subtle.sign("HMAC", key, buffer.subarray(0, length)).then(encodeBase64);
+    return macPrehash(key, timestamp, method, path, body);
   } catch (err) {
     return Promise.reject(err);
   }

@@ -5,13 +5,23 @@ import { describe, expect, it } from "vitest";
 import { parseImfFixdate, sampleFromResponse } from "../../src/lib/date.ts";
 import { type ClockSample, OffsetEstimator, timestampFor } from "../../src/lib/estimator.ts";
 
-/** One exchange of a request: local send, server stamp (floored to the second), local receive. */
-function exchange(local: number, skewMs: number, upMs: number, serverMs: number, downMs: number): ClockSample {
+/**
+ * One exchange of a request: local send, server stamp (floored to the second), local receive. The server stamps
+ * `at` (0..1) of the way through its `serverMs`; properties draw it, so a failure replays from fast-check's seed.
+ */
+function exchange(
+  local: number,
+  skewMs: number,
+  upMs: number,
+  serverMs: number,
+  downMs: number,
+  at = 0.5,
+): ClockSample {
   const stampLocal = local + upMs;
   return {
     tSend: local,
     tRecv: stampLocal + serverMs + downMs,
-    date: Math.floor((stampLocal + skewMs + Math.random() * serverMs) / 1000),
+    date: Math.floor((stampLocal + skewMs + at * serverMs) / 1000),
   };
 }
 
@@ -22,6 +32,7 @@ const delays = fc.array(
     server: fc.integer({ min: 0, max: 50 }),
     down: fc.integer({ min: 0, max: 300 }),
     gap: fc.integer({ min: 1, max: 5_000 }),
+    at: fc.double({ min: 0, max: 1, noNaN: true }),
   }),
   { minLength: 1, maxLength: 40 },
 );
@@ -34,7 +45,7 @@ describe("offset estimator", () => {
         let local = 1_800_000_000_000 + phase;
         let width = Number.POSITIVE_INFINITY;
         for (const s of steps) {
-          est.add(exchange(local, skewMs, s.up, s.server, s.down));
+          est.add(exchange(local, skewMs, s.up, s.server, s.down, s.at));
           local += s.up + s.server + s.down + s.gap;
           const e = est.estimate(local);
           if (!e) throw new Error("no estimate");

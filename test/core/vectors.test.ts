@@ -1,34 +1,44 @@
 // The published legacy Coinbase Exchange vectors (docs/protocol.md, "Signing"): same HMAC construction, base64 key.
+// They run through the signer's own code: the key through `KeyCache` (secretBytes + importHmacKey), the bytes
+// through `writePrehash` and the HMAC and base64 through `macPrehash`, which is exactly what `signature` runs after
+// `checkTimestamp`. The vectors' timestamp is the legacy decimal 1573653521.402, which `signature` refuses, so
+// they enter one step below it; the refusal itself is checked last.
 import { describe, expect, it } from "vitest";
 import { KeyCache } from "../../src/lib/key.ts";
-import { signature } from "../../src/lib/sign.ts";
+import { prehash } from "../../src/lib/prehash.ts";
+import { macPrehash, signature, signHeaders } from "../../src/lib/sign.ts";
 
 const SECRET = "QiM6irV9cW5NJo3xei+MLD0a4GLnsz+HSFwucGXdt+c8gZwRUxTltMfh09w8pZ2VHXKdM8LzqxhaMUg4WHSsvQ==";
+const TIMESTAMP = 1573653521.402;
+const TRANSFER =
+  '{"from":"86602c68-306a-4500-ac73-4ce56a91d83c","to":"e87429d3-f0a7-4f28-8dff-8dd93d383de1","currency":"ETH","amount":100}';
 
-// The vectors use the legacy decimal timestamp 1573653521.402; the algorithm is what is being checked, so the
-// prehash is built from the same text. `signature` takes whole seconds, so these go through its byte path.
-import { encodeBase64 } from "../../src/lib/base64.ts";
+const key = () => new KeyCache().get(SECRET, "base64", "TEST_SECRET");
 
-async function legacy(method: string, path: string, body: string): Promise<string> {
-  const key = await new KeyCache().get(SECRET, "base64", "TEST_SECRET");
-  const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`1573653521.402${method}${path}${body}`));
-  return encodeBase64(mac);
-}
-
-describe("published vectors", () => {
+describe("published vectors, through the signer's HMAC core", () => {
   it("GET /accounts, no body", async () => {
-    expect(await legacy("GET", "/accounts", "")).toBe("7fF/Orhb4TQmCJ+nQ3f/q25/4ZU3kwDGCkOr/JyG4jA=");
+    expect(prehash(TIMESTAMP, "GET", "/accounts")).toBe("1573653521.402GET/accounts");
+    expect(await macPrehash(await key(), TIMESTAMP, "GET", "/accounts")).toBe(
+      "7fF/Orhb4TQmCJ+nQ3f/q25/4ZU3kwDGCkOr/JyG4jA=",
+    );
   });
   it("GET /users/self/verify, empty body", async () => {
-    expect(await legacy("GET", "/users/self/verify", "")).toBe("EMszpon/Yv43GqmRLemmJgTBB2i5YRWnKV0+gXUe8Xc=");
+    expect(await macPrehash(await key(), TIMESTAMP, "GET", "/users/self/verify", "")).toBe(
+      "EMszpon/Yv43GqmRLemmJgTBB2i5YRWnKV0+gXUe8Xc=",
+    );
   });
-  it("POST /profiles/transfer, JSON body", async () => {
-    const body =
-      '{"from":"86602c68-306a-4500-ac73-4ce56a91d83c","to":"e87429d3-f0a7-4f28-8dff-8dd93d383de1","currency":"ETH","amount":100}';
-    expect(await legacy("POST", "/profiles/transfer", body)).toBe("xBQCYBLmE0rX9tKUzNL4vgeuX7kIlpMdqILMftUiFzU=");
+  it("POST /profiles/transfer, JSON body, as a string and as bytes", async () => {
+    const expected = "xBQCYBLmE0rX9tKUzNL4vgeuX7kIlpMdqILMftUiFzU=";
+    expect(await macPrehash(await key(), TIMESTAMP, "POST", "/profiles/transfer", TRANSFER)).toBe(expected);
+    const bytes = new TextEncoder().encode(TRANSFER);
+    expect(await macPrehash(await key(), TIMESTAMP, "POST", "/profiles/transfer", bytes)).toBe(expected);
   });
-  it("signature() refuses the decimal legacy timestamp rather than signing it", async () => {
-    const key = await new KeyCache().get(SECRET, "base64", "TEST_SECRET");
-    await expect(signature(key, 1573653521.402, "GET", "/accounts")).rejects.toThrow(/whole seconds/);
+  it("signature() and signHeaders() refuse the decimal legacy timestamp rather than signing it", async () => {
+    const k = await key();
+    await expect(signature(k, TIMESTAMP, "GET", "/accounts")).rejects.toThrow(/whole seconds/);
+    const identity = { apiKey: "k", passphrase: "p", key: k };
+    await expect(signHeaders(identity, { method: "GET", url: "https://x.test/accounts" }, TIMESTAMP)).rejects.toThrow(
+      /whole seconds/,
+    );
   });
 });

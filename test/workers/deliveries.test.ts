@@ -66,7 +66,17 @@ function venue(respond: (request: Request) => Response) {
     return new Response(r.body, { status: r.status, headers });
   });
 }
-afterEach(() => vi.restoreAllMocks());
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+/** Stops `Date` at its current reading (timers stay real), so an age worked out later in the test is exact. */
+function stopTheClock(): number {
+  const now = Date.now();
+  vi.useFakeTimers({ toFake: ["Date"], now });
+  return now;
+}
 
 let n = 0;
 function message(overrides: Partial<DeliveryMessage> = {}): DeliveryMessage {
@@ -127,7 +137,7 @@ describe("durable delivery: the consumer", () => {
 
   it("a message older than its route's max age goes to the dead letters unsent", async () => {
     venue(() => Response.json({ ok: true }));
-    const msg = message({ receivedAt: Date.now() - 61_000 });
+    const msg = message({ receivedAt: stopTheClock() - 61_000 });
     const result = await consume(msg);
     expect(result.explicitAcks).toEqual([`q-${msg.id}`]);
     expect(sent).toHaveLength(0);
@@ -352,7 +362,7 @@ describe("durable delivery: through the webhook route", () => {
   it("GET /deliveries/<id> needs a token, and shows the state and reason", async () => {
     venue(() => Response.json({ ok: true }));
     const accepted = (await (await kill("status-1")).json()) as { delivery_id: string };
-    const msg = message({ id: accepted.delivery_id, receivedAt: Date.now() - 120_000 });
+    const msg = message({ id: accepted.delivery_id, receivedAt: stopTheClock() - 120_000 });
     await consume(msg);
     expect((await call(`/deliveries/${accepted.delivery_id}`)).status).toBe(401);
     const r = await call(`/deliveries/${accepted.delivery_id}`, { headers: { authorization: `Bearer ${TOKEN}` } });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import { workerEnv } from "../support/env.ts";
 import { SECRET_B64 } from "../support/fake-venue.ts";
+import { scanConsole } from "../support/leaks.ts";
 
 const TOKEN = "fuzz-token-0123456789abcdef";
 const bindings = workerEnv({
@@ -40,7 +41,8 @@ beforeAll(() => {
     forwarded.push(new Request(input, init));
     return Response.json({ ok: true }, { headers: { date: new Date().toUTCString() } });
   });
-  for (const m of ["log", "warn"] as const) vi.spyOn(console, m).mockImplementation(() => {});
+  // Silenced, but still scanned for leaks.
+  for (const m of ["log", "warn"] as const) vi.spyOn(console, m).mockImplementation((...a) => scanConsole(a));
 });
 afterAll(() => vi.restoreAllMocks());
 

@@ -93,12 +93,21 @@ describe("scheduled jobs", () => {
   });
 
   it("a re-delivered trigger neither sends again nor adds a row", async () => {
+    // A venue host of its own: a clock no other test has taught, in step with the simulator (skew 0), so the first
+    // delivery sends exactly one request per */5 job (cde-funding, cde-bad-symbol), whatever ran before.
+    const fresh = simEnv(`jobs-redelivered-${Date.now()}.sim.test`, {
+      JOBS: JSON.stringify(JOBS),
+      FORWARD_SECRET,
+      INTX_RATE_LIMIT_PER_SECOND: "off",
+    });
     await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
-    await trigger("*/5 * * * *", T0 + 300_000);
-    const sent = (await simControl()).effects.requests;
-    await trigger("*/5 * * * *", T0 + 300_000);
-    expect((await simControl()).effects.requests).toBe(sent);
-    expect((await runs("cde-funding")).filter((r) => r.scheduled_at === T0 + 300_000)).toHaveLength(1);
+    await trigger("*/5 * * * *", T0 + 300_000, fresh);
+    expect((await simControl()).effects.requests).toBe(2);
+    await trigger("*/5 * * * *", T0 + 300_000, fresh);
+    expect((await simControl()).effects.requests).toBe(2);
+    for (const job of ["cde-funding", "cde-bad-symbol"]) {
+      expect((await runs(job)).filter((r) => r.scheduled_at === T0 + 300_000)).toHaveLength(1);
+    }
   });
 
   it("an unreachable venue is recorded with its reason", async () => {

@@ -71,21 +71,30 @@ describe("inbound limits", () => {
 
   it("the real binding counts: the 601st request in a minute from one IP is refused", async () => {
     const b = workerEnv({ RELAY_TOKENS: "[]" });
-    // The local binding counts in windows aligned to the wall-clock minute: start clear of the next boundary, or
-    // the count would reset halfway through.
-    const intoMinute = Date.now() % 60_000;
-    if (intoMinute > 50_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinute + 100));
-    const statuses: number[] = [];
-    for (let i = 0; i < 601; i++) {
+    // The local binding counts in windows aligned to the wall-clock minute. Rather than wait for a quiet part of the
+    // minute, send until the first refusal and see whether a minute ended on the way.
+    const minute = () => Math.floor(Date.now() / 60_000);
+    const first = minute();
+    let passed = 0;
+    let status = 200;
+    while (status === 200 && passed <= 1_200) {
       const ctx = createExecutionContext();
       const r = await worker.fetch(
         new Request("https://relay.test/clock", { headers: { "cf-connecting-ip": "198.51.100.77" } }),
         b,
         ctx,
       );
-      statuses.push(r.status);
+      status = r.status;
+      if (status === 200) passed++;
     }
-    expect(statuses.slice(0, 600).every((s) => s === 200)).toBe(true);
-    expect(statuses[600]).toBe(429);
+    expect(status).toBe(429);
+    if (minute() === first) {
+      expect(passed).toBe(600); // one window: exactly 600 let through
+    } else {
+      // A window ended on the way (once at most: 1 200 requests take seconds): its count restarted, so the refusal
+      // came after 600 in the new window, on top of the old window's share.
+      expect(passed).toBeGreaterThanOrEqual(600);
+      expect(passed).toBeLessThanOrEqual(1_200);
+    }
   }, 20_000);
 });

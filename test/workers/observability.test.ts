@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import { workerEnv } from "../support/env.ts";
 import { SECRET_B64 } from "../support/fake-venue.ts";
+import { scanConsole } from "../support/leaks.ts";
 
 const TOKEN = "observability-token-0123456789";
 const bindings = workerEnv({
@@ -28,6 +29,28 @@ async function call(path: string, headers: Record<string, string> = {}) {
 
 afterEach(() => vi.restoreAllMocks());
 
+/**
+ * `bindings` on an INTX endpoint of its own (each base URL has its own clock), whose clock has learnt from exactly
+ * one response: a test that reads the clock depends on no other test.
+ */
+async function taughtOnce(host: string): Promise<Env> {
+  const e = workerEnv({ ...bindings, INTX_BASE_URL: `https://${host}.venue.test` });
+  const spy = vi
+    .spyOn(globalThis, "fetch")
+    .mockImplementation(async () => Response.json([], { headers: { date: new Date().toUTCString() } }));
+  const ctx = createExecutionContext();
+  const request = new Request("https://relay.test/intx/api/v1/portfolios", {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  const r = await worker.fetch(request, e, ctx);
+  await waitOnExecutionContext(ctx);
+  expect(r.status).toBe(200);
+  await r.body?.cancel();
+  expect(spy).toHaveBeenCalledTimes(1);
+  spy.mockRestore();
+  return e;
+}
+
 /** A /health request with a token allowed GET /health: the full report. */
 const detailed = () => new Request("https://relay.test/health", { headers: { authorization: `Bearer ${TOKEN}` } });
 
@@ -35,7 +58,10 @@ describe("observability", () => {
   it("returns a request id and logs one JSON line for it, with route, status, attempts and no secrets", async () => {
     const lines: string[] = [];
     for (const m of ["log", "warn", "error"] as const) {
-      vi.spyOn(console, m).mockImplementation((...a: unknown[]) => lines.push(a.map(String).join(" ")));
+      vi.spyOn(console, m).mockImplementation((...a: unknown[]) => {
+        lines.push(a.map(String).join(" "));
+        scanConsole(a);
+      });
     }
     vi.spyOn(globalThis, "fetch").mockImplementation(async () =>
       Response.json([], { headers: { date: new Date().toUTCString() } }),
@@ -117,8 +143,9 @@ describe("observability", () => {
         },
       },
     ]);
+    const taught = await taughtOnce("obs-hooks");
     const ctx = createExecutionContext();
-    const r = await worker.fetch(detailed(), workerEnv({ ...bindings, HOOKS: hooks }), ctx);
+    const r = await worker.fetch(detailed(), workerEnv({ ...taught, HOOKS: hooks }), ctx);
     const body = (await r.json()) as { hooks: unknown; venues: { intx: { clock: unknown } } };
     expect(body.hooks).toEqual({
       routes: ["ok"],
@@ -141,7 +168,7 @@ describe("observability", () => {
         },
       ],
     });
-    // The first test's one response taught the clock: a single whole-second Date brackets ±500 ms (+ round trip).
+    // One response taught the clock: a single whole-second Date brackets ±500 ms (+ the round trip, 0–10 ms here).
     const clock = body.venues.intx.clock as { source: string; uncertainty_ms: number };
     expect(clock.source).toBe("responses");
     expect(clock.uncertainty_ms).toBeGreaterThanOrEqual(500);
@@ -233,16 +260,21 @@ describe("observability", () => {
   });
 
   it("GET /health warns when the clock's worst error comes within 1 s of the venue's window", async () => {
-    // The first test's one response bracketed ±500–510 ms: with 0.5 s of rounding, at most about 1.01 s off.
+    // One response bracketed ±500–510 ms: with 0.5 s of rounding, at most about 1.01 s off.
+    const taught = await taughtOnce("obs-warning");
     const health = async (window: string) => {
-      const e = workerEnv({ ...bindings, INTX_WINDOW_SECONDS: window });
+      const e = workerEnv({ ...taught, INTX_WINDOW_SECONDS: window });
       const r = await worker.fetch(detailed(), e, createExecutionContext());
       return ((await r.json()) as { venues: { intx: { clock: { uncertainty_ms: number; warning?: string } } } }).venues
         .intx.clock;
     };
     expect((await health("5")).warning).toBeUndefined();
     const near = await health("2");
-    expect(near.warning).toBe(`timestamps may be off by ${near.uncertainty_ms + 500} ms, within 1 s of the 2 s window`);
+    // ±500 ms from the one whole-second Date, the round trip (0–10 ms here), and 500 ms of rounding the header.
+    const said = /^timestamps may be off by (\d+) ms, within 1 s of the 2 s window$/.exec(near.warning ?? "");
+    expect(said).not.toBeNull();
+    expect(Number(said?.[1])).toBeGreaterThanOrEqual(1_000);
+    expect(Number(said?.[1])).toBeLessThanOrEqual(1_010);
   });
 
   it("GET /clock reports each venue, null before any sample", async () => {

@@ -1,12 +1,17 @@
-// Runs before every workerd test file: captures console lines, every response of the Worker's fetch handler,
-// and every signed outbound request. After the file, none of the captured text may contain a secret seen in
-// the bindings, a CB-ACCESS-SIGN value that was sent, or the prehash it signed.
+// Runs before every workerd test file: captures console lines and every response of the Worker's fetch handler,
+// and learns every Coinbase signature made in the file and the prehash it signed, at the HMAC itself
+// (`crypto.subtle.sign`), so whatever carries the request (the real fetch, a test's `vi.spyOn(globalThis, "fetch")`,
+// an injected fetch) nothing signed goes unseen. After the file, none of the captured text may contain a secret seen
+// in the bindings, a CB-ACCESS-SIGN value or the prehash it signed. test/workers/leaks.test.ts checks the scanner.
+// A test that replaces a console method hands its lines on with `scanConsole` (test/support/leaks.ts).
 import { afterAll, expect } from "vitest";
 import worker from "../../src/index.ts";
-import { findLeaks } from "../support/leaks.ts";
+import { encodeBase64 } from "../../src/lib/base64.ts";
+import { consoleLine, findLeaks, LEAK_SCANNER, type LeakScanner } from "../support/leaks.ts";
 
 const captured: string[] = [];
 const secrets = new Set<string>();
+(globalThis as Record<symbol, unknown>)[LEAK_SCANNER] = { captured, secrets } satisfies LeakScanner;
 
 function addSecret(value: unknown): void {
   if (typeof value === "string" && value.length >= 8) secrets.add(value);
@@ -33,7 +38,7 @@ function collect(env: unknown): void {
 for (const method of ["log", "info", "warn", "error", "debug"] as const) {
   const original = console[method].bind(console);
   console[method] = (...args: unknown[]) => {
-    captured.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));
+    captured.push(consoleLine(args));
     original(...args);
   };
 }
@@ -46,6 +51,33 @@ worker.fetch = async (request, env, ctx) => {
   captured.push([...copy.headers].map(([k, v]) => `${k}: ${v}`).join("\n"));
   captured.push(await copy.text());
   return response;
+};
+
+/**
+ * A Coinbase prehash (docs/protocol.md, "Signing"): seconds (the legacy vectors' decimal too), the upper-cased
+ * method, then the path. The other HMACs skewguard computes (console sessions, Standard Webhooks) do not start so,
+ * and their MACs are meant to be shown (a cookie, a webhook-signature header).
+ */
+const PREHASH = /^\d{10}(?:\.\d+)?[A-Z][!#$%&'*+\-.^_`|~0-9A-Z]*\//;
+const decoder = new TextDecoder();
+
+function bytesOf(data: BufferSource): Uint8Array {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+const subtle = crypto.subtle;
+const hmacSign = subtle.sign.bind(subtle);
+subtle.sign = async (...[algorithm, key, data]: Parameters<SubtleCrypto["sign"]>) => {
+  const name = typeof algorithm === "string" ? algorithm : algorithm.name;
+  // Read now: the signer reuses its buffer for the next signature once this call has copied it.
+  const text = name.toUpperCase() === "HMAC" ? decoder.decode(bytesOf(data)) : "";
+  const mac = await hmacSign(algorithm, key, data);
+  if (PREHASH.test(text)) {
+    addSecret(encodeBase64(new Uint8Array(mac)));
+    addSecret(text);
+  }
+  return mac;
 };
 
 const outbound = globalThis.fetch;
