@@ -7,9 +7,11 @@
  * each mutant the script runs the test files that cover its module: those importing it directly, those named after
  * it (core/hooks.ts → hooks.test.ts), the library tests for src/lib (through dist/lib, updated for the mutant), and
  * the core tests (test/core, in the node project). A mutant is killed when a test fails, timed out when it runs
- * past the timeout (3 × its module's unmutated run, at least 60 s), and survives otherwise.
+ * past `--timeout` seconds (default 240), and survives otherwise. `--baseline` first runs each module's tests unmutated
+ * (they must pass; a module whose tests fail is skipped) and times out each mutant at 3 × that run, at least 60 s.
+ * Sources are read once at the start: editing the working tree during a run changes nothing in it.
  *
- *   npm run mutate -- [--sample N] [--seed S] [--files <glob>[,<glob>…]] [--jobs J] [--list]
+ *   npm run mutate -- [--sample N] [--seed S] [--files <glob>[,<glob>…]] [--jobs J] [--timeout s] [--baseline] [--list]
  *
  * Prints a summary line and every survivor (file:line, the change); writes bench/results/mutate.json (git-ignored).
  */
@@ -40,6 +42,8 @@ const { values: args } = parseArgs({
     jobs: { type: "string", default: "2" },
     list: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    baseline: { type: "boolean", default: false },
+    timeout: { type: "string", default: "240" },
   },
 });
 const seed = Number(args.seed);
@@ -254,7 +258,8 @@ const patterns = args.files.split(",").map((p) => p.trim());
 const modules = [...new Set(patterns.flatMap((p) => globSync(p, { cwd: ROOT })))]
   .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
   .sort();
-const all = modules.flatMap((m) => mutantsOf(m, readFileSync(join(ROOT, m), "utf8")));
+const sources = new Map(modules.map((m) => [m, readFileSync(join(ROOT, m), "utf8")]));
+const all = modules.flatMap((m) => mutantsOf(m, sources.get(m) as string));
 const next = random(seed);
 const shuffled = all.map((m) => ({ m, k: next() })).sort((a, b) => a.k - b.k);
 const chosen = (sample === undefined ? shuffled : shuffled.slice(0, sample))
@@ -277,7 +282,9 @@ console.log(`scratch copies ready in ${((Date.now() - started) / 1000).toFixed(0
 // An unmutated run per module: its tests must pass, and its time sets the module's timeout.
 const baselines = new Map<string, { tests: string[]; ms: number; ok: boolean }>();
 const usedModules = [...new Set(chosen.map((m) => m.file))];
-{
+const timeoutMs = Number(args.timeout) * 1000;
+if (!args.baseline) for (const m of usedModules) baselines.set(m, { tests: testsFor(m), ms: timeoutMs / 3, ok: true });
+else {
   let next = 0;
   await Promise.all(
     scratches.map(async (scratch) => {
@@ -312,7 +319,7 @@ const results: Result[] = [];
           continue;
         }
         const target = join(scratch.dir, m.file);
-        const source = readFileSync(join(ROOT, m.file), "utf8");
+        const source = sources.get(m.file) as string;
         const lines = source.split("\n");
         lines[m.line - 1] = m.mutated;
         const mutatedSource = lines.join("\n");
@@ -322,7 +329,7 @@ const results: Result[] = [];
         let r: { outcome: Outcome; ms: number };
         try {
           if (dist) writeFileSync(join(scratch.dir, dist), toDist(mutatedSource));
-          r = await vitest(scratch, base.tests, Math.max(60_000, 3 * base.ms));
+          r = await vitest(scratch, base.tests, args.baseline ? Math.max(60_000, 3 * base.ms) : timeoutMs);
         } catch {
           r = { outcome: "error", ms: 0 };
         } finally {
