@@ -1,10 +1,12 @@
 // Configuration and payload rules read directly (the Worker tests reach them only through config()): RELAY_TOKENS,
 // ALERTS sinks, whsec_ keys, uuid fields, and the venue's duplicate-order refusal.
 import { describe, expect, it } from "vitest";
+import { parseAccounts } from "../../src/core/accounts.ts";
 import { parseAlerts } from "../../src/core/alerts.ts";
 import { checkField } from "../../src/core/hooks.ts";
 import { webhookKey } from "../../src/core/standard-webhooks.ts";
 import { parseTokens } from "../../src/core/tokens.ts";
+import { PROFILES, parseVenue } from "../../src/core/venue.ts";
 import { isDuplicateOrder } from "../../src/lib/rejection.ts";
 
 const TOKEN = "a-token-of-twenty-chars";
@@ -73,5 +75,38 @@ describe("a duplicate client_order_id refusal", () => {
     ]);
     expect(isDuplicateOrder(400, '{"message":"duplicate client order id"}')).toBe(true);
     expect(isDuplicateOrder(400, '{"message":"insufficient funds"}')).toBe(false);
+  });
+});
+
+describe("a venue's three secrets and its window", () => {
+  const intx = (vars: Record<string, string>) => parseVenue(vars, PROFILES.intx);
+  const all = { INTX_API_KEY: "k", INTX_API_SECRET: "cw==", INTX_API_PASSPHRASE: "p" };
+  it("none set is no venue; some set is an error naming the missing ones, whichever they are", () => {
+    expect(intx({})).toBeUndefined();
+    expect(() => intx({ INTX_API_KEY: "k" })).toThrow("INTX_API_SECRET, INTX_API_PASSPHRASE: is not set");
+    expect(() => intx({ INTX_API_SECRET: "cw==", INTX_API_PASSPHRASE: "p" })).toThrow("INTX_API_KEY: is not set");
+  });
+  it("INTX_WINDOW_SECONDS takes (0, 300] seconds", () => {
+    expect(intx({ ...all, INTX_WINDOW_SECONDS: "30" })?.windowSeconds).toBe(30);
+    expect(intx({ ...all, INTX_WINDOW_SECONDS: "300" })?.windowSeconds).toBe(300);
+    expect(() => intx({ ...all, INTX_WINDOW_SECONDS: "301" })).toThrow("INTX_WINDOW_SECONDS: must be a number");
+    expect(() => intx({ ...all, INTX_WINDOW_SECONDS: "0" })).toThrow("INTX_WINDOW_SECONDS: must be a number");
+  });
+});
+
+describe("ACCOUNTS entries", () => {
+  it('secrets must be a binding prefix ending in "_"', () => {
+    const { problems } = parseAccounts(JSON.stringify([{ name: "alpha", venue: "intx", secrets: "INTX_ALPHA" }]));
+    expect(problems.map((p) => p.message)).toEqual([
+      'secrets must be a binding prefix ending in "_", e.g. INTX_ALPHA_',
+    ]);
+  });
+  it("a default entry with a problem fails closed, read-only exactly when it asked to be", () => {
+    const closed = (readOnly: unknown) =>
+      parseAccounts(JSON.stringify([{ name: "default", venue: "intx", read_only: readOnly, bogus: 1 }])).specs.map(
+        (s) => [s.venue, s.rules?.readOnly],
+      );
+    expect(closed(true)).toEqual([["intx", true]]);
+    expect(closed(false)).toEqual([["intx", false]]);
   });
 });
