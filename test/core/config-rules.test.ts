@@ -2,7 +2,7 @@
 // ALERTS sinks, whsec_ keys, uuid fields, and the venue's duplicate-order refusal.
 import { describe, expect, it } from "vitest";
 import { parseAccounts } from "../../src/core/accounts.ts";
-import { parseAlerts } from "../../src/core/alerts.ts";
+import { alertBody, parseAlerts } from "../../src/core/alerts.ts";
 import { checkField } from "../../src/core/hooks.ts";
 import { webhookKey } from "../../src/core/standard-webhooks.ts";
 import { parseTokens } from "../../src/core/tokens.ts";
@@ -108,5 +108,28 @@ describe("ACCOUNTS entries", () => {
       );
     expect(closed(true)).toEqual([["intx", true]]);
     expect(closed(false)).toEqual([["intx", false]]);
+  });
+});
+
+describe("a Discord alert over Discord's 2000-character content limit", () => {
+  const alert = (text: string) => ({
+    id: "a-1",
+    at: "2026-12-06T00:00:00.000Z",
+    suppressed: 0,
+    type: "account.halted" as const,
+    severity: "warning" as const,
+    subject: "intx/alpha",
+    venue: "intx",
+    account: "alpha",
+    text,
+    ids: {},
+  });
+  // The escaped title line, 46 characters; every "_" of the text becomes the two characters \_.
+  const head = "**\\[warning\\] account.halted \\(intx/alpha\\)**\n";
+  const content = (text: string) => (JSON.parse(alertBody("discord", alert(text))) as { content: string }).content;
+  it("is cut at 2000 characters, or 1999 rather than leave half an escape", () => {
+    expect(head).toHaveLength(46);
+    expect(content("_".repeat(1500))).toBe(`${head}${"\\_".repeat(977)}`); // 46 + 1954 = 2000
+    expect(content(`a${"_".repeat(1500)}`)).toBe(`${head}a${"\\_".repeat(976)}`); // 2000 would end in a lone \
   });
 });
