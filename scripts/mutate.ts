@@ -274,6 +274,8 @@ if (args.list) {
   process.exit(0);
 }
 
+// The commit the scratch copies are made from (plus any uncommitted changes, copied too).
+const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
 const started = Date.now();
 console.log(`mutate: ${chosen.length} of ${all.length} mutants in ${modules.length} files, seed ${seed}, ${jobs} jobs`);
 const scratches = Array.from({ length: jobs }, (_, i) => makeScratch(i));
@@ -357,7 +359,6 @@ const skipped = count("skipped");
 const scored = killed + survived + timeout;
 const score = scored === 0 ? 0 : (100 * (killed + timeout)) / scored;
 const minutes = (Date.now() - started) / 60_000;
-const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
 
 const survivors = results.filter((r) => r.outcome === "survived");
 if (survivors.length > 0) {
