@@ -8,11 +8,13 @@ const migrations = await readD1Migrations("./migrations");
 
 // The exchange simulator runs as an auxiliary Worker. Miniflare takes JavaScript, so it is bundled first, the way
 // `wrangler deploy` would bundle it, and given the [vars] of its own wrangler.toml.
+// scripts/mutate.ts bundles it once per scratch copy and sets SKEWGUARD_SIM_PREBUILT=1 for every run after that.
 const simBuild = resolve("sim/.wrangler/build");
-execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", simBuild, "-c", "sim/wrangler.toml"], {
-  stdio: "ignore",
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-});
+if (process.env.SKEWGUARD_SIM_PREBUILT !== "1")
+  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", simBuild, "-c", "sim/wrangler.toml"], {
+    stdio: "ignore",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+  });
 const simVars = Object.fromEntries(
   [...readFileSync("sim/wrangler.toml", "utf8").matchAll(/^([A-Z][A-Z0-9_]*) = "([^"]*)"$/gm)].map((m) => [m[1], m[2]]),
 );

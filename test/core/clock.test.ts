@@ -2,7 +2,7 @@
 // contains the truth), monotone narrowing, convergence, clock steps, outliers, and strict Date parsing.
 import * as fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseImfFixdate, sampleFromResponse } from "../../src/lib/date.ts";
+import { fromVenueApi, parseImfFixdate, sampleFromResponse } from "../../src/lib/date.ts";
 import { type ClockSample, OffsetEstimator, timestampFor } from "../../src/lib/estimator.ts";
 
 /**
@@ -175,5 +175,22 @@ describe("Date header parsing", () => {
     expect(sampleFromResponse(new Headers({ date, age: "3" }), 1, 2)).toBeUndefined();
     expect(sampleFromResponse(new Headers({ date: "yesterday" }), 1, 2)).toBeUndefined();
     expect(sampleFromResponse(new Headers(), 1, 2)).toBeUndefined();
+  });
+});
+
+describe("which answers teach the clock (docs/clock.md: the venue's own answers below 500, JSON or plain text)", () => {
+  const answer = (status: number, type: string | null = "application/json") =>
+    new Response(null, { status, headers: type === null ? {} : { "content-type": type } });
+  it("each side of the 3xx and 5xx bounds", () => {
+    const taught = [200, 299, 400, 401, 499].map((status) => [status, fromVenueApi(answer(status))]);
+    expect(taught).toEqual([200, 299, 400, 401, 499].map((status) => [status, true]));
+    const ignored = [300, 301, 399, 500, 502, 599].map((status) => [status, fromVenueApi(answer(status))]);
+    expect(ignored).toEqual([300, 301, 399, 500, 502, 599].map((status) => [status, false]));
+  });
+  it("JSON, plain text or no type is the venue's; an HTML page is not", () => {
+    expect(fromVenueApi(answer(401, "text/plain; charset=utf-8"))).toBe(true);
+    expect(fromVenueApi(answer(401, null))).toBe(true);
+    expect(fromVenueApi(answer(401, "application/problem+json"))).toBe(true);
+    expect(fromVenueApi(answer(401, "text/html"))).toBe(false);
   });
 });

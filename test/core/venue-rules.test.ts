@@ -173,3 +173,32 @@ describe("HOOKS: a Standard Webhooks route remembers an id for at least twice it
     expect(problemsOf(sw(55, 55))).toHaveLength(1);
   });
 });
+
+describe("HOOKS: a route's defaults (docs/webhooks.md)", () => {
+  const route = (extra: Record<string, unknown>) => {
+    const { routes, problems } = parseHooks(
+      JSON.stringify([
+        {
+          name: "r",
+          secret_binding: "HOOK_R",
+          request: { venue: "intx", method: "GET", path: "/api/v1/portfolios" },
+          ...extra,
+        },
+      ]),
+    );
+    expect(problems).toEqual([]);
+    return routes.get("r");
+  };
+  it("a tradingview route takes TradingView's four published addresses, or any address with source_ips: any", () => {
+    const published = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
+    expect(route({ verify: "tradingview" })?.sourceIps).toEqual(published);
+    expect(route({ verify: "tradingview", source_ips: "any" })?.sourceIps).toBeNull();
+    expect(route({ verify: "tradingview", source_ips: ["203.0.113.9"] })?.sourceIps).toEqual(["203.0.113.9"]);
+    expect(route({ verify: "bearer" })?.sourceIps).toBeNull();
+  });
+  it("timeout_ms defaults to 2.5 s for tradingview (it gives up after 3 s) and 10 s otherwise", () => {
+    expect(route({ verify: "tradingview" })?.timeoutMs).toBe(2_500);
+    expect(route({ verify: "bearer" })?.timeoutMs).toBe(10_000);
+    expect(route({ verify: "tradingview", timeout_ms: 1_200 })?.timeoutMs).toBe(1_200);
+  });
+});

@@ -330,6 +330,12 @@ describe("sinks", () => {
     await consumeAlert(e, { kind: "alert", sink: "pager", alert });
     const got = (await simControl()).alerts.filter((a) => a.path.startsWith(`/_sim/alerts/${run}/`));
     const byPath = Object.fromEntries(got.map((a) => [a.path.split("/").at(-1), a]));
+    // Slack, Discord and Standard Webhooks receivers all take JSON labelled so (fetch would say text/plain).
+    expect(["chat", "discord", "pager"].map((sink) => byPath[sink]?.content_type)).toEqual([
+      "application/json",
+      "application/json",
+      "application/json",
+    ]);
     const title = "[warning] account.halted (intx/alpha)";
     const text = "intx/alpha was halted by token:ops: format check";
     expect(JSON.parse(byPath.chat?.body ?? "")).toEqual({

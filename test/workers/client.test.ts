@@ -1,6 +1,6 @@
 // The signed client against a deterministic skewed venue: time retries, idempotent retries, no stale re-sends.
 import { describe, expect, it } from "vitest";
-import { SignedClient, UpstreamError } from "../../src/adapters/client.ts";
+import { retryAfterMs, SignedClient, UpstreamError } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
 import { NO_RULES } from "../../src/core/guards.ts";
 import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
@@ -246,5 +246,17 @@ describe("signed client: retry policy", () => {
     const err = await c.send({ method: "POST", path: "/api/v1/orders", body: "{}" }).catch((e: unknown) => e);
     expect((err as UpstreamError).kind).toBe("timeout");
     expect(calls).toBe(1);
+  });
+});
+
+describe("Retry-After (RFC 9110: delay-seconds or an HTTP date)", () => {
+  it("seconds, a date ahead (its distance), a date past (now), or nothing usable", () => {
+    const now = Date.UTC(2026, 9, 21, 7, 28, 0);
+    expect(retryAfterMs("120", now)).toBe(120_000);
+    expect(retryAfterMs(" 3 ", now)).toBe(3_000);
+    expect(retryAfterMs("Wed, 21 Oct 2026 07:28:10 GMT", now)).toBe(10_000);
+    expect(retryAfterMs("Wed, 21 Oct 2026 07:27:00 GMT", now)).toBe(0);
+    expect(retryAfterMs("soon", now)).toBeUndefined();
+    expect(retryAfterMs(null, now)).toBeUndefined();
   });
 });

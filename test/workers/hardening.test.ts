@@ -322,6 +322,8 @@ describe("the echo check reads what the caller would read", () => {
     expect(echoes(utf8("key+with/slash"), headers, [key])).toBe(false);
     // Shorter than 8 characters: not searched, or a test's one-letter key would match any body.
     expect(echoes(utf8("a short one: k3y+/=7"), headers, ["k3y+/=7"])).toBe(false);
+    // Exactly 8 characters: searched.
+    expect(echoes(utf8("eight: k3y+/=78"), headers, ["k3y+/=78"])).toBe(true);
     expect(unescaped("a&#x2B;b\\u0026c%41&lt;")).toBe("a+b&cA<");
   });
 });

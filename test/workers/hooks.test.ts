@@ -294,6 +294,38 @@ describe("webhooks: bearer, limits, configuration", () => {
     ]);
   });
 
+  it("the same delivery again while the first is still at the venue is 409 in_progress, and sends nothing", async () => {
+    let answer: () => void = () => {};
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    let reached: () => void = () => {};
+    const atVenue = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const paths: string[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      paths.push(new URL(new Request(input, init).url).pathname);
+      reached();
+      await answered;
+      return Response.json({ order_id: "o-7", status: "CANCELLED" }, { headers: { date: new Date().toUTCString() } });
+    });
+    const headers = {
+      "content-type": "application/json",
+      authorization: `Bearer ${BEARER}`,
+      "idempotency-key": uniqueId(),
+    };
+    const body = JSON.stringify({ order_id: "o-7" });
+    const first = post("/hooks/bearer-cancel", body, headers);
+    await atVenue;
+    const second = await post("/hooks/bearer-cancel", body, headers);
+    expect(second.status).toBe(409);
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe("in_progress");
+    answer();
+    expect((await first).status).toBe(200);
+    expect(paths).toEqual(["/api/v1/orders/o-7"]);
+  });
+
   it("a payload value cannot reshape the path", async () => {
     venue();
     const body = JSON.stringify({ order_id: "../portfolios" });

@@ -444,3 +444,40 @@ describe("relay: documented behaviour the audit found untested", () => {
     }
   });
 });
+
+describe("relay: what the caller asked for, what the clock knew, how much is relayed", () => {
+  it("the caller's Accept goes to the venue as is (application/json only when it named none)", async () => {
+    venue();
+    await call("/intx/api/v1/portfolios", { headers: { accept: "text/plain" } });
+    await call("/intx/api/v1/portfolios");
+    expect(sent.map((r) => r.headers.get("accept"))).toEqual(["text/plain", "application/json"]);
+  });
+
+  it("x-skewguard-uncertainty-ms is unknown before the clock has an estimate, whole milliseconds after", async () => {
+    // Its own base URL: a clock of its own, which no earlier test taught.
+    const fresh = { ...bindings, INTX_BASE_URL: "https://intx-uncertainty.venue.test" };
+    venue();
+    const ask = async () => {
+      const ctx = createExecutionContext();
+      const headers = { authorization: `Bearer ${TOKEN}` };
+      const r = await worker.fetch(new Request("https://relay.test/intx/api/v1/portfolios", { headers }), fresh, ctx);
+      await waitOnExecutionContext(ctx);
+      return r.headers.get("x-skewguard-uncertainty-ms");
+    };
+    expect(await ask()).toBe("unknown");
+    expect(await ask()).toMatch(/^\d+$/);
+  });
+
+  it("a venue answer of exactly 2 MiB is relayed whole; one byte more is 502 venue_response_too_large", async () => {
+    const MIB2 = 2 * 1024 * 1024; // docs/relay.md: read whole, at most 2 MiB
+    const json = (bytes: number) => `"${"a".repeat(bytes - 2)}"`;
+    venue(() => new Response(json(MIB2), { headers: { "content-type": "application/json" } }));
+    const whole = await call("/intx/api/v1/portfolios");
+    expect(whole.status).toBe(200);
+    expect((await whole.arrayBuffer()).byteLength).toBe(MIB2);
+    venue(() => new Response(json(MIB2 + 1), { headers: { "content-type": "application/json" } }));
+    const over = await call("/intx/api/v1/portfolios");
+    expect(over.status).toBe(502);
+    expect(((await over.json()) as { error: { code: string } }).error.code).toBe("venue_response_too_large");
+  });
+});
