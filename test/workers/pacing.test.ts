@@ -3,7 +3,7 @@
 // not starved by a flood of reads, and concurrent cold requests share one clock probe.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../../src/index.ts";
 import { peak } from "../support/peak.ts";
 import { DEV, simControl, simEnv } from "../support/sim.ts";
@@ -75,15 +75,29 @@ describe("pacing at the venue", () => {
     await simControl({ reset: true, up_ms: [0, 5], down_ms: [0, 5] });
     expect(await read(e)).toBe(200); // warm the clock, so no request is re-sent for its timestamp
     const warm = (await simControl()).effects.arrivals[DEV.INTX_API_KEY]?.length ?? 0;
+    // When skewguard hands each signed request to the network, by the isolate's own clock: what pacing controls.
+    // (The simulator's arrival times add the transport's scheduling, which a busy machine can bunch; what pacing
+    // promises is the send times, with the lag bound leaving the slack for the rest: core/pacing.ts.)
+    const sends: number[] = [];
+    const forward = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => {
+      const request = new Request(input, init);
+      if (request.headers.get("cb-access-key") === DEV.INTX_API_KEY) sends.push(Date.now());
+      return forward(request);
+    });
     const statuses = await Promise.all(
       Array.from({ length: 150 }, (_, i) => (i % 5 === 0 ? order(e, `burst-${n}-${i}`) : read(e))),
     );
+    vi.restoreAllMocks();
     const arrivals = (await simControl()).effects.arrivals[DEV.INTX_API_KEY] ?? [];
-    // Every request that was not refused by skewguard's own gate (429, nothing sent) reached the venue once.
-    expect(arrivals).toHaveLength(warm + statuses.filter((s) => s !== 429).length);
+    // Every request that was not refused by skewguard's own gate (429, nothing sent) was sent (a retry sends again),
+    // and every send reached the venue.
+    const sent = statuses.filter((s) => s !== 429).length;
+    expect(sends.length).toBeGreaterThanOrEqual(sent);
+    expect(arrivals).toHaveLength(warm + sends.length);
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
-    expect(peak(arrivals)).toBeLessThanOrEqual(40);
-    expect(arrivals.length).toBeGreaterThan(20); // the gate let a real burst through, it did not refuse everything
+    expect(peak(sends)).toBeLessThanOrEqual(40);
+    expect(sent).toBeGreaterThan(20); // the gate let a real burst through, it did not refuse everything
   }, 30_000);
 
   it("webhook orders 0.2 s and 0.4 s into a flood of reads are placed, not refused", async () => {
