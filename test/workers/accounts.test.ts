@@ -224,7 +224,14 @@ describe("accounts", () => {
   });
 
   it("each account has its own rate gate: a flood on alpha leaves beta's requests untouched", async () => {
-    const e = bindings();
+    // Alpha at 2 a second: 40 reads at once are over its share whatever the machine's speed (a read waits 0.5 s at
+    // most), so the flood is real; beta keeps the venue's 40.
+    const e = bindings({
+      ACCOUNTS: JSON.stringify([
+        { name: "alpha", venue: "intx", rate_limit_per_second: 2 },
+        { name: "beta", venue: "intx", rate_limit_per_second: 40 },
+      ]),
+    });
     await simControl({ reset: true });
     await call(e, "/intx/alpha/api/v1/portfolios");
     await call(e, "/intx/beta/api/v1/portfolios");

@@ -313,7 +313,12 @@ describe("simulator: authentication", () => {
     const state = await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
     expect(state.retry_after).toBe(false);
     const statuses = await Promise.all(Array.from({ length: 45 }, () => send("intx").then((r) => r.status)));
-    expect(statuses.filter((s) => s === 200)).toHaveLength(40);
+    // 40 in any rolling second: exactly 40 pass when the 45 arrived within one second, which a busy machine may
+    // stretch; then at least 40, and any beyond arrived a second after an earlier one.
+    const accepted = statuses.filter((s) => s === 200).length;
+    if (spread((await simControl()).effects.arrivals[DEV.INTX_API_KEY]) < 1000) expect(accepted).toBe(40);
+    else expect(accepted).toBeGreaterThanOrEqual(40);
+    expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
     const limited = await send("intx");
     expect([limited.status, limited.headers.get("retry-after"), await limited.json()]).toEqual([
       429,
@@ -344,6 +349,10 @@ describe("simulator: authentication", () => {
 });
 
 const QUIET = { reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] };
+
+/** How far apart, in ms, the first and last of a key's arrivals at the simulator were. */
+const spread = (arrivals: number[] | undefined) =>
+  arrivals && arrivals.length > 0 ? Math.max(...arrivals) - Math.min(...arrivals) : 0;
 
 const ORDER = (id: string) =>
   JSON.stringify({
@@ -1655,10 +1664,13 @@ describe("simulator: several accounts per venue, each with its own key and portf
   it("the rate limit is per key: alpha's 40 in a second leave beta's untouched", async () => {
     await simControl(QUIET);
     const alpha = await Promise.all(Array.from({ length: 41 }, () => send("intx", ALPHA).then((r) => r.status)));
-    expect(alpha.filter((s) => s === 429)).toHaveLength(1);
+    // Exactly one refused when the 41 arrived within one second (a busy machine may stretch them: then at most one).
+    const refused = alpha.filter((s) => s === 429).length;
+    if (spread((await simControl()).effects.arrivals[DEV_ALPHA.INTX_ALPHA_API_KEY]) < 1000) expect(refused).toBe(1);
+    else expect(refused).toBeLessThanOrEqual(1);
     expect((await send("intx", BETA)).status).toBe(200);
     const state = await simControl();
-    expect(state.accounts["intx:alpha"]?.requests).toBe(40);
+    expect(state.accounts["intx:alpha"]?.requests).toBe(41 - refused);
     expect(state.accounts["intx:beta"]?.requests).toBe(1);
   });
 });
