@@ -48,16 +48,13 @@ function bodyClientOrderId(body: string | undefined): string | undefined {
   }
 }
 
-const idempotent = ({ venue, method, path }: { venue: VenueName; method: string; path: string }) =>
-  safeToRepeat(venue, method, path);
-
 /**
- * Re-sending after a timeout or a 5xx is safe only when the venue would absorb a second copy (`idempotent`), or
+ * Re-sending after a timeout or a 5xx is safe only when the venue would absorb a second copy (`safeToRepeat`), or
  * when the venue can be asked first whether it has the order: a body carrying a `client_order_id`, looked up before
  * any re-send (`findAtVenue`).
  */
 export function retrySafe(mapped: MappedRequest): boolean {
-  return idempotent(mapped) || bodyClientOrderId(mapped.body) !== undefined;
+  return safeToRepeat(mapped.venue, mapped.method, mapped.path) || bodyClientOrderId(mapped.body) !== undefined;
 }
 
 /** The queue refused the message; nothing was recorded or sent. */
@@ -122,27 +119,28 @@ type Outcome =
 /**
  * Whether the venue already has the order an earlier attempt may have sent (docs/webhooks.md, "Exactly once"):
  * `absent` (send it), `found` (it reached the venue: delivered), `unknown` (the venue cannot tell: never re-sent, so
- * dead-lettered), or `wait` (skewguard's own gate refused the read: nothing was asked, try later).
+ * dead-lettered), or `decided` (skewguard's own gate or rules refused the read, so the outcome is theirs: a retry
+ * later for its rate limit, dead for a halt).
  */
 type Presence =
   | { kind: "absent" }
   | { kind: "found"; response: string }
   | { kind: "unknown"; reason: string }
-  | { kind: "wait"; outcome: Outcome };
+  | { kind: "decided"; outcome: Outcome };
 
 async function findAtVenue(env: Env, ctx: ExecutionContext, message: DeliveryMessage): Promise<Presence> {
   const { venue, method, path, body, account } = message;
-  if (idempotent(message) || bodyClientOrderId(body) === undefined) return { kind: "absent" };
+  if (safeToRepeat(venue, method, path) || bodyClientOrderId(body) === undefined) return { kind: "absent" };
   const lookup = PROFILES[venue].orderLookup?.(method, path, body);
   if (!lookup) return { kind: "unknown", reason: `${venue} cannot look up an order by its client_order_id` };
   for (const read of lookup.reads) {
     const request = { method: "GET", ...read, account, priority: "write" as const, by: `hook:${message.route}` };
     const outcome = await sendJson(env, ctx, venue, request, MAX_LOOKUP_BYTES);
     if (outcome.kind === "rate_limited") {
-      return { kind: "wait", outcome: { kind: "retry", reason: "outbound rate limit", delaySeconds: 1 } };
+      return { kind: "decided", outcome: { kind: "retry", reason: "outbound rate limit", delaySeconds: 1 } };
     }
     if (outcome.kind === "refused") {
-      return { kind: "wait", outcome: { kind: "dead", reason: refusedReason(outcome.error) } };
+      return { kind: "decided", outcome: { kind: "dead", reason: refusedReason(outcome.error) } };
     }
     if (outcome.kind !== "answered" || outcome.status < 200 || outcome.status > 299 || outcome.truncated) {
       const what =
@@ -244,7 +242,7 @@ async function attempt(
   if (resend) {
     const presence = await findAtVenue(env, ctx, message);
     if (presence.kind === "found") return { kind: "delivered", status: 200, response: presence.response };
-    if (presence.kind === "wait") return presence.outcome;
+    if (presence.kind === "decided") return presence.outcome;
     if (presence.kind === "unknown") {
       return { kind: "dead", reason: `outcome unknown: ${presence.reason}; not re-sent, so it cannot act twice` };
     }
