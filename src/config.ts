@@ -37,10 +37,10 @@ export interface Config {
   /** The relay tokens, or undefined when `RELAY_TOKENS` is unusable (every authenticated route then answers 503). */
   tokens: TokenTable | undefined;
   /**
-   * Webhook routes: those in use; those whose account cannot sign (not configured, or its bindings are wrong), which
-   * answer 503 at once and queue nothing, by name with why; and every problem.
+   * Webhook routes: those in use; the names of those whose account cannot sign (not configured, or its bindings are
+   * wrong), which answer 503 at once and queue nothing; and every problem (which says why).
    */
-  hooks: { routes: ReadonlyMap<string, HookRoute>; unsignable: ReadonlyMap<string, string>; problems: HookProblem[] };
+  hooks: { routes: ReadonlyMap<string, HookRoute>; unsignable: ReadonlySet<string>; problems: HookProblem[] };
   jobs: { jobs: readonly Job[]; problems: JobProblem[] };
   /** Alert sinks (`ALERTS`), and the quiet period per (event type, subject) (`ALERTS_QUIET_SECONDS`). */
   alerts: { sinks: readonly AlertSink[]; quietSeconds: number };
@@ -121,14 +121,14 @@ function parse(env: object): Config {
   }
 
   const parsedHooks = parseHooks(Reflect.get(env, "HOOKS"));
-  const hooks = { ...parsedHooks, unsignable: new Map<string, string>() };
+  const hooks = { ...parsedHooks, unsignable: new Set<string>() };
   // Routes whose account cannot sign go first, so they cannot knock out a good route in the shared-secret check.
   for (const route of [...hooks.routes.values()]) {
     if (accounts.has(accountKey(route.venue, route.account))) continue;
     hooks.routes.delete(route.name);
     const broken = venueProblems.some((p) => p.venue === route.venue && p.account === route.account);
     const message = `account ${route.account} on ${route.venue} ${broken ? "cannot sign: its bindings are wrong" : "is not configured"} (see /health); the route answers 503`;
-    hooks.unsignable.set(route.name, message);
+    hooks.unsignable.add(route.name);
     hooks.problems.push({ route: route.name, message });
   }
   checkHookSecrets(env, hooks);

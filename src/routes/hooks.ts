@@ -279,7 +279,10 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   const route = routes.get(name);
   if (!route) {
     // A route whose account cannot sign is refused before anything is read or queued, so a sender retries it.
-    if (unsignable.has(name)) throw new HttpError(503, "hook_not_configured", `route ${name}: ${unsignable.get(name)}`);
+    // Unauthenticated, so it says no more than that (the account and why are in GET /health, behind a token).
+    if (unsignable.has(name)) {
+      throw new HttpError(503, "hook_not_configured", "this route's account cannot sign now; nothing was queued");
+    }
     throw new HttpError(404, "not_found", "no such webhook route");
   }
   if (request.method !== "POST") throw new HttpError(405, "method_not_allowed", "webhooks are POST only");

@@ -324,7 +324,9 @@ describe("durable delivery: through the webhook route", () => {
     );
     await waitOnExecutionContext(ctx);
     expect(r.status).toBe(503);
-    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("hook_not_configured");
+    expect(await r.json()).toEqual({
+      error: { code: "hook_not_configured", message: "this route's account cannot sign now; nothing was queued" },
+    });
     expect(deliveries.sent.length).toBe(before);
     expect(sent).toEqual([]);
     const health = await worker.fetch(
