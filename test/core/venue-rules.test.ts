@@ -143,6 +143,11 @@ describe("an order answered 200 but rejected", () => {
     const answer = '{"order_id":"1","event_type":"REJECTED","order_status":"REJECTED","reject_reason":"POST_ONLY"}';
     expect(rejected("POST", "/api/v1/orders", 200, answer)).toBe("POST_ONLY");
     expect(rejected("POST", "/api/v1/orders", 200, '{"event_type":"REJECTED"}')).toBe("REJECTED");
+    // Any 2xx: the edges of the range too.
+    expect(rejected("POST", "/api/v1/orders", 299, '{"event_type":"REJECTED"}')).toBe("REJECTED");
+    expect(rejected("PUT", "/api/v1/orders/1", 201, '{"order_status":"REJECTED"}')).toBe("REJECTED");
+    expect(rejected("POST", "/api/v1/orders", 300, '{"event_type":"REJECTED"}')).toBeUndefined();
+    expect(rejected("POST", "/api/v1/orders", 199, '{"event_type":"REJECTED"}')).toBeUndefined();
   });
   it("a NEW or FILLED order, a read, or a 4xx is not", () => {
     expect(rejected("POST", "/api/v1/orders", 200, '{"event_type":"NEW","order_status":"WORKING"}')).toBeUndefined();
