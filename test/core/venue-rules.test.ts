@@ -2,7 +2,7 @@
 // client_order_id forms, CDE's kill-switch and unlock bodies (both checked when HOOKS is parsed), the reads that find
 // an order of unknown outcome, and INTX's 200 answer that rejects an order.
 import { describe, expect, it } from "vitest";
-import { clientOrderId, parseHooks } from "../../src/core/hooks.ts";
+import { checkField, clientOrderId, mapRequest, parseHooks } from "../../src/core/hooks.ts";
 import { isIntxClientOrderId, PROFILES } from "../../src/core/venue.ts";
 
 describe("INTX client_order_id forms", () => {
@@ -205,5 +205,54 @@ describe("HOOKS: a route's defaults (docs/webhooks.md)", () => {
     expect(route({ verify: "tradingview" })?.timeoutMs).toBe(2_500);
     expect(route({ verify: "bearer" })?.timeoutMs).toBe(10_000);
     expect(route({ verify: "tradingview", timeout_ms: 1_200 })?.timeoutMs).toBe(1_200);
+  });
+});
+
+// Survivors of `npm run mutate` (docs/performance.md, "Mutation score") in the HOOKS rules above and the payload
+// checks they rely on.
+describe("HOOKS and payloads: the edges the mutation run found untested", () => {
+  it("only an INTX order create or modify needs a client_order_id: a GET of orders or another POST does not", () => {
+    const get = { ...orderRoute(undefined), request: { venue: "intx", method: "GET", path: "/api/v1/orders" } };
+    expect(problemsOf(get)).toEqual([]);
+    const other = {
+      ...orderRoute({ amount: "1" }),
+      request: { venue: "intx", method: "POST", path: "/api/v1/transfers/withdraw", body: { amount: "1" } },
+    };
+    expect(problemsOf(other)).toEqual([]);
+    const put = {
+      ...orderRoute({ size: "1", portfolio: "p" }),
+      fields: { id: "id" },
+      request: { venue: "intx", method: "PUT", path: "/api/v1/portfolios/{{id}}", body: { client_order_id: "bad" } },
+    };
+    expect(problemsOf(put)).toEqual([]);
+  });
+
+  it("a path outside the venue's prefix is a problem, whatever else the route says", () => {
+    const route = { ...orderRoute(undefined), request: { venue: "intx", method: "GET", path: "/etc/passwd" } };
+    expect(problemsOf(route)).toEqual(["request.path must be a path under /api/v1/, with no query or dot segments"]);
+  });
+
+  it("a boolean field takes only true or false", () => {
+    expect(checkField("boolean", true)).toEqual({ value: "true" });
+    expect(checkField("boolean", false)).toEqual({ value: "false" });
+    for (const value of ["yes", "true", 1, 0, null])
+      expect(checkField("boolean", value)).toEqual({ error: "must be true or false" });
+  });
+
+  it("a payload value of dots cannot be a path segment: the field is named", () => {
+    const route = parseHooks(
+      JSON.stringify([
+        {
+          name: "cancel",
+          verify: "bearer",
+          secret_binding: "HOOK_C",
+          fields: { id: "id" },
+          request: { venue: "intx", method: "DELETE", path: "/api/v1/orders/{{id}}" },
+        },
+      ]),
+    ).routes.get("cancel");
+    if (!route) throw new Error("the route did not parse");
+    expect(mapRequest(route, new Map([["id", ".."]]))).toEqual({ field: "id", message: "cannot be used in a path" });
+    expect(mapRequest(route, new Map([["id", "o-1"]]))).toMatchObject({ path: "/api/v1/orders/o-1" });
   });
 });
