@@ -13,6 +13,7 @@
 
 import { nextProbeAt } from "../src/core/probe.ts";
 import { type ClockEstimate, type ClockSample, OffsetEstimator, timestampFor } from "../src/lib/estimator.ts";
+import { prng } from "./prng.ts";
 
 export const COUNTS = [1, 2, 5, 10, 50] as const;
 
@@ -20,18 +21,6 @@ interface Venue {
   skewMs: number;
   /** One request sent at local time `t`: the sample it yields. */
   exchange(t: number): ClockSample;
-}
-
-/** A deterministic PRNG (mulberry32), so every run and every estimator sees the same venues. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function venue(random: () => number, rttMin: number, rttMax: number): Venue {

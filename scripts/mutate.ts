@@ -30,6 +30,7 @@ import { stripTypeScriptTypes } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { prng } from "../bench/prng.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DEFAULT_FILES = "src/lib/*.ts,src/core/*.ts,src/adapters/client.ts";
@@ -124,18 +125,6 @@ export function mutantsOf(file: string, text: string): Mutant[] {
     }
   });
   return out;
-}
-
-/** mulberry32: a small seeded generator, so `--seed` makes the sample reproducible. */
-function random(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---- Which tests cover a module ----
@@ -260,7 +249,7 @@ const modules = [...new Set(patterns.flatMap((p) => globSync(p, { cwd: ROOT })))
   .sort();
 const sources = new Map(modules.map((m) => [m, readFileSync(join(ROOT, m), "utf8")]));
 const all = modules.flatMap((m) => mutantsOf(m, sources.get(m) as string));
-const next = random(seed);
+const next = prng(seed);
 const shuffled = all.map((m) => ({ m, k: next() })).sort((a, b) => a.k - b.k);
 const chosen = (sample === undefined ? shuffled : shuffled.slice(0, sample))
   .map(({ m }) => m)
