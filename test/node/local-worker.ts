@@ -139,27 +139,12 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
           bindings,
           outboundService: "sim",
         },
-        {
-          ...sockets,
-          name: "sim",
-          modules: true,
-          scriptPath: sim,
-          compatibilityDate: "2026-10-30",
-          compatibilityFlags: ["nodejs_compat"],
-          bindings: tomlVars(resolve(ROOT, "sim/wrangler.toml")),
-        },
+        { ...simWorkerOptions(sim), ...sockets },
         ...extra.map((w) => ({ ...w, ...sockets, modules: true, outboundService: "sim" })),
       ],
     }),
   );
-  let url: string;
-  try {
-    url = (await mf.ready).origin;
-  } catch (err) {
-    // Without this, a workerd that failed to start leaves Miniflare's loopback server keeping the process alive.
-    await mf.dispose().catch(() => {});
-    throw err;
-  }
+  const url = await readyOrDisposed(mf);
   const direct: Record<string, string> = {};
   if (local.directSockets) {
     for (const name of ["skewguard", "sim", ...extra.map((w) => w.name)]) {
@@ -180,6 +165,29 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
   };
 }
 
+/** The simulator as a Miniflare worker, from its bundle at `scriptPath`, with its own wrangler.toml [vars]. */
+function simWorkerOptions(scriptPath: string) {
+  return {
+    name: "sim",
+    modules: true,
+    scriptPath,
+    compatibilityDate: "2026-10-30",
+    compatibilityFlags: ["nodejs_compat"],
+    bindings: tomlVars(resolve(ROOT, "sim/wrangler.toml")),
+  };
+}
+
+/** The origin once workerd is up; a workerd that failed to start is disposed of, or Miniflare's loopback server
+ * would keep the process alive. */
+async function readyOrDisposed(mf: Miniflare): Promise<string> {
+  try {
+    return (await mf.ready).origin;
+  } catch (err) {
+    await mf.dispose().catch(() => {});
+    throw err;
+  }
+}
+
 export interface LocalSim {
   /** The simulator's origin, e.g. http://127.0.0.1:51234: any client may sign requests to it. */
   url: string;
@@ -196,25 +204,10 @@ export async function startSim(): Promise<LocalSim> {
       host: "127.0.0.1",
       port: 0,
       handleStructuredLogs: () => {},
-      workers: [
-        {
-          name: "sim",
-          modules: true,
-          scriptPath: sim,
-          compatibilityDate: "2026-10-30",
-          compatibilityFlags: ["nodejs_compat"],
-          bindings: tomlVars(resolve(ROOT, "sim/wrangler.toml")),
-        },
-      ],
+      workers: [simWorkerOptions(sim)],
     }),
   );
-  let url: string;
-  try {
-    url = (await mf.ready).origin;
-  } catch (err) {
-    await mf.dispose().catch(() => {});
-    throw err;
-  }
+  const url = await readyOrDisposed(mf);
   return {
     url,
     async simControl(change) {

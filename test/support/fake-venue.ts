@@ -2,8 +2,22 @@
 // its own HMAC (@noble/hashes, independent of src/core), and a 5 s window, like the real gateways.
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { NO_RULES } from "../../src/core/guards.ts";
+import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
 
 export const SECRET_B64 = "c2tld2d1YXJkLWRldi1zZWNyZXQtbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=";
+
+/** An INTX account the fake venue accepts: key `k`, passphrase `p`, SECRET_B64, unpaced, no rules. */
+export const FAKE_INTX: VenueConfig = {
+  profile: PROFILES.intx,
+  account: "default",
+  baseUrl: "https://venue.test",
+  windowSeconds: 5,
+  secretEncoding: "base64",
+  pacing: undefined,
+  credentials: new Credentials("k", SECRET_B64, "p"),
+  rules: NO_RULES,
+};
 
 function b64(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes));

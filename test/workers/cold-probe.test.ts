@@ -5,22 +5,12 @@
 import { describe, expect, it } from "vitest";
 import { type ClientOptions, SignedClient } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { NO_RULES } from "../../src/core/guards.ts";
-import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { PROFILES } from "../../src/core/venue.ts";
 import type { ClockEstimate } from "../../src/lib/index.ts";
 import { KeyCache } from "../../src/lib/key.ts";
-import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
+import { FAKE_INTX, fakeVenue } from "../support/fake-venue.ts";
 
-const config: VenueConfig = {
-  profile: PROFILES.intx,
-  account: "default",
-  baseUrl: "https://venue.test",
-  windowSeconds: 5,
-  secretEncoding: "base64",
-  pacing: undefined,
-  credentials: new Credentials("k", SECRET_B64, "p"),
-  rules: NO_RULES,
-};
+const config = FAKE_INTX;
 const SKEW_MS = 37_250;
 const isProbe = (request: Request) => new URL(request.url).pathname === PROFILES.intx.apiPrefix;
 
