@@ -9,7 +9,7 @@
  * Exit codes: 0 every expectation holds; 1 one does not (the report says which); 2 bad arguments or credentials.
  */
 import { parseArgs } from "node:util";
-import { parseBaseUrl, type VenueName } from "../src/core/venue.ts";
+import { parseBaseUrl } from "../src/core/venue-config.ts";
 import { parseImfFixdate, venueSample } from "../src/lib/date.ts";
 import { type ClockSample, halfWidthMs, OffsetEstimator, timestampFor } from "../src/lib/estimator.ts";
 import {
@@ -20,6 +20,7 @@ import {
   windowVerdict,
 } from "../src/lib/rejection.ts";
 import { signHeaders } from "../src/lib/sign.ts";
+import { DEFAULT_VENUES } from "../src/venues/index.ts";
 import { accountConfig, readVars, reportFailure, signingIdentity, UsageError } from "./sign.ts";
 
 const USAGE = `usage: npm run --silent probe-venue -- --venue intx|cde [--account NAME] [--base-url URL] [--json]
@@ -32,8 +33,6 @@ INTX_BASE_URL / CDE_BASE_URL, else the venue's production URL. Exit 0 all expect
 arguments or credentials.`;
 
 /** The signed read: cheap, read-only, and refused before anything else when its timestamp is stale. */
-const READ_PATH: Record<VenueName, string> = { intx: "/api/v1/portfolios", cde: "/rest/v2/positions" };
-const ROOT_PATH: Record<VenueName, string> = { intx: "/api/v1/", cde: "/rest/" };
 const STALE_SECONDS = 60;
 const BODY_CHARS = 300;
 const TIMEOUT_MS = 10_000;
@@ -121,7 +120,7 @@ export function redactor(values: readonly string[]): (text: string) => string {
 }
 
 interface Options {
-  venue: VenueName;
+  venue: string;
   account: string | undefined;
   baseUrl: string | undefined;
   json: boolean;
@@ -153,13 +152,14 @@ function parse(argv: string[]): Options | "help" {
   }
   if (values.help) return "help";
   const { venue } = values;
-  if (venue !== "intx" && venue !== "cde") throw new UsageError("--venue must be intx or cde");
-  return { venue, account: values.account, baseUrl: values["base-url"], json: values.json === true };
+  const profile = DEFAULT_VENUES.get(venue);
+  if (!profile) throw new UsageError(`--venue must be ${DEFAULT_VENUES.names.join(" or ")}`);
+  return { venue: profile.name, account: values.account, baseUrl: values["base-url"], json: values.json === true };
 }
 
 /** What the probe found, as `--json` prints it. */
 export interface Report {
-  venue: VenueName;
+  venue: string;
   account: string;
   baseUrl: string;
   windowSeconds: number;
@@ -238,7 +238,7 @@ async function probe(options: Options): Promise<Report> {
   }
 
   // 1. The API root, unsigned: what skewguard's clock probe sends, and the same without asking for JSON.
-  const root = ROOT_PATH[options.venue];
+  const root = config.profile.apiPrefix;
   const rootJson = await send("1a", root, JSON_TYPE);
   const rootAny = await send("1b", root, ANY_TYPE);
 
@@ -247,7 +247,7 @@ async function probe(options: Options): Promise<Report> {
   for (const sample of [rootJson.sample, rootAny.sample]) if (sample) estimator.add(sample);
   const estimate = estimator.estimate(Date.now());
   const goodTimestamp = timestampFor(Date.now(), estimate);
-  const read = READ_PATH[options.venue];
+  const read = config.profile.probeRead;
   const good = await send("2", read, JSON_TYPE, goodTimestamp);
 
   // 3. The same read signed 60 s stale, which the venue must refuse: with and without asking for JSON.

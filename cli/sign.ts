@@ -8,11 +8,12 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ACCOUNT_NAME } from "../src/core/accounts.ts";
-import { defaultAccount, PROFILES, parseVenue, type VenueConfig, type VenueName } from "../src/core/venue.ts";
+import { defaultAccount, parseVenue, type VenueConfig } from "../src/core/venue-config.ts";
 import { ConfigError, SigningInputError } from "../src/lib/errors.ts";
 import { importHmacKey, secretBytes } from "../src/lib/key.ts";
 import { prehash, requestPath, signingMethod } from "../src/lib/prehash.ts";
 import { checkTimestamp, type SigningIdentity, signHeaders } from "../src/lib/sign.ts";
+import { DEFAULT_VENUES } from "../src/venues/index.ts";
 
 const USAGE = `usage: npm run --silent sign -- --venue cde|intx [--account NAME] --method METHOD --url URL
          [--timestamp SECONDS] [--body TEXT | --body-file FILE] [--curl]
@@ -57,8 +58,9 @@ function shellQuote(text: string): string {
  * One account's configuration, read by the Worker's own parser from `vars`: the same bindings, defaults and
  * refusals (a bad secret throws a ConfigError naming it, never its value). With no account, the venue's default.
  */
-export function accountConfig(venue: VenueName, account = "default", vars: object = readVars()): VenueConfig {
-  const profile = PROFILES[venue];
+export function accountConfig(venue: string, account = "default", vars: object = readVars()): VenueConfig {
+  const profile = DEFAULT_VENUES.get(venue);
+  if (!profile) throw new UsageError(`--venue must be ${DEFAULT_VENUES.names.join(" or ")}`);
   if (!ACCOUNT_NAME.test(account)) throw new UsageError("--account must be an account name (a-z, 0-9, -)");
   // The Worker's prefix rule: account alpha on INTX reads INTX_ALPHA_API_KEY, …; default reads INTX_API_KEY, ….
   const spec =
@@ -119,7 +121,9 @@ async function main(argv: string[]): Promise<string> {
   }
   if (values.help) return USAGE;
   const { venue, method, url } = values;
-  if (venue !== "intx" && venue !== "cde") throw new UsageError("--venue must be intx or cde");
+  if (typeof venue !== "string" || !DEFAULT_VENUES.get(venue)) {
+    throw new UsageError(`--venue must be ${DEFAULT_VENUES.names.join(" or ")}`);
+  }
   if (!method || !/^[A-Za-z]+$/.test(method)) throw new UsageError("--method is required, e.g. GET or POST");
   if (!url || !URL.canParse(url)) throw new UsageError("--url must be an absolute URL");
   if (values.body !== undefined && values["body-file"] !== undefined) {

@@ -1,7 +1,7 @@
 /**
- * Every setting skewguard reads, parsed once per isolate from the Worker's bindings: venues, relay tokens,
- * webhook routes, jobs, clock sync and retention. Everything else reads `config(env)`; nothing parses a binding
- * again. Each problem names its binding (never a value), is logged once when the isolate first parses the
+ * Every setting skewguard reads, parsed once per isolate from the Worker's bindings (by src/runtime.ts): venues,
+ * relay tokens, webhook routes, jobs, clock sync and retention. Everything else reads `config(env)`; nothing parses a
+ * binding again. Each problem names its binding (never a value), is logged once when the isolate first parses the
  * bindings, and is listed by `GET /health`.
  */
 import { log } from "./adapters/log.ts";
@@ -10,8 +10,9 @@ import { type AlertSink, parseAlerts } from "./core/alerts.ts";
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
 import { parseTokens, TokenTable } from "./core/tokens.ts";
-import { accountKey, parseVenues, type VenueConfig, type VenueName, type VenueProblem } from "./core/venue.ts";
+import { accountKey, parseVenues, type VenueConfig, type VenueProblem } from "./core/venue-config.ts";
 import { ConfigError } from "./lib/errors.ts";
+import type { Venues } from "./venues/index.ts";
 
 /** Active clock probes: `never`; `cold` (default) = one probe when nothing is known; `always` = also narrow. */
 export type SyncMode = "never" | "cold" | "always";
@@ -29,10 +30,14 @@ export interface Problem {
 }
 
 export interface Config {
+  /** The venues this Worker serves (src/venues/): what routes, accounts, guards and logs derive from. */
+  profiles: Venues;
   /** Per venue, an account whose host settings (base URL, window) stand for the venue. */
-  venues: Partial<Record<VenueName, VenueConfig>>;
+  venues: Readonly<Record<string, VenueConfig>>;
   /** Every available account, by `accountKey(venue, name)`. */
   accounts: ReadonlyMap<string, VenueConfig>;
+  /** Accounts named in the configuration that cannot sign (their entry or bindings are wrong), by `accountKey`. */
+  broken: ReadonlySet<string>;
   venueProblems: VenueProblem[];
   /** The relay tokens, or undefined when `RELAY_TOKENS` is unusable (every authenticated route then answers 503). */
   tokens: TokenTable | undefined;
@@ -102,14 +107,20 @@ function parseLocationHint(value: string | undefined, problems: Problem[]) {
   return undefined;
 }
 
-function parse(env: object): Config {
+function parse(env: object, profiles: Venues): Config {
   const problems: Problem[] = [];
-  const listed = parseAccounts(Reflect.get(env, "ACCOUNTS"));
+  const listed = parseAccounts(Reflect.get(env, "ACCOUNTS"), profiles);
   for (const { account, message } of listed.problems) problems.push({ binding: "ACCOUNTS", subject: account, message });
-  const { venues, accounts, problems: venueProblems } = parseVenues(env, listed.specs);
+  const { venues, accounts, problems: venueProblems } = parseVenues(env, profiles, listed.specs);
+  const broken = new Set<string>();
   for (const { venue, account, binding: name, message } of venueProblems) {
     const subject = account === "default" ? venue : `${venue}:${account}`;
     problems.push({ binding: name, subject, message, ...(account === "default" ? {} : { via: "ACCOUNTS" }) });
+    broken.add(accountKey(venue, account));
+  }
+  // An ACCOUNTS entry with a problem names an account on some venue: it is broken on every venue it could mean.
+  for (const { account } of listed.problems) {
+    for (const profile of profiles.list) broken.add(accountKey(profile.name, account));
   }
 
   let tokens: TokenTable | undefined;
@@ -120,7 +131,7 @@ function parse(env: object): Config {
     problems.push({ binding: err.binding, message: err.message });
   }
 
-  const parsedHooks = parseHooks(Reflect.get(env, "HOOKS"));
+  const parsedHooks = parseHooks(Reflect.get(env, "HOOKS"), profiles);
   const hooks = { ...parsedHooks, unsignable: new Set<string>() };
   // Routes whose account cannot sign go first, so they cannot knock out a good route in the shared-secret check.
   for (const route of [...hooks.routes.values()]) {
@@ -143,7 +154,7 @@ function parse(env: object): Config {
       });
     }
   }
-  const jobs = parseJobs(Reflect.get(env, "JOBS"), new Set(accounts.keys()));
+  const jobs = parseJobs(Reflect.get(env, "JOBS"), new Set(accounts.keys()), profiles);
   for (const { job, message } of jobs.problems) problems.push({ binding: "JOBS", subject: job, message });
   for (const job of jobs.jobs) {
     if (job.forward && binding(env, job.forward.secretBinding) === undefined) {
@@ -180,8 +191,10 @@ function parse(env: object): Config {
   const durableObjects = parseLocationHint(binding(env, "DO_LOCATION_HINT"), problems);
   for (const problem of problems) log("error", { event: "config", ...problem });
   return {
+    profiles,
     venues,
     accounts,
+    broken,
     venueProblems,
     tokens,
     hooks,
@@ -224,20 +237,13 @@ function checkHookSecrets(env: object, hooks: { routes: Map<string, HookRoute>; 
 export function healthProblems(setup: Config): Problem[] {
   if (Object.keys(setup.venues).length > 0 || setup.venueProblems.length > 0) return setup.problems;
   const none = {
-    binding: "INTX_API_KEY, CDE_API_KEY",
+    binding: setup.profiles.list.map((p) => `${p.envPrefix}API_KEY`).join(", "),
     message: "no venue is configured; set one venue's API key, secret and passphrase",
   };
   return [...setup.problems, none];
 }
 
-const cache = new WeakMap<object, Config>();
-
-/** The configuration of `env`, parsed on first use and kept for the isolate's life. */
-export function config(env: object): Config {
-  let parsed = cache.get(env);
-  if (!parsed) {
-    parsed = parse(env);
-    cache.set(env, parsed);
-  }
-  return parsed;
+/** Parses every setting of `env` for `profiles`; src/runtime.ts keeps the result for the isolate's life. */
+export function parseConfig(env: object, profiles: Venues): Config {
+  return parse(env, profiles);
 }

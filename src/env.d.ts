@@ -1,15 +1,9 @@
 // Optional settings, merged into the `Env` that `wrangler types` generates from wrangler.toml and
-// .dev.vars.example: each is read (and checked) by `config(env)` in src/config.ts.
+// .dev.vars.example: each is read (and checked) by `config(env)` in src/config.ts. A venue's own settings
+// (`<envPrefix>WINDOW_SECONDS`, `…SECRET_ENCODING`, `…RATE_LIMIT_PER_SECOND`, `…RATE_BURST`) are read by name from
+// its profile's prefix (src/core/venue-config.ts), so they are not listed here.
 declare namespace Cloudflare {
   interface Env {
-    INTX_SECRET_ENCODING?: string;
-    CDE_SECRET_ENCODING?: string;
-    INTX_WINDOW_SECONDS?: string;
-    CDE_WINDOW_SECONDS?: string;
-    INTX_RATE_LIMIT_PER_SECOND?: string;
-    CDE_RATE_LIMIT_PER_SECOND?: string;
-    INTX_RATE_BURST?: string;
-    CDE_RATE_BURST?: string;
     CLOCK_SYNC?: string;
     RUNS_RETENTION_DAYS?: string;
     ALERTS?: string;

@@ -1,107 +1,11 @@
 /**
- * skewguard's Worker entry: the fetch (HTTP routes), scheduled (cron jobs, and held-back alerts) and queue (durable
- * deliveries and alerts, told apart by message kind) handlers. Wiring only; the work lives in `routes/` and `adapters/`.
+ * skewguard's Worker entry: the handlers for the venues in src/venues/, and the Durable Object classes its bindings
+ * name. The wiring is src/worker.ts.
  */
-import { AutoRouter, type IRequest } from "itty-router";
-import { type AlertMessage, flushHeldAlerts, raiseConfigProblems } from "./adapters/alerts.ts";
-import { consumeDeliveries, type DeliveryMessage, sweepStuckRedrives } from "./adapters/deliveries.ts";
-import { runScheduled } from "./adapters/jobs.ts";
-import { log } from "./adapters/log.ts";
-import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
-import { alerts } from "./routes/alerts.ts";
-import { clientKey, limitInbound } from "./routes/auth.ts";
-import { clock } from "./routes/clock.ts";
-import { consoleAction, consoleGet, consoleLogin } from "./routes/console.ts";
-import { deliveries, delivery, retryDelivery } from "./routes/deliveries.ts";
-import { health } from "./routes/health.ts";
-import { hook } from "./routes/hooks.ts";
-import { errorResponse, HttpError, toErrorResponse } from "./routes/http.ts";
-import { jobs, runs } from "./routes/jobs.ts";
-import { relay } from "./routes/relay.ts";
+import { DEFAULT_VENUES } from "./venues/index.ts";
+import { createWorker } from "./worker.ts";
 
-type Args = [Env, ExecutionContext];
-
-const onlyGet = () => {
-  throw new HttpError(405, "method_not_allowed", "only GET is allowed here");
-};
-
-const router = AutoRouter<IRequest, Args>({
-  before: [(req, env) => limitInbound(env, clientKey(req))],
-  catch: toErrorResponse,
-  missing: () => errorResponse(404, "not_found", "no such route; see README.md for the routes skewguard serves"),
-});
-
-router
-  .get("/health", (req, env) => health(req, env))
-  .all("/health", onlyGet)
-  .get("/clock", (_req, env) => clock(env))
-  .all("/clock", onlyGet)
-  .all("/intx/*", (req, env, ctx) => relay("intx", req, env, ctx))
-  .all("/cde/*", (req, env, ctx) => relay("cde", req, env, ctx))
-  .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req, env, ctx))
-  .get("/accounts", (req, env) => accounts(req, env))
-  .all("/accounts/:venue/:account/halt", (req, env, ctx) =>
-    haltAccount(req.params.venue ?? "", req.params.account ?? "", req, env, ctx),
-  )
-  .all("/halt", (req, env, ctx) => haltAll(req, env, ctx))
-  .get("/jobs", (req, env) => jobs(req, env))
-  .get("/jobs/:name/runs", (req, env) => runs(req.params.name ?? "", req, env))
-  .get("/console", (req, env) => consoleGet(req, env))
-  .post("/console/login", (req, env) => consoleLogin(req, env))
-  .post("/console/:action", (req, env, ctx) => consoleAction(req.params.action ?? "", req, env, ctx))
-  .all("/console", () => {
-    throw new HttpError(405, "method_not_allowed", "GET /console shows the console");
-  })
-  .get("/alerts", (req, env) => alerts(req, env))
-  .get("/deliveries", (req, env) => deliveries(req, env))
-  .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
-  .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx));
-
-/** The venue and account a relay route addresses, for the log line (never a key). */
-function venueOf(route: string): { venue?: string; account?: string } {
-  const m = /^\/(intx|cde)\/([a-z0-9-]{1,32})\//.exec(route);
-  if (!m) return {};
-  const account = m[2] === "api" || m[2] === "rest" ? "default" : m[2];
-  return { venue: m[1], account };
-}
-
-/** Every response carries a request id, and every request leaves one JSON log line with no secrets in it. */
-async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const id = crypto.randomUUID();
-  const started = Date.now();
-  raiseConfigProblems(env, ctx);
-  let response: Response = await router.fetch(request, env, ctx);
-  if (response.webSocket == null) response = new Response(response.body, response);
-  response.headers.set("x-request-id", id);
-  const route = new URL(request.url).pathname;
-  log(response.status >= 500 ? "error" : "info", {
-    event: "request",
-    id,
-    method: request.method,
-    route: route.length > 200 ? `${route.slice(0, 200)}…` : route,
-    ...venueOf(route),
-    status: response.status,
-    attempts: Number(response.headers.get("x-skewguard-attempts")) || undefined,
-    offset_ms: Number(response.headers.get("x-skewguard-offset-ms")) || undefined,
-    uncertainty_ms: Number(response.headers.get("x-skewguard-uncertainty-ms")) || undefined,
-    ms: Date.now() - started,
-  });
-  return response;
-}
-
-export default {
-  fetch,
-  scheduled: (controller, env, ctx) => {
-    raiseConfigProblems(env, ctx);
-    ctx.waitUntil(flushHeldAlerts(env));
-    ctx.waitUntil(sweepStuckRedrives(env, ctx));
-    return runScheduled(controller, env, ctx);
-  },
-  queue: (batch, env, ctx) => {
-    raiseConfigProblems(env, ctx);
-    return consumeDeliveries(batch, env, ctx);
-  },
-} satisfies ExportedHandler<Env, DeliveryMessage | AlertMessage>;
+export default createWorker(DEFAULT_VENUES);
 
 export { ClockState } from "./adapters/clock-store.ts";
 export { HookLedger } from "./adapters/hook-ledger.ts";

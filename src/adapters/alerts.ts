@@ -6,9 +6,10 @@
  * Nothing here ever throws into, or waits inside, the request that raised the event: the callers hand `raise` to
  * `waitUntil` (`raiseLater`).
  */
-import { binding, config } from "../config.ts";
+import { binding } from "../config.ts";
 import { type AlertEvent, alertBody, events, type RaisedAlert, UNQUIETED, wants } from "../core/alerts.ts";
-import { signWebhook } from "../core/standard-webhooks.ts";
+import { signWebhook, webhookKey } from "../core/standard-webhooks.ts";
+import { config, runtime } from "../runtime.ts";
 import { errorName, log } from "./log.ts";
 
 /** What travels through the queue for one alert and one sink. */
@@ -187,12 +188,10 @@ export function raiseLater(env: Env, ctx: { waitUntil(promise: Promise<unknown>)
   ctx.waitUntil(raise(env, event));
 }
 
-/** Problems already raised by this isolate: `config.problem` is raised once per isolate and problem. */
-const raisedProblems = new Set<string>();
-
-/** Raises `config.problem` for each configuration problem this isolate has not raised yet. */
+/** Raises `config.problem` for each configuration problem this isolate has not raised yet (once each). */
 export function raiseConfigProblems(env: Env, ctx: { waitUntil(promise: Promise<unknown>): void }): void {
-  for (const { binding: name, subject, message } of config(env).problems) {
+  const { config: setup, raisedProblems } = runtime(env);
+  for (const { binding: name, subject, message } of setup.problems) {
     const key = `${name}\n${subject ?? ""}\n${message}`;
     if (raisedProblems.has(key)) continue;
     raisedProblems.add(key);
@@ -213,7 +212,9 @@ async function post(env: Env, message: AlertMessage): Promise<AlertOutcome> {
     const secret = binding(env, sink.secretBinding ?? "");
     if (secret === undefined) return { kind: "failed", error: `${sink.secretBinding} is not set` };
     try {
-      Object.assign(headers, await signWebhook(secret, message.alert.id, Math.floor(Date.now() / 1000), body));
+      const name = sink.secretBinding ?? "";
+      const key = await runtime(env).key(`whsec ${name}`, () => webhookKey(secret, name));
+      Object.assign(headers, await signWebhook(key, message.alert.id, Math.floor(Date.now() / 1000), body));
     } catch {
       return { kind: "failed", error: `${sink.secretBinding} is not a whsec_ secret` };
     }

@@ -8,11 +8,11 @@
  *   - a POST is never retried on 5xx, 429, network error or timeout: the venue may have processed it.
  */
 
-import { config, type SyncMode } from "../config.ts";
+import type { SyncMode } from "../config.ts";
 import { type AlertEvent, events } from "../core/alerts.ts";
-import { isOrder, passesHalt, type RequestKind, requestKind, type Screened, screen } from "../core/guards.ts";
+import { isOrder, passesHalt, type Screened, screen } from "../core/guards.ts";
 import type { Priority } from "../core/pacing.ts";
-import { accountKey, type VenueConfig, type VenueName } from "../core/venue.ts";
+import { accountKey, type VenueConfig } from "../core/venue-config.ts";
 import {
   type ClockEstimate,
   type ClockSample,
@@ -25,6 +25,8 @@ import {
   venueMessage,
   venueSample,
 } from "../lib/index.ts";
+import { config } from "../runtime.ts";
+import { classify, type RequestKind } from "../venues/profile.ts";
 import { raiseLater } from "./alerts.ts";
 import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";
@@ -208,7 +210,7 @@ export class SignedClient implements VenueClient {
   async send(request: VenueRequest): Promise<VenueResult> {
     const { credentials, secretEncoding, baseUrl, profile } = this.config;
     const method = request.method.toUpperCase();
-    const kind = requestKind(profile.name, method, request.path);
+    const kind = classify(profile, method, request.path);
     // The account's rules come first: a refused request is never signed, and takes no send slot.
     const { body: payload, ordersPerMinute } = this.#screen(kind, request);
     const url = `${baseUrl}${request.path}${request.query ? `?${request.query}` : ""}`;
@@ -701,7 +703,7 @@ export function echoes(body: Uint8Array, headers: Headers, values: readonly stri
 const keys = new KeyCache();
 const importedKeys = new WeakMap<object, CryptoKey | Promise<CryptoKey>>();
 
-function clockStore(env: Env, venue: VenueName, baseUrl: string) {
+function clockStore(env: Env, venue: string, baseUrl: string) {
   return env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${baseUrl}`), config(env).durableObjects);
 }
 
@@ -709,7 +711,7 @@ function clockStore(env: Env, venue: VenueName, baseUrl: string) {
  * This isolate's clock for `venue`, seeded from the shared estimate first if it is cold, exactly as the next signed
  * request would be; undefined when the venue is not configured. For `/clock` and `/health`.
  */
-export async function preparedClock(env: Env, venue: VenueName): Promise<VenueClock | undefined> {
+export async function preparedClock(env: Env, venue: string): Promise<VenueClock | undefined> {
   const venueConfig = config(env).venues[venue];
   if (!venueConfig) return undefined;
   const clock = venueClock(venue, venueConfig.baseUrl);
@@ -718,7 +720,7 @@ export async function preparedClock(env: Env, venue: VenueName): Promise<VenueCl
 }
 
 /** An account's gate (adapters/rate-gate.ts): its halt, order count and send slots. */
-export function accountGate(env: Env, venue: VenueName, account: string) {
+export function accountGate(env: Env, venue: string, account: string) {
   return env.RATE_GATE.get(
     env.RATE_GATE.idFromName(`account ${accountKey(venue, account)}`),
     config(env).durableObjects,
@@ -728,7 +730,7 @@ export function accountGate(env: Env, venue: VenueName, account: string) {
 /** The signed client for an account of `venue` (default `default`), or undefined when it is not configured. */
 export function venueClient(
   env: Env,
-  venue: VenueName,
+  venue: string,
   ctx?: { waitUntil(promise: Promise<unknown>): void },
   options: ClientOptions & { account?: string } = {},
 ): VenueClient | undefined {
@@ -787,7 +789,7 @@ export interface JsonRequest {
 export async function sendJson(
   env: Env,
   ctx: ExecutionContext,
-  venue: VenueName,
+  venue: string,
   request: JsonRequest,
   maxBytes: number,
 ): Promise<VenueOutcome> {

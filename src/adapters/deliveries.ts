@@ -6,8 +6,9 @@
 
 import { events } from "../core/alerts.ts";
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
-import { PROFILES, safeToRepeat, type VenueName } from "../core/venue.ts";
 import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
+import { config } from "../runtime.ts";
+import { orderRejection, safeToRepeat, type VenueProfile } from "../venues/profile.ts";
 import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";
 import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
 import { errorName, log } from "./log.ts";
@@ -16,7 +17,7 @@ import { errorName, log } from "./log.ts";
 export interface DeliveryMessage {
   id: string;
   route: string;
-  venue: VenueName;
+  venue: string;
   /** The account that signs it; absent in messages queued before accounts existed, meaning `default`. */
   account?: string;
   method: string;
@@ -53,8 +54,8 @@ function bodyClientOrderId(body: string | undefined): string | undefined {
  * when the venue can be asked first whether it has the order: a body carrying a `client_order_id`, looked up before
  * any re-send (`findAtVenue`).
  */
-export function retrySafe(mapped: MappedRequest): boolean {
-  return safeToRepeat(mapped.venue, mapped.method, mapped.path) || bodyClientOrderId(mapped.body) !== undefined;
+export function retrySafe(profile: VenueProfile, mapped: MappedRequest): boolean {
+  return safeToRepeat(profile, mapped.method, mapped.path) || bodyClientOrderId(mapped.body) !== undefined;
 }
 
 /** The queue refused the message; nothing was recorded or sent. */
@@ -83,7 +84,7 @@ export async function enqueueDelivery(
     body: mapped.body,
     receivedAt: now,
     maxAgeSeconds: route.maxAgeSeconds,
-    retrySafe: retrySafe(mapped),
+    retrySafe: retrySafe(route.profile, mapped),
   };
   try {
     await env.DB.prepare(
@@ -130,8 +131,10 @@ type Presence =
 
 async function findAtVenue(env: Env, ctx: ExecutionContext, message: DeliveryMessage): Promise<Presence> {
   const { venue, method, path, body, account } = message;
-  if (safeToRepeat(venue, method, path) || bodyClientOrderId(body) === undefined) return { kind: "absent" };
-  const lookup = PROFILES[venue].orderLookup?.(method, path, body);
+  const profile = config(env).profiles.get(venue);
+  if (!profile) return { kind: "unknown", reason: `${venue} is not a venue this Worker serves` };
+  if (safeToRepeat(profile, method, path) || bodyClientOrderId(body) === undefined) return { kind: "absent" };
+  const lookup = profile.orderLookup?.(method, path, body);
   if (!lookup) return { kind: "unknown", reason: `${venue} cannot look up an order by its client_order_id` };
   for (const read of lookup.reads) {
     const request = { method: "GET", ...read, account, priority: "write" as const, by: `hook:${message.route}` };
@@ -283,7 +286,8 @@ async function attempt(
       return unknownOutcome(failureReason(outcome.kind, outcome.detail));
   }
   const { status, text } = outcome;
-  const rejected = PROFILES[message.venue].rejectedOrder(message.method, message.path, status, text);
+  const profile = config(env).profiles.get(message.venue);
+  const rejected = profile && orderRejection(profile, message.method, message.path, status, text);
   if (rejected !== undefined) {
     return { kind: "dead", reason: `venue rejected the order: ${rejected}`, status, response: text };
   }

@@ -3,7 +3,7 @@
  * some accounts, logged and alerted, and read each account's halts and order count from its gate.
  */
 import { events } from "../core/alerts.ts";
-import type { VenueConfig } from "../core/venue.ts";
+import type { VenueConfig } from "../core/venue-config.ts";
 import { raiseLater } from "./alerts.ts";
 import { accountGate } from "./client.ts";
 import { errorName, log } from "./log.ts";

@@ -4,12 +4,12 @@
  * Standard Webhooks, retries failed forwards on later triggers, and prunes old history. The typed queries that
  * `GET /jobs` and `GET /jobs/<name>/runs` read live here too.
  */
-import { binding, config } from "../config.ts";
+import { binding } from "../config.ts";
 import { events } from "../core/alerts.ts";
 import type { Job } from "../core/jobs.ts";
-import { signWebhook } from "../core/standard-webhooks.ts";
-import type { VenueName } from "../core/venue.ts";
+import { signWebhook, webhookKey } from "../core/standard-webhooks.ts";
 import { venueMessage } from "../lib/index.ts";
+import { config, runtime } from "../runtime.ts";
 import { raiseLater } from "./alerts.ts";
 import { failureReason, sendJson, venueClient } from "./client.ts";
 import { pruneHistory } from "./history.ts";
@@ -144,7 +144,9 @@ async function forward(env: Env, job: Job, scheduledAt: number, run: Omit<RunVie
   if (secret === undefined) return `the secret binding ${job.forward.secretBinding} is not set`;
   const body = JSON.stringify(run);
   try {
-    const headers = await signWebhook(secret, `${job.name}:${scheduledAt}`, Math.floor(Date.now() / 1000), body);
+    const name = job.forward.secretBinding;
+    const key = await runtime(env).key(`whsec ${name}`, () => webhookKey(secret, name));
+    const headers = await signWebhook(key, `${job.name}:${scheduledAt}`, Math.floor(Date.now() / 1000), body);
     const response = await fetch(job.forward.url, {
       method: "POST",
       body,
@@ -301,8 +303,8 @@ export async function runScheduled(controller: ScheduledController, env: Env, ct
   const { venues, clockSync, jobs, retentionDays } = config(env);
   // With CLOCK_SYNC=always, each trigger also keeps every venue's clock narrow, off the request path.
   if (clockSync === "always") {
-    for (const venue of Object.keys(venues) as VenueName[]) {
-      const client = venueClient(env, venue, ctx, { account: venues[venue]?.account });
+    for (const [venue, stand] of Object.entries(venues)) {
+      const client = venueClient(env, venue, ctx, { account: stand.account });
       if (client) ctx.waitUntil(client.syncNow());
     }
   }

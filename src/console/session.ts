@@ -13,21 +13,17 @@ export const SESSION_COOKIE = "__Host-skewguard-console";
 export const SESSION_SECONDS = 30 * 60;
 
 const encoder = new TextEncoder();
-const keys = new WeakMap<TokenTable, Promise<CryptoKey>>();
 
-/** The session key: HMAC-SHA-256 under `secret` over a label and every token, itself an HMAC key. */
-export function sessionKey(tokens: TokenTable, secret: string): Promise<CryptoKey> {
-  let key = keys.get(tokens);
-  if (!key) {
-    const material = ["skewguard console session v1", ...tokens.entries.map((entry) => entry.token)].join("\n");
-    const hmac = { name: "HMAC", hash: "SHA-256" } as const;
-    key = crypto.subtle
-      .importKey("raw", encoder.encode(secret), hmac, false, ["sign"])
-      .then((outer) => crypto.subtle.sign("HMAC", outer, encoder.encode(material)))
-      .then((derived) => crypto.subtle.importKey("raw", derived, hmac, false, ["sign", "verify"]));
-    keys.set(tokens, key);
-  }
-  return key;
+/**
+ * The session key: HMAC-SHA-256 under `secret` over a label and every token, itself an HMAC key. Derived once per
+ * isolate (the runtime keeps it: routes/console.ts).
+ */
+export async function sessionKey(tokens: TokenTable, secret: string): Promise<CryptoKey> {
+  const material = ["skewguard console session v1", ...tokens.entries.map((entry) => entry.token)].join("\n");
+  const hmac = { name: "HMAC", hash: "SHA-256" } as const;
+  const outer = await crypto.subtle.importKey("raw", encoder.encode(secret), hmac, false, ["sign"]);
+  const derived = await crypto.subtle.sign("HMAC", outer, encoder.encode(material));
+  return crypto.subtle.importKey("raw", derived, hmac, false, ["sign", "verify"]);
 }
 
 /** HMAC-SHA-256 of `text`, base64url without padding (43 characters). */

@@ -4,13 +4,14 @@
  * `INTX_ALPHA_API_KEY`, `…_API_SECRET`, `…_API_PASSPHRASE`), and optionally its own secret encoding and rate limit.
  * Today's `INTX_API_*` / `CDE_API_*` are the account `default`, which may be listed to give it settings. Pure.
  */
+import type { Venues } from "../venues/index.ts";
+import type { VenueProfile } from "../venues/profile.ts";
 import { type AccountRules, parseGuards } from "./guards.ts";
 import { isRecord, parseJsonList } from "./parse.ts";
-import { type AccountSpec, PROFILES, VENUES, type VenueName } from "./venue.ts";
+import type { AccountSpec } from "./venue-config.ts";
 
 /** Account names: short and safe in a URL path segment, never the first segment of a venue's API prefix. */
 export const ACCOUNT_NAME = /^[a-z0-9-]{1,32}$/;
-const RESERVED = new Set(["api", "rest"]);
 
 export interface AccountProblem {
   account: string;
@@ -24,20 +25,21 @@ const KEYS = new Set(["name", "venue", "secrets", "secret_encoding", "rate_limit
  * refuses every order, and every write if the entry tried to make it read-only. Guards that did not parse must not
  * leave it unguarded.
  */
-function failClosed(venue: VenueName, why: string, readOnly: boolean): AccountSpec {
+function failClosed(venue: VenueProfile, why: string, readOnly: boolean): AccountSpec {
   const rules: AccountRules = { readOnly, guards: why, configured: undefined };
-  return { name: "default", venue, secrets: PROFILES[venue].envPrefix, rules };
+  return { name: "default", venue: venue.name, secrets: venue.envPrefix, rules };
 }
 
 /**
  * Parses `ACCOUNTS`; an entry with a problem is left out and reported under its name (or `#n`). The default account
  * cannot be left out, so when its entry (or the whole list) is unusable it fails closed instead (`failClosed`).
  */
-export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems: AccountProblem[] } {
+export function parseAccounts(value: unknown, venues: Venues): { specs: AccountSpec[]; problems: AccountProblem[] } {
   const list = parseJsonList(value, "ACCOUNTS");
   if (typeof list === "string") {
     const why = "ACCOUNTS cannot be parsed";
-    return { specs: VENUES.map((v) => failClosed(v, why, false)), problems: [{ account: "ACCOUNTS", message: list }] };
+    const specs = venues.list.map((v) => failClosed(v, why, false));
+    return { specs, problems: [{ account: "ACCOUNTS", message: list }] };
   }
   const specs: AccountSpec[] = [];
   const problems: AccountProblem[] = [];
@@ -54,8 +56,9 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
       problem(`unknown key ${JSON.stringify(unknown[0]?.slice(0, 40))}; the keys are ${[...KEYS].join(", ")}`);
     const { name, venue, secrets, secret_encoding, rate_limit_per_second, guards, read_only } = raw;
     if (typeof name !== "string" || !ACCOUNT_NAME.test(name)) problem("name must be 1-32 of a-z, 0-9 and -");
-    else if (RESERVED.has(name)) problem(`name ${name} is reserved (it is part of a venue's API path)`);
-    if (!VENUES.includes(venue as VenueName)) problem(`venue must be one of ${VENUES.join(", ")}`);
+    else if (venues.reserved.has(name)) problem(`name ${name} is reserved (it is part of a venue's API path)`);
+    const profile = venues.get(venue);
+    if (!profile) problem(`venue must be one of ${venues.names.join(", ")}`);
     if (secrets !== undefined && (typeof secrets !== "string" || !/^[A-Z][A-Z0-9_]{0,40}_$/.test(secrets))) {
       problem('secrets must be a binding prefix ending in "_", e.g. INTX_ALPHA_');
     }
@@ -72,13 +75,15 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
     if (problems.length > before) {
       if (name === "default" && !specs.some((spec) => spec.name === "default" && spec.venue === venue)) {
         const why = "its ACCOUNTS entry has problems";
-        const venues = VENUES.includes(venue as VenueName) ? [venue as VenueName] : VENUES;
-        for (const v of venues) specs.push(failClosed(v, why, read_only !== undefined && read_only !== false));
+        for (const v of profile ? [profile] : venues.list) {
+          specs.push(failClosed(v, why, read_only !== undefined && read_only !== false));
+        }
       }
       continue;
     }
-    const account = name as string;
-    const venueName = venue as VenueName;
+    if (!profile || typeof name !== "string") continue; // reported above
+    const account = name;
+    const venueName = profile.name;
     if (specs.some((spec) => spec.venue === venueName && spec.name === account)) {
       problem(`the name is used twice on ${venueName}`);
       continue;
@@ -97,7 +102,7 @@ export function parseAccounts(value: unknown): { specs: AccountSpec[]; problems:
         problem(`guards: ${rules.guards}; every order on this account is refused until it is fixed`);
       }
     }
-    const prefix = `${PROFILES[venueName].envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`;
+    const prefix = `${profile.envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`;
     specs.push({
       name: account,
       venue: venueName,

@@ -4,7 +4,7 @@
  * quiet period (but see UNQUIETED).
  */
 import { BINDING, NAME, parseNamedList } from "./parse.ts";
-import { LOOPBACK } from "./venue.ts";
+import { LOOPBACK } from "./venue-config.ts";
 
 export type Severity = "info" | "warning" | "critical";
 const RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };

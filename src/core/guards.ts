@@ -1,43 +1,17 @@
 /**
  * Order guards: per-account limits checked before anything is signed, the last line of defence when an alert's
- * passphrase leaks or a strategy runs away. Also what kind of request a venue call is (a read, a cancel, the
- * kill-switch, an order create or modify, another write), which decides what `read_only` and a halt let through.
- * Pure; the per-minute order count and the halt live in the account's gate (adapters/rate-gate.ts).
+ * passphrase leaks or a strategy runs away. Also what `read_only` and a halt let through, by the kind of request
+ * (its venue's profile classifies it: src/venues/profile.ts). Pure; the per-minute order count and the halt live in
+ * the account's gate (adapters/rate-gate.ts).
  */
+
+import type { RequestKind } from "../venues/profile.ts";
 import { compareDecimal, type Decimal, multiplyDecimal, parseDecimal, formatDecimal as show } from "./decimal.ts";
 import { isRecord } from "./parse.ts";
-import type { VenueName } from "./venue.ts";
-
-/** What a venue request does, as far as read_only, halts and guards are concerned. */
-export type RequestKind = "read" | "cancel" | "kill_switch" | "order_create" | "order_modify" | "write";
-
-/** The methods that only read: they pass a halt and `read_only`, so they carry no body (the relay refuses one). */
-export const READ_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
-
-/**
- * The kind of `method path` (a venue path, already checked by `checkVenuePath`). Fail closed: any write under
- * INTX's `/api/v1/orders`, in any case and with or without a trailing slash, is an order; a POST creates, any other
- * write modifies. CDE takes no orders over REST; its `POST /rest/instruments` is a query.
- */
-export function requestKind(venue: VenueName, method: string, path: string): RequestKind {
-  const m = method.toUpperCase();
-  if (READ_METHODS.has(m)) return "read";
-  const p = path.toLowerCase().replace(/\/+$/, "");
-  if (venue === "cde") {
-    if (m === "POST" && p === "/rest/kill-switch") return "kill_switch";
-    if (m === "POST" && p === "/rest/instruments") return "read";
-    return "write";
-  }
-  if (p === "/api/v1/orders" || p.startsWith("/api/v1/orders/")) {
-    if (m === "DELETE") return "cancel";
-    return m === "POST" ? "order_create" : "order_modify";
-  }
-  return "write";
-}
 
 /** True when a halted account still lets this kind through: reads, and whatever flattens (cancels, kill-switch). */
 export function passesHalt(kind: RequestKind): boolean {
-  return kind === "read" || kind === "cancel" || kind === "kill_switch";
+  return kind === "read" || kind === "cancel" || kind === "cancel_all" || kind === "kill_switch";
 }
 
 export function isOrder(kind: RequestKind): boolean {
@@ -57,7 +31,7 @@ export interface Guards {
 
 /** What an account lets through, beyond its allow-lists: `ACCOUNTS` `read_only` and `guards`. */
 export interface AccountRules {
-  /** Only reads pass (GET, HEAD, and CDE's `POST /rest/instruments` query). */
+  /** Only reads pass (GET, HEAD, and the POST queries a venue's profile names). */
   readOnly: boolean;
   /** The parsed guards; a string when they could not be parsed, and then every order is refused (fail closed). */
   guards: Guards | string | undefined;

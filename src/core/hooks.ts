@@ -4,10 +4,11 @@
  * filled with payload values only after each one passed its declared type.
  */
 
+import type { Venues } from "../venues/index.ts";
+import { checkVenuePath, type VenueProfile } from "../venues/profile.ts";
 import { ACCOUNT_NAME } from "./accounts.ts";
 import { hex, sha256 } from "./digest.ts";
 import { BINDING, isRecord, parseNamedList, positiveInteger } from "./parse.ts";
-import { checkVenuePath, PROFILES, VENUES, type VenueName } from "./venue.ts";
 
 export type VerifyMethod = "standard-webhooks" | "tradingview" | "bearer";
 export type Delivery = "direct" | "queue";
@@ -38,7 +39,9 @@ export interface HookRoute {
   /** A payload field whose value identifies the alert, for dedupe (tradingview, bearer). */
   idField: string | undefined;
   fields: Readonly<Record<string, FieldSpec>>;
-  venue: VenueName;
+  venue: string;
+  /** The venue's profile: its path rule, for the filled path. */
+  profile: VenueProfile;
   /** The account that signs it (`request.account`, default `default`). */
   account: string;
   method: string;
@@ -91,7 +94,11 @@ function parseFields(value: unknown, problem: (message: string) => void): Record
   return fields;
 }
 
-function parseRoute(raw: Record<string, unknown>, problem: (message: string) => void): HookRoute {
+function parseRoute(
+  raw: Record<string, unknown>,
+  problem: (message: string) => void,
+  venues: Venues,
+): HookRoute | undefined {
   const verify = raw.verify;
   if (verify !== "standard-webhooks" && verify !== "tradingview" && verify !== "bearer") {
     problem("verify must be standard-webhooks, tradingview or bearer");
@@ -108,26 +115,24 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
 
   const request = isRecord(raw.request) ? raw.request : undefined;
   if (!request) problem("request must be an object with venue, method, path and an optional body");
-  const venue = request?.venue;
-  if (!VENUES.includes(venue as VenueName)) problem(`request.venue must be one of ${VENUES.join(", ")}`);
+  const profile = venues.get(request?.venue);
+  if (!profile) problem(`request.venue must be one of ${venues.names.join(", ")}`);
   const account = request?.account ?? "default";
   if (typeof account !== "string" || !ACCOUNT_NAME.test(account)) problem("request.account must be an account name");
   const method = typeof request?.method === "string" ? request.method.toUpperCase() : "";
   if (!["GET", "POST", "PUT", "DELETE"].includes(method)) problem("request.method must be GET, POST, PUT or DELETE");
   const path = request?.path;
-  const prefix = VENUES.includes(venue as VenueName) ? PROFILES[venue as VenueName].apiPrefix : undefined;
+  const prefix = profile?.apiPrefix;
   // The template is checked with every placeholder filled by a plain segment; filled values are checked again.
   const pathProblem =
-    typeof path === "string" && prefix !== undefined
-      ? checkVenuePath(venue as VenueName, path.replace(PLACEHOLDER, "x"))
-      : undefined;
+    typeof path === "string" && profile ? checkVenuePath(profile, path.replace(PLACEHOLDER, "x")) : undefined;
   if (typeof path !== "string" || pathProblem) {
     problem(`request.path must be a path under ${prefix ?? "the venue's API prefix"}, with no query or dot segments`);
   }
   const fields = parseFields(raw.fields, problem);
-  if (VENUES.includes(venue as VenueName) && typeof path === "string") {
-    const templateProblems = PROFILES[venue as VenueName].templateProblems;
-    for (const message of templateProblems(method, path, request?.body, (name) => fields[name])) problem(message);
+  if (typeof path === "string") {
+    const problems = profile?.templateProblems?.(method, path, request?.body, (name) => fields[name]) ?? [];
+    for (const message of problems) problem(message);
   }
   for (const used of placeholders([path, request?.body])) {
     if (!BUILTINS.has(used) && !(used in fields))
@@ -153,6 +158,7 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
     );
   }
   if (method === "GET" && request?.body !== undefined) problem("request.body is not allowed with GET");
+  if (!profile) return undefined; // reported above
   return {
     name: raw.name as string,
     verify: verify as VerifyMethod,
@@ -162,7 +168,8 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
     toleranceSeconds,
     idField: idField as string | undefined,
     fields,
-    venue: venue as VenueName,
+    venue: profile.name,
+    profile,
     account: account as string,
     method,
     path: path as string,
@@ -175,8 +182,13 @@ function parseRoute(raw: Record<string, unknown>, problem: (message: string) => 
 }
 
 /** Parses `HOOKS` (a JSON string, or an array set directly in wrangler.toml). Bad routes are reported, not used. */
-export function parseHooks(value: unknown): { routes: Map<string, HookRoute>; problems: HookProblem[] } {
-  const { items, problems } = parseNamedList(value, "HOOKS", "route", parseRoute);
+export function parseHooks(
+  value: unknown,
+  venues: Venues,
+): { routes: Map<string, HookRoute>; problems: HookProblem[] } {
+  const { items, problems } = parseNamedList(value, "HOOKS", "route", (raw, problem) =>
+    parseRoute(raw, problem, venues),
+  );
   return {
     routes: new Map(items.map((route) => [route.name, route])),
     problems: problems.map(({ name, message }) => ({ route: name, message })),
@@ -270,7 +282,7 @@ function fill(template: unknown, values: ReadonlyMap<string, string>, booleans: 
 
 /** The one venue request a checked payload becomes. */
 export interface MappedRequest {
-  venue: VenueName;
+  venue: string;
   account: string;
   method: string;
   path: string;
@@ -290,7 +302,7 @@ export function mapRequest(route: HookRoute, values: ReadonlyMap<string, string>
     return value;
   });
   if (bad) return bad;
-  if (checkVenuePath(route.venue, path)) return { field: "(path)", message: "the filled path is not a venue path" };
+  if (checkVenuePath(route.profile, path)) return { field: "(path)", message: "the filled path is not a venue path" };
   const booleans = new Set(Object.entries(route.fields).flatMap(([n, s]) => (s.type === "boolean" ? [n] : [])));
   const body = route.body === undefined ? undefined : JSON.stringify(fill(route.body, values, booleans));
   return { venue: route.venue, account: route.account, method: route.method, path, body };

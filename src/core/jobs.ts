@@ -4,9 +4,11 @@
  * name instead of being silently skipped.
  */
 
+import type { Venues } from "../venues/index.ts";
+import { checkVenuePath } from "../venues/profile.ts";
 import { ACCOUNT_NAME } from "./accounts.ts";
 import { BINDING, isRecord, parseNamedList, positiveInteger } from "./parse.ts";
-import { accountKey, checkVenuePath, LOOPBACK, PROFILES, VENUES, type VenueName } from "./venue.ts";
+import { accountKey, LOOPBACK } from "./venue-config.ts";
 
 /** The `[triggers] crons` of wrangler.toml; a test keeps the two in step. */
 export const TRIGGERS: readonly string[] = ["*/5 * * * *", "* * * * *"];
@@ -14,7 +16,7 @@ export const TRIGGERS: readonly string[] = ["*/5 * * * *", "* * * * *"];
 export interface Job {
   name: string;
   cron: string;
-  venue: VenueName;
+  venue: string;
   /** The account that signs it (`default`: the venue's `*_API_*` bindings). */
   account: string;
   method: string;
@@ -33,15 +35,21 @@ export interface JobProblem {
   message: string;
 }
 
-function parseJob(raw: Record<string, unknown>, problem: (message: string) => void, configured: ReadonlySet<string>) {
+function parseJob(
+  raw: Record<string, unknown>,
+  problem: (message: string) => void,
+  configured: ReadonlySet<string>,
+  venues: Venues,
+) {
   const { name, cron, venue, path, query, body, forward } = raw;
   const account = raw.account ?? "default";
   if (typeof cron !== "string" || !TRIGGERS.includes(cron)) {
     problem(`cron ${JSON.stringify(cron)} is not in wrangler.toml [triggers] crons (${TRIGGERS.join(", ")})`);
   }
-  if (!VENUES.includes(venue as VenueName)) problem(`venue must be one of ${VENUES.join(", ")}`);
+  const profile = venues.get(venue);
+  if (!profile) problem(`venue must be one of ${venues.names.join(", ")}`);
   else if (typeof account !== "string" || !ACCOUNT_NAME.test(account)) problem("account must be an account name");
-  else if (!configured.has(accountKey(venue as VenueName, account))) {
+  else if (!configured.has(accountKey(profile.name, account))) {
     problem(
       account === "default"
         ? `venue ${venue} is not configured (see /health)`
@@ -50,9 +58,8 @@ function parseJob(raw: Record<string, unknown>, problem: (message: string) => vo
   }
   const method = typeof raw.method === "string" ? raw.method.toUpperCase() : "GET";
   if (!["GET", "POST"].includes(method)) problem("method must be GET or POST");
-  const known = VENUES.includes(venue as VenueName);
-  const prefix = known ? PROFILES[venue as VenueName].apiPrefix : "/";
-  if (typeof path !== "string" || (known && checkVenuePath(venue as VenueName, path))) {
+  const prefix = profile?.apiPrefix ?? "/";
+  if (typeof path !== "string" || (profile && checkVenuePath(profile, path))) {
     problem(`path must be under ${prefix}, with no query (use "query") and no dot segments`);
   }
   if (query !== undefined && (typeof query !== "string" || /[#\s]/.test(query) || query.startsWith("?"))) {
@@ -77,7 +84,7 @@ function parseJob(raw: Record<string, unknown>, problem: (message: string) => vo
   return {
     name: name as string,
     cron: cron as string,
-    venue: venue as VenueName,
+    venue: venue as string,
     account: account as string,
     method,
     path: path as string,
@@ -89,9 +96,13 @@ function parseJob(raw: Record<string, unknown>, problem: (message: string) => vo
 }
 
 /** Parses `JOBS` (JSON text, or an array set directly in wrangler.toml); bad jobs are reported, not run. */
-export function parseJobs(value: unknown, configured: ReadonlySet<string>): { jobs: Job[]; problems: JobProblem[] } {
+export function parseJobs(
+  value: unknown,
+  configured: ReadonlySet<string>,
+  venues: Venues,
+): { jobs: Job[]; problems: JobProblem[] } {
   const { items, problems } = parseNamedList(value, "JOBS", "job", (raw, problem) =>
-    parseJob(raw, problem, configured),
+    parseJob(raw, problem, configured, venues),
   );
   return { jobs: items, problems: problems.map(({ name, message }) => ({ job: name, message })) };
 }

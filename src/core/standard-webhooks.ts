@@ -23,14 +23,14 @@ function signedContent(id: string, timestamp: number, body: string | Uint8Array)
   return content;
 }
 
-/** The three headers a sender attaches. `timestamp` is in whole seconds. */
+/** The three headers a sender attaches, signed with a `whsec_` secret or its imported key. `timestamp` in seconds. */
 export async function signWebhook(
-  secret: string,
+  secret: string | CryptoKey,
   id: string,
   timestamp: number,
   body: string | Uint8Array,
 ): Promise<{ "webhook-id": string; "webhook-timestamp": string; "webhook-signature": string }> {
-  const key = await webhookKey(secret);
+  const key = typeof secret === "string" ? await webhookKey(secret) : secret;
   const mac = await crypto.subtle.sign("HMAC", key, signedContent(id, timestamp, body));
   return { "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": `v1,${encodeBase64(mac)}` };
 }

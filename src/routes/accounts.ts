@@ -7,9 +7,9 @@
  */
 import { accountState, applyHalt } from "../adapters/halts.ts";
 import type { Halt, HaltScope } from "../adapters/rate-gate.ts";
-import { config } from "../config.ts";
 import { haltReasonProblem } from "../core/guards.ts";
-import { accountKey, VENUES, type VenueConfig } from "../core/venue.ts";
+import { accountKey, type VenueConfig } from "../core/venue-config.ts";
+import { config } from "../runtime.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError, readBody } from "./http.ts";
 
@@ -90,8 +90,7 @@ export async function haltAccount(
     throw new HttpError(405, "method_not_allowed", "PUT halts the account, DELETE resumes it");
   }
   const token = await authenticate(request, env, method, `/accounts/${venue}/${name}/halt`);
-  const known = VENUES.find((v) => v === venue);
-  const account = known && config(env).accounts.get(accountKey(known, name));
+  const account = config(env).accounts.get(accountKey(venue, name));
   if (!account) throw new HttpError(404, "no_such_account", `no available account ${venue}/${name}; see GET /accounts`);
   const halt = method === "PUT" ? { reason: await haltReason(request), by: token, at: new Date().toISOString() } : null;
   return halted(env, ctx, [account], halt, "account", token);

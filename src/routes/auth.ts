@@ -3,8 +3,9 @@
  * `METHOD /path-glob` allow-list, and a coarse inbound rate limit per caller: the token's name once known, else the
  * client IP. Tokens are matched by digest in constant time (`TokenTable`).
  */
-import { config } from "../config.ts";
+
 import { allows } from "../core/tokens.ts";
+import { config } from "../runtime.ts";
 import { HttpError } from "./http.ts";
 
 /**

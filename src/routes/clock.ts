@@ -4,14 +4,13 @@
  * look at when a venue answers "timestamp expired".
  */
 import { preparedClock } from "../adapters/client.ts";
-import { config } from "../config.ts";
-import { VENUES } from "../core/venue.ts";
 import { halfWidthMs } from "../lib/index.ts";
+import { config } from "../runtime.ts";
 
 export async function clock(env: Env): Promise<Response> {
-  const { venues } = config(env);
+  const { venues, profiles } = config(env);
   const body: Record<string, unknown> = {};
-  for (const name of VENUES) {
+  for (const name of profiles.names) {
     const venue = venues[name];
     const state = await preparedClock(env, name);
     if (!venue || !state) {

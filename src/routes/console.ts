@@ -15,7 +15,7 @@ import { listDeliveries, redrive } from "../adapters/deliveries.ts";
 import { accountState, applyHalt } from "../adapters/halts.ts";
 import { lastRun, listRuns } from "../adapters/jobs.ts";
 import { errorName, log } from "../adapters/log.ts";
-import { config, healthProblems } from "../config.ts";
+import { healthProblems } from "../config.ts";
 import { type AccountRow, type ConsoleData, consolePage, loginPage } from "../console/page.ts";
 import {
   csrfMatches,
@@ -29,8 +29,9 @@ import {
 import { haltReasonProblem } from "../core/guards.ts";
 import { DELIVERY_ID } from "../core/hooks.ts";
 import { type AllowRule, allows } from "../core/tokens.ts";
-import { accountKey, VENUES } from "../core/venue.ts";
+import { accountKey } from "../core/venue-config.ts";
 import { halfWidthMs } from "../lib/index.ts";
+import { config, runtime } from "../runtime.ts";
 import { limitInbound } from "./auth.ts";
 import { HttpError, readBody } from "./http.ts";
 
@@ -77,7 +78,7 @@ async function session(request: Request, env: Env, failClosed: boolean): Promise
   const { tokens, consoleSecret } = config(env);
   const value = sessionFrom(request);
   if (!tokens || !consoleSecret || !value) return undefined;
-  const key = await sessionKey(tokens, consoleSecret);
+  const key = await runtime(env).key("session", () => sessionKey(tokens, consoleSecret));
   const read = await readSession(key, value, Date.now());
   const entry = read === undefined ? undefined : tokens.entries.find((e) => e.name === read.name);
   if (!read || !entry || !allows(entry.allow, "GET", "/console")) return undefined;
@@ -140,7 +141,8 @@ export async function consoleLogin(request: Request, env: Env): Promise<Response
   if (!allows(entry.allow, "GET", "/console")) {
     return page(403, (nonce) => loginPage(nonce, `Token "${entry.name}" is not allowed GET /console.`));
   }
-  const value = await issueSession(await sessionKey(tokens, consoleSecret), entry.name, Date.now());
+  const key = await runtime(env).key("session", () => sessionKey(tokens, consoleSecret));
+  const value = await issueSession(key, entry.name, Date.now());
   return seeOther("/console", { "set-cookie": sessionCookie(value) });
 }
 
@@ -210,10 +212,10 @@ export async function consoleAction(
     }
   }
   if (action !== "halt" && action !== "resume") throw new HttpError(404, "not_found", "no such console action");
-  const venue = VENUES.find((v) => v === fields.get("venue"));
   const name = fields.get("account") ?? "";
-  const account = venue && config(env).accounts.get(accountKey(venue, name));
-  if (!venue || !account) return back("unknown", "");
+  const account = config(env).accounts.get(accountKey(fields.get("venue") ?? "", name));
+  if (!account) return back("unknown", "");
+  const venue = account.profile.name;
   const subject = `${venue}/${name}`;
   const method = action === "halt" ? "PUT" : "DELETE";
   if (!allows(s.allow, method, `/accounts/${venue}/${name}/halt`)) return back("forbidden", subject);
@@ -249,7 +251,7 @@ async function consoleData(request: Request, env: Env, s: Session): Promise<Cons
     }
   };
   const venues = await Promise.all(
-    VENUES.map(async (name) => {
+    setup.profiles.names.map(async (name) => {
       const venue = setup.venues[name];
       const clock = venue ? await preparedClock(env, name) : undefined;
       const estimate = clock?.estimator.estimate(now);

@@ -6,12 +6,12 @@
  * every problem in full, each venue's status and clock, and the webhook routes and jobs in use.
  */
 import { preparedClock } from "../adapters/client.ts";
-import { config, healthProblems, type Problem } from "../config.ts";
-import { VENUES, type VenueName } from "../core/venue.ts";
+import { healthProblems, type Problem } from "../config.ts";
 import { halfWidthMs } from "../lib/index.ts";
+import { config } from "../runtime.ts";
 import { authenticate } from "./auth.ts";
 
-async function venueHealth(env: Env, name: VenueName) {
+async function venueHealth(env: Env, name: string) {
   const setup = config(env);
   const problems = setup.venueProblems
     .filter((p) => p.venue === name)
@@ -52,7 +52,7 @@ export async function health(request: Request, env: Env): Promise<Response> {
   }
   await authenticate(request, env, "GET", "/health");
   const venues = Object.fromEntries(
-    await Promise.all(VENUES.map(async (name) => [name, await venueHealth(env, name)])),
+    await Promise.all(config(env).profiles.names.map(async (name) => [name, await venueHealth(env, name)])),
   );
   return Response.json(
     {

@@ -8,33 +8,22 @@ import { sendJson } from "../adapters/client.ts";
 import { DeliveryQueueError, enqueueDelivery } from "../adapters/deliveries.ts";
 import type { Claim, HookResult } from "../adapters/hook-ledger.ts";
 import { errorName, log } from "../adapters/log.ts";
-import { binding, config } from "../config.ts";
+import { binding } from "../config.ts";
 import { events } from "../core/alerts.ts";
 import { hex, secretsEqual, sha256 } from "../core/digest.ts";
-import { requestKind, screen } from "../core/guards.ts";
+import { screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
-import { accountKey, PROFILES, safeToRepeat } from "../core/venue.ts";
+import { accountKey } from "../core/venue-config.ts";
 import { venueMessage } from "../lib/index.ts";
+import { config, type Runtime, runtime } from "../runtime.ts";
+import { classify, orderRejection, safeToRepeat } from "../venues/profile.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
 /** Alerts and kill-switch signals are small; anything bigger is not a webhook we serve. */
 const MAX_HOOK_BYTES = 16 * 1024;
 /** How much of the venue's answer is echoed back to the webhook sender. */
 const MAX_ECHO_BYTES = 16 * 1024;
-
-/** Imported Standard Webhooks keys, one per route for the life of its configuration: one importKey per isolate. */
-const webhookKeys = new WeakMap<HookRoute, Promise<CryptoKey>>();
-
-function cachedWebhookKey(route: HookRoute, secret: string): Promise<CryptoKey> {
-  let key = webhookKeys.get(route);
-  if (!key) {
-    key = webhookKey(secret, route.secretBinding);
-    key.catch(() => webhookKeys.delete(route));
-    webhookKeys.set(route, key);
-  }
-  return key;
-}
 
 function unauthorized(message: string): HttpError {
   return new HttpError(401, "unauthenticated", message);
@@ -47,6 +36,7 @@ async function verify(
   body: Uint8Array<ArrayBuffer>,
   secret: string,
   now: number,
+  keys: Runtime,
 ): Promise<{ payload: unknown; key: string | undefined }> {
   const text = new TextDecoder().decode(body);
   const json = () => {
@@ -63,7 +53,7 @@ async function verify(
       const id = request.headers.get("webhook-id");
       let key: CryptoKey;
       try {
-        key = await cachedWebhookKey(route, secret);
+        key = await keys.key(`hook ${route.name}`, () => webhookKey(secret, route.secretBinding));
       } catch {
         throw new HttpError(
           503,
@@ -166,7 +156,7 @@ async function deliverNow(
       const body = JSON.stringify({ error: { code, message }, route: route.name, delivery_id: id, sent });
       const freed =
         outcome.kind === "redirect" ||
-        (outcome.kind === "unreachable" && safeToRepeat(mapped.venue, mapped.method, mapped.path));
+        (outcome.kind === "unreachable" && safeToRepeat(route.profile, mapped.method, mapped.path));
       return freed ? sentNothing({ status, body }) : mayHaveSent({ status, body });
     }
   }
@@ -178,7 +168,7 @@ async function deliverNow(
     // keep the (capped) text
   }
   // A 2xx can still reject the order (INTX: `event_type: "REJECTED"`): the sender hears a refusal, and so do alerts.
-  const rejected = PROFILES[venue].rejectedOrder(method, path, status, text);
+  const rejected = orderRejection(route.profile, method, path, status, text);
   if (rejected !== undefined) raiseLater(env, ctx, events.orderRefused(venue, account, "venue", by, rejected));
   const ok = status >= 200 && status < 300 && rejected === undefined;
   const error = {
@@ -232,7 +222,7 @@ function screenQueued(
   const { venue, account, method, path, body } = mapped;
   const target = config(env).accounts.get(accountKey(venue, account));
   if (!target) return undefined; // the consumer records "not configured"
-  const screened = screen(target.rules, requestKind(venue, method, path), body, `${venue}/${account}`);
+  const screened = screen(target.rules, classify(route.profile, method, path), body, `${venue}/${account}`);
   if (!("refused" in screened)) return undefined;
   const { status, rule, message } = screened.refused;
   const by = `hook:${route.name}`;
@@ -297,7 +287,7 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   if (!types.test(type)) throw new HttpError(415, "unsupported_media_type", "webhook bodies must be JSON");
   const body = (await readBody(request, MAX_HOOK_BYTES)) ?? new Uint8Array(0);
   const now = Date.now();
-  const { payload, key } = await verify(route, request, body, secret, now);
+  const { payload, key } = await verify(route, request, body, secret, now, runtime(env));
 
   const checked = checkPayload(route, payload);
   if ("errors" in checked) {

@@ -3,7 +3,7 @@
  * to read them. The runs themselves are made by the cron handler (adapters/jobs.ts).
  */
 import { lastRun, listRuns } from "../adapters/jobs.ts";
-import { config } from "../config.ts";
+import { config } from "../runtime.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError } from "./http.ts";
 

@@ -1,14 +1,14 @@
 /**
- * The signing proxy: `ANY /intx/<path>` and `ANY /cde/<path>` → `<venue base URL>/<path>?<query>`, signed.
+ * The signing proxy: `ANY /<venue>/<path>` (one route per venue profile) → `<venue base URL>/<path>?<query>`, signed.
  * Everything is refused unless proven safe: the token must allow the exact method and path, the path must sit
  * under the venue's API prefix with no trick that changes it, and only allow-listed headers go either way.
  */
 import { UpstreamError, venueClient } from "../adapters/client.ts";
-import { config } from "../config.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
-import { READ_METHODS } from "../core/guards.ts";
-import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
+import { accountKey } from "../core/venue-config.ts";
 import { isJson } from "../lib/index.ts";
+import { config } from "../runtime.ts";
+import { checkVenuePath, READ_METHODS, type VenueProfile } from "../venues/profile.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
@@ -44,9 +44,11 @@ function rawPath(url: string): string {
  * `/intx/alpha/api/v1/orders` account alpha's. Checked by the one venue path rule on the raw request line, before
  * the URL parser could normalise anything away; an account segment must be a plain account name.
  */
-export function upstreamTarget(venue: VenueName, url: string): { account: string; path: string; written: string } {
+export function upstreamTarget(profile: VenueProfile, url: string): { account: string; path: string; written: string } {
+  const venue = profile.name;
+  const prefix = profile.apiPrefix;
   const written = rawPath(url).slice(venue.length + 1);
-  const apiRoot = PROFILES[venue].apiPrefix.split("/")[1] as string; // "api" or "rest"
+  const apiRoot = prefix.split("/")[1]; // the API prefix's first segment: `api` in `/api/v1/`
   const first = written.split("/")[1] ?? "";
   const account = first === apiRoot ? "default" : first;
   if (account !== "default" && !ACCOUNT_NAME.test(account)) {
@@ -55,7 +57,6 @@ export function upstreamTarget(venue: VenueName, url: string): { account: string
     if (/[^a-z0-9._~-]/.test(account)) {
       throw new HttpError(400, "bad_path", "path refused: the account part must be a plain account name");
     }
-    const prefix = PROFILES[venue].apiPrefix;
     throw new HttpError(
       404,
       "not_found",
@@ -63,9 +64,8 @@ export function upstreamTarget(venue: VenueName, url: string): { account: string
     );
   }
   const path = account === "default" && first === apiRoot ? written : written.slice(account.length + 1);
-  const problem = path === "" ? { status: 404 as const, reason: "no path" } : checkVenuePath(venue, path);
+  const problem = path === "" ? { status: 404 as const, reason: "no path" } : checkVenuePath(profile, path);
   if (problem?.status === 404) {
-    const prefix = PROFILES[venue].apiPrefix;
     throw new HttpError(
       404,
       "not_found",
@@ -97,17 +97,20 @@ function jsonBodyType(type: string | null, body: Uint8Array): string {
 }
 
 /** The proxy handler for one venue. */
-export async function relay(venue: VenueName, request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+export async function relay(
+  profile: VenueProfile,
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<Response> {
+  const venue = profile.name;
   const method = request.method.toUpperCase();
-  const { account, path, written } = upstreamTarget(venue, request.url);
+  const { account, path, written } = upstreamTarget(profile, request.url);
   // The allow-list sees the path as written: `* /intx/alpha/*` reaches alpha only, never beta or default.
   const token = await authenticate(request, env, method, `/${venue}${written}`);
   const client = venueClient(env, venue, ctx, { account });
   if (!client && account !== "default") {
-    const broken = config(env).problems.some(
-      (p) => p.subject === `${venue}:${account}` || (p.binding === "ACCOUNTS" && p.subject === account),
-    );
-    if (broken)
+    if (config(env).broken.has(accountKey(venue, account)))
       throw new HttpError(503, "account_not_configured", `${venue} account ${account} is not usable; see GET /health`);
     throw new HttpError(404, "no_such_account", `${venue} has no account ${account}; see GET /accounts`);
   }

@@ -6,8 +6,10 @@ import { alertBody, parseAlerts } from "../../src/core/alerts.ts";
 import { checkField } from "../../src/core/hooks.ts";
 import { webhookKey } from "../../src/core/standard-webhooks.ts";
 import { parseTokens } from "../../src/core/tokens.ts";
-import { PROFILES, parseVenue } from "../../src/core/venue.ts";
+import { parseVenue } from "../../src/core/venue-config.ts";
 import { isDuplicateOrder } from "../../src/lib/rejection.ts";
+import { DEFAULT_VENUES } from "../../src/venues/index.ts";
+import { intx as INTX } from "../../src/venues/intx.ts";
 
 const TOKEN = "a-token-of-twenty-chars";
 
@@ -79,7 +81,7 @@ describe("a duplicate client_order_id refusal", () => {
 });
 
 describe("a venue's three secrets and its window", () => {
-  const intx = (vars: Record<string, string>) => parseVenue(vars, PROFILES.intx);
+  const intx = (vars: Record<string, string>) => parseVenue(vars, INTX);
   const all = { INTX_API_KEY: "k", INTX_API_SECRET: "cw==", INTX_API_PASSPHRASE: "p" };
   it("none set is no venue; some set is an error naming the missing ones, whichever they are", () => {
     expect(intx({})).toBeUndefined();
@@ -96,16 +98,20 @@ describe("a venue's three secrets and its window", () => {
 
 describe("ACCOUNTS entries", () => {
   it('secrets must be a binding prefix ending in "_"', () => {
-    const { problems } = parseAccounts(JSON.stringify([{ name: "alpha", venue: "intx", secrets: "INTX_ALPHA" }]));
+    const { problems } = parseAccounts(
+      JSON.stringify([{ name: "alpha", venue: "intx", secrets: "INTX_ALPHA" }]),
+      DEFAULT_VENUES,
+    );
     expect(problems.map((p) => p.message)).toEqual([
       'secrets must be a binding prefix ending in "_", e.g. INTX_ALPHA_',
     ]);
   });
   it("a default entry with a problem fails closed, read-only exactly when it asked to be", () => {
     const closed = (readOnly: unknown) =>
-      parseAccounts(JSON.stringify([{ name: "default", venue: "intx", read_only: readOnly, bogus: 1 }])).specs.map(
-        (s) => [s.venue, s.rules?.readOnly],
-      );
+      parseAccounts(
+        JSON.stringify([{ name: "default", venue: "intx", read_only: readOnly, bogus: 1 }]),
+        DEFAULT_VENUES,
+      ).specs.map((s) => [s.venue, s.rules?.readOnly]);
     expect(closed(true)).toEqual([["intx", true]]);
     expect(closed(false)).toEqual([["intx", false]]);
   });

@@ -2,14 +2,10 @@
 // aside; a modify is held to the tightest limits; and what kind of request a venue call is decides what a halt lets
 // through. Expected values come from the rules, not from the code's output.
 import { describe, expect, it } from "vitest";
-import {
-  checkOrder,
-  type Guards,
-  parseGuards,
-  passesHalt,
-  type RequestKind,
-  requestKind,
-} from "../../src/core/guards.ts";
+import { checkOrder, type Guards, parseGuards, passesHalt } from "../../src/core/guards.ts";
+import { cde } from "../../src/venues/cde.ts";
+import { intx } from "../../src/venues/intx.ts";
+import { classify, type RequestKind } from "../../src/venues/profile.ts";
 
 const LABEL = "intx/alpha";
 
@@ -294,31 +290,46 @@ describe("parseGuards", () => {
   });
 });
 
-describe("requestKind and passesHalt", () => {
+describe("classify (the venue profiles) and passesHalt", () => {
   it("classifies INTX requests", () => {
-    expect(requestKind("intx", "POST", "/api/v1/orders")).toBe("order_create");
-    expect(requestKind("intx", "POST", "/api/v1/orders/")).toBe("order_create");
-    expect(requestKind("intx", "POST", "/api/v1/ORDERS")).toBe("order_create");
-    expect(requestKind("intx", "PUT", "/api/v1/orders/123")).toBe("order_modify");
-    expect(requestKind("intx", "PATCH", "/api/v1/orders/123")).toBe("order_modify");
-    expect(requestKind("intx", "DELETE", "/api/v1/orders")).toBe("cancel");
-    expect(requestKind("intx", "DELETE", "/api/v1/orders/123")).toBe("cancel");
-    expect(requestKind("intx", "POST", "/api/v1/transfers/withdraw")).toBe("write");
+    expect(classify(intx, "POST", "/api/v1/orders")).toBe("order_create");
+    expect(classify(intx, "POST", "/api/v1/orders/")).toBe("order_create");
+    expect(classify(intx, "POST", "/api/v1/ORDERS")).toBe("order_create");
+    expect(classify(intx, "PUT", "/api/v1/orders/123")).toBe("order_modify");
+    expect(classify(intx, "PATCH", "/api/v1/orders/123")).toBe("order_modify");
+    // DELETE of the collection cancels every open order (INTX's "cancel orders"), of one order that order.
+    expect(classify(intx, "DELETE", "/api/v1/orders")).toBe("cancel_all");
+    expect(classify(intx, "DELETE", "/api/v1/Orders/")).toBe("cancel_all");
+    expect(classify(intx, "DELETE", "/api/v1/orders/123")).toBe("cancel");
+    expect(classify(intx, "POST", "/api/v1/transfers/withdraw")).toBe("write");
+    // A path that only starts with the same letters is not an order path.
+    expect(classify(intx, "POST", "/api/v1/ordersx")).toBe("write");
     for (const path of ["/api/v1/orders", "/api/v1/portfolios", "/api/v1/transfers/withdraw"]) {
-      expect(requestKind("intx", "GET", path), path).toBe("read");
+      expect(classify(intx, "GET", path), path).toBe("read");
     }
   });
 
   it("classifies CDE requests", () => {
-    expect(requestKind("cde", "POST", "/rest/kill-switch")).toBe("kill_switch");
-    expect(requestKind("cde", "POST", "/rest/instruments")).toBe("read");
-    expect(requestKind("cde", "POST", "/rest/unlock-trading")).toBe("write");
-    expect(requestKind("cde", "GET", "/rest/accounts")).toBe("read");
+    expect(classify(cde, "POST", "/rest/kill-switch")).toBe("kill_switch");
+    expect(classify(cde, "POST", "/rest/instruments")).toBe("read");
+    // Lifting CDE's trading lock sets a state (safe to send twice) but does not flatten: a halt stops it.
+    expect(classify(cde, "POST", "/rest/unlock-trading")).toBe("state");
+    expect(classify(cde, "GET", "/rest/accounts")).toBe("read");
+    expect(classify(cde, "PUT", "/rest/positions")).toBe("write");
   });
 
   it("lets only reads, cancels and the kill-switch through a halt", () => {
-    const kinds: RequestKind[] = ["read", "cancel", "kill_switch", "order_create", "order_modify", "write"];
+    const kinds: RequestKind[] = [
+      "read",
+      "cancel",
+      "cancel_all",
+      "kill_switch",
+      "state",
+      "order_create",
+      "order_modify",
+      "write",
+    ];
     const through = kinds.filter(passesHalt);
-    expect(through).toEqual(["read", "cancel", "kill_switch"]);
+    expect(through).toEqual(["read", "cancel", "cancel_all", "kill_switch"]);
   });
 });

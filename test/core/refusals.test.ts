@@ -1,9 +1,10 @@
 // Every refusal path of the signing core and the venue configuration gives a clear error that names the input.
 import { describe, expect, it } from "vitest";
-import { parseBaseUrl, parseVenues } from "../../src/core/venue.ts";
+import { parseBaseUrl, parseVenues } from "../../src/core/venue-config.ts";
 import { ConfigError, SigningInputError } from "../../src/lib/errors.ts";
 import { importHmacKey, secretBytes } from "../../src/lib/key.ts";
 import { checkTimestamp, signHeaders } from "../../src/lib/sign.ts";
+import { DEFAULT_VENUES } from "../../src/venues/index.ts";
 
 const GOOD = {
   INTX_API_KEY: "k",
@@ -42,7 +43,7 @@ describe("refusals", () => {
   });
 
   it("a missing binding is reported by name, and the other venue keeps working", () => {
-    const setup = parseVenues({ ...GOOD, CDE_API_KEY: "k", CDE_API_PASSPHRASE: "p" });
+    const setup = parseVenues({ ...GOOD, CDE_API_KEY: "k", CDE_API_PASSPHRASE: "p" }, DEFAULT_VENUES);
     expect(setup.venues.intx).toBeDefined();
     expect(setup.venues.cde).toBeUndefined();
     expect(setup.problems).toEqual([
@@ -66,7 +67,7 @@ describe("refusals", () => {
     }
     expect(() => parseBaseUrl("http://example.com", "INTX_BASE_URL")).toThrow("INTX_BASE_URL: must use https://");
     expect(() => parseBaseUrl("https://x.test/api", "B")).toThrow("origin only");
-    const setup = parseVenues({ ...GOOD, INTX_BASE_URL: "http://api.example.com" });
+    const setup = parseVenues({ ...GOOD, INTX_BASE_URL: "http://api.example.com" }, DEFAULT_VENUES);
     expect(setup.venues.intx).toBeUndefined();
     expect(setup.problems.map((p) => p.binding)).toEqual(["INTX_BASE_URL"]);
   });

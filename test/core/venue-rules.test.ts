@@ -2,8 +2,13 @@
 // client_order_id forms, CDE's kill-switch and unlock bodies (both checked when HOOKS is parsed), the reads that find
 // an order of unknown outcome, and INTX's 200 answer that rejects an order.
 import { describe, expect, it } from "vitest";
-import { checkField, clientOrderId, mapRequest, parseHooks } from "../../src/core/hooks.ts";
-import { isIntxClientOrderId, PROFILES } from "../../src/core/venue.ts";
+import { checkField, clientOrderId, mapRequest, parseHooks as parseHooksOf } from "../../src/core/hooks.ts";
+import { cde } from "../../src/venues/cde.ts";
+import { DEFAULT_VENUES } from "../../src/venues/index.ts";
+import { intx, isIntxClientOrderId } from "../../src/venues/intx.ts";
+import { orderRejection } from "../../src/venues/profile.ts";
+
+const parseHooks = (value: unknown) => parseHooksOf(value, DEFAULT_VENUES);
 
 describe("INTX client_order_id forms", () => {
   it("takes exactly the four documented forms", () => {
@@ -117,7 +122,7 @@ describe("HOOKS: a CDE kill-switch or unlock route names exactly one uuid", () =
 });
 
 describe("finding an order of unknown outcome", () => {
-  const lookup = PROFILES.intx.orderLookup;
+  const lookup = intx.orderLookup;
   it("INTX asks open orders and fills by client_order_id, scoped to the order's portfolio", () => {
     const found = lookup?.("POST", "/api/v1/orders", '{"client_order_id":"c-1","portfolio":"pf 1","size":"1"}');
     expect(found?.clientOrderId).toBe("c-1");
@@ -133,12 +138,13 @@ describe("finding an order of unknown outcome", () => {
     expect(lookup?.("POST", "/api/v1/orders", '{"size":"1","note":"\\"client_order_id\\":\\"x\\""}')).toBeUndefined();
     expect(lookup?.("PUT", "/api/v1/orders/1", '{"client_order_id":"c-1"}')).toBeUndefined();
     expect(lookup?.("POST", "/api/v1/orders", "{broken")).toBeUndefined();
-    expect(PROFILES.cde.orderLookup).toBeUndefined();
+    expect(cde.orderLookup).toBeUndefined();
   });
 });
 
 describe("an order answered 200 but rejected", () => {
-  const rejected = PROFILES.intx.rejectedOrder;
+  const rejected = (method: string, path: string, status: number, text: string) =>
+    orderRejection(intx, method, path, status, text);
   it("INTX: event_type REJECTED is a refusal, with the venue's reason", () => {
     const answer = '{"order_id":"1","event_type":"REJECTED","order_status":"REJECTED","reject_reason":"POST_ONLY"}';
     expect(rejected("POST", "/api/v1/orders", 200, answer)).toBe("POST_ONLY");
@@ -153,7 +159,7 @@ describe("an order answered 200 but rejected", () => {
     expect(rejected("POST", "/api/v1/orders", 200, '{"event_type":"NEW","order_status":"WORKING"}')).toBeUndefined();
     expect(rejected("GET", "/api/v1/orders/1", 200, '{"event_type":"REJECTED"}')).toBeUndefined();
     expect(rejected("POST", "/api/v1/orders", 400, '{"event_type":"REJECTED"}')).toBeUndefined();
-    expect(PROFILES.cde.rejectedOrder("POST", "/rest/kill-switch", 200, '{"event_type":"REJECTED"}')).toBeUndefined();
+    expect(orderRejection(cde, "POST", "/rest/kill-switch", 200, '{"event_type":"REJECTED"}')).toBeUndefined();
   });
 });
 

@@ -3,13 +3,14 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { NO_RULES } from "../../src/core/guards.ts";
-import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { Credentials, type VenueConfig } from "../../src/core/venue-config.ts";
+import { intx } from "../../src/venues/intx.ts";
 
 export const SECRET_B64 = "c2tld2d1YXJkLWRldi1zZWNyZXQtbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=";
 
 /** An INTX account the fake venue accepts: key `k`, passphrase `p`, SECRET_B64, unpaced, no rules. */
 export const FAKE_INTX: VenueConfig = {
-  profile: PROFILES.intx,
+  profile: intx,
   account: "default",
   baseUrl: "https://venue.test",
   windowSeconds: 5,

@@ -5,12 +5,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { SignedClient } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
 import { NO_RULES } from "../../src/core/guards.ts";
-import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { Credentials, type VenueConfig } from "../../src/core/venue-config.ts";
 import { KeyCache } from "../../src/lib/key.ts";
+import { cde } from "../../src/venues/cde.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 const config: VenueConfig = {
-  profile: PROFILES.cde,
+  profile: cde,
   account: "default",
   baseUrl: "https://cde.venue.test",
   windowSeconds: 5,

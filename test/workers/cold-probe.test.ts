@@ -5,14 +5,14 @@
 import { describe, expect, it } from "vitest";
 import { type ClientOptions, SignedClient } from "../../src/adapters/client.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { PROFILES } from "../../src/core/venue.ts";
 import type { ClockEstimate } from "../../src/lib/index.ts";
 import { KeyCache } from "../../src/lib/key.ts";
+import { intx } from "../../src/venues/intx.ts";
 import { FAKE_INTX, fakeVenue } from "../support/fake-venue.ts";
 
 const config = FAKE_INTX;
 const SKEW_MS = 37_250;
-const isProbe = (request: Request) => new URL(request.url).pathname === PROFILES.intx.apiPrefix;
+const isProbe = (request: Request) => new URL(request.url).pathname === intx.apiPrefix;
 
 /** A promise and its resolver. */
 function deferred<T = void>() {

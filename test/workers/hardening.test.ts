@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { echoes, unescaped } from "../../src/adapters/client.ts";
 import worker from "../../src/index.ts";
 import { relay } from "../../src/routes/relay.ts";
+import { intx } from "../../src/venues/intx.ts";
 import { DEV, simControl, simEnv } from "../support/sim.ts";
 
 const TOKEN = "hardening-token-0123456789abcdef";
@@ -409,7 +410,7 @@ describe("requests and status that tell the truth", () => {
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
-    await expect(relay("intx", getWithBody, e, createExecutionContext())).rejects.toMatchObject({
+    await expect(relay(intx, getWithBody, e, createExecutionContext())).rejects.toMatchObject({
       status: 400,
       code: "body_not_allowed",
       message: "a GET request cannot carry a body",

@@ -6,8 +6,8 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { config } from "../../src/config.ts";
 import worker from "../../src/index.ts";
+import { config } from "../../src/runtime.ts";
 import { workerEnv } from "../support/env.ts";
 import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";
 

@@ -8,6 +8,7 @@ import { Webhook } from "standardwebhooks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseJobs } from "../../src/core/jobs.ts";
 import worker from "../../src/index.ts";
+import { DEFAULT_VENUES } from "../../src/venues/index.ts";
 import { workerEnv } from "../support/env.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 
@@ -206,7 +207,7 @@ describe("scheduled jobs", () => {
 
 describe("jobs: configuration and read API", () => {
   it("a job whose cron is not a trigger, or whose venue is not configured, is reported by name", async () => {
-    const { problems } = parseJobs(JOBS, new Set(["intx/default"]));
+    const { problems } = parseJobs(JOBS, new Set(["intx/default"]), DEFAULT_VENUES);
     expect(problems).toEqual([
       { job: "cde-funding", message: "venue cde is not configured (see /health)" },
       { job: "cde-bad-symbol", message: "venue cde is not configured (see /health)" },
@@ -241,7 +242,7 @@ describe("jobs: configuration and read API", () => {
 
   it("a GET job with a body is reported and not run", () => {
     const job = { name: "get-body", cron: "* * * * *", venue: "cde", path: "/rest/funding-rate", body: { x: 1 } };
-    expect(parseJobs([job], new Set(["cde/default"])).problems).toEqual([
+    expect(parseJobs([job], new Set(["cde/default"]), DEFAULT_VENUES).problems).toEqual([
       { job: "get-body", message: "body is not allowed with GET" },
     ]);
   });

@@ -6,6 +6,8 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { describe, expect, it } from "vitest";
 import { type DeliveryMessage, retrySafe } from "../../src/adapters/deliveries.ts";
 import worker from "../../src/index.ts";
+import { cde } from "../../src/venues/cde.ts";
+import { intx } from "../../src/venues/intx.ts";
 import { recordingQueue } from "../support/env.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
@@ -167,11 +169,11 @@ describe("nothing dropped, nothing doubled", () => {
       path: "/api/v1/orders",
       body,
     });
-    expect(retrySafe(mapped('{"client_order_id":"5d0c3a8e-1f2b-4c6d-8e9f-0a1b2c3d4e5f"}'))).toBe(true);
-    expect(retrySafe(mapped('{"note":"\\"client_order_id\\":\\"x\\"","size":"1"}'))).toBe(false);
-    expect(retrySafe(mapped('{"client_order_id":""}'))).toBe(false);
-    expect(retrySafe(mapped("not json"))).toBe(false);
-    expect(retrySafe({ ...mapped(""), venue: "cde", path: "/rest/kill-switch" })).toBe(true);
+    expect(retrySafe(intx, mapped('{"client_order_id":"5d0c3a8e-1f2b-4c6d-8e9f-0a1b2c3d4e5f"}'))).toBe(true);
+    expect(retrySafe(intx, mapped('{"note":"\\"client_order_id\\":\\"x\\"","size":"1"}'))).toBe(false);
+    expect(retrySafe(intx, mapped('{"client_order_id":""}'))).toBe(false);
+    expect(retrySafe(intx, mapped("not json"))).toBe(false);
+    expect(retrySafe(cde, { ...mapped(""), venue: "cde", path: "/rest/kill-switch" })).toBe(true);
   });
 
   it("7. a duplicate client_order_id that says 'timestamp' is a duplicate, not a clock problem: no re-sign, no alert", async () => {

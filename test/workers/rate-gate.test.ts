@@ -9,8 +9,9 @@ import type { RateGate } from "../../src/adapters/rate-gate.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
 import { NO_RULES } from "../../src/core/guards.ts";
 import type { Pacing, Priority } from "../../src/core/pacing.ts";
-import { Credentials, PROFILES, type VenueConfig } from "../../src/core/venue.ts";
+import { Credentials, type VenueConfig } from "../../src/core/venue-config.ts";
 import { KeyCache } from "../../src/lib/key.ts";
+import { intx } from "../../src/venues/intx.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
 describe("RateGate", () => {
@@ -41,7 +42,7 @@ function slots(
 
 describe("client + gate", () => {
   const config: VenueConfig = {
-    profile: PROFILES.intx,
+    profile: intx,
     account: "default",
     baseUrl: "https://intx.venue.test",
     windowSeconds: 5,
