@@ -9,8 +9,9 @@ import type { HookRoute, MappedRequest } from "../core/hooks.ts";
 import { PROFILES, safeToRepeat, type VenueName } from "../core/venue.ts";
 import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
 import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";
-import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
 import { errorName, log } from "./log.ts";
+import { failureReason } from "./venue-errors.ts";
+import { sendJson, type VenueOutcome } from "./venue-outcome.ts";
 
 /** What travels through the queue: the mapped request, unsigned. */
 export interface DeliveryMessage {
