@@ -1,5 +1,6 @@
 /**
- * `npm run mutate`: a small mutation run over src/lib, src/core and the signed-call pipeline (src/adapters/client.ts).
+ * `npm run mutate`: a small mutation run over src/lib, src/core and the signed-call pipeline (src/adapters/client.ts
+ * and the venue-*.ts steps it composes).
  * Not part of `npm test`. StrykerJS is not used: its vitest runner does not support the @cloudflare/vitest-plugin pool.
  *
  * Each mutant is a one-line change made by one operator (below). Mutants are run in scratch copies of the checkout
@@ -33,7 +34,9 @@ import { parseArgs } from "node:util";
 import { prng } from "../bench/prng.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const DEFAULT_FILES = "src/lib/*.ts,src/core/*.ts,src/adapters/client.ts";
+/** The Worker's steps of the signed-call loop: their tests are the signed client's (they reach them through it). */
+const PIPELINE = ["venue-answer", "venue-call", "venue-errors", "venue-gate", "venue-outcome", "venue-retry"];
+const DEFAULT_FILES = `src/lib/*.ts,src/core/*.ts,src/adapters/client.ts,${PIPELINE.map((name) => `src/adapters/${name}.ts`).join(",")}`;
 
 const { values: args } = parseArgs({
   options: {
@@ -143,6 +146,7 @@ export function testsFor(module: string): string[] {
     if (slow) continue;
     if (test.startsWith("test/core/")) chosen.add(test);
     else if (text.includes(`/src/${rel}"`)) chosen.add(test);
+    else if (PIPELINE.includes(name) && text.includes('/src/adapters/client.ts"')) chosen.add(test);
     else if (basename(test, ".test.ts") === name && !module.startsWith("src/lib/")) chosen.add(test);
     else if (module.startsWith("src/lib/") && test.startsWith("test/workers/") && text.includes('from "skewguard"')) {
       chosen.add(test);

@@ -10,8 +10,9 @@ import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
 import { config } from "../runtime.ts";
 import { orderRejection, safeToRepeat, type VenueProfile } from "../venues/profile.ts";
 import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";
-import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
 import { errorName, log } from "./log.ts";
+import { failureReason } from "./venue-errors.ts";
+import { sendJson, type VenueOutcome } from "./venue-outcome.ts";
 
 /** What travels through the queue: the mapped request, unsigned. */
 export interface DeliveryMessage {

@@ -11,9 +11,11 @@ import { signWebhook, webhookKey } from "../core/standard-webhooks.ts";
 import { venueMessage } from "../lib/index.ts";
 import { config, runtime } from "../runtime.ts";
 import { raiseLater } from "./alerts.ts";
-import { failureReason, sendJson, venueClient } from "./client.ts";
+import { venueClient } from "./client.ts";
 import { pruneHistory } from "./history.ts";
 import { errorName, log } from "./log.ts";
+import { failureReason } from "./venue-errors.ts";
+import { sendJson } from "./venue-outcome.ts";
 
 /** Response bodies kept per run. */
 export const MAX_RUN_BODY = 64 * 1024;

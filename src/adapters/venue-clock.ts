@@ -2,16 +2,20 @@
  * One venue's clock as this isolate knows it: an estimator fed by every response, seeded once from the
  * shared `ClockState` Durable Object when the isolate is cold, and offering improvements back to it.
  */
-import { type ClockEstimate, type ClockSample, OffsetEstimator } from "../lib/index.ts";
+import {
+  type ClockEstimate,
+  type ClockSample,
+  DRIFT_PPM,
+  OffsetEstimator,
+  readShared,
+  sharedReadWait,
+  withTimeout,
+} from "../lib/index.ts";
 import { log } from "./log.ts";
 
 /** Where the current estimate came from, for `GET /clock`. */
 export type ClockSource = "none" | "shared" | "responses";
 
-/** Drift allowance used to widen old brackets and shared estimates (clock hardware is typically < 50 ppm). */
-export const DRIFT_PPM = 100;
-/** How long a cold isolate waits for the shared estimate before signing without it. */
-const SHARED_READ_TIMEOUT_MS = 250;
 /** Offer the shared store at most this often, unless the estimate stepped. */
 const OFFER_INTERVAL_MS = 10_000;
 
@@ -63,15 +67,7 @@ export class VenueClock {
       if (run) {
         // Bounded on this caller's own timer too: a probe started by a request whose I/O the runtime cancelled
         // might never settle, and must not hold every other request.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const late = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, maxWaitMs);
-        });
-        try {
-          await Promise.race([run.done, this.#whenTaught(), late]);
-        } finally {
-          if (timer !== undefined) clearTimeout(timer);
-        }
+        await withTimeout(Promise.race([run.done, this.#whenTaught()]), maxWaitMs);
         if (run.cold) return;
         continue;
       }
@@ -142,28 +138,18 @@ export class VenueClock {
   }
 
   async #seed(store: Store): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, SHARED_READ_TIMEOUT_MS);
-    });
-    const read = Promise.resolve()
-      .then(() => store.read())
-      .then(
-        (shared) => {
-          if (!shared || this.estimator.estimate(shared.updatedAt) !== undefined) return;
-          this.estimator.seed(shared);
-          this.source = "shared";
-          this.#learned();
-        },
-        (err) => {
-          log("warn", { event: "clock_shared_read_failed", error: err instanceof Error ? err.name : "unknown" });
-        },
-      );
-    try {
-      await Promise.race([read, timeout]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    const failed = (err: unknown) => {
+      log("warn", { event: "clock_shared_read_failed", error: err instanceof Error ? err.name : "unknown" });
+    };
+    // A read that answers after the wait still seeds (`#seedShared` checks that nothing was learned meanwhile).
+    await sharedReadWait(readShared(store, failed).then((shared) => this.#seedShared(shared)));
+  }
+
+  #seedShared(shared: ClockEstimate | null): void {
+    if (!shared || this.estimator.estimate(shared.updatedAt) !== undefined) return;
+    this.estimator.seed(shared);
+    this.source = "shared";
+    this.#learned();
   }
 
   /**

@@ -5,15 +5,13 @@
  * re-signed (the venue refused before processing, so this is safe even for orders). A redirect is returned, never
  * followed with a signed request. Zero dependencies; `fetch`, the clock and the shared store are injectable.
  */
-import { venueSample } from "./date.ts";
-import { type ClockEstimate, OffsetEstimator, timestampFor } from "./estimator.ts";
+import { type ClockEstimate, DRIFT_PPM, OffsetEstimator } from "./estimator.ts";
 import { importHmacKey, type SecretEncoding, secretBytes } from "./key.ts";
-import { isTimestampRejection } from "./rejection.ts";
 import { signRequest } from "./sign.ts";
-import type { EstimateStore } from "./store.ts";
+import { type Attempt, type ReadAnswer, signedCall } from "./signed-call.ts";
+import { type EstimateStore, readShared, sharedReadWait } from "./store.ts";
 
 const REFUSAL_BODY_LIMIT = 16_384;
-const SHARED_READ_TIMEOUT_MS = 250;
 
 export interface CoinbaseClientOptions {
   apiKey: string;
@@ -50,7 +48,7 @@ export class CoinbaseClient {
   constructor(options: CoinbaseClientOptions) {
     if (!options.apiKey) throw new TypeError("apiKey is required");
     this.#options = options;
-    this.estimator = new OffsetEstimator({ driftPpm: options.driftPpm ?? 100 });
+    this.estimator = new OffsetEstimator({ driftPpm: options.driftPpm ?? DRIFT_PPM });
     this.#fetch = options.fetch ?? ((request) => fetch(request));
     this.#now = options.now ?? Date.now;
     // A bad secret throws here, at construction, naming the option (never its value).
@@ -64,57 +62,49 @@ export class CoinbaseClient {
     const identity = { apiKey: this.#options.apiKey, passphrase: this.#options.passphrase, key: await this.#key };
     this.#seeded ??= this.#seed();
     await this.#seeded;
-    for (let attempt = 1; ; attempt++) {
-      // The clock is read after the last await before the fetch: a slow caller never sends a stale timestamp.
-      const now = this.#now();
-      const estimate = this.estimator.estimate(now);
-      const timestamp = timestampFor(now, estimate);
-      const unsigned = new Request(request, { body });
-      // The venues render errors as JSON only when asked (INTX's Javalin answers plain text otherwise).
-      if (!unsigned.headers.has("accept")) unsigned.headers.set("accept", "application/json");
-      const signed = await signRequest(unsigned, identity, timestamp);
-      const tSend = this.#now();
-      const response = await this.#fetch(signed);
-      const tRecv = this.#now();
-      const sample = venueSample(response, tSend, tRecv);
-      // A refusal is a short error body; a long one is not read (it cannot be the venue's timestamp refusal).
-      const small = Number(response.headers.get("content-length") ?? "0") <= REFUSAL_BODY_LIMIT;
-      const evidence = { timestamp, windowSeconds: this.#options.windowSeconds ?? 5, date: sample?.date };
-      const refused =
-        attempt === 1 &&
-        (response.status === 400 || response.status === 401) &&
-        small &&
-        isTimestampRejection(response.status, (await response.clone().text()).slice(0, REFUSAL_BODY_LIMIT), evidence);
-      if (sample && this.estimator.add(sample, { rejected: refused })) this.#offer(tRecv);
-      if (refused) {
-        await response.body?.cancel();
-        continue; // re-signed with what this refusal just taught
-      }
-      signedWith.set(response, { timestamp, attempts: attempt, estimate });
-      return response;
-    }
+    const { response, attempt } = await signedCall<Request>({
+      now: this.#now,
+      estimator: this.estimator,
+      windowSeconds: this.#options.windowSeconds ?? 5,
+      sign: (timestamp) => {
+        const unsigned = new Request(request, { body });
+        // The venues render errors as JSON only when asked (INTX's Javalin answers plain text otherwise).
+        if (!unsigned.headers.has("accept")) unsigned.headers.set("accept", "application/json");
+        return signRequest(unsigned, identity, timestamp);
+      },
+      send: (attempt) => this.#fetch(attempt.signed),
+      read: refusalText,
+      observe: ({ sample, rejected, tRecv }) => {
+        if (sample && this.estimator.add(sample, { rejected })) this.#offer(tRecv);
+      },
+    });
+    signedWith.set(response, { timestamp: attempt.timestamp, attempts: attempt.number, estimate: attempt.estimate });
+    return response;
   }
 
   /** Seeds from the shared store once, waiting at most 250 ms; a store that fails or hangs is skipped. */
   async #seed(): Promise<void> {
     const { store } = this.#options;
     if (!store) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), SHARED_READ_TIMEOUT_MS);
-    });
-    const read = Promise.resolve()
-      .then(() => store.read())
-      .catch(() => null);
-    const shared = await Promise.race([read, late]);
-    if (timer !== undefined) clearTimeout(timer);
+    const shared = await sharedReadWait(readShared(store));
     if (shared) this.estimator.seed(shared);
   }
 
   #offer(now: number): void {
     const estimate = this.estimator.estimate(now);
-    if (estimate) this.#options.store?.offer(estimate, this.#options.driftPpm ?? 100).catch(() => undefined);
+    if (estimate) this.#options.store?.offer(estimate, this.#options.driftPpm ?? DRIFT_PPM).catch(() => undefined);
   }
+}
+
+/**
+ * The `read` step: the response as it came, and the text of a first 400 or 401 that could be the venue's timestamp
+ * refusal (a refusal is a short error body; a long one is not read, and a re-signed attempt has no second re-sign).
+ */
+async function refusalText(response: Response, attempt: Attempt<Request>): Promise<ReadAnswer> {
+  const small = Number(response.headers.get("content-length") ?? "0") <= REFUSAL_BODY_LIMIT;
+  const possible = !attempt.resigned && (response.status === 400 || response.status === 401) && small;
+  const text = possible ? (await response.clone().text()).slice(0, REFUSAL_BODY_LIMIT) : undefined;
+  return { response, text };
 }
 
 const signedWith = new WeakMap<Response, SignedWith>();

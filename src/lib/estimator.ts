@@ -49,6 +49,10 @@ interface Bracket {
   weight: number;
 }
 
+/** The default drift allowance, ppm: old brackets and shared estimates widen by this much of their age (clock
+ * hardware is typically under 50 ppm). */
+export const DRIFT_PPM = 100;
+
 /** Consecutive samples outside the agreed region, agreeing with each other, that mean the venue's clock stepped. */
 const STEP_SAMPLES = 2;
 
@@ -62,7 +66,7 @@ export class OffsetEstimator {
   #updatedAt = 0;
 
   constructor(options: EstimatorOptions = {}) {
-    this.#driftPpm = options.driftPpm ?? 100;
+    this.#driftPpm = options.driftPpm ?? DRIFT_PPM;
     this.#maxRttMs = options.maxRttMs ?? 10_000;
     this.#window = options.window ?? 16;
   }

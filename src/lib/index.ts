@@ -11,6 +11,7 @@ export { ConfigError, SigningInputError } from "./errors.ts";
 export {
   type ClockEstimate,
   type ClockSample,
+  DRIFT_PPM,
   type EstimatorOptions,
   halfWidthMs,
   OffsetEstimator,
@@ -27,4 +28,23 @@ export {
   signHeaders,
   signRequest,
 } from "./sign.ts";
-export { type EstimateStore, MemoryEstimateStore, shouldReplace } from "./store.ts";
+export {
+  type Attempt,
+  type AttemptSlot,
+  type Failure,
+  type Observation,
+  type ReadAnswer,
+  type RetryPolicy,
+  type SignedAnswer,
+  type SignedCallSteps,
+  signedCall,
+} from "./signed-call.ts";
+export {
+  type EstimateStore,
+  MemoryEstimateStore,
+  readShared,
+  SHARED_READ_TIMEOUT_MS,
+  sharedReadWait,
+  shouldReplace,
+} from "./store.ts";
+export { withTimeout } from "./timeout.ts";

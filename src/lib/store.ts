@@ -4,6 +4,10 @@
  * implementation; `MemoryEstimateStore` is another, for one process.
  */
 import { type ClockEstimate, halfWidthMs } from "./estimator.ts";
+import { withTimeout } from "./timeout.ts";
+
+/** How long a cold client waits for the shared estimate before it signs without it. */
+export const SHARED_READ_TIMEOUT_MS = 250;
 
 /** Where a shared estimate lives. `driftPpm` is the offering client's drift allowance. */
 export interface EstimateStore {
@@ -38,4 +42,22 @@ export class MemoryEstimateStore implements EstimateStore {
     this.#estimate = estimate;
     return true;
   }
+}
+
+/** Reads the shared estimate: null when the store has none or fails (`failed` hears why); it never throws. */
+export function readShared(
+  store: Pick<EstimateStore, "read">,
+  failed?: (error: unknown) => void,
+): Promise<ClockEstimate | null> {
+  return Promise.resolve()
+    .then(() => store.read())
+    .catch((error: unknown) => {
+      failed?.(error);
+      return null;
+    });
+}
+
+/** A cold client's wait for the shared read: its value, or undefined after `SHARED_READ_TIMEOUT_MS` (it goes on). */
+export function sharedReadWait<T>(read: Promise<T>): Promise<T | undefined> {
+  return withTimeout(read, SHARED_READ_TIMEOUT_MS);
 }

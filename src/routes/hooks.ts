@@ -4,10 +4,10 @@
  * declared types, the delivery id was not seen before; only then is anything signed and sent (or queued).
  */
 import { raiseLater } from "../adapters/alerts.ts";
-import { sendJson } from "../adapters/client.ts";
 import { DeliveryQueueError, enqueueDelivery } from "../adapters/deliveries.ts";
 import type { Claim, HookResult } from "../adapters/hook-ledger.ts";
 import { errorName, log } from "../adapters/log.ts";
+import { sendJson } from "../adapters/venue-outcome.ts";
 import { binding } from "../config.ts";
 import { events } from "../core/alerts.ts";
 import { hex, secretsEqual, sha256 } from "../core/digest.ts";

@@ -3,9 +3,10 @@
  * `catch`, and bounded body reading. Only deliberate `HttpError`s reach the client; anything else is a generic 500,
  * its detail in the log.
  */
-import { RateLimitedError, RefusedError, type UpstreamFailure } from "../adapters/client.ts";
+
 import { errorName, log } from "../adapters/log.ts";
 import { readAtMost } from "../adapters/stream.ts";
+import { RateLimitedError, RefusedError, type UpstreamFailure } from "../adapters/venue-errors.ts";
 
 export class HttpError extends Error {
   override readonly name = "HttpError";

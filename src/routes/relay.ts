@@ -3,7 +3,8 @@
  * Everything is refused unless proven safe: the token must allow the exact method and path, the path must sit
  * under the venue's API prefix with no trick that changes it, and only allow-listed headers go either way.
  */
-import { UpstreamError, venueClient } from "../adapters/client.ts";
+import { venueClient } from "../adapters/client.ts";
+import { UpstreamError } from "../adapters/venue-errors.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
 import { accountKey } from "../core/venue-config.ts";
 import { isJson } from "../lib/index.ts";

@@ -5,7 +5,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { echoes, unescaped } from "../../src/adapters/client.ts";
+import { echoes, unescaped } from "../../src/adapters/venue-answer.ts";
 import worker from "../../src/index.ts";
 import { relay } from "../../src/routes/relay.ts";
 import { intx } from "../../src/venues/intx.ts";
