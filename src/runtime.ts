@@ -5,6 +5,7 @@
  * problems already raised. Nothing else in src/ keeps state at module level, so a test that builds a new `env` gets a
  * new runtime: a cold clock, no keys.
  */
+import { Keys } from "./adapters/keys.ts";
 import { VenueClock } from "./adapters/venue-clock.ts";
 import { type Config, parseConfig } from "./config.ts";
 import { DEFAULT_VENUES, type Venues } from "./venues/index.ts";
@@ -13,8 +14,9 @@ export class Runtime {
   readonly config: Config;
   /** Configuration problems this isolate has raised as `config.problem` alerts (raised once each). */
   readonly raisedProblems = new Set<string>();
+  /** Every key this isolate imported (adapters/keys.ts). */
+  readonly keys = new Keys();
   readonly #clocks = new Map<string, VenueClock>();
-  readonly #keys = new Map<string, CryptoKey | Promise<CryptoKey>>();
 
   constructor(env: object, venues: Venues) {
     this.config = parseConfig(env, venues);
@@ -31,22 +33,9 @@ export class Runtime {
     return clock;
   }
 
-  /**
-   * The key named `id` (`account intx/alpha`, `hook tv`, `whsec ALERT_SECRET`, `session`), imported by `load` on
-   * first use: a promise until the import settles, then the key itself (so a warm lookup has nothing to await). A
-   * failed import is forgotten, and the next use tries again. The configuration does not change for the runtime's
-   * life, so a name stands for one secret.
-   */
+  /** The key `id` names (`hook tv`, `whsec ALERT_SECRET`, `session`), imported by `load` on first use. */
   key(id: string, load: () => Promise<CryptoKey>): CryptoKey | Promise<CryptoKey> {
-    const known = this.#keys.get(id);
-    if (known) return known;
-    const pending = load();
-    this.#keys.set(id, pending);
-    pending.then(
-      (key) => this.#keys.set(id, key),
-      () => this.#keys.delete(id),
-    );
-    return pending;
+    return this.keys.get(id, load);
   }
 }
 

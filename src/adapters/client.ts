@@ -11,13 +11,22 @@
  */
 
 import { accountKey, type VenueConfig } from "../core/venue-config.ts";
-import { type ClockEstimate, type ClockSample, halfWidthMs, KeyCache, signedCall, venueSample } from "../lib/index.ts";
-import { config } from "../runtime.ts";
+import {
+  type ClockEstimate,
+  type ClockSample,
+  halfWidthMs,
+  importHmacKey,
+  secretBytes,
+  signedCall,
+  venueSample,
+} from "../lib/index.ts";
+import { config, runtime } from "../runtime.ts";
 import { classify } from "../venues/profile.ts";
 import { raiseLater } from "./alerts.ts";
 import { syncClock } from "./clock-sync.ts";
+import type { Keys } from "./keys.ts";
 import { type ClientOptions, type ClientParts, signedClock, VenueCall, type VenueRequest } from "./venue-call.ts";
-import { type VenueClock, venueClock } from "./venue-clock.ts";
+import type { VenueClock } from "./venue-clock.ts";
 import { screened } from "./venue-gate.ts";
 
 export type { ClientOptions, VenueRequest } from "./venue-call.ts";
@@ -46,13 +55,13 @@ const SYNC_TARGET_HALF_WIDTH_MS = 100;
 export class SignedClient implements VenueClient {
   readonly config: VenueConfig;
   readonly #clock: VenueClock;
-  readonly #keys: KeyCache;
+  readonly #keys: Keys;
   readonly #parts: ClientParts;
   readonly #fetch: (input: Request) => Promise<Response>;
   readonly #now: () => number;
   readonly #options: ClientOptions;
 
-  constructor(config: VenueConfig, clock: VenueClock, keys: KeyCache, options: ClientOptions = {}) {
+  constructor(config: VenueConfig, clock: VenueClock, keys: Keys, options: ClientOptions = {}) {
     this.config = config;
     this.#clock = clock;
     this.#keys = keys;
@@ -87,20 +96,14 @@ export class SignedClient implements VenueClient {
   }
 
   /**
-   * The account's key. The account's configuration lives as long as the isolate: its key is looked up by that
-   * object, so the hot path neither imports nor fingerprints the secret again (the KeyCache does the first import).
+   * The account's key. The account's configuration lives as long as the runtime: its key is looked up by its
+   * credentials object, so the hot path neither imports nor reads the secret again (a bad one throws here).
    */
   #key(): CryptoKey | Promise<CryptoKey> {
     const { credentials, secretEncoding, profile } = this.config;
-    const key = importedKeys.get(credentials);
-    if (key) return key;
-    const pending = this.#keys.get(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`);
-    importedKeys.set(credentials, pending);
-    Promise.resolve(pending).then(
-      (imported) => importedKeys.set(credentials, imported),
-      () => importedKeys.delete(credentials),
+    return this.#keys.get(credentials, () =>
+      importHmacKey(secretBytes(credentials.secret, secretEncoding, `${profile.envPrefix}API_SECRET`)),
     );
-    return pending;
   }
 
   /**
@@ -168,9 +171,6 @@ export class SignedClient implements VenueClient {
   }
 }
 
-const keys = new KeyCache();
-const importedKeys = new WeakMap<object, CryptoKey | Promise<CryptoKey>>();
-
 function clockStore(env: Env, venue: string, baseUrl: string) {
   return env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${baseUrl}`), config(env).durableObjects);
 }
@@ -182,7 +182,7 @@ function clockStore(env: Env, venue: string, baseUrl: string) {
 export async function preparedClock(env: Env, venue: string): Promise<VenueClock | undefined> {
   const venueConfig = config(env).venues[venue];
   if (!venueConfig) return undefined;
-  const clock = venueClock(venue, venueConfig.baseUrl);
+  const clock = runtime(env).clock(venue, venueConfig.baseUrl);
   await clock.ready(clockStore(env, venue, venueConfig.baseUrl));
   return clock;
 }
@@ -202,13 +202,14 @@ export function venueClient(
   ctx?: { waitUntil(promise: Promise<unknown>): void },
   options: ClientOptions & { account?: string } = {},
 ): VenueClient | undefined {
-  const { accounts, clockSync } = config(env);
+  const { config: setup, keys } = runtime(env);
+  const { accounts, clockSync } = setup;
   // One client per account; the clock is per venue host, the rate gate per API key.
   const venueConfig = accounts.get(accountKey(venue, options.account ?? "default"));
   if (!venueConfig) return undefined;
   const store = clockStore(env, venue, venueConfig.baseUrl);
   const gate = accountGate(env, venue, venueConfig.account);
-  return new SignedClient(venueConfig, venueClock(venue, venueConfig.baseUrl), keys, {
+  return new SignedClient(venueConfig, runtime(env).clock(venue, venueConfig.baseUrl), keys, {
     store,
     gate,
     waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,

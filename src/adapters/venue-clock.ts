@@ -174,16 +174,3 @@ export class VenueClock {
     return this.estimator.estimate(now);
   }
 }
-
-const clocks = new Map<string, VenueClock>();
-
-/** This isolate's clock for one venue endpoint (keyed by venue and base URL, so a sandbox has its own). */
-export function venueClock(venue: string, baseUrl: string): VenueClock {
-  const id = `${venue} ${baseUrl}`;
-  let clock = clocks.get(id);
-  if (!clock) {
-    clock = new VenueClock();
-    clocks.set(id, clock);
-  }
-  return clock;
-}

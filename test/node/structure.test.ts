@@ -96,3 +96,34 @@ describe("imports", () => {
     ]);
   });
 });
+
+/** Module-level state: a `let`, or an empty Map, WeakMap or Set that code fills in later (a cache). */
+function moduleState(text: string): string[] {
+  return [
+    ...text.matchAll(
+      /^(?:export )?(?:let [A-Za-z_$][\w$]*|const [A-Za-z_$][\w$]* *(?::[^=]*)?= *new (?:Weak)?(?:Map|Set)<[^>]*>\(\))/gm,
+    ),
+  ].map(([line]) => line);
+}
+
+describe("one runtime per isolate", () => {
+  // The runtime's own table of runtimes, by env; and two in the library, which keeps no account state: the record
+  // `signedWithOf` reads for a library user's response, and the scratch buffer the signer reuses (it holds nothing
+  // between calls that a later call reads).
+  const allowed = new Set([
+    "runtime.ts: const runtimes = new WeakMap<object, Runtime>()",
+    "lib/client.ts: const signedWith = new WeakMap<Response, SignedWith>()",
+    "lib/sign.ts: let scratch",
+  ]);
+  it("no module in src/ keeps state at module level outside the runtime", () => {
+    const state = files(SRC).flatMap((path) =>
+      moduleState(code(path)).map((line) => `${relative(SRC, path)}: ${line}`),
+    );
+    expect(state.filter((line) => !allowed.has(line))).toEqual([]);
+    expect(state.filter((line) => allowed.has(line))).toHaveLength(allowed.size);
+  });
+  it("the check finds a cache, and passes a constant table", () => {
+    const text = 'const clocks = new Map<string, VenueClock>();\nlet n = 0;\nconst CODES = new Set<string>(["a"]);';
+    expect(moduleState(text)).toEqual(["const clocks = new Map<string, VenueClock>()", "let n"]);
+  });
+});

@@ -1,8 +1,8 @@
 // The signed client against a deterministic skewed venue: time retries, idempotent retries, no stale re-sends.
 import { describe, expect, it } from "vitest";
 import { retryAfterMs, SignedClient, UpstreamError } from "../../src/adapters/client.ts";
+import { Keys } from "../../src/adapters/keys.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import { KeyCache } from "../../src/lib/key.ts";
 import { FAKE_INTX, fakeVenue } from "../support/fake-venue.ts";
 
 const config = FAKE_INTX;
@@ -12,7 +12,7 @@ function client(
   extra: Partial<ConstructorParameters<typeof SignedClient>[3]> = {},
 ) {
   const sleeps: number[] = [];
-  const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
+  const c = new SignedClient(config, new VenueClock(), new Keys(), {
     fetch: venue.fetch,
     now: venue.now,
     sleep: async (ms) => {

@@ -3,10 +3,10 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { SignedClient } from "../../src/adapters/client.ts";
+import { Keys } from "../../src/adapters/keys.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
 import { NO_RULES } from "../../src/core/guards.ts";
 import { Credentials, type VenueConfig } from "../../src/core/venue-config.ts";
-import { KeyCache } from "../../src/lib/key.ts";
 import { cde } from "../../src/venues/cde.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
@@ -28,7 +28,7 @@ describe("clock shared across isolates", () => {
     const pending: Promise<unknown>[] = [];
     const options = { fetch: venue.fetch, now: venue.now, store, waitUntil: (p: Promise<unknown>) => pending.push(p) };
 
-    const warm = new SignedClient(config, new VenueClock(), new KeyCache(), options);
+    const warm = new SignedClient(config, new VenueClock(), new Keys(), options);
     const first = await warm.send({ method: "GET", path: "/rest/v2/positions" });
     expect(first.attempts).toBe(2); // nothing shared yet: the first call learns from its rejection
     await Promise.all(pending);
@@ -39,7 +39,7 @@ describe("clock shared across isolates", () => {
 
     venue.advance(60_000);
     const coldClock = new VenueClock();
-    const cold = new SignedClient(config, coldClock, new KeyCache(), options);
+    const cold = new SignedClient(config, coldClock, new Keys(), options);
     const r = await cold.send({ method: "GET", path: "/rest/v2/positions" });
     expect(r.attempts).toBe(1);
     expect(r.response.status).toBe(200);

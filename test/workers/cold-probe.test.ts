@@ -4,9 +4,9 @@
 // refused for its timestamp.
 import { describe, expect, it } from "vitest";
 import { type ClientOptions, SignedClient } from "../../src/adapters/client.ts";
+import { Keys } from "../../src/adapters/keys.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
 import type { ClockEstimate } from "../../src/lib/index.ts";
-import { KeyCache } from "../../src/lib/key.ts";
 import { intx } from "../../src/venues/intx.ts";
 import { FAKE_INTX, fakeVenue } from "../support/fake-venue.ts";
 
@@ -61,7 +61,7 @@ function rig(probeAnswer: (request: Request, answer: () => Response) => Promise<
 }
 
 function coldClient(r: ReturnType<typeof rig>, store: ClientOptions["store"]) {
-  return new SignedClient(config, new VenueClock(), new KeyCache(), {
+  return new SignedClient(config, new VenueClock(), new Keys(), {
     fetch: r.fetch,
     now: r.venue.now,
     sleep: async (ms) => r.venue.advance(ms),
@@ -131,7 +131,7 @@ describe("cold probe under load", { timeout: 20_000 }, () => {
       throw new TypeError("network connection lost");
     });
     const fetch = r.fetch;
-    const client = new SignedClient(config, new VenueClock(), new KeyCache(), {
+    const client = new SignedClient(config, new VenueClock(), new Keys(), {
       fetch: async (request) => {
         if (!isProbe(request)) await held.promise;
         return fetch(request);

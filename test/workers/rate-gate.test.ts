@@ -5,12 +5,12 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RateLimitedError, SignedClient, type SlotGate } from "../../src/adapters/client.ts";
+import { Keys } from "../../src/adapters/keys.ts";
 import type { RateGate } from "../../src/adapters/rate-gate.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
 import { NO_RULES } from "../../src/core/guards.ts";
 import type { Pacing, Priority } from "../../src/core/pacing.ts";
 import { Credentials, type VenueConfig } from "../../src/core/venue-config.ts";
-import { KeyCache } from "../../src/lib/key.ts";
 import { intx } from "../../src/venues/intx.ts";
 import { fakeVenue, SECRET_B64 } from "../support/fake-venue.ts";
 
@@ -62,7 +62,7 @@ describe("client + gate", () => {
       }),
     };
     const slept: number[] = [];
-    const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
+    const c = new SignedClient(config, new VenueClock(), new Keys(), {
       fetch: venue.fetch,
       now: venue.now,
       gate,
@@ -86,7 +86,7 @@ describe("client + gate", () => {
 
   it("throws RateLimitedError and sends nothing when no slot is free in time", async () => {
     const venue = fakeVenue({ skewMs: 0 });
-    const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
+    const c = new SignedClient(config, new VenueClock(), new Keys(), {
       fetch: venue.fetch,
       now: venue.now,
       gate: slots(async () => null),
@@ -100,7 +100,7 @@ describe("client + gate", () => {
   it("a write asks with the write cap; a webhook delivery is a write whatever its method", async () => {
     const venue = fakeVenue({ skewMs: 0 });
     const asked: unknown[][] = [];
-    const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
+    const c = new SignedClient(config, new VenueClock(), new Keys(), {
       fetch: venue.fetch,
       now: venue.now,
       gate: slots(async (...args) => {
@@ -120,7 +120,7 @@ describe("client + gate", () => {
     const venue = fakeVenue({ skewMs: 0, upMs: 1, downMs: 1 });
     let grants = 0;
     const late = (lateGrants: number) =>
-      new SignedClient(config, new VenueClock(), new KeyCache(), {
+      new SignedClient(config, new VenueClock(), new Keys(), {
         fetch: venue.fetch,
         now: venue.now,
         // Each of the first `lateGrants` grants says "wait 100 ms", but this isolate oversleeps by 250 ms.
@@ -142,7 +142,7 @@ describe("client + gate", () => {
   it("a slow gate does not make grants stale: the lag is counted from when the grant arrives", async () => {
     const venue = fakeVenue({ skewMs: 0, upMs: 1, downMs: 1 });
     let grants = 0;
-    const c = new SignedClient(config, new VenueClock(), new KeyCache(), {
+    const c = new SignedClient(config, new VenueClock(), new Keys(), {
       fetch: venue.fetch,
       now: venue.now,
       gate: slots(async () => {
@@ -160,7 +160,7 @@ describe("client + gate", () => {
       skewMs: 0,
       respond: (_r, n) => (n === 1 ? Response.json({ message: "busy" }, { status: 503 }) : undefined),
     });
-    const failing = new SignedClient(config, new VenueClock(), new KeyCache(), {
+    const failing = new SignedClient(config, new VenueClock(), new Keys(), {
       fetch: venue.fetch,
       now: venue.now,
       gate: slots(() => Promise.reject(new Error("Durable Object reset"))),
@@ -168,7 +168,7 @@ describe("client + gate", () => {
     await expect(failing.send({ method: "GET", path: "/api/v1/portfolios" })).rejects.toBeInstanceOf(RateLimitedError);
     expect(venue.requests).toBe(0);
     let grants = 0;
-    const retrying = new SignedClient(config, new VenueClock(), new KeyCache(), {
+    const retrying = new SignedClient(config, new VenueClock(), new Keys(), {
       fetch: venue.fetch,
       now: venue.now,
       random: () => 0,
