@@ -13,18 +13,11 @@ import { type AlertEvent, events } from "../core/alerts.ts";
 import { isOrder, passesHalt, type RequestKind, requestKind, type Screened, screen } from "../core/guards.ts";
 import type { Priority } from "../core/pacing.ts";
 import { accountKey, type VenueConfig, type VenueName } from "../core/venue.ts";
-import {
-  type ClockEstimate,
-  type ClockSample,
-  halfWidthMs,
-  isAuthRefusal,
-  isTimestampRejection,
-  KeyCache,
-  signHeaders,
-  timestampFor,
-  venueMessage,
-  venueSample,
-} from "../lib/index.ts";
+import { venueSample } from "../lib/date.ts";
+import { type ClockEstimate, type ClockSample, halfWidthMs, timestampFor } from "../lib/estimator.ts";
+import { KeyCache } from "../lib/key.ts";
+import { isAuthRefusal, isTimestampRejection, venueMessage } from "../lib/rejection.ts";
+import { signHeaders } from "../lib/sign.ts";
 import { raiseLater } from "./alerts.ts";
 import { syncClock } from "./clock-sync.ts";
 import { log } from "./log.ts";

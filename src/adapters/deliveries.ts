@@ -7,7 +7,7 @@
 import { events } from "../core/alerts.ts";
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
 import { PROFILES, safeToRepeat, type VenueName } from "../core/venue.ts";
-import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
+import { isDuplicateOrder, venueMessage } from "../lib/rejection.ts";
 import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";
 import { failureReason, sendJson, type VenueOutcome } from "./client.ts";
 import { errorName, log } from "./log.ts";

@@ -9,7 +9,7 @@ import { events } from "../core/alerts.ts";
 import type { Job } from "../core/jobs.ts";
 import { signWebhook } from "../core/standard-webhooks.ts";
 import type { VenueName } from "../core/venue.ts";
-import { venueMessage } from "../lib/index.ts";
+import { venueMessage } from "../lib/rejection.ts";
 import { raiseLater } from "./alerts.ts";
 import { failureReason, sendJson, venueClient } from "./client.ts";
 import { pruneHistory } from "./history.ts";

@@ -2,7 +2,7 @@
  * One venue's clock as this isolate knows it: an estimator fed by every response, seeded once from the
  * shared `ClockState` Durable Object when the isolate is cold, and offering improvements back to it.
  */
-import { type ClockEstimate, type ClockSample, OffsetEstimator } from "../lib/index.ts";
+import { type ClockEstimate, type ClockSample, OffsetEstimator } from "../lib/estimator.ts";
 import { log } from "./log.ts";
 
 /** Where the current estimate came from, for `GET /clock`. */

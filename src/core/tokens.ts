@@ -4,7 +4,7 @@
  * `[{"name":"bot-1","token":"…","allow":["GET /cde/rest/*","POST /intx/api/v1/orders"]}]`.
  */
 
-import { ConfigError } from "../lib/index.ts";
+import { ConfigError } from "../lib/errors.ts";
 import { digestsEqual, sha256 } from "./digest.ts";
 
 /** One allow-list entry. `method` is upper case or `*`; `*` in the path matches any run of characters. */

@@ -2,7 +2,8 @@
  * Venue profiles and their configuration, parsed from the Worker's bindings. Pure: the bindings are passed in.
  * A venue with a problem is reported by binding name and left out; the other venue keeps working.
  */
-import { ConfigError, type SecretEncoding, secretBytes } from "../lib/index.ts";
+import { ConfigError } from "../lib/errors.ts";
+import { type SecretEncoding, secretBytes } from "../lib/key.ts";
 import { type AccountRules, NO_RULES } from "./guards.ts";
 import type { Pacing } from "./pacing.ts";
 

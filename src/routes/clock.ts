@@ -6,7 +6,7 @@
 import { preparedClock } from "../adapters/client.ts";
 import { config } from "../config.ts";
 import { VENUES } from "../core/venue.ts";
-import { halfWidthMs } from "../lib/index.ts";
+import { halfWidthMs } from "../lib/estimator.ts";
 
 export async function clock(env: Env): Promise<Response> {
   const { venues } = config(env);

@@ -30,7 +30,7 @@ import { haltReasonProblem } from "../core/guards.ts";
 import { DELIVERY_ID } from "../core/hooks.ts";
 import { type AllowRule, allows } from "../core/tokens.ts";
 import { accountKey, VENUES } from "../core/venue.ts";
-import { halfWidthMs } from "../lib/index.ts";
+import { halfWidthMs } from "../lib/estimator.ts";
 import { limitInbound } from "./auth.ts";
 import { HttpError, readBody } from "./http.ts";
 

@@ -8,7 +8,7 @@
 import { preparedClock } from "../adapters/client.ts";
 import { config, healthProblems, type Problem } from "../config.ts";
 import { VENUES, type VenueName } from "../core/venue.ts";
-import { halfWidthMs } from "../lib/index.ts";
+import { halfWidthMs } from "../lib/estimator.ts";
 import { authenticate } from "./auth.ts";
 
 async function venueHealth(env: Env, name: VenueName) {

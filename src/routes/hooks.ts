@@ -15,7 +15,7 @@ import { requestKind, screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
 import { accountKey, PROFILES, safeToRepeat } from "../core/venue.ts";
-import { venueMessage } from "../lib/index.ts";
+import { venueMessage } from "../lib/rejection.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
 /** Alerts and kill-switch signals are small; anything bigger is not a webhook we serve. */

@@ -8,7 +8,7 @@ import { config } from "../config.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
 import { READ_METHODS } from "../core/guards.ts";
 import { checkVenuePath, PROFILES, type VenueName } from "../core/venue.ts";
-import { isJson } from "../lib/index.ts";
+import { isJson } from "../lib/date.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
