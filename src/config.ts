@@ -9,6 +9,7 @@ import { parseAccounts } from "./core/accounts.ts";
 import { type AlertSink, parseAlerts } from "./core/alerts.ts";
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
+import { SENDERS } from "./core/senders.ts";
 import { parseTokens, TokenTable } from "./core/tokens.ts";
 import { accountKey, parseVenues, type VenueConfig, type VenueName, type VenueProblem } from "./core/venue.ts";
 import { ConfigError } from "./lib/errors.ts";
@@ -196,13 +197,13 @@ function parse(env: object): Config {
 }
 
 /**
- * Standard Webhooks signatures do not cover the route, so two routes with one secret would each accept the same
- * signed message once: the later route is left out and reported.
+ * A signature that does not cover the route (Standard Webhooks: `secretPerRoute` in core/senders.ts) lets two
+ * routes with one secret each accept the same signed message once: the later route is left out and reported.
  */
 function checkHookSecrets(env: object, hooks: { routes: Map<string, HookRoute>; problems: HookProblem[] }): void {
   const owners = new Map<string, string>();
   for (const route of [...hooks.routes.values()]) {
-    if (route.verify !== "standard-webhooks") continue;
+    if (!SENDERS[route.sender.verify].secretPerRoute) continue;
     const secret = binding(env, route.secretBinding)?.replace(/^whsec_/, "");
     if (secret === undefined) continue;
     const owner = owners.get(secret);
