@@ -6,7 +6,7 @@
  */
 import { log } from "./adapters/log.ts";
 import { parseAccounts } from "./core/accounts.ts";
-import { type AlertSink, parseAlerts } from "./core/alerts.ts";
+import { type AlertSink, parseAlerts, sinkSecretBinding } from "./core/alerts.ts";
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
 import { SENDERS } from "./core/senders.ts";
@@ -156,9 +156,10 @@ function parse(env: object): Config {
   const parsedAlerts = parseAlerts(Reflect.get(env, "ALERTS"));
   for (const { name, message } of parsedAlerts.problems) problems.push({ binding: "ALERTS", subject: name, message });
   const sinks = parsedAlerts.items.filter((sink) => {
-    if (sink.secretBinding === undefined || binding(env, sink.secretBinding) !== undefined) return true;
+    const secretBinding = sinkSecretBinding(sink);
+    if (secretBinding === undefined || binding(env, secretBinding) !== undefined) return true;
     const message = "is not set; the sink is left out";
-    problems.push({ binding: sink.secretBinding, subject: sink.name, message, via: "ALERTS" });
+    problems.push({ binding: secretBinding, subject: sink.name, message, via: "ALERTS" });
     return false;
   });
   const quietValue = binding(env, "ALERTS_QUIET_SECONDS");
