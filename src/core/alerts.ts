@@ -55,8 +55,14 @@ export interface AlertEvent {
   ids: Record<string, string>;
 }
 
-function event(type: EventType, subject: string, text: string, ids: Record<string, string>, where: Where = {}) {
-  return { type, severity: EVENT_SEVERITY[type], subject, ...where, text: text.slice(0, 1000), ids } as AlertEvent;
+function event(
+  type: EventType,
+  subject: string,
+  text: string,
+  ids: Record<string, string>,
+  where: Where = {},
+): AlertEvent {
+  return { type, severity: EVENT_SEVERITY[type], subject, ...where, text: text.slice(0, 1000), ids };
 }
 type Where = { venue?: string; account?: string };
 

@@ -378,8 +378,8 @@ export function parseVenue(
   const names = [`${s}API_KEY`, `${s}API_SECRET`, `${s}API_PASSPHRASE`] as const;
   const [apiKey, secret, passphrase] = names.map((n) => text(env, n));
   if (!apiKey && !secret && !passphrase) return undefined;
-  const missing = names.filter((n) => !text(env, n));
-  if (missing.length > 0) {
+  if (!apiKey || !secret || !passphrase) {
+    const missing = names.filter((n) => !text(env, n));
     throw new ConfigError(missing.join(", "), "is not set; set it with `wrangler secret put` (or in .dev.vars)");
   }
   const baseUrlValue = text(env, `${p}BASE_URL`);
@@ -389,7 +389,7 @@ export function parseVenue(
   const burstValue = text(env, `${p}RATE_BURST`);
   const where = spec.secretEncoding ? `ACCOUNTS (${spec.name})` : `${p}SECRET_ENCODING`;
   const secretEncoding = encodingValue ? parseEncoding(encodingValue, where) : "base64";
-  secretBytes(secret as string, secretEncoding, `${s}API_SECRET`); // a bad secret is a start-up error, not a 401
+  secretBytes(secret, secretEncoding, `${s}API_SECRET`); // a bad secret is a start-up error, not a 401
   return {
     profile,
     account: spec.name,
@@ -397,7 +397,7 @@ export function parseVenue(
     windowSeconds: windowValue ? parseWindow(windowValue, `${p}WINDOW_SECONDS`) : DEFAULT_WINDOW_SECONDS,
     secretEncoding,
     pacing: parsePacing(rateValue, burstValue, profile, spec.rate ? `ACCOUNTS (${spec.name})` : undefined),
-    credentials: new Credentials(apiKey as string, secret as string, passphrase as string),
+    credentials: new Credentials(apiKey, secret, passphrase),
     rules: spec.rules ?? NO_RULES,
   };
 }
