@@ -5,7 +5,7 @@
  * Pure; the per-minute order count and the halt live in the account's gate (adapters/rate-gate.ts).
  */
 import { compareDecimal, type Decimal, multiplyDecimal, parseDecimal, formatDecimal as show } from "./decimal.ts";
-import { isRecord, keysOf } from "./parse.ts";
+import { isRecord, keysOf, type Parsed } from "./parse.ts";
 import type { VenueName } from "./venue.ts";
 
 /** What a venue request does, as far as read_only, halts and guards are concerned. */
@@ -392,8 +392,10 @@ export function screen(
   return { body: JSON.stringify(order), ordersPerMinute: rules.guards.max_orders_per_minute };
 }
 
-/** Why a halt's reason is not acceptable (it is shown and logged): 1-200 characters, no control characters. */
-export function haltReasonProblem(reason: unknown): string | undefined {
-  if (typeof reason === "string" && /^[^\p{Cc}]{1,200}$/u.test(reason) && reason.trim() !== "") return undefined;
-  return 'say why: {"reason": "…"}, 1-200 characters, no control characters';
+/** A halt's reason (it is shown and logged): 1-200 characters, no control characters. */
+export function parseHaltReason(reason: unknown): Parsed<string> {
+  if (typeof reason === "string" && /^[^\p{Cc}]{1,200}$/u.test(reason) && reason.trim() !== "") {
+    return { ok: true, value: reason };
+  }
+  return { ok: false, problem: 'say why: {"reason": "…"}, 1-200 characters, no control characters' };
 }
