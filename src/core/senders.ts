@@ -1,11 +1,12 @@
 /**
  * Webhook senders (`HOOKS` `verify`): who may call a route, and how an inbound call proves it. One table,
  * `SENDERS`, holds each kind's options, their parsing and its verifier; adding a kind is one entry there, and the
- * compiler names every other place that must know it. Pure: WebCrypto only, no I/O.
+ * compiler names every other place that must know it. Pure: WebCrypto only, no I/O, no state (the caller keeps
+ * the imported key).
  */
 import { secretsEqual } from "./digest.ts";
 import { keysOf, positiveInteger } from "./parse.ts";
-import { oversizedSignatures, verifyWebhook, webhookKey } from "./standard-webhooks.ts";
+import { oversizedSignatures, verifyWebhook } from "./standard-webhooks.ts";
 
 /** TradingView's published webhook source addresses (docs/protocol.md, "Webhook senders"). */
 export const TRADINGVIEW_IPS: readonly string[] = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
@@ -39,6 +40,8 @@ export interface Inbound {
   secret: string;
   /** The binding holding `secret`, to name in a message. */
   secretBinding: string;
+  /** `secret` imported as a Standard Webhooks key (`webhookKey`); the caller keeps it between calls. */
+  webhookKey: () => Promise<CryptoKey>;
   now: number;
 }
 
@@ -79,26 +82,13 @@ function parsed(body: Uint8Array<ArrayBuffer>, key: string | undefined): Verifie
   }
 }
 
-/** Imported Standard Webhooks keys, one per route's sender for the life of its configuration (one import per isolate). */
-const webhookKeys = new WeakMap<object, Promise<CryptoKey>>();
-
-function cachedWebhookKey(sender: object, call: Inbound): Promise<CryptoKey> {
-  let key = webhookKeys.get(sender);
-  if (!key) {
-    key = webhookKey(call.secret, call.secretBinding);
-    key.catch(() => webhookKeys.delete(sender));
-    webhookKeys.set(sender, key);
-  }
-  return key;
-}
-
 async function verifyStandardWebhooks(sender: Sender<"standard-webhooks">, call: Inbound): Promise<Verified> {
   const oversized = oversizedSignatures(call.headers.get("webhook-signature"));
   if (oversized) return refused(400, "bad_signature_header", oversized);
   const id = call.headers.get("webhook-id");
   let key: CryptoKey;
   try {
-    key = await cachedWebhookKey(sender, call);
+    key = await call.webhookKey();
   } catch {
     return refused(503, "hook_not_configured", `the secret binding ${call.secretBinding} is not a whsec_ key`);
   }

@@ -14,6 +14,7 @@ import { hex, sha256 } from "../core/digest.ts";
 import { requestKind, screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
 import { SENDERS, verifySender } from "../core/senders.ts";
+import { webhookKey as importWebhookKey } from "../core/standard-webhooks.ts";
 import { accountKey, PROFILES, safeToRepeat } from "../core/venue.ts";
 import { venueMessage } from "../lib/rejection.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
@@ -22,6 +23,19 @@ import { HttpError, readBody, venueFailure } from "./http.ts";
 const MAX_HOOK_BYTES = 16 * 1024;
 /** How much of the venue's answer is echoed back to the webhook sender. */
 const MAX_ECHO_BYTES = 16 * 1024;
+
+/** Imported Standard Webhooks keys, one per route for the life of its configuration: one importKey per isolate. */
+const webhookKeys = new WeakMap<HookRoute, Promise<CryptoKey>>();
+
+function cachedWebhookKey(route: HookRoute, secret: string): Promise<CryptoKey> {
+  let key = webhookKeys.get(route);
+  if (!key) {
+    key = importWebhookKey(secret, route.secretBinding);
+    key.catch(() => webhookKeys.delete(route));
+    webhookKeys.set(route, key);
+  }
+  return key;
+}
 
 /** The key that makes a redelivery recognisable: the sender's id, a declared alert id, or the payload's hash. */
 async function idempotencyKey(route: HookRoute, key: string | undefined, payload: unknown): Promise<string> {
@@ -222,7 +236,8 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   }
   const body = (await readBody(request, MAX_HOOK_BYTES)) ?? new Uint8Array(0);
   const now = Date.now();
-  const inbound = { headers: request.headers, body, secret, secretBinding: route.secretBinding, now };
+  const webhookKey = () => cachedWebhookKey(route, secret); // once per route and isolate
+  const inbound = { headers: request.headers, body, secret, secretBinding: route.secretBinding, webhookKey, now };
   const verified = await verifySender(route.sender, inbound);
   if (!verified.ok) throw new HttpError(verified.status, verified.code, verified.message);
   const { payload, key } = verified;
