@@ -6,9 +6,10 @@
  */
 import { log } from "./adapters/log.ts";
 import { parseAccounts } from "./core/accounts.ts";
-import { type AlertSink, parseAlerts } from "./core/alerts.ts";
+import { type AlertSink, parseAlerts, sinkSecretBinding } from "./core/alerts.ts";
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
+import { SENDERS } from "./core/senders.ts";
 import { parseTokens, TokenTable } from "./core/tokens.ts";
 import { accountKey, parseVenues, type VenueConfig, type VenueProblem } from "./core/venue-config.ts";
 import { ConfigError } from "./lib/errors.ts";
@@ -166,9 +167,10 @@ function parse(env: object, profiles: Venues): Config {
   const parsedAlerts = parseAlerts(Reflect.get(env, "ALERTS"));
   for (const { name, message } of parsedAlerts.problems) problems.push({ binding: "ALERTS", subject: name, message });
   const sinks = parsedAlerts.items.filter((sink) => {
-    if (sink.secretBinding === undefined || binding(env, sink.secretBinding) !== undefined) return true;
+    const secretBinding = sinkSecretBinding(sink);
+    if (secretBinding === undefined || binding(env, secretBinding) !== undefined) return true;
     const message = "is not set; the sink is left out";
-    problems.push({ binding: sink.secretBinding, subject: sink.name, message, via: "ALERTS" });
+    problems.push({ binding: secretBinding, subject: sink.name, message, via: "ALERTS" });
     return false;
   });
   const quietValue = binding(env, "ALERTS_QUIET_SECONDS");
@@ -209,13 +211,13 @@ function parse(env: object, profiles: Venues): Config {
 }
 
 /**
- * Standard Webhooks signatures do not cover the route, so two routes with one secret would each accept the same
- * signed message once: the later route is left out and reported.
+ * A signature that does not cover the route (Standard Webhooks: `secretPerRoute` in core/senders.ts) lets two
+ * routes with one secret each accept the same signed message once: the later route is left out and reported.
  */
 function checkHookSecrets(env: object, hooks: { routes: Map<string, HookRoute>; problems: HookProblem[] }): void {
   const owners = new Map<string, string>();
   for (const route of [...hooks.routes.values()]) {
-    if (route.verify !== "standard-webhooks") continue;
+    if (!SENDERS[route.sender.verify].secretPerRoute) continue;
     const secret = binding(env, route.secretBinding)?.replace(/^whsec_/, "");
     if (secret === undefined) continue;
     const owner = owners.get(secret);

@@ -7,7 +7,15 @@
  * `waitUntil` (`raiseLater`).
  */
 import { binding } from "../config.ts";
-import { type AlertEvent, alertBody, events, type RaisedAlert, UNQUIETED, wants } from "../core/alerts.ts";
+import {
+  type AlertEvent,
+  type AlertSink,
+  alertBody,
+  events,
+  type RaisedAlert,
+  UNQUIETED,
+  wants,
+} from "../core/alerts.ts";
 import { signWebhook, webhookKey } from "../core/standard-webhooks.ts";
 import { config, runtime } from "../runtime.ts";
 import { errorName, log } from "./log.ts";
@@ -202,23 +210,39 @@ export function raiseConfigProblems(env: Env, ctx: { waitUntil(promise: Promise<
 /** The outcome of one attempt to post an alert to its sink. */
 export type AlertOutcome = { kind: "sent" } | { kind: "retry"; error: string } | { kind: "failed"; error: string };
 
+/** The headers a sink's format adds to the post, or why it cannot be posted. */
+async function formatHeaders(
+  env: Env,
+  sink: AlertSink,
+  alert: RaisedAlert,
+  body: string,
+): Promise<{ headers: Record<string, string> } | { error: string }> {
+  switch (sink.format) {
+    case "slack":
+    case "discord":
+      return { headers: {} };
+    case "standard-webhooks": {
+      const secret = binding(env, sink.secretBinding);
+      if (secret === undefined) return { error: `${sink.secretBinding} is not set` };
+      try {
+        const name = sink.secretBinding;
+        const key = await runtime(env).key(`whsec ${name}`, () => webhookKey(secret, name));
+        return { headers: await signWebhook(key, alert.id, Math.floor(Date.now() / 1000), body) };
+      } catch {
+        return { error: `${sink.secretBinding} is not a whsec_ secret` };
+      }
+    }
+  }
+}
+
 /** Posts one alert to its sink, as the sink's format says. */
 async function post(env: Env, message: AlertMessage): Promise<AlertOutcome> {
   const sink = config(env).alerts.sinks.find((s) => s.name === message.sink);
   if (!sink) return { kind: "failed", error: "the sink is no longer configured" };
   const body = alertBody(sink.format, message.alert);
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (sink.format === "standard-webhooks") {
-    const secret = binding(env, sink.secretBinding ?? "");
-    if (secret === undefined) return { kind: "failed", error: `${sink.secretBinding} is not set` };
-    try {
-      const name = sink.secretBinding ?? "";
-      const key = await runtime(env).key(`whsec ${name}`, () => webhookKey(secret, name));
-      Object.assign(headers, await signWebhook(key, message.alert.id, Math.floor(Date.now() / 1000), body));
-    } catch {
-      return { kind: "failed", error: `${sink.secretBinding} is not a whsec_ secret` };
-    }
-  }
+  const formatted = await formatHeaders(env, sink, message.alert, body);
+  if ("error" in formatted) return { kind: "failed", error: formatted.error };
+  const headers = { "content-type": "application/json", ...formatted.headers };
   try {
     const response = await fetch(sink.url, {
       method: "POST",

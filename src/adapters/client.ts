@@ -11,15 +11,10 @@
  */
 
 import { accountKey, type VenueConfig } from "../core/venue-config.ts";
-import {
-  type ClockEstimate,
-  type ClockSample,
-  halfWidthMs,
-  importHmacKey,
-  secretBytes,
-  signedCall,
-  venueSample,
-} from "../lib/index.ts";
+import { venueSample } from "../lib/date.ts";
+import { type ClockEstimate, type ClockSample, halfWidthMs } from "../lib/estimator.ts";
+import { importHmacKey, secretBytes } from "../lib/key.ts";
+import { signedCall } from "../lib/signed-call.ts";
 import { config, runtime } from "../runtime.ts";
 import { classify } from "../venues/profile.ts";
 import { raiseLater } from "./alerts.ts";

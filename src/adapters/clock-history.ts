@@ -3,7 +3,7 @@
  * written by the `ClockState` Durable Object when an offer arrives, read back for the operator console, and pruned
  * with the rest of the history (adapters/history.ts).
  */
-import type { ClockEstimate } from "../lib/index.ts";
+import type { ClockEstimate } from "../lib/estimator.ts";
 
 export const MINUTE_MS = 60_000;
 

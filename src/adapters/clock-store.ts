@@ -4,7 +4,8 @@
  * It also keeps the clock history (adapters/clock-history.ts): at most one D1 row a minute of the estimate it holds.
  */
 import { DurableObject } from "cloudflare:workers";
-import { type ClockEstimate, type EstimateStore, shouldReplace } from "../lib/index.ts";
+import type { ClockEstimate } from "../lib/estimator.ts";
+import { type EstimateStore, shouldReplace } from "../lib/store.ts";
 import { minuteOf, recordClockMinute } from "./clock-history.ts";
 import { errorName, log } from "./log.ts";
 

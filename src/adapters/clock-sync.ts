@@ -4,7 +4,7 @@
  */
 
 import { nextProbeAt } from "../core/probe.ts";
-import { type ClockSample, halfWidthMs } from "../lib/index.ts";
+import { type ClockSample, halfWidthMs } from "../lib/estimator.ts";
 import type { VenueClock } from "./venue-clock.ts";
 
 export interface SyncOptions {

@@ -3,7 +3,7 @@
  * a logout that only deleted it would leave a copy valid until it expires: the logout records the session, and a
  * recorded session is refused. Only a SHA-256 of the value is kept, never the value. Pruned with the history.
  */
-import { encodeBase64 } from "../lib/index.ts";
+import { encodeBase64 } from "../lib/base64.ts";
 import { errorName, log } from "./log.ts";
 
 async function digest(value: string): Promise<string> {

@@ -6,7 +6,7 @@
 
 import { events } from "../core/alerts.ts";
 import type { HookRoute, MappedRequest } from "../core/hooks.ts";
-import { isDuplicateOrder, venueMessage } from "../lib/index.ts";
+import { isDuplicateOrder, venueMessage } from "../lib/rejection.ts";
 import { config } from "../runtime.ts";
 import { orderRejection, safeToRepeat, type VenueProfile } from "../venues/profile.ts";
 import { type AlertMessage, deliverAlert, isAlertMessage, raise } from "./alerts.ts";

@@ -8,7 +8,7 @@ import { binding } from "../config.ts";
 import { events } from "../core/alerts.ts";
 import type { Job } from "../core/jobs.ts";
 import { signWebhook, webhookKey } from "../core/standard-webhooks.ts";
-import { venueMessage } from "../lib/index.ts";
+import { venueMessage } from "../lib/rejection.ts";
 import { config, runtime } from "../runtime.ts";
 import { raiseLater } from "./alerts.ts";
 import { venueClient } from "./client.ts";

@@ -73,11 +73,6 @@ export class RateGate extends DurableObject<Env> {
     return { wait };
   }
 
-  /** How long the caller must wait before sending, or null (nothing granted) if that is over `maxWaitMs`. */
-  reserve(pacing: Pacing, priority: Priority, maxWaitMs: number, now: number = Date.now()): number | null {
-    return this.#schedule.reserve(pacing, priority, maxWaitMs, now);
-  }
-
   /** Sets (or, with null, lifts) the halt of one scope; returns that scope's halt before. */
   setHalt(halt: Halt | null, scope: HaltScope = "account"): Halt | null {
     const before = this.#halt(scope) ?? null;

@@ -10,20 +10,10 @@ import { type AlertEvent, events } from "../core/alerts.ts";
 import { isOrder, passesHalt, type Screened } from "../core/guards.ts";
 import type { Priority } from "../core/pacing.ts";
 import type { VenueConfig } from "../core/venue-config.ts";
-import {
-  type AccessHeaders,
-  type Attempt,
-  type AttemptSlot,
-  DRIFT_PPM,
-  type Failure,
-  halfWidthMs,
-  isAuthRefusal,
-  type Observation,
-  type RetryPolicy,
-  type SignedCallSteps,
-  signHeaders,
-  venueMessage,
-} from "../lib/index.ts";
+import { DRIFT_PPM, halfWidthMs } from "../lib/estimator.ts";
+import { isAuthRefusal, venueMessage } from "../lib/rejection.ts";
+import { type AccessHeaders, signHeaders } from "../lib/sign.ts";
+import type { Attempt, AttemptSlot, Failure, Observation, RetryPolicy, SignedCallSteps } from "../lib/signed-call.ts";
 import type { RequestKind } from "../venues/profile.ts";
 import { log } from "./log.ts";
 import { readAnswer, type VenueAnswer } from "./venue-answer.ts";

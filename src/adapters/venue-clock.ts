@@ -2,15 +2,9 @@
  * One venue's clock as this isolate knows it: an estimator fed by every response, seeded once from the
  * shared `ClockState` Durable Object when the isolate is cold, and offering improvements back to it.
  */
-import {
-  type ClockEstimate,
-  type ClockSample,
-  DRIFT_PPM,
-  OffsetEstimator,
-  readShared,
-  sharedReadWait,
-  withTimeout,
-} from "../lib/index.ts";
+import { type ClockEstimate, type ClockSample, DRIFT_PPM, OffsetEstimator } from "../lib/estimator.ts";
+import { readShared, sharedReadWait } from "../lib/store.ts";
+import { withTimeout } from "../lib/timeout.ts";
 import { log } from "./log.ts";
 
 /** Where the current estimate came from, for `GET /clock`. */

@@ -5,7 +5,8 @@
  * `Retry-After`, and after a 429 waits at least for the venue's next second; at most `maxAttempts` sends besides the
  * one timestamp re-sign, which never takes a failure retry's place. The caller keeps the budget of waits.
  */
-import { type Attempt, type ClockEstimate, type Failure, halfWidthMs, type OffsetEstimator } from "../lib/index.ts";
+import { type ClockEstimate, halfWidthMs, type OffsetEstimator } from "../lib/estimator.ts";
+import type { Attempt, Failure } from "../lib/signed-call.ts";
 import { UpstreamError } from "./venue-errors.ts";
 
 export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);

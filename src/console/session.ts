@@ -7,7 +7,7 @@
  * carries a CSRF token: an HMAC of the session under the same key.
  */
 import type { TokenTable } from "../core/tokens.ts";
-import { encodeBase64 } from "../lib/index.ts";
+import { encodeBase64 } from "../lib/base64.ts";
 
 export const SESSION_COOKIE = "__Host-skewguard-console";
 export const SESSION_SECONDS = 30 * 60;

@@ -30,6 +30,64 @@ function failClosed(venue: VenueProfile, why: string, readOnly: boolean): Accoun
   return { name: "default", venue: venue.name, secrets: venue.envPrefix, rules };
 }
 
+/** A `rate_limit_per_second`: requests per second, or "off"; null when it is neither. */
+function parseRate(value: unknown): string | undefined | null {
+  if (value === "off" || value === undefined) return value;
+  return typeof value === "number" && Number.isInteger(value) && value > 0 ? String(value) : null;
+}
+
+/** One entry's settings; undefined, with every problem reported, when one is wrong. Its rules come after. */
+function parseAccount(
+  raw: Record<string, unknown>,
+  problem: (message: string) => void,
+  venues: Venues,
+): AccountSpec | undefined {
+  const unknown = Object.keys(raw).filter((key) => !KEYS.has(key));
+  if (unknown.length > 0)
+    problem(`unknown key ${JSON.stringify(unknown[0]?.slice(0, 40))}; the keys are ${[...KEYS].join(", ")}`);
+  const name = typeof raw.name === "string" && ACCOUNT_NAME.test(raw.name) ? raw.name : undefined;
+  if (name === undefined) problem("name must be 1-32 of a-z, 0-9 and -");
+  else if (venues.reserved.has(name)) problem(`name ${name} is reserved (it is part of a venue's API path)`);
+  const venue = venues.get(raw.venue);
+  if (venue === undefined) problem(`venue must be one of ${venues.names.join(", ")}`);
+  const { secrets, secret_encoding } = raw;
+  const secretsOk = secrets === undefined || (typeof secrets === "string" && /^[A-Z][A-Z0-9_]{0,40}_$/.test(secrets));
+  if (!secretsOk) problem('secrets must be a binding prefix ending in "_", e.g. INTX_ALPHA_');
+  const encodingOk = secret_encoding === undefined || secret_encoding === "base64" || secret_encoding === "raw";
+  if (!encodingOk) problem('secret_encoding must be "base64" or "raw"');
+  const rate = parseRate(raw.rate_limit_per_second);
+  if (rate === null) problem('rate_limit_per_second must be a whole number of requests per second, or "off"');
+  if (name === undefined || venues.reserved.has(name) || !venue || rate === null || !secretsOk || !encodingOk) {
+    return undefined;
+  }
+  return {
+    name,
+    venue: venue.name,
+    secrets: secrets ?? `${venue.envPrefix}${name.toUpperCase().replaceAll("-", "_")}_`,
+    ...(secret_encoding === undefined ? {} : { secretEncoding: secret_encoding }),
+    ...(rate === undefined ? {} : { rate }),
+  };
+}
+
+/** An entry's `read_only` and `guards`, failing closed: a wrong one is reported, and refuses (writes or orders). */
+function parseRules(raw: Record<string, unknown>, problem: (message: string) => void): AccountRules {
+  const { guards, read_only } = raw;
+  const rules: AccountRules = { readOnly: read_only === true, guards: undefined, configured: guards };
+  if (read_only !== undefined && typeof read_only !== "boolean") {
+    problem("read_only must be true or false; the account is read-only until it is fixed");
+    rules.readOnly = true;
+  }
+  if (guards !== undefined) {
+    try {
+      rules.guards = parseGuards(guards);
+    } catch (err) {
+      rules.guards = err instanceof Error ? err.message : "unusable";
+      problem(`guards: ${rules.guards}; every order on this account is refused until it is fixed`);
+    }
+  }
+  return rules;
+}
+
 /**
  * Parses `ACCOUNTS`; an entry with a problem is left out and reported under its name (or `#n`). The default account
  * cannot be left out, so when its entry (or the whole list) is unusable it fails closed instead (`failClosed`).
@@ -51,66 +109,25 @@ export function parseAccounts(value: unknown, venues: Venues): { specs: AccountS
       problem("an account must be an object");
       continue;
     }
-    const unknown = Object.keys(raw).filter((key) => !KEYS.has(key));
-    if (unknown.length > 0)
-      problem(`unknown key ${JSON.stringify(unknown[0]?.slice(0, 40))}; the keys are ${[...KEYS].join(", ")}`);
-    const { name, venue, secrets, secret_encoding, rate_limit_per_second, guards, read_only } = raw;
-    if (typeof name !== "string" || !ACCOUNT_NAME.test(name)) problem("name must be 1-32 of a-z, 0-9 and -");
-    else if (venues.reserved.has(name)) problem(`name ${name} is reserved (it is part of a venue's API path)`);
-    const profile = venues.get(venue);
-    if (!profile) problem(`venue must be one of ${venues.names.join(", ")}`);
-    if (secrets !== undefined && (typeof secrets !== "string" || !/^[A-Z][A-Z0-9_]{0,40}_$/.test(secrets))) {
-      problem('secrets must be a binding prefix ending in "_", e.g. INTX_ALPHA_');
-    }
-    if (secret_encoding !== undefined && secret_encoding !== "base64" && secret_encoding !== "raw") {
-      problem('secret_encoding must be "base64" or "raw"');
-    }
-    const rate =
-      rate_limit_per_second === "off" || rate_limit_per_second === undefined
-        ? rate_limit_per_second
-        : Number.isInteger(rate_limit_per_second) && (rate_limit_per_second as number) > 0
-          ? String(rate_limit_per_second)
-          : null;
-    if (rate === null) problem('rate_limit_per_second must be a whole number of requests per second, or "off"');
-    if (problems.length > before) {
-      if (name === "default" && !specs.some((spec) => spec.name === "default" && spec.venue === venue)) {
+    const spec = parseAccount(raw, problem, venues);
+    if (!spec || problems.length > before) {
+      const { name, venue, read_only } = raw;
+      if (name === "default" && !specs.some((other) => other.name === "default" && other.venue === venue)) {
         const why = "its ACCOUNTS entry has problems";
-        for (const v of profile ? [profile] : venues.list) {
+        const named = venues.get(venue);
+        for (const v of named ? [named] : venues.list) {
           specs.push(failClosed(v, why, read_only !== undefined && read_only !== false));
         }
       }
       continue;
     }
-    if (!profile || typeof name !== "string") continue; // reported above
-    const account = name;
-    const venueName = profile.name;
-    if (specs.some((spec) => spec.venue === venueName && spec.name === account)) {
-      problem(`the name is used twice on ${venueName}`);
+    if (specs.some((other) => other.venue === spec.venue && other.name === spec.name)) {
+      problem(`the name is used twice on ${spec.venue}`);
       continue;
     }
     // Guards and read_only fail closed: the account stays (reads and cancels work) and every order is refused.
-    const rules: AccountRules = { readOnly: read_only === true, guards: undefined, configured: guards };
-    if (read_only !== undefined && typeof read_only !== "boolean") {
-      problem("read_only must be true or false; the account is read-only until it is fixed");
-      rules.readOnly = true;
-    }
-    if (guards !== undefined) {
-      try {
-        rules.guards = parseGuards(guards);
-      } catch (err) {
-        rules.guards = err instanceof Error ? err.message : "unusable";
-        problem(`guards: ${rules.guards}; every order on this account is refused until it is fixed`);
-      }
-    }
-    const prefix = `${profile.envPrefix}${account.toUpperCase().replaceAll("-", "_")}_`;
-    specs.push({
-      name: account,
-      venue: venueName,
-      secrets: (secrets as string | undefined) ?? prefix,
-      ...(secret_encoding === undefined ? {} : { secretEncoding: secret_encoding as string }),
-      ...(rate === undefined ? {} : { rate: rate as string }),
-      rules,
-    });
+    spec.rules = parseRules(raw, problem);
+    specs.push(spec);
   }
   return { specs, problems };
 }

@@ -3,7 +3,7 @@
  * the events are built here and sent by adapters/alerts.ts, through their queue, at most one per (type, subject) per
  * quiet period (but see UNQUIETED).
  */
-import { BINDING, NAME, parseNamedList } from "./parse.ts";
+import { BINDING, keysOf, NAME, parseNamedList } from "./parse.ts";
 import { LOOPBACK } from "./venue-config.ts";
 
 export type Severity = "info" | "warning" | "critical";
@@ -40,7 +40,7 @@ export const UNQUIETED: ReadonlySet<EventType> = new Set([
   "job.failing",
   "job.recovered",
 ]);
-export const EVENT_TYPES = Object.keys(EVENT_SEVERITY) as EventType[];
+export const EVENT_TYPES: readonly EventType[] = keysOf(EVENT_SEVERITY);
 
 /** One thing that happened. `subject` is what the quiet period counts by (a route, a job, an account, a venue). */
 export interface AlertEvent {
@@ -55,8 +55,14 @@ export interface AlertEvent {
   ids: Record<string, string>;
 }
 
-function event(type: EventType, subject: string, text: string, ids: Record<string, string>, where: Where = {}) {
-  return { type, severity: EVENT_SEVERITY[type], subject, ...where, text: text.slice(0, 1000), ids } as AlertEvent;
+function event(
+  type: EventType,
+  subject: string,
+  text: string,
+  ids: Record<string, string>,
+  where: Where = {},
+): AlertEvent {
+  return { type, severity: EVENT_SEVERITY[type], subject, ...where, text: text.slice(0, 1000), ids };
 }
 type Where = { venue?: string; account?: string };
 
@@ -160,55 +166,99 @@ export const events = {
     ),
 };
 
-export type SinkFormat = "slack" | "discord" | "standard-webhooks";
+/** Each sink format's own settings. */
+interface FormatOptions {
+  slack: Record<never, never>;
+  discord: Record<never, never>;
+  "standard-webhooks": {
+    /** The binding holding the `whsec_` secret. */
+    secretBinding: string;
+  };
+}
+export type SinkFormat = keyof FormatOptions;
+/** A sink's format and that format's settings. */
+export type SinkTarget<F extends SinkFormat = SinkFormat> = { [P in F]: { format: P } & FormatOptions[P] }[F];
 
-/** One `ALERTS` entry: where to send which events. */
-export interface AlertSink {
+/** One `ALERTS` entry: where to send which events, and in what format. */
+export type AlertSink = {
   name: string;
   url: string;
-  format: SinkFormat;
-  /** For `standard-webhooks`: the binding holding the `whsec_` secret. */
-  secretBinding: string | undefined;
   /** The event types it wants; undefined = all. */
   events: ReadonlySet<EventType> | undefined;
   minSeverity: Severity;
+} & SinkTarget;
+
+interface FormatSpec<F extends SinkFormat> {
+  /** This format's settings from a sink entry, or undefined with the problem reported. */
+  parse(raw: Record<string, unknown>, problem: (message: string) => void): SinkTarget<F> | undefined;
+  /** The body the sink receives (see `alertBody`). */
+  body(alert: RaisedAlert): string;
+  /** The binding that must be set for the sink to be used, if its format needs one. */
+  secretBinding(target: SinkTarget<F>): string | undefined;
 }
 
-const FORMATS: readonly SinkFormat[] = ["slack", "discord", "standard-webhooks"];
+/** Every sink format: the one place that says what each takes and what it is sent. */
+const FORMATS: { [F in SinkFormat]: FormatSpec<F> } = {
+  slack: { parse: () => ({ format: "slack" }), body: slackBody, secretBinding: () => undefined },
+  discord: { parse: () => ({ format: "discord" }), body: discordBody, secretBinding: () => undefined },
+  "standard-webhooks": {
+    parse: ({ secret_binding }, problem) => {
+      if (typeof secret_binding === "string" && BINDING.test(secret_binding)) {
+        return { format: "standard-webhooks", secretBinding: secret_binding };
+      }
+      problem("secret_binding must name the secret holding the whsec_ key");
+      return undefined;
+    },
+    body: (alert) => JSON.stringify(alert),
+    secretBinding: (target) => target.secretBinding,
+  },
+};
+const FORMAT_NAMES = keysOf(FORMATS);
+const SEVERITIES = keysOf(RANK);
+
+function parseUrl(value: unknown, problem: (message: string) => void): URL | undefined {
+  const parsed = typeof value === "string" && URL.canParse(value) ? new URL(value) : undefined;
+  if (!parsed || !(parsed.protocol === "https:" || (parsed.protocol === "http:" && LOOPBACK.has(parsed.hostname)))) {
+    problem("url must be an https:// URL (http:// only on a loopback host)");
+  }
+  if (parsed && (parsed.username || parsed.password)) problem("url must not contain credentials");
+  return parsed;
+}
+
+/** The event types a sink wants: undefined for all (`["*"]`, or unset). */
+function parseEvents(wanted: unknown, problem: (message: string) => void): ReadonlySet<EventType> | undefined {
+  if (wanted === undefined) return undefined;
+  const list: unknown[] = Array.isArray(wanted) ? wanted : [];
+  const types = list.flatMap((e) => EVENT_TYPES.filter((type) => type === e));
+  const all = list.filter((e) => e === "*").length;
+  if (!Array.isArray(wanted) || types.length + all !== list.length) {
+    problem(`events must be a list of event types (${EVENT_TYPES.join(", ")}) or ["*"]`);
+  }
+  return all > 0 ? undefined : new Set(types);
+}
+
+function parseSink(raw: Record<string, unknown>, problem: (message: string) => void): AlertSink | undefined {
+  const { name, min_severity } = raw;
+  const url = parseUrl(raw.url, problem);
+  const format = FORMAT_NAMES.find((f) => f === raw.format);
+  if (format === undefined) problem(`format must be one of ${FORMAT_NAMES.join(", ")}`);
+  const target: SinkTarget | undefined = format && FORMATS[format].parse(raw, problem);
+  const events = parseEvents(raw.events, problem);
+  const minSeverity = min_severity === undefined ? "info" : SEVERITIES.find((s) => s === min_severity);
+  if (minSeverity === undefined) problem("min_severity must be info, warning or critical");
+  if (!url || !target || !minSeverity || typeof name !== "string" || !NAME.test(name)) return undefined;
+  return { name, url: url.href, events, minSeverity, ...target };
+}
+
+/** The binding a sink's format needs set (the `whsec_` secret of `standard-webhooks`), if any. */
+export function sinkSecretBinding<F extends SinkFormat>(target: SinkTarget<F>): string | undefined {
+  const spec: FormatSpec<F> = FORMATS[target.format];
+  return spec.secretBinding(target);
+}
 
 /** Parses `ALERTS`; a sink with a problem is left out and reported by name. */
 export function parseAlerts(value: unknown) {
-  return parseNamedList<AlertSink>(value, "ALERTS", "sink", (raw, problem) => {
-    const { name, url, format, secret_binding, events: wanted, min_severity } = raw;
-    const parsed = typeof url === "string" && URL.canParse(url) ? new URL(url) : null;
-    if (!parsed || !(parsed.protocol === "https:" || (parsed.protocol === "http:" && LOOPBACK.has(parsed.hostname)))) {
-      problem("url must be an https:// URL (http:// only on a loopback host)");
-    }
-    if (parsed && (parsed.username || parsed.password)) problem("url must not contain credentials");
-    if (!FORMATS.includes(format as SinkFormat)) problem(`format must be one of ${FORMATS.join(", ")}`);
-    if (format === "standard-webhooks" && (typeof secret_binding !== "string" || !BINDING.test(secret_binding))) {
-      problem("secret_binding must name the secret holding the whsec_ key");
-    }
-    if (
-      wanted !== undefined &&
-      (!Array.isArray(wanted) || !wanted.every((e) => e === "*" || EVENT_TYPES.includes(e as EventType)))
-    ) {
-      problem(`events must be a list of event types (${EVENT_TYPES.join(", ")}) or ["*"]`);
-    }
-    if (min_severity !== undefined && !(typeof min_severity === "string" && min_severity in RANK)) {
-      problem("min_severity must be info, warning or critical");
-    }
-    if (!parsed || typeof name !== "string" || !NAME.test(name)) return undefined;
-    const list = Array.isArray(wanted) ? (wanted as string[]) : ["*"];
-    return {
-      name,
-      url: parsed.href,
-      format: format as SinkFormat,
-      secretBinding: typeof secret_binding === "string" ? secret_binding : undefined,
-      events: list.includes("*") ? undefined : new Set(list as EventType[]),
-      minSeverity: (min_severity as Severity | undefined) ?? "info",
-    };
-  });
+  return parseNamedList<AlertSink>(value, "ALERTS", "sink", parseSink);
 }
 
 /** Whether `sink` wants `event`. */
@@ -269,23 +319,30 @@ function cut(text: string, max: number, format: "slack" | "discord"): string {
  * mentions. Standard Webhooks gets the whole event as JSON.
  */
 export function alertBody(format: SinkFormat, alert: RaisedAlert): string {
+  return FORMATS[format].body(alert);
+}
+
+/** An alert's title, and its text with what the quiet period held back. */
+function titleAndLine(alert: RaisedAlert): { title: string; line: string } {
   const held = alert.suppressed > 0 ? ` (${alert.suppressed} more like it held back by the quiet period)` : "";
-  const title = alertTitle(alert);
-  const line = `${alert.text}${held}`;
-  if (format === "slack") {
-    const text = slackText(line);
-    return JSON.stringify({
-      text: cut(`${title}: ${text}`, 3000, "slack"),
-      blocks: [
-        { type: "header", text: { type: "plain_text", text: title } },
-        { type: "section", text: { type: "mrkdwn", text: cut(text, 3000, "slack"), verbatim: true } },
-      ],
-    });
-  }
-  if (format === "discord") {
-    // The title in bold; escaped too, since its `[`, `]`, `(`, `)` and `_` are markdown to Discord.
-    const content = `**${discordText(title)}**\n${discordText(line)}`;
-    return JSON.stringify({ content: cut(content, 2000, "discord"), allowed_mentions: { parse: [] } });
-  }
-  return JSON.stringify(alert);
+  return { title: alertTitle(alert), line: `${alert.text}${held}` };
+}
+
+function slackBody(alert: RaisedAlert): string {
+  const { title, line } = titleAndLine(alert);
+  const text = slackText(line);
+  return JSON.stringify({
+    text: cut(`${title}: ${text}`, 3000, "slack"),
+    blocks: [
+      { type: "header", text: { type: "plain_text", text: title } },
+      { type: "section", text: { type: "mrkdwn", text: cut(text, 3000, "slack"), verbatim: true } },
+    ],
+  });
+}
+
+function discordBody(alert: RaisedAlert): string {
+  const { title, line } = titleAndLine(alert);
+  // The title in bold; escaped too, since its `[`, `]`, `(`, `)` and `_` are markdown to Discord.
+  const content = `**${discordText(title)}**\n${discordText(line)}`;
+  return JSON.stringify({ content: cut(content, 2000, "discord"), allowed_mentions: { parse: [] } });
 }

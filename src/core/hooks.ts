@@ -9,12 +9,9 @@ import { checkVenuePath, type VenueProfile } from "../venues/profile.ts";
 import { ACCOUNT_NAME } from "./accounts.ts";
 import { hex, sha256 } from "./digest.ts";
 import { BINDING, isRecord, parseNamedList, positiveInteger } from "./parse.ts";
+import { parseSender, SENDERS, type Sender, senderDedupeProblem } from "./senders.ts";
 
-export type VerifyMethod = "standard-webhooks" | "tradingview" | "bearer";
 export type Delivery = "direct" | "queue";
-
-/** TradingView's published webhook source addresses (docs/protocol.md, "Webhook senders"). */
-export const TRADINGVIEW_IPS: readonly string[] = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
 
 /** The value types a payload field can be declared with; a `?` suffix makes the field optional. */
 const FIELD_TYPES = ["side", "decimal", "instrument", "uuid", "id", "boolean", "text"] as const;
@@ -25,20 +22,8 @@ export interface FieldSpec {
   optional: boolean;
 }
 
-export interface HookRoute {
-  name: string;
-  verify: VerifyMethod;
-  /** The binding holding the route's secret: a `whsec_` key, a passphrase, or a bearer token. */
-  secretBinding: string;
-  /** tradingview: the body field carrying the passphrase (removed before mapping). */
-  passphraseField: string;
-  /** tradingview: allowed `CF-Connecting-IP` values; null = any address. */
-  sourceIps: readonly string[] | null;
-  /** standard-webhooks: how far `webhook-timestamp` may be from now. */
-  toleranceSeconds: number;
-  /** A payload field whose value identifies the alert, for dedupe (tradingview, bearer). */
-  idField: string | undefined;
-  fields: Readonly<Record<string, FieldSpec>>;
+/** The one venue request a route's template describes. */
+export interface Template {
   venue: string;
   /** The venue's profile: its path rule, for the filled path. */
   profile: VenueProfile;
@@ -49,6 +34,17 @@ export interface HookRoute {
   path: string;
   /** JSON body template, or undefined for no body. */
   body: unknown;
+}
+
+export interface HookRoute extends Template {
+  name: string;
+  /** Who may call it, and how that is proved (core/senders.ts). */
+  sender: Sender;
+  /** The binding holding the route's secret: a `whsec_` key, a passphrase, or a bearer token. */
+  secretBinding: string;
+  /** A payload field whose value identifies the alert, for dedupe (tradingview, bearer). */
+  idField: string | undefined;
+  fields: Readonly<Record<string, FieldSpec>>;
   delivery: Delivery;
   /** queue: a signal older than this is dead-lettered instead of sent. */
   maxAgeSeconds: number;
@@ -85,13 +81,49 @@ function parseFields(value: unknown, problem: (message: string) => void): Record
   for (const [name, declared] of Object.entries(value)) {
     const text = typeof declared === "string" ? declared : "";
     const optional = text.endsWith("?");
-    const type = (optional ? text.slice(0, -1) : text) as FieldType;
+    const type = FIELD_TYPES.find((t) => t === (optional ? text.slice(0, -1) : text));
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) problem(`field name ${JSON.stringify(name)} is not an identifier`);
-    else if (!FIELD_TYPES.includes(type)) problem(`field ${name}: type must be one of ${FIELD_TYPES.join(", ")}`);
+    else if (type === undefined) problem(`field ${name}: type must be one of ${FIELD_TYPES.join(", ")}`);
     else if (BUILTINS.has(name)) problem(`field ${name}: that name is reserved`);
     else fields[name] = { type, optional };
   }
   return fields;
+}
+
+/**
+ * `request` and `fields`: the venue request a route's template describes, and the payload fields it may use.
+ * Every problem is reported; the template is undefined when there was one.
+ */
+function parseTemplate(
+  raw: Record<string, unknown>,
+  problem: (message: string) => void,
+  venues: Venues,
+): { template: Template | undefined; fields: Record<string, FieldSpec> } {
+  const request = isRecord(raw.request) ? raw.request : {};
+  if (!isRecord(raw.request)) problem("request must be an object with venue, method, path and an optional body");
+  const venue = venues.get(request.venue);
+  if (venue === undefined) problem(`request.venue must be one of ${venues.names.join(", ")}`);
+  const account = request.account ?? "default";
+  if (typeof account !== "string" || !ACCOUNT_NAME.test(account)) problem("request.account must be an account name");
+  const method = typeof request.method === "string" ? request.method.toUpperCase() : "";
+  if (!["GET", "POST", "PUT", "DELETE"].includes(method)) problem("request.method must be GET, POST, PUT or DELETE");
+  const { path, body } = request;
+  // The template is checked with every placeholder filled by a plain segment; filled values are checked again.
+  if (typeof path !== "string" || (venue && checkVenuePath(venue, path.replace(PLACEHOLDER, "x")))) {
+    const prefix = venue ? venue.apiPrefix : "the venue's API prefix";
+    problem(`request.path must be a path under ${prefix}, with no query or dot segments`);
+  }
+  if (method === "GET" && body !== undefined) problem("request.body is not allowed with GET");
+  const fields = parseFields(raw.fields, problem);
+  if (venue && typeof path === "string") {
+    for (const message of venue.templateProblems?.(method, path, body, (name) => fields[name]) ?? []) problem(message);
+  }
+  for (const used of placeholders([path, body])) {
+    if (!BUILTINS.has(used) && !(used in fields))
+      problem(`the template uses {{${used}}}, which is not a declared field`);
+  }
+  const ok = venue && typeof account === "string" && typeof path === "string";
+  return { template: ok ? { venue: venue.name, profile: venue, account, method, path, body } : undefined, fields };
 }
 
 function parseRoute(
@@ -99,82 +131,31 @@ function parseRoute(
   problem: (message: string) => void,
   venues: Venues,
 ): HookRoute | undefined {
-  const verify = raw.verify;
-  if (verify !== "standard-webhooks" && verify !== "tradingview" && verify !== "bearer") {
-    problem("verify must be standard-webhooks, tradingview or bearer");
-  }
-  const secretBinding = raw.secret_binding;
-  if (typeof secretBinding !== "string" || !BINDING.test(secretBinding)) {
-    problem("secret_binding must name a secret binding, e.g. HOOK_TV_PASSPHRASE");
-  }
-  let sourceIps: readonly string[] | null = verify === "tradingview" ? TRADINGVIEW_IPS : null;
-  if (raw.source_ips === "any") sourceIps = null;
-  else if (Array.isArray(raw.source_ips) && raw.source_ips.every((ip) => typeof ip === "string" && ip !== "")) {
-    sourceIps = raw.source_ips as string[];
-  } else if (raw.source_ips !== undefined) problem('source_ips must be a list of addresses, or "any"');
-
-  const request = isRecord(raw.request) ? raw.request : undefined;
-  if (!request) problem("request must be an object with venue, method, path and an optional body");
-  const profile = venues.get(request?.venue);
-  if (!profile) problem(`request.venue must be one of ${venues.names.join(", ")}`);
-  const account = request?.account ?? "default";
-  if (typeof account !== "string" || !ACCOUNT_NAME.test(account)) problem("request.account must be an account name");
-  const method = typeof request?.method === "string" ? request.method.toUpperCase() : "";
-  if (!["GET", "POST", "PUT", "DELETE"].includes(method)) problem("request.method must be GET, POST, PUT or DELETE");
-  const path = request?.path;
-  const prefix = profile?.apiPrefix;
-  // The template is checked with every placeholder filled by a plain segment; filled values are checked again.
-  const pathProblem =
-    typeof path === "string" && profile ? checkVenuePath(profile, path.replace(PLACEHOLDER, "x")) : undefined;
-  if (typeof path !== "string" || pathProblem) {
-    problem(`request.path must be a path under ${prefix ?? "the venue's API prefix"}, with no query or dot segments`);
-  }
-  const fields = parseFields(raw.fields, problem);
-  if (typeof path === "string") {
-    const problems = profile?.templateProblems?.(method, path, request?.body, (name) => fields[name]) ?? [];
-    for (const message of problems) problem(message);
-  }
-  for (const used of placeholders([path, request?.body])) {
-    if (!BUILTINS.has(used) && !(used in fields))
-      problem(`the template uses {{${used}}}, which is not a declared field`);
-  }
+  const sender = parseSender(raw, problem);
+  const secretBinding = typeof raw.secret_binding === "string" ? raw.secret_binding : "";
+  if (!BINDING.test(secretBinding)) problem("secret_binding must name a secret binding, e.g. HOOK_TV_PASSPHRASE");
+  const { template, fields } = parseTemplate(raw, problem, venues);
   const delivery = raw.delivery ?? "direct";
   if (delivery !== "direct" && delivery !== "queue") problem('delivery must be "direct" or "queue"');
   const idField = raw.id_field;
   if (idField !== undefined && (typeof idField !== "string" || idField === ""))
     problem("id_field must be a field name");
-  const passphraseField = raw.passphrase_field ?? "passphrase";
-  if (typeof passphraseField !== "string" || passphraseField === "") problem("passphrase_field must be a field name");
-
-  const toleranceSeconds = positiveInteger(raw.tolerance_seconds, 300, "tolerance_seconds", problem);
   const maxAgeSeconds = positiveInteger(raw.max_age_seconds, 300, "max_age_seconds", problem);
   const dedupeSeconds = positiveInteger(raw.dedupe_seconds, 86_400, "dedupe_seconds", problem);
-  const timeoutMs = positiveInteger(raw.timeout_ms, verify === "tradingview" ? 2_500 : 10_000, "timeout_ms", problem);
-  // A message stamped `tolerance` in the future is accepted until `tolerance` past its stamp: 2 × tolerance apart.
-  if (verify === "standard-webhooks" && dedupeSeconds < 2 * toleranceSeconds) {
-    problem(
-      `dedupe_seconds must be at least 2 × tolerance_seconds (${2 * toleranceSeconds}): a message stamped up to ` +
-        "tolerance_seconds ahead is accepted for 2 × tolerance_seconds, and a replay after its record expired would act again",
-    );
-  }
-  if (method === "GET" && request?.body !== undefined) problem("request.body is not allowed with GET");
-  if (!profile) return undefined; // reported above
+  const defaultTimeoutMs = sender ? SENDERS[sender.verify].timeoutMs : 10_000;
+  const timeoutMs = positiveInteger(raw.timeout_ms, defaultTimeoutMs, "timeout_ms", problem);
+  const dedupeProblem = sender && senderDedupeProblem(sender, dedupeSeconds);
+  if (dedupeProblem) problem(dedupeProblem);
+  if (!sender || !template || (delivery !== "direct" && delivery !== "queue")) return undefined;
+  if (typeof raw.name !== "string" || (idField !== undefined && typeof idField !== "string")) return undefined;
   return {
-    name: raw.name as string,
-    verify: verify as VerifyMethod,
-    secretBinding: secretBinding as string,
-    passphraseField: passphraseField as string,
-    sourceIps,
-    toleranceSeconds,
-    idField: idField as string | undefined,
+    name: raw.name,
+    sender,
+    secretBinding,
+    idField,
     fields,
-    venue: profile.name,
-    profile,
-    account: account as string,
-    method,
-    path: path as string,
-    body: request?.body,
-    delivery: delivery as Delivery,
+    ...template,
+    delivery,
     maxAgeSeconds,
     dedupeSeconds,
     timeoutMs,

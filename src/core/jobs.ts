@@ -35,64 +35,56 @@ export interface JobProblem {
   message: string;
 }
 
+/** Where a job's result goes; undefined, with the problem reported, when `forward` is wrong. */
+function parseForward(forward: unknown, problem: (message: string) => void): Job["forward"] {
+  const url =
+    isRecord(forward) && typeof forward.url === "string" && URL.canParse(forward.url) ? new URL(forward.url) : null;
+  const secretBinding = isRecord(forward) ? forward.secret_binding : undefined;
+  if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK.has(url.hostname)))) {
+    problem("forward.url must be an https:// URL (http:// only on a loopback host)");
+  }
+  if (typeof secretBinding !== "string" || !BINDING.test(secretBinding)) {
+    problem("forward.secret_binding must name the secret holding the whsec_ key");
+  }
+  return url && typeof secretBinding === "string" ? { url: url.href, secretBinding } : undefined;
+}
+
 function parseJob(
   raw: Record<string, unknown>,
   problem: (message: string) => void,
   configured: ReadonlySet<string>,
   venues: Venues,
-) {
-  const { name, cron, venue, path, query, body, forward } = raw;
+): Job | undefined {
+  const { name, cron, path, query, body } = raw;
   const account = raw.account ?? "default";
   if (typeof cron !== "string" || !TRIGGERS.includes(cron)) {
     problem(`cron ${JSON.stringify(cron)} is not in wrangler.toml [triggers] crons (${TRIGGERS.join(", ")})`);
   }
-  const profile = venues.get(venue);
-  if (!profile) problem(`venue must be one of ${venues.names.join(", ")}`);
+  const venue = venues.get(raw.venue);
+  if (venue === undefined) problem(`venue must be one of ${venues.names.join(", ")}`);
   else if (typeof account !== "string" || !ACCOUNT_NAME.test(account)) problem("account must be an account name");
-  else if (!configured.has(accountKey(profile.name, account))) {
+  else if (!configured.has(accountKey(venue.name, account))) {
     problem(
       account === "default"
-        ? `venue ${venue} is not configured (see /health)`
-        : `account ${account} on ${venue} is not configured (see /health)`,
+        ? `venue ${venue.name} is not configured (see /health)`
+        : `account ${account} on ${venue.name} is not configured (see /health)`,
     );
   }
   const method = typeof raw.method === "string" ? raw.method.toUpperCase() : "GET";
   if (!["GET", "POST"].includes(method)) problem("method must be GET or POST");
-  const prefix = profile?.apiPrefix ?? "/";
-  if (typeof path !== "string" || (profile && checkVenuePath(profile, path))) {
-    problem(`path must be under ${prefix}, with no query (use "query") and no dot segments`);
+  if (typeof path !== "string" || (venue && checkVenuePath(venue, path))) {
+    problem(`path must be under ${venue ? venue.apiPrefix : "/"}, with no query (use "query") and no dot segments`);
   }
   if (query !== undefined && (typeof query !== "string" || /[#\s]/.test(query) || query.startsWith("?"))) {
     problem('query must be a raw query string without "?"');
   }
-  let text: string | undefined;
-  if (body !== undefined) text = typeof body === "string" ? body : JSON.stringify(body);
   if (method === "GET" && body !== undefined) problem("body is not allowed with GET");
-  let forwardTo: Job["forward"];
-  if (forward !== undefined) {
-    const url =
-      isRecord(forward) && typeof forward.url === "string" && URL.canParse(forward.url) ? new URL(forward.url) : null;
-    const secretBinding = isRecord(forward) ? forward.secret_binding : undefined;
-    if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK.has(url.hostname)))) {
-      problem("forward.url must be an https:// URL (http:// only on a loopback host)");
-    }
-    if (typeof secretBinding !== "string" || !BINDING.test(secretBinding)) {
-      problem("forward.secret_binding must name the secret holding the whsec_ key");
-    }
-    if (url && typeof secretBinding === "string") forwardTo = { url: url.href, secretBinding };
-  }
-  return {
-    name: name as string,
-    cron: cron as string,
-    venue: venue as string,
-    account: account as string,
-    method,
-    path: path as string,
-    query: query as string | undefined,
-    body: text,
-    forward: forwardTo,
-    alertAfter: positiveInteger(raw.alert_after_failures, 3, "alert_after_failures", problem),
-  } satisfies Job;
+  const forward = raw.forward === undefined ? undefined : parseForward(raw.forward, problem);
+  const alertAfter = positiveInteger(raw.alert_after_failures, 3, "alert_after_failures", problem);
+  if (typeof name !== "string" || typeof cron !== "string" || !venue || typeof account !== "string") return undefined;
+  if (typeof path !== "string" || (query !== undefined && typeof query !== "string")) return undefined;
+  const text = body === undefined || typeof body === "string" ? body : JSON.stringify(body);
+  return { name, cron, venue: venue.name, account, method, path, query, body: text, forward, alertAfter };
 }
 
 /** Parses `JOBS` (JSON text, or an array set directly in wrangler.toml); bad jobs are reported, not run. */

@@ -8,6 +8,14 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The keys of a table written out in full (`{ [K in Kind]: … }`): every `Kind`, in the table's order. */
+export function keysOf<K extends string>(table: Record<K, unknown>): K[] {
+  return Object.keys(table) as K[]; // the table's type lists exactly these keys
+}
+
+/** A value that passed its checks, or why it did not. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
 /** A route or job name: lower-case letters, digits and dashes, as it appears in a URL. */
 export const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 

@@ -4,7 +4,7 @@
  * the interval about in half (down to the round trip's own width), where a randomly timed sample cuts little.
  * Pure: the caller supplies the clock, the estimate and the round-trip guess.
  */
-import type { ClockEstimate } from "../lib/index.ts";
+import type { ClockEstimate } from "../lib/estimator.ts";
 
 /**
  * The local time at which to send the next probe: the earliest time ≥ `now` at which, if θ is the middle of the

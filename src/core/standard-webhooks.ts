@@ -3,7 +3,8 @@
  * HMAC-SHA256 keyed by the base64 part of a `whsec_` secret, sent as space-separated `v1,<base64>` signatures
  * (several, so keys can rotate). Verification uses `crypto.subtle.verify` (constant time) with an injectable clock.
  */
-import { ConfigError, decodeBase64, encodeBase64 } from "../lib/index.ts";
+import { decodeBase64, encodeBase64 } from "../lib/base64.ts";
+import { ConfigError } from "../lib/errors.ts";
 
 const encoder = new TextEncoder();
 

@@ -4,7 +4,7 @@
  * `[{"name":"bot-1","token":"…","allow":["GET /cde/rest/*","POST /intx/api/v1/orders"]}]`.
  */
 
-import { ConfigError } from "../lib/index.ts";
+import { ConfigError } from "../lib/errors.ts";
 import { digestsEqual, sha256 } from "./digest.ts";
 
 /** One allow-list entry. `method` is upper case or `*`; `*` in the path matches any run of characters. */
@@ -58,7 +58,7 @@ export function parseTokens(value: unknown): TokenEntry[] {
   return raw.map((entry: unknown, i): TokenEntry => {
     const where = `entry ${i}`;
     if (typeof entry !== "object" || entry === null) throw new ConfigError(binding, `${where} is not an object`);
-    const { name, token, allow } = entry as Record<string, unknown>;
+    const { name, token, allow }: Record<string, unknown> = { ...entry };
     if (typeof name !== "string" || !NAME.test(name)) {
       throw new ConfigError(binding, `${where}: "name" must be 1-64 letters, digits, "_", "." or "-"`);
     }
@@ -73,7 +73,7 @@ export function parseTokens(value: unknown): TokenEntry[] {
     try {
       return { name, token, allow: allow.map(parseRule) };
     } catch (err) {
-      throw new ConfigError(binding, `${where} (${name}): ${(err as Error).message}`);
+      throw new ConfigError(binding, `${where} (${name}): ${err instanceof Error ? err.message : String(err)}`);
     }
   });
 }

@@ -2,7 +2,8 @@
  * Each venue account's configuration, parsed from the Worker's bindings by its venue's profile. Pure: the bindings
  * are passed in. An account with a problem is reported by binding name and left out; the others keep working.
  */
-import { ConfigError, type SecretEncoding, secretBytes } from "../lib/index.ts";
+import { ConfigError } from "../lib/errors.ts";
+import { type SecretEncoding, secretBytes } from "../lib/key.ts";
 import type { Venues } from "../venues/index.ts";
 import type { VenueProfile } from "../venues/profile.ts";
 import { type AccountRules, NO_RULES } from "./guards.ts";
@@ -168,8 +169,8 @@ export function parseVenue(
   const names = [`${s}API_KEY`, `${s}API_SECRET`, `${s}API_PASSPHRASE`] as const;
   const [apiKey, secret, passphrase] = names.map((n) => text(env, n));
   if (!apiKey && !secret && !passphrase) return undefined;
-  const missing = names.filter((n) => !text(env, n));
-  if (missing.length > 0) {
+  if (!apiKey || !secret || !passphrase) {
+    const missing = names.filter((n) => !text(env, n));
     throw new ConfigError(missing.join(", "), "is not set; set it with `wrangler secret put` (or in .dev.vars)");
   }
   const baseUrlValue = text(env, `${p}BASE_URL`);
@@ -179,7 +180,7 @@ export function parseVenue(
   const burstValue = text(env, `${p}RATE_BURST`);
   const where = spec.secretEncoding ? `ACCOUNTS (${spec.name})` : `${p}SECRET_ENCODING`;
   const secretEncoding = encodingValue ? parseEncoding(encodingValue, where) : "base64";
-  secretBytes(secret as string, secretEncoding, `${s}API_SECRET`); // a bad secret is a start-up error, not a 401
+  secretBytes(secret, secretEncoding, `${s}API_SECRET`); // a bad secret is a start-up error, not a 401
   return {
     profile,
     account: spec.name,
@@ -187,7 +188,7 @@ export function parseVenue(
     windowSeconds: windowValue ? parseWindow(windowValue, `${p}WINDOW_SECONDS`) : profile.windowSeconds,
     secretEncoding,
     pacing: parsePacing(rateValue, burstValue, profile, spec.rate ? `ACCOUNTS (${spec.name})` : undefined),
-    credentials: new Credentials(apiKey as string, secret as string, passphrase as string),
+    credentials: new Credentials(apiKey, secret, passphrase),
     rules: spec.rules ?? NO_RULES,
   };
 }

@@ -18,7 +18,7 @@ export function venueMessage(bodyText: string): string | undefined {
   try {
     const body: unknown = JSON.parse(bodyText);
     if (typeof body !== "object" || body === null) return undefined;
-    const { message, title, errors } = body as Record<string, unknown>;
+    const { message, title, errors }: Record<string, unknown> = { ...body };
     if (typeof message === "string") return message;
     if (typeof title === "string") return title;
     if (Array.isArray(errors)) return errorsMessage(errors);
@@ -34,7 +34,7 @@ function errorsMessage(errors: readonly unknown[]): string | undefined {
   const messages: string[] = [];
   for (const error of errors) {
     if (typeof error !== "object" || error === null) continue;
-    const { message } = error as Record<string, unknown>;
+    const { message }: Record<string, unknown> = { ...error };
     if (typeof message === "string") messages.push(message);
   }
   return messages.length > 0 ? messages.join("; ") : undefined;

@@ -7,7 +7,7 @@
  */
 import { accountState, applyHalt } from "../adapters/halts.ts";
 import type { Halt, HaltScope } from "../adapters/rate-gate.ts";
-import { haltReasonProblem } from "../core/guards.ts";
+import { parseHaltReason } from "../core/guards.ts";
 import { accountKey, type VenueConfig } from "../core/venue-config.ts";
 import { config } from "../runtime.ts";
 import { authenticate } from "./auth.ts";
@@ -59,9 +59,9 @@ async function haltReason(request: Request): Promise<string> {
   } catch {
     throw new HttpError(400, "bad_json", 'the body must be JSON: {"reason": "why"}');
   }
-  const problem = haltReasonProblem(reason);
-  if (problem) throw new HttpError(400, "bad_reason", problem);
-  return reason as string;
+  const parsed = parseHaltReason(reason);
+  if (!parsed.ok) throw new HttpError(400, "bad_reason", parsed.problem);
+  return parsed.value;
 }
 
 /** Answers a halt call: each account's halt after it; 503 if any account's gate did not answer. */

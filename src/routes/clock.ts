@@ -4,7 +4,7 @@
  * look at when a venue answers "timestamp expired".
  */
 import { preparedClock } from "../adapters/client.ts";
-import { halfWidthMs } from "../lib/index.ts";
+import { halfWidthMs } from "../lib/estimator.ts";
 import { config } from "../runtime.ts";
 
 export async function clock(env: Env): Promise<Response> {

@@ -26,11 +26,11 @@ import {
   sessionFrom,
   sessionKey,
 } from "../console/session.ts";
-import { haltReasonProblem } from "../core/guards.ts";
+import { parseHaltReason } from "../core/guards.ts";
 import { DELIVERY_ID } from "../core/hooks.ts";
 import { type AllowRule, allows } from "../core/tokens.ts";
 import { accountKey } from "../core/venue-config.ts";
-import { halfWidthMs } from "../lib/index.ts";
+import { halfWidthMs } from "../lib/estimator.ts";
 import { config, runtime } from "../runtime.ts";
 import { limitInbound } from "./auth.ts";
 import { HttpError, readBody } from "./http.ts";
@@ -220,7 +220,7 @@ export async function consoleAction(
   const method = action === "halt" ? "PUT" : "DELETE";
   if (!allows(s.allow, method, `/accounts/${venue}/${name}/halt`)) return back("forbidden", subject);
   const reason = fields.get("reason") ?? "";
-  if (action === "halt" && haltReasonProblem(reason)) return back("bad_reason", subject);
+  if (action === "halt" && !parseHaltReason(reason).ok) return back("bad_reason", subject);
   const halt = action === "halt" ? { reason, by: s.name, at: new Date().toISOString() } : null;
   const [result] = await applyHalt(env, ctx, [account], halt, "account", by);
   return back(result && "error" in result ? "failed" : action === "halt" ? "halted" : "resumed", subject);

@@ -29,8 +29,9 @@ export async function delivery(id: string, request: Request, env: Env): Promise<
 export async function deliveries(request: Request, env: Env): Promise<Response> {
   await authenticate(request, env, "GET", "/deliveries");
   const params = new URL(request.url).searchParams;
-  const state = params.get("state") ?? undefined;
-  if (state !== undefined && !STATES.includes(state as DeliveryView["state"])) {
+  const wanted = params.get("state");
+  const state = STATES.find((s) => s === wanted);
+  if (wanted !== null && state === undefined) {
     throw new HttpError(400, "bad_state", `state must be one of ${STATES.join(", ")}`);
   }
   const limitText = params.get("limit") ?? "50";
@@ -38,7 +39,7 @@ export async function deliveries(request: Request, env: Env): Promise<Response> 
   if (!/^\d{1,3}$/.test(limitText) || limit < 1 || limit > 200) {
     throw new HttpError(400, "bad_limit", "limit must be a whole number from 1 to 200");
   }
-  const rows = await listDeliveries(env, state as DeliveryView["state"] | undefined, limit);
+  const rows = await listDeliveries(env, state, limit);
   return Response.json({ deliveries: rows });
 }
 

@@ -7,7 +7,7 @@
  */
 import { preparedClock } from "../adapters/client.ts";
 import { healthProblems, type Problem } from "../config.ts";
-import { halfWidthMs } from "../lib/index.ts";
+import { halfWidthMs } from "../lib/estimator.ts";
 import { config } from "../runtime.ts";
 import { authenticate } from "./auth.ts";
 

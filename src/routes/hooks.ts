@@ -10,13 +10,14 @@ import { errorName, log } from "../adapters/log.ts";
 import { sendJson } from "../adapters/venue-outcome.ts";
 import { binding } from "../config.ts";
 import { events } from "../core/alerts.ts";
-import { hex, secretsEqual, sha256 } from "../core/digest.ts";
+import { hex, sha256 } from "../core/digest.ts";
 import { screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
-import { oversizedSignatures, verifyWebhook, webhookKey } from "../core/standard-webhooks.ts";
+import { SENDERS, verifySender } from "../core/senders.ts";
+import { webhookKey as importWebhookKey } from "../core/standard-webhooks.ts";
 import { accountKey } from "../core/venue-config.ts";
-import { venueMessage } from "../lib/index.ts";
-import { config, type Runtime, runtime } from "../runtime.ts";
+import { venueMessage } from "../lib/rejection.ts";
+import { config, runtime } from "../runtime.ts";
 import { classify, orderRejection, safeToRepeat } from "../venues/profile.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
@@ -24,68 +25,6 @@ import { HttpError, readBody, venueFailure } from "./http.ts";
 const MAX_HOOK_BYTES = 16 * 1024;
 /** How much of the venue's answer is echoed back to the webhook sender. */
 const MAX_ECHO_BYTES = 16 * 1024;
-
-function unauthorized(message: string): HttpError {
-  return new HttpError(401, "unauthenticated", message);
-}
-
-/** Verifies the sender; returns the payload and the sender-chosen idempotency key, if any. */
-async function verify(
-  route: HookRoute,
-  request: Request,
-  body: Uint8Array<ArrayBuffer>,
-  secret: string,
-  now: number,
-  keys: Runtime,
-): Promise<{ payload: unknown; key: string | undefined }> {
-  const text = new TextDecoder().decode(body);
-  const json = () => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw new HttpError(400, "bad_json", "the webhook body is not valid JSON");
-    }
-  };
-  switch (route.verify) {
-    case "standard-webhooks": {
-      const oversized = oversizedSignatures(request.headers.get("webhook-signature"));
-      if (oversized) throw new HttpError(400, "bad_signature_header", oversized);
-      const id = request.headers.get("webhook-id");
-      let key: CryptoKey;
-      try {
-        key = await keys.key(`hook ${route.name}`, () => webhookKey(secret, route.secretBinding));
-      } catch {
-        throw new HttpError(
-          503,
-          "hook_not_configured",
-          `the secret binding ${route.secretBinding} is not a whsec_ key`,
-        );
-      }
-      const ok = await verifyWebhook(key, request.headers, body, { toleranceSeconds: route.toleranceSeconds, now });
-      if (!ok || id === null) throw unauthorized("webhook signature missing, invalid, or outside the time tolerance");
-      return { payload: json(), key: id };
-    }
-    case "tradingview": {
-      const ip = request.headers.get("cf-connecting-ip") ?? "";
-      if (route.sourceIps !== null && !route.sourceIps.includes(ip)) {
-        throw new HttpError(403, "forbidden_source", "this source address may not call this route");
-      }
-      const payload = json();
-      const given = typeof payload === "object" && payload !== null ? Reflect.get(payload, route.passphraseField) : "";
-      if (!(await secretsEqual(typeof given === "string" ? given : "", secret))) {
-        throw unauthorized(`missing or wrong ${route.passphraseField}`);
-      }
-      Reflect.deleteProperty(payload as object, route.passphraseField);
-      return { payload, key: undefined };
-    }
-    case "bearer": {
-      const header = request.headers.get("authorization") ?? "";
-      const token = /^Bearer (\S+)$/.exec(header)?.[1] ?? "";
-      if (!(await secretsEqual(token, secret))) throw unauthorized("missing or wrong bearer token");
-      return { payload: json(), key: request.headers.get("idempotency-key") ?? undefined };
-    }
-  }
-}
 
 /** The key that makes a redelivery recognisable: the sender's id, a declared alert id, or the payload's hash. */
 async function idempotencyKey(route: HookRoute, key: string | undefined, payload: unknown): Promise<string> {
@@ -281,13 +220,18 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
     throw new HttpError(503, "hook_not_configured", `the secret binding ${route.secretBinding} is not set`);
   }
   const type = request.headers.get("content-type") ?? "";
-  // TradingView labels a JSON alert text/plain when it is not valid JSON; it must parse as JSON all the same.
-  const types =
-    route.verify === "tradingview" ? /^(application\/json|text\/plain)(\s*;|$)/i : /^application\/json(\s*;|$)/i;
-  if (!types.test(type)) throw new HttpError(415, "unsupported_media_type", "webhook bodies must be JSON");
+  if (!SENDERS[route.sender.verify].mediaTypes.test(type)) {
+    throw new HttpError(415, "unsupported_media_type", "webhook bodies must be JSON");
+  }
   const body = (await readBody(request, MAX_HOOK_BYTES)) ?? new Uint8Array(0);
   const now = Date.now();
-  const { payload, key } = await verify(route, request, body, secret, now, runtime(env));
+  // The route's Standard Webhooks key is imported once per route and isolate (the runtime keeps it).
+  const webhookKey = async () =>
+    runtime(env).key(`hook ${route.name}`, () => importWebhookKey(secret, route.secretBinding));
+  const inbound = { headers: request.headers, body, secret, secretBinding: route.secretBinding, webhookKey, now };
+  const verified = await verifySender(route.sender, inbound);
+  if (!verified.ok) throw new HttpError(verified.status, verified.code, verified.message);
+  const { payload, key } = verified;
 
   const checked = checkPayload(route, payload);
   if ("errors" in checked) {

@@ -7,7 +7,7 @@ import { venueClient } from "../adapters/client.ts";
 import { UpstreamError } from "../adapters/venue-errors.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
 import { accountKey } from "../core/venue-config.ts";
-import { isJson } from "../lib/index.ts";
+import { isJson } from "../lib/date.ts";
 import { config } from "../runtime.ts";
 import { checkVenuePath, READ_METHODS, type VenueProfile } from "../venues/profile.ts";
 import { authenticate } from "./auth.ts";

@@ -257,8 +257,8 @@ describe("parseGuards", () => {
       max_orders_per_minute: 30,
       close_only: false,
     });
-    expect(guards.maxOrdersPerMinute).toBe(30);
-    expect(guards.closeOnly).toBe(false);
+    expect(guards.max_orders_per_minute).toBe(30);
+    expect(guards.close_only).toBe(false);
     expect(create(guards, limitOrder({ size: "0.5", price: "50000" }))).toBeUndefined();
   });
 

@@ -202,10 +202,11 @@ describe("HOOKS: a route's defaults (docs/webhooks.md)", () => {
   };
   it("a tradingview route takes TradingView's four published addresses, or any address with source_ips: any", () => {
     const published = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
-    expect(route({ verify: "tradingview" })?.sourceIps).toEqual(published);
-    expect(route({ verify: "tradingview", source_ips: "any" })?.sourceIps).toBeNull();
-    expect(route({ verify: "tradingview", source_ips: ["203.0.113.9"] })?.sourceIps).toEqual(["203.0.113.9"]);
-    expect(route({ verify: "bearer" })?.sourceIps).toBeNull();
+    const sender = (sourceIps: unknown) => ({ verify: "tradingview", passphraseField: "passphrase", sourceIps });
+    expect(route({ verify: "tradingview" })?.sender).toEqual(sender(published));
+    expect(route({ verify: "tradingview", source_ips: "any" })?.sender).toEqual(sender(null));
+    expect(route({ verify: "tradingview", source_ips: ["203.0.113.9"] })?.sender).toEqual(sender(["203.0.113.9"]));
+    expect(route({ verify: "bearer" })?.sender).toEqual({ verify: "bearer" }); // no address list at all
   });
   it("timeout_ms defaults to 2.5 s for tradingview (it gives up after 3 s) and 10 s otherwise", () => {
     expect(route({ verify: "tradingview" })?.timeoutMs).toBe(2_500);

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { type ClientOptions, SignedClient } from "../../src/adapters/client.ts";
 import { Keys } from "../../src/adapters/keys.ts";
 import { VenueClock } from "../../src/adapters/venue-clock.ts";
-import type { ClockEstimate } from "../../src/lib/index.ts";
+import type { ClockEstimate } from "../../src/lib/estimator.ts";
 import { intx } from "../../src/venues/intx.ts";
 import { FAKE_INTX, fakeVenue } from "../support/fake-venue.ts";
 

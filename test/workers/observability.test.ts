@@ -33,8 +33,8 @@ afterEach(() => vi.restoreAllMocks());
  * `bindings` on an INTX endpoint of its own (each base URL has its own clock), whose clock has learnt from exactly
  * one response: a test that reads the clock depends on no other test.
  */
-async function taughtOnce(host: string): Promise<Env> {
-  const e = workerEnv({ ...bindings, INTX_BASE_URL: `https://${host}.venue.test` });
+async function taughtOnce(host: string, extra: Record<string, unknown> = {}): Promise<Env> {
+  const e = workerEnv({ ...bindings, INTX_BASE_URL: `https://${host}.venue.test`, ...extra });
   const spy = vi
     .spyOn(globalThis, "fetch")
     .mockImplementation(async () => Response.json([], { headers: { date: new Date().toUTCString() } }));
@@ -143,9 +143,10 @@ describe("observability", () => {
         },
       },
     ]);
-    const taught = await taughtOnce("obs-hooks");
+    // The same env, so the same runtime: /health shows the clock that one relayed response taught.
+    const taught = await taughtOnce("obs-hooks", { HOOKS: hooks });
     const ctx = createExecutionContext();
-    const r = await worker.fetch(detailed(), workerEnv({ ...taught, HOOKS: hooks }), ctx);
+    const r = await worker.fetch(detailed(), taught, ctx);
     const body = (await r.json()) as { hooks: unknown; venues: { intx: { clock: unknown } } };
     expect(body.hooks).toEqual({
       routes: ["ok"],

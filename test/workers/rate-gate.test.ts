@@ -20,15 +20,19 @@ describe("RateGate", () => {
     await runInDurableObject(stub, (gate: RateGate) => {
       const pacing = { limit: 4, burst: 1, lagMs: 0 }; // points 250 ms apart
       const t0 = 1_000_000;
-      const waits = Array.from({ length: 5 }, () => gate.reserve(pacing, "write", 5_000, t0));
-      expect(waits).toEqual([0, 250, 500, 750, 1000]);
-      expect(gate.reserve(pacing, "write", 100, t0)).toBeNull(); // too long a wait: refused, not reserved
-      expect(gate.reserve(pacing, "write", 5_000, t0 + 10_000)).toBe(0);
+      // Paced only: no halt to read, no order to count, so admit answers the grid's wait or busy.
+      const ask = (maxWaitMs: number, now: number) =>
+        gate.admit({ pacing, priority: "write", maxWaitMs, haltable: false, ordersPerMinute: undefined }, now);
+      const waits = Array.from({ length: 5 }, () => ask(5_000, t0));
+      expect(waits).toEqual([0, 250, 500, 750, 1000].map((wait) => ({ wait })));
+      expect(ask(100, t0)).toEqual({ refused: "busy" }); // too long a wait: refused, not reserved
+      expect(ask(5_000, t0 + 10_000)).toEqual({ wait: 0 });
+      expect(gate.state(t0 + 10_000).ordersLastMinute).toBe(0); // nothing was counted as an order
     });
   });
 });
 
-/** A gate that only paces: `reserve` answers the wait, or null for none in time, as `RateGate.reserve` does. */
+/** A gate that only paces: `reserve` answers the wait, or null for none in time, as `RateGate.admit`'s grid does. */
 function slots(
   reserve: (pacing: Pacing | undefined, priority: Priority, maxWaitMs: number) => Promise<number | null>,
 ): SlotGate {

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { UpstreamError } from "../../src/adapters/venue-errors.ts";
 import { failureWait, type RetryLimits, untilNextVenueSecond } from "../../src/adapters/venue-retry.ts";
-import type { Attempt, ClockEstimate } from "../../src/lib/index.ts";
+import type { ClockEstimate } from "../../src/lib/estimator.ts";
+import type { Attempt } from "../../src/lib/signed-call.ts";
 
 const limits: RetryLimits = { maxAttempts: 3, random: () => 0.5, estimator: { estimate: () => undefined } };
 
