@@ -3,10 +3,17 @@
  * deliveries and alerts, told apart by message kind) handlers. Wiring only; the work lives in `routes/` and `adapters/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
-import { type AlertMessage, flushHeldAlerts, raiseConfigProblems } from "./adapters/alerts.ts";
-import { consumeDeliveries, type DeliveryMessage, sweepStuckRedrives } from "./adapters/deliveries.ts";
+import {
+  type AlertMessage,
+  consumeAlerts,
+  flushHeldAlerts,
+  isAlertMessage,
+  raiseConfigProblems,
+} from "./adapters/alerts.ts";
+import { consumeDeliveries, sweepStuckRedrives } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
+import type { DeliveryMessage } from "./core/deliveries.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
 import { alerts } from "./routes/alerts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
@@ -89,6 +96,14 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
   return response;
 }
 
+/** Each message goes to its consumer by what it is: an alert, or a delivery. */
+async function queue(batch: MessageBatch<DeliveryMessage | AlertMessage>, env: Env, ctx: ExecutionContext) {
+  raiseConfigProblems(env, ctx);
+  const alerts = batch.messages.filter((m): m is Message<AlertMessage> => isAlertMessage(m.body));
+  const deliveries = batch.messages.filter((m): m is Message<DeliveryMessage> => !isAlertMessage(m.body));
+  await Promise.all([consumeDeliveries(deliveries, env, ctx), consumeAlerts(alerts, env)]);
+}
+
 export default {
   fetch,
   scheduled: (controller, env, ctx) => {
@@ -97,10 +112,7 @@ export default {
     ctx.waitUntil(sweepStuckRedrives(env, ctx));
     return runScheduled(controller, env, ctx);
   },
-  queue: (batch, env, ctx) => {
-    raiseConfigProblems(env, ctx);
-    return consumeDeliveries(batch, env, ctx);
-  },
+  queue,
 } satisfies ExportedHandler<Env, DeliveryMessage | AlertMessage>;
 
 export { ClockState } from "./adapters/clock-store.ts";
