@@ -1,6 +1,6 @@
 /**
  * skewguard's Worker entry: the fetch (HTTP routes), scheduled (cron jobs, and held-back alerts) and queue (durable
- * deliveries and alerts, told apart by message kind) handlers. Wiring only; the work lives in `routes/` and `adapters/`.
+ * deliveries and alerts, routed by the queue's name) handlers. Wiring only; the work lives in `routes/` and `adapters/`.
  */
 import { AutoRouter, type IRequest } from "itty-router";
 import {
@@ -9,11 +9,14 @@ import {
   flushHeldAlerts,
   isAlertMessage,
   raiseConfigProblems,
+  raiseLater,
 } from "./adapters/alerts.ts";
 import { consumeDeliveries, sweepStuckRedrives } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
+import { events } from "./core/alerts.ts";
 import type { DeliveryMessage } from "./core/deliveries.ts";
+import { queueKind } from "./core/queues.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
 import { alerts } from "./routes/alerts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
@@ -96,12 +99,36 @@ async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise
   return response;
 }
 
-/** Each message goes to its consumer by what it is: an alert, or a delivery. */
+/**
+ * Each batch goes to its queue's consumer, by the queue's name (core/queues.ts). On a deliveries queue, an alert
+ * message is one queued there before alerts had a queue of their own (ALERTS_QUEUE): it is still posted. Anything
+ * else has no consumer (a queue of another name, or a delivery on an alerts queue) and is never acked: see
+ * `unroutable`.
+ */
 async function queue(batch: MessageBatch<DeliveryMessage | AlertMessage>, env: Env, ctx: ExecutionContext) {
   raiseConfigProblems(env, ctx);
+  const kind = queueKind(batch.queue);
   const alerts = batch.messages.filter((m): m is Message<AlertMessage> => isAlertMessage(m.body));
   const deliveries = batch.messages.filter((m): m is Message<DeliveryMessage> => !isAlertMessage(m.body));
-  await Promise.all([consumeDeliveries(deliveries, env, ctx), consumeAlerts(alerts, env)]);
+  if (kind === "deliveries") {
+    await Promise.all([consumeDeliveries(deliveries, env, ctx), consumeAlerts(alerts, env)]);
+  } else if (kind === "alerts") {
+    unroutable(batch.queue, deliveries, env, ctx);
+    await consumeAlerts(alerts, env);
+  } else unroutable(batch.queue, batch.messages, env, ctx);
+}
+
+/**
+ * Messages no consumer takes: each is retried in a minute (until the queue's `max_retries`), and the batch logs
+ * `queue_unroutable` and raises `config.problem` (once per queue and quiet period), so the configuration can be
+ * fixed before the queue gives the messages up. A queue's name must end in `-deliveries` or `-alerts`.
+ */
+function unroutable(name: string, messages: readonly Message[], env: Env, ctx: ExecutionContext): void {
+  if (messages.length === 0) return;
+  log("error", { event: "queue_unroutable", queue: name, messages: messages.length });
+  const why = "no consumer takes these messages: a queue's name must end in -deliveries or -alerts";
+  raiseLater(env, ctx, events.configProblem("queues.consumers", name, why));
+  for (const msg of messages) msg.retry({ delaySeconds: 60 });
 }
 
 export default {
