@@ -14,7 +14,7 @@ import { loggedOut, recordLogout } from "../adapters/console-sessions.ts";
 import { redrive } from "../adapters/deliveries.ts";
 import { listDeliveries } from "../adapters/delivery-store.ts";
 import { accountState, applyHalt } from "../adapters/halts.ts";
-import { lastRun, listRuns } from "../adapters/jobs.ts";
+import { lastRun, listRuns } from "../adapters/job-store.ts";
 import { errorName, log } from "../adapters/log.ts";
 import { config, healthProblems } from "../config.ts";
 import { type AccountRow, type ConsoleData, consolePage, loginPage } from "../console/page.ts";
