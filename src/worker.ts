@@ -4,10 +4,20 @@
  * `routes/` and `adapters/`. src/index.ts builds it with the venues skewguard serves.
  */
 import { AutoRouter, type IRequest } from "itty-router";
-import { type AlertMessage, flushHeldAlerts, raiseConfigProblems } from "./adapters/alerts.ts";
-import { consumeDeliveries, type DeliveryMessage, sweepStuckRedrives } from "./adapters/deliveries.ts";
+import {
+  type AlertMessage,
+  consumeAlerts,
+  flushHeldAlerts,
+  isAlertMessage,
+  raiseConfigProblems,
+  raiseLater,
+} from "./adapters/alerts.ts";
+import { consumeDeliveries, sweepStuckRedrives } from "./adapters/deliveries.ts";
 import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
+import { events } from "./core/alerts.ts";
+import type { DeliveryMessage } from "./core/deliveries.ts";
+import { queueKind } from "./core/queues.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
 import { alerts } from "./routes/alerts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
@@ -59,6 +69,38 @@ function router(venues: Venues) {
     .get("/deliveries", (req, env) => deliveries(req, env))
     .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
     .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx));
+}
+
+/**
+ * Each batch goes to its queue's consumer, by the queue's name (core/queues.ts). On a deliveries queue, an alert
+ * message is one queued there before alerts had a queue of their own (ALERTS_QUEUE): it is still posted. Anything
+ * else has no consumer (a queue of another name, or a delivery on an alerts queue) and is never acked: see
+ * `unroutable`.
+ */
+async function queue(batch: MessageBatch<DeliveryMessage | AlertMessage>, env: Env, ctx: ExecutionContext) {
+  raiseConfigProblems(env, ctx);
+  const kind = queueKind(batch.queue);
+  const alerts = batch.messages.filter((m): m is Message<AlertMessage> => isAlertMessage(m.body));
+  const deliveries = batch.messages.filter((m): m is Message<DeliveryMessage> => !isAlertMessage(m.body));
+  if (kind === "deliveries") {
+    await Promise.all([consumeDeliveries(deliveries, env, ctx), consumeAlerts(alerts, env)]);
+  } else if (kind === "alerts") {
+    unroutable(batch.queue, deliveries, env, ctx);
+    await consumeAlerts(alerts, env);
+  } else unroutable(batch.queue, batch.messages, env, ctx);
+}
+
+/**
+ * Messages no consumer takes: each is retried in a minute (until the queue's `max_retries`), and the batch logs
+ * `queue_unroutable` and raises `config.problem` (once per queue and quiet period), so the configuration can be
+ * fixed before the queue gives the messages up. A queue's name must end in `-deliveries` or `-alerts`.
+ */
+function unroutable(name: string, messages: readonly Message[], env: Env, ctx: ExecutionContext): void {
+  if (messages.length === 0) return;
+  log("error", { event: "queue_unroutable", queue: name, messages: messages.length });
+  const why = "no consumer takes these messages: a queue's name must end in -deliveries or -alerts";
+  raiseLater(env, ctx, events.configProblem("queues.consumers", name, why));
+  for (const msg of messages) msg.retry({ delaySeconds: 60 });
 }
 
 /** The first segments of skewguard's own routes: no venue profile may take one of them as its name. */
@@ -116,8 +158,7 @@ export function createWorker(venues: Venues) {
     },
     queue: (batch, env, ctx) => {
       config(env, venues);
-      raiseConfigProblems(env, ctx);
-      return consumeDeliveries(batch, env, ctx);
+      return queue(batch, env, ctx);
     },
   } satisfies ExportedHandler<Env, DeliveryMessage | AlertMessage>;
 }

@@ -16,6 +16,7 @@ import {
   UNQUIETED,
   wants,
 } from "../core/alerts.ts";
+import { retryDelaySeconds } from "../core/deliveries.ts";
 import { signWebhook, webhookKey } from "../core/standard-webhooks.ts";
 import { config, runtime } from "../runtime.ts";
 import { errorName, log } from "./log.ts";
@@ -262,7 +263,7 @@ async function post(env: Env, message: AlertMessage): Promise<AlertOutcome> {
 }
 
 /** The queue consumer's part for alerts: one attempt, recorded; retried with backoff up to MAX_ALERT_ATTEMPTS. */
-export async function deliverAlert(env: Env, msg: Message<AlertMessage>, retryDelay: (attempt: number) => number) {
+async function deliverAlert(env: Env, msg: Message<AlertMessage>, retryDelay: (attempt: number) => number) {
   const { alert, sink } = msg.body;
   let outcome = await post(env, msg.body);
   if (outcome.kind === "retry" && msg.attempts >= MAX_ALERT_ATTEMPTS) {
@@ -289,6 +290,11 @@ export async function deliverAlert(env: Env, msg: Message<AlertMessage>, retryDe
   }
   if (outcome.kind === "retry") msg.retry({ delaySeconds: retryDelay(msg.attempts) });
   else msg.ack();
+}
+
+/** The queue consumer for the alerts queues: one attempt per message, with the deliveries' backoff. */
+export async function consumeAlerts(messages: readonly Message<AlertMessage>[], env: Env): Promise<void> {
+  await Promise.all(messages.map((msg) => deliverAlert(env, msg, retryDelaySeconds)));
 }
 
 /** Recent alerts, newest first, with each sink's state: for the console. */

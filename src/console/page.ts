@@ -67,7 +67,7 @@ export interface DeliveryRow {
   attempts: number;
   status: number | null;
   reason: string | null;
-  /** False when sending it again could act twice (see adapters/deliveries.ts `retrySafe`). */
+  /** False when sending it again could act twice (see core/deliveries.ts `retrySafe`). */
   retrySafe?: boolean;
 }
 

@@ -4,19 +4,17 @@
  * ends it (recorded in D1, so that a copy of the cookie is refused too); `POST /console/halt|resume|redrive` act,
  * each allowed only if the session's token is allowed the same API route
  * (`PUT|DELETE /accounts/<venue>/<account>/halt`, `POST /deliveries/<id>/retry`). Every POST must carry the
- * session's CSRF token and, when the browser sends one, this origin. Every answer carries a strict CSP.
+ * session's CSRF token and, when the browser sends one, this origin. Every answer carries a strict CSP. HTTP only:
+ * the page's data is read by adapters/console-data.ts and shaped by console/data.ts.
  */
 
-import { recentAlerts } from "../adapters/alerts.ts";
-import { preparedClock } from "../adapters/client.ts";
-import { clockHistory } from "../adapters/clock-history.ts";
+import { consoleData } from "../adapters/console-data.ts";
 import { loggedOut, recordLogout } from "../adapters/console-sessions.ts";
-import { listDeliveries, redrive } from "../adapters/deliveries.ts";
-import { accountState, applyHalt } from "../adapters/halts.ts";
-import { lastRun, listRuns } from "../adapters/jobs.ts";
+import { redrive } from "../adapters/deliveries.ts";
+import { applyHalt } from "../adapters/halts.ts";
 import { errorName, log } from "../adapters/log.ts";
-import { healthProblems } from "../config.ts";
-import { type AccountRow, type ConsoleData, consolePage, loginPage } from "../console/page.ts";
+import type { NOTICES } from "../console/data.ts";
+import { consolePage, loginPage } from "../console/page.ts";
 import {
   csrfMatches,
   csrfToken,
@@ -30,12 +28,9 @@ import { parseHaltReason } from "../core/guards.ts";
 import { DELIVERY_ID } from "../core/hooks.ts";
 import { type AllowRule, allows } from "../core/tokens.ts";
 import { accountKey } from "../core/venue-config.ts";
-import { halfWidthMs } from "../lib/estimator.ts";
 import { config, runtime } from "../runtime.ts";
 import { limitInbound } from "./auth.ts";
 import { HttpError, readBody } from "./http.ts";
-
-const DAY_MS = 86_400_000;
 
 /** The security headers of every console answer: nothing but the page's own style, no framing, no caching. */
 function headers(nonce: string, extra: Record<string, string> = {}): Headers {
@@ -124,7 +119,8 @@ export async function consoleGet(request: Request, env: Env): Promise<Response> 
         : undefined;
     return page(200, (nonce) => loginPage(nonce, why));
   }
-  const data = await consoleData(request, env, s);
+  const viewer = { token: s.name, allow: s.allow, csrf: await csrfToken(s.key, s.value) };
+  const data = await consoleData(env, new URL(request.url), viewer);
   return page(200, (nonce) => consolePage(nonce, data));
 }
 
@@ -146,28 +142,7 @@ export async function consoleLogin(request: Request, env: Env): Promise<Response
   return seeOther("/console", { "set-cookie": sessionCookie(value) });
 }
 
-/** What a console action came to, for the notice on the page it returns to. */
-const NOTICES: Record<string, string> = {
-  halted: "Halted",
-  resumed: "Resumed",
-  redriven: "Re-driven (queued again)",
-  not_dead: "Not re-driven: the delivery is not dead-lettered",
-  unsafe:
-    'Not re-driven: it may have reached the venue and has no client_order_id; tick "send again anyway" to force it',
-  not_found: "No such delivery",
-  forbidden: "Not allowed for this token",
-  bad_reason: "A halt needs a reason (1-200 characters)",
-  failed: "It did not take: the account's gate or the queue did not answer; try again",
-  unknown: "No such account or delivery",
-};
-const ACCOUNT_SUBJECT = /^[a-z]+\/[a-z0-9-]{1,32}$/;
-
-function notice(url: URL): string | undefined {
-  const text = NOTICES[url.searchParams.get("done") ?? ""];
-  const subject = url.searchParams.get("subject") ?? "";
-  return text && (ACCOUNT_SUBJECT.test(subject) || DELIVERY_ID.test(subject)) ? `${text}: ${subject}` : text;
-}
-
+/** Back to the console, with the notice for what the action came to (console/data.ts `NOTICES`). */
 const back = (done: keyof typeof NOTICES, subject: string) =>
   seeOther(`/console?done=${done}&subject=${encodeURIComponent(subject)}`);
 
@@ -224,126 +199,4 @@ export async function consoleAction(
   const halt = action === "halt" ? { reason, by: s.name, at: new Date().toISOString() } : null;
   const [result] = await applyHalt(env, ctx, [account], halt, "account", by);
   return back(result && "error" in result ? "failed" : action === "halt" ? "halted" : "resumed", subject);
-}
-
-/**
- * Everything the console shows. Each panel needs the read the API would need for the same data (`GET /accounts`,
- * `/jobs`, `/deliveries`), and each fails on its own: a D1 that does not answer leaves the halt buttons, which need
- * only the accounts' gates, on the page.
- */
-async function consoleData(request: Request, env: Env, s: Session): Promise<ConsoleData> {
-  const setup = config(env);
-  const now = Date.now();
-  const url = new URL(request.url);
-  const notes: string[] = [];
-  const readable = (path: string) => {
-    const ok = allows(s.allow, "GET", path);
-    if (!ok) notes.push(`Not shown: token ${s.name} is not allowed GET ${path}.`);
-    return ok;
-  };
-  const safe = async <T>(what: string, fallback: T, read: () => Promise<T>): Promise<T> => {
-    try {
-      return await read();
-    } catch (err) {
-      log("error", { event: "console_panel_failed", panel: what, error: errorName(err) });
-      notes.push(`${what} could not be read just now; reload to try again.`);
-      return fallback;
-    }
-  };
-  const venues = await Promise.all(
-    setup.profiles.names.map(async (name) => {
-      const venue = setup.venues[name];
-      const clock = venue ? await preparedClock(env, name) : undefined;
-      const estimate = clock?.estimator.estimate(now);
-      return {
-        name,
-        configured: venue !== undefined,
-        windowSeconds: venue?.windowSeconds ?? null,
-        clock:
-          estimate && clock
-            ? {
-                offsetMs: Math.round(estimate.offsetMs),
-                uncertaintyMs: Math.ceil(halfWidthMs(estimate)),
-                source: clock.source,
-              }
-            : null,
-        history: venue
-          ? await safe(`The ${name} clock history`, [], () => clockHistory(env.DB, name, now - DAY_MS))
-          : [],
-      };
-    }),
-  );
-  const accounts: AccountRow[] = [];
-  if (readable("/accounts")) {
-    const rows = [...setup.accounts.values()].map(async (a): Promise<AccountRow> => {
-      const state = await accountState(env, a);
-      const { guards, readOnly, configured } = a.rules;
-      const path = `/accounts/${a.profile.name}/${a.account}/halt`;
-      return {
-        venue: a.profile.name,
-        name: a.account,
-        available: true,
-        readOnly,
-        guards: configured,
-        ...(typeof guards === "string" ? { guardsProblem: guards } : {}),
-        halt: state.halt,
-        haltAll: state.haltAll,
-        ordersLastMinute: state.ordersLastMinute,
-        ...(state.error ? { gateError: state.error } : {}),
-        canHalt: allows(s.allow, "PUT", path),
-        canResume: allows(s.allow, "DELETE", path),
-      };
-    });
-    accounts.push(...(await Promise.all(rows)));
-    for (const p of setup.venueProblems) {
-      const problem = { binding: p.binding, message: p.message };
-      accounts.push({ venue: p.venue, name: p.account, available: false, problem, canHalt: false, canResume: false });
-    }
-  }
-  const jobsShown = readable("/jobs");
-  const jobs = jobsShown
-    ? await safe("The jobs", [], () =>
-        Promise.all(
-          setup.jobs.jobs.map(async (job) => ({
-            name: job.name,
-            cron: job.cron,
-            venue: job.venue,
-            account: job.account,
-            last: await lastRun(env.DB, job.name),
-          })),
-        ),
-      )
-    : [];
-  const selected = jobsShown ? setup.jobs.jobs.find((job) => job.name === url.searchParams.get("job")) : undefined;
-  const withSafety = (rows: Awaited<ReturnType<typeof listDeliveries>>) =>
-    rows.map((d) => ({ ...d, retrySafe: d.retry_safe ?? undefined }));
-  const deliveriesShown = readable("/deliveries");
-  const [deliveries, dead, alerts] = await Promise.all([
-    deliveriesShown ? safe("The deliveries", [], () => listDeliveries(env, undefined, 20).then(withSafety)) : [],
-    deliveriesShown ? safe("The dead letters", [], () => listDeliveries(env, "dead", 20).then(withSafety)) : [],
-    readable("/alerts") ? safe("The alerts", [], () => recentAlerts(env.DB, 20)) : [],
-  ]);
-  const runs = selected
-    ? await safe(
-        "The job's runs",
-        [],
-        async () => (await listRuns(env.DB, selected.name, 20, Number.MAX_SAFE_INTEGER)).runs,
-      )
-    : [];
-  return {
-    token: s.name,
-    csrf: await csrfToken(s.key, s.value),
-    now,
-    notice: notice(url),
-    notes,
-    problems: healthProblems(setup),
-    venues,
-    accounts,
-    jobs,
-    selectedJob: selected ? { name: selected.name, runs } : undefined,
-    deliveries,
-    dead,
-    canRedrive: (id) => allows(s.allow, "POST", `/deliveries/${id}/retry`),
-    alerts,
-  };
 }

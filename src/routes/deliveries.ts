@@ -4,13 +4,8 @@
  * (re-drive a dead one; `?force=true` for one that is not safe to send twice). A delivery's response is the venue's answer as recorded; the signature and the signed
  * prehash were never stored.
  */
-import {
-  DeliveryQueueError,
-  type DeliveryView,
-  listDeliveries,
-  readDelivery,
-  redrive,
-} from "../adapters/deliveries.ts";
+import { DeliveryQueueError, redrive } from "../adapters/deliveries.ts";
+import { type DeliveryView, listDeliveries, readDelivery } from "../adapters/delivery-store.ts";
 import { DELIVERY_ID } from "../core/hooks.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError } from "./http.ts";

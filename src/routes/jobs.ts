@@ -1,8 +1,9 @@
 /**
  * `GET /jobs` and `GET /jobs/<name>/runs`: the configured jobs and their recorded runs, for token holders allowed
- * to read them. The runs themselves are made by the cron handler (adapters/jobs.ts).
+ * to read them. The runs themselves are made by the cron handler (adapters/jobs.ts), and read from
+ * adapters/job-store.ts.
  */
-import { lastRun, listRuns } from "../adapters/jobs.ts";
+import { lastRun, listRuns } from "../adapters/job-store.ts";
 import { config } from "../runtime.ts";
 import { authenticate } from "./auth.ts";
 import { HttpError } from "./http.ts";

@@ -5,7 +5,7 @@
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
+import type { DeliveryMessage } from "../../src/core/deliveries.ts";
 import worker from "../../src/index.ts";
 import { recordingQueue } from "../support/env.ts";
 import { DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";

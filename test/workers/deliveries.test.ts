@@ -5,7 +5,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type DeliveryMessage, retryDelaySeconds } from "../../src/adapters/deliveries.ts";
+import { type DeliveryMessage, retryDelaySeconds } from "../../src/core/deliveries.ts";
 import worker from "../../src/index.ts";
 import { recordingQueue, workerEnv } from "../support/env.ts";
 import { referenceSignature, SECRET_B64 } from "../support/fake-venue.ts";

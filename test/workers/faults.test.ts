@@ -4,7 +4,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
+import type { DeliveryMessage } from "../../src/core/deliveries.ts";
 import worker from "../../src/index.ts";
 import { recordingQueue } from "../support/env.ts";
 import { simControl, simEnv } from "../support/sim.ts";

@@ -4,7 +4,7 @@
 // scopes), and an order answered 200 but REJECTED. Each failed against the lenient simulator's counterpart.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
+import type { DeliveryMessage } from "../../src/core/deliveries.ts";
 import worker from "../../src/index.ts";
 import { recordingQueue } from "../support/env.ts";
 import { DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";

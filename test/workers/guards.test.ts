@@ -5,8 +5,8 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runInDurabl
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { accountGate } from "../../src/adapters/client.ts";
-import type { DeliveryMessage } from "../../src/adapters/deliveries.ts";
 import type { RateGate } from "../../src/adapters/rate-gate.ts";
+import type { DeliveryMessage } from "../../src/core/deliveries.ts";
 import worker from "../../src/index.ts";
 import { recordingQueue } from "../support/env.ts";
 import { DEV_ALPHA, DEV_BETA, DEV_PORTFOLIOS, simControl, simEnv } from "../support/sim.ts";

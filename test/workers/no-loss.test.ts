@@ -4,7 +4,7 @@
 // never passes for a timestamp refusal.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type DeliveryMessage, retrySafe } from "../../src/adapters/deliveries.ts";
+import { type DeliveryMessage, retrySafe } from "../../src/core/deliveries.ts";
 import worker from "../../src/index.ts";
 import { cde } from "../../src/venues/cde.ts";
 import { intx } from "../../src/venues/intx.ts";

@@ -4,8 +4,9 @@
 // consumer would run with the base test env, where CDE is not configured.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type DeliveryMessage, redrive, STUCK_REDRIVE_MS } from "../../src/adapters/deliveries.ts";
+import { redrive } from "../../src/adapters/deliveries.ts";
 import { pruneHistory } from "../../src/adapters/history.ts";
+import { type DeliveryMessage, STUCK_REDRIVE_MS } from "../../src/core/deliveries.ts";
 import worker from "../../src/index.ts";
 import { simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker, runCron } from "../support/worker.ts";

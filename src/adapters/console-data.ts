@@ -1,0 +1,126 @@
+/**
+ * Everything the console shows, read from the adapters. Each panel needs the read the API would need for the same
+ * data (`GET /accounts`, `/jobs`, `/deliveries`, `/alerts`), and each fails on its own: a D1 that does not answer
+ * leaves the halt buttons, which need only the accounts' gates, on the page. The shaping is console/data.ts.
+ */
+import { type Config, healthProblems } from "../config.ts";
+import { accountRow, clockView, deliveryRows, jobRow, notice, unavailableRow } from "../console/data.ts";
+import type { AccountRow, ConsoleData, VenueRow } from "../console/page.ts";
+import { type AllowRule, allows } from "../core/tokens.ts";
+import { config } from "../runtime.ts";
+import { recentAlerts } from "./alerts.ts";
+import { preparedClock } from "./client.ts";
+import { clockHistory } from "./clock-history.ts";
+import { listDeliveries } from "./delivery-store.ts";
+import { accountState } from "./halts.ts";
+import { lastRun, listRuns } from "./job-store.ts";
+import { errorName, log } from "./log.ts";
+
+const DAY_MS = 86_400_000;
+
+/** Who is looking: the session's token, what it is allowed, and its CSRF token for the page's forms. */
+export interface Viewer {
+  token: string;
+  allow: readonly AllowRule[];
+  csrf: string;
+}
+
+/** The panels' reads: each one shown only to a token allowed its API route, and each failing on its own. */
+class Panels {
+  readonly notes: string[] = [];
+  readonly viewer: Viewer;
+
+  constructor(viewer: Viewer) {
+    this.viewer = viewer;
+  }
+
+  readable(path: string): boolean {
+    const ok = allows(this.viewer.allow, "GET", path);
+    if (!ok) this.notes.push(`Not shown: token ${this.viewer.token} is not allowed GET ${path}.`);
+    return ok;
+  }
+
+  async safe<T>(what: string, fallback: T, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      log("error", { event: "console_panel_failed", panel: what, error: errorName(err) });
+      this.notes.push(`${what} could not be read just now; reload to try again.`);
+      return fallback;
+    }
+  }
+}
+
+async function venueRows(env: Env, setup: Config, panels: Panels, now: number): Promise<VenueRow[]> {
+  return Promise.all(
+    setup.profiles.names.map(async (name) => {
+      const venue = setup.venues[name];
+      const clock = venue ? await preparedClock(env, name) : undefined;
+      return {
+        name,
+        configured: venue !== undefined,
+        windowSeconds: venue?.windowSeconds ?? null,
+        clock: clockView(clock?.estimator.estimate(now), clock?.source),
+        history: venue
+          ? await panels.safe(`The ${name} clock history`, [], () => clockHistory(env.DB, name, now - DAY_MS))
+          : [],
+      };
+    }),
+  );
+}
+
+async function accountRows(env: Env, setup: Config, allow: readonly AllowRule[]): Promise<AccountRow[]> {
+  const rows = await Promise.all(
+    [...setup.accounts.values()].map(async (a) => accountRow(a, await accountState(env, a), allow)),
+  );
+  return [...rows, ...setup.venueProblems.map(unavailableRow)];
+}
+
+/** Everything the console page shows, for `viewer`, at `url` (its `?done=` notice and `?job=` selection). */
+export async function consoleData(env: Env, url: URL, viewer: Viewer): Promise<ConsoleData> {
+  const setup = config(env);
+  const now = Date.now();
+  const panels = new Panels(viewer);
+  const venues = await venueRows(env, setup, panels, now);
+  const accounts = panels.readable("/accounts") ? await accountRows(env, setup, viewer.allow) : [];
+  const jobsShown = panels.readable("/jobs");
+  const jobs = jobsShown
+    ? await panels.safe("The jobs", [], () =>
+        Promise.all(setup.jobs.jobs.map(async (job) => jobRow(job, await lastRun(env.DB, job.name)))),
+      )
+    : [];
+  const selected = jobsShown ? setup.jobs.jobs.find((job) => job.name === url.searchParams.get("job")) : undefined;
+  const deliveriesShown = panels.readable("/deliveries");
+  const [deliveries, dead, alerts] = await Promise.all([
+    deliveriesShown
+      ? panels.safe("The deliveries", [], () => listDeliveries(env, undefined, 20).then(deliveryRows))
+      : [],
+    deliveriesShown
+      ? panels.safe("The dead letters", [], () => listDeliveries(env, "dead", 20).then(deliveryRows))
+      : [],
+    panels.readable("/alerts") ? panels.safe("The alerts", [], () => recentAlerts(env.DB, 20)) : [],
+  ]);
+  const runs = selected
+    ? await panels.safe(
+        "The job's runs",
+        [],
+        async () => (await listRuns(env.DB, selected.name, 20, Number.MAX_SAFE_INTEGER)).runs,
+      )
+    : [];
+  return {
+    token: viewer.token,
+    csrf: viewer.csrf,
+    now,
+    notice: notice(url),
+    notes: panels.notes,
+    problems: healthProblems(setup),
+    venues,
+    accounts,
+    jobs,
+    selectedJob: selected ? { name: selected.name, runs } : undefined,
+    deliveries,
+    dead,
+    canRedrive: (id) => allows(viewer.allow, "POST", `/deliveries/${id}/retry`),
+    alerts,
+  };
+}
