@@ -5,7 +5,14 @@
  * orders per account. Pruned with the other history (history.ts).
  */
 import { events } from "../core/alerts.ts";
-import { encodeCursor, type LedgerCursor, type LedgerQuery, type LedgerRow, ORDER_FIELDS } from "../core/ledger.ts";
+import {
+  encodeCursor,
+  type LedgerCursor,
+  type LedgerQuery,
+  type LedgerRow,
+  ORDER_FIELDS,
+  VALUE_FILTERS,
+} from "../core/ledger.ts";
 import { accountKey } from "../core/venue-config.ts";
 import { raise } from "./alerts.ts";
 import { errorName, log } from "./log.ts";
@@ -72,7 +79,7 @@ async function page(env: Env, query: LedgerQuery, scope: ReadonlySet<string>, li
     where.push(clause);
     values.push(...bound);
   };
-  for (const column of ["account", "venue", "actor", "source", "outcome", "client_order_id"] as const) {
+  for (const column of VALUE_FILTERS) {
     const value = query[column];
     if (value !== undefined) add(`${column} = ?`, value);
   }
@@ -110,15 +117,23 @@ export const EXPORT_PAGE = 500;
 export function exportOrders(env: Env, query: LedgerQuery, scope: ReadonlySet<string>): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let cursor = query.cursor;
+  let done = scope.size === 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const rows = scope.size === 0 ? [] : await page(env, { ...query, cursor }, scope, EXPORT_PAGE);
-      const last = rows.at(-1);
-      if (rows.length > 0) {
-        controller.enqueue(encoder.encode(rows.map((row) => `${JSON.stringify(toLedgerRow(row))}\n`).join("")));
+      if (done) return controller.close();
+      let rows: StoredRow[];
+      try {
+        rows = await page(env, { ...query, cursor }, scope, EXPORT_PAGE);
+      } catch (err) {
+        // The 200 and the first lines are already out: the export ends cut short, and the log says why.
+        log("error", { event: "orders_export_failed", error: errorName(err) });
+        throw err;
       }
-      if (last === undefined || rows.length < EXPORT_PAGE) controller.close();
-      else cursor = cursorOf(last);
+      const last = rows.at(-1);
+      if (last) controller.enqueue(encoder.encode(rows.map((row) => `${JSON.stringify(toLedgerRow(row))}\n`).join("")));
+      if (last) cursor = cursorOf(last);
+      done = rows.length < EXPORT_PAGE;
+      if (done) controller.close();
     },
   });
 }

@@ -139,18 +139,9 @@ export interface LedgerQuery {
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 const TEXT = /^[!-~]{1,128}$/;
-const PARAMETERS = new Set([
-  "account",
-  "venue",
-  "actor",
-  "source",
-  "outcome",
-  "client_order_id",
-  "since",
-  "until",
-  "limit",
-  "cursor",
-]);
+/** The filters that keep the rows with one value of a field. */
+export const VALUE_FILTERS = ["account", "venue", "actor", "source", "outcome", "client_order_id"] as const;
+const PARAMETERS: ReadonlySet<string> = new Set([...VALUE_FILTERS, "since", "until", "limit", "cursor"]);
 
 /** A parameter `GET /orders` refuses, and why (a 400 that names it). */
 export interface QueryProblem {
@@ -161,34 +152,49 @@ export interface QueryProblem {
 const oneOf = <T extends string>(list: readonly T[], value: string): value is T =>
   (list as readonly string[]).includes(value);
 
-/** Each parameter's check: the value to store, or the problem's message. */
+/** A parameter's value, or undefined when it is not a good one. */
 function parameterValue(name: string, value: string, venues: readonly string[]): unknown {
   switch (name) {
     case "account":
-      return ACCOUNT_NAME.test(value) ? value : { message: "account must be an account name (1-32 of a-z, 0-9, -)" };
+      return ACCOUNT_NAME.test(value) ? value : undefined;
     case "venue":
-      return oneOf(venues, value) ? value : { message: `venue must be one of ${venues.join(", ")}` };
+      return oneOf(venues, value) ? value : undefined;
     case "actor":
     case "client_order_id":
-      return TEXT.test(value) ? value : { message: `${name} must be 1-128 printable characters` };
+      return TEXT.test(value) ? value : undefined;
     case "source":
-      return oneOf(LEDGER_SOURCES, value) ? value : { message: `source must be one of ${LEDGER_SOURCES.join(", ")}` };
+      return oneOf(LEDGER_SOURCES, value) ? value : undefined;
     case "outcome":
-      return oneOf(LEDGER_OUTCOMES, value)
-        ? value
-        : { message: `outcome must be one of ${LEDGER_OUTCOMES.join(", ")}` };
+      return oneOf(LEDGER_OUTCOMES, value) ? value : undefined;
     case "since":
     case "until":
-      return parseIsoTime(value) ?? { message: `${name} must be an ISO 8601 time, e.g. 2026-12-06T14:02:00Z` };
+      return parseIsoTime(value);
     case "limit": {
       const limit = /^\d{1,4}$/.test(value) ? Number(value) : 0;
-      return limit >= 1 && limit <= MAX_LIMIT
-        ? limit
-        : { message: `limit must be a whole number from 1 to ${MAX_LIMIT}` };
+      return limit >= 1 && limit <= MAX_LIMIT ? limit : undefined;
     }
     default:
-      return decodeCursor(value) ?? { message: "cursor must be a next_cursor from an earlier page" };
+      return decodeCursor(value);
   }
+}
+
+/** What a good value of parameter `name` is, for its 400. */
+function expected(name: string, venues: readonly string[]): string {
+  const time = "an ISO 8601 time, e.g. 2026-12-06T14:02:00Z";
+  const text = "1-128 printable characters";
+  const rules: Record<string, string> = {
+    account: "an account name (1-32 of a-z, 0-9, -)",
+    venue: `one of ${venues.join(", ")}`,
+    actor: text,
+    client_order_id: text,
+    source: `one of ${LEDGER_SOURCES.join(", ")}`,
+    outcome: `one of ${LEDGER_OUTCOMES.join(", ")}`,
+    since: time,
+    until: time,
+    limit: `a whole number from 1 to ${MAX_LIMIT}`,
+    cursor: "a next_cursor from an earlier page",
+  };
+  return `${name} must be ${rules[name]}`;
 }
 
 /** Parses `GET /orders`'s query. Every unknown, repeated or bad parameter is a problem naming it. */
@@ -201,9 +207,7 @@ export function parseLedgerQuery(params: URLSearchParams, venues: readonly strin
     const values = params.getAll(name);
     if (values.length > 1) return { parameter: name, message: `${name} may be given once` };
     const value = parameterValue(name, values[0] ?? "", venues);
-    if (typeof value === "object" && value !== null && "message" in value) {
-      return { parameter: name, message: String(value.message) };
-    }
+    if (value === undefined) return { parameter: name, message: expected(name, venues) };
     query[name] = value;
   }
   const { since, until } = query;
