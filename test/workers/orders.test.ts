@@ -10,7 +10,7 @@ import type { AlertMessage } from "../../src/adapters/alerts.ts";
 import { pruneHistory } from "../../src/adapters/history.ts";
 import { countRecentOrders, EXPORT_PAGE, recordOrder } from "../../src/adapters/ledger.ts";
 import type { LedgerRow } from "../../src/core/ledger.ts";
-import { recordingQueue } from "../support/env.ts";
+import { recordingQueue, withBrokenD1 } from "../support/env.ts";
 import { scanConsole } from "../support/leaks.ts";
 import { DEV_ALPHA, DEV_BETA, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
@@ -338,6 +338,16 @@ describe("a refused write is never lost silently", () => {
       ["chat", "audit.write_failed", { ledger_id: "lost-1" }],
     ]);
     expect(await ids("")).toEqual([]);
+  });
+
+  it("with all of D1 down, the row is still in the log, and so is the alert that could not be recorded", async () => {
+    const lines = captureErrors();
+    const lost = row("lost-3", T0, { kind: "state", method: "POST", path: "/rest/kill-switch", venue: "cde" });
+    await record(withBrokenD1(e), lost);
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      { level: "error", event: "audit.write_failed", error: "Error", row: lost },
+      { level: "error", event: "alert_failed", type: "audit.write_failed", subject: "cde/alpha", error: "Error" },
+    ]);
   });
 });
 
