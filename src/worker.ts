@@ -28,6 +28,7 @@ import { health } from "./routes/health.ts";
 import { hook } from "./routes/hooks.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/http.ts";
 import { jobs, runs } from "./routes/jobs.ts";
+import { orders } from "./routes/orders.ts";
 import { relay } from "./routes/relay.ts";
 import { config } from "./runtime.ts";
 import type { Venues } from "./venues/index.ts";
@@ -68,7 +69,9 @@ function router(venues: Venues) {
     .get("/alerts", (req, env) => alerts(req, env))
     .get("/deliveries", (req, env) => deliveries(req, env))
     .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
-    .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx));
+    .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx))
+    .get("/orders", (req, env) => orders(req, env))
+    .all("/orders", onlyGet);
 }
 
 /**
@@ -114,6 +117,7 @@ export const OWN_ROUTES: ReadonlySet<string> = new Set([
   "console",
   "alerts",
   "deliveries",
+  "orders",
 ]);
 
 /** The Worker for `venues`: its configuration (read once per isolate) serves exactly those venues. */

@@ -1,5 +1,5 @@
 /**
- * Retention: job runs, finished deliveries, dead letters, alerts and the clock history older than
+ * Retention: job runs, finished deliveries, dead letters, alerts, the order ledger and the clock history older than
  * `RUNS_RETENTION_DAYS` are deleted on each cron trigger. A queued delivery (with its dead letter and history) is
  * never pruned: it has not reached its end yet. A console logout goes once its session has expired.
  */
@@ -22,6 +22,7 @@ export async function pruneHistory(db: D1Database, now: number, days: number): P
     // Not a row still holding an event back: a flush that could not record it gave it back with sent_at 0.
     db.prepare("DELETE FROM alert_quiet WHERE sent_at < ?1 AND held IS NULL").bind(cutoff),
     db.prepare("DELETE FROM clock_history WHERE minute < ?1").bind(cutoff),
+    db.prepare("DELETE FROM orders WHERE at < ?1").bind(cutoff),
     db.prepare("DELETE FROM console_logouts WHERE expires_at < ?1").bind(now), // expired: refused anyway
   ]);
 }

@@ -23,6 +23,7 @@ export const EVENT_SEVERITY = {
   "account.halted": "warning",
   "account.resumed": "info",
   "config.problem": "warning",
+  "audit.write_failed": "critical",
 } as const satisfies Record<string, Severity>;
 export type EventType = keyof typeof EVENT_SEVERITY;
 
@@ -156,6 +157,14 @@ export const events = {
         venue,
         account,
       },
+    ),
+  auditWriteFailed: (venue: string, account: string, id: string, kind: string, source: string) =>
+    event(
+      "audit.write_failed",
+      `${venue}/${account}`,
+      `The order ledger could not record a ${kind} (${source}) on ${venue}/${account}: the row is in the Worker's log (event audit.write_failed, id ${id}). Check D1.`,
+      { ledger_id: id },
+      { venue, account },
     ),
   configProblem: (binding: string, subject: string | undefined, message: string) =>
     event(

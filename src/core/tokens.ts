@@ -100,3 +100,37 @@ export class TokenTable {
     return match;
   }
 }
+
+/** Whether `rule` matches at least one path that starts with `prefix` (any method). */
+export function reachesPrefix(rule: AllowRule, prefix: string): boolean {
+  const glob = rule.source.slice(rule.source.indexOf(" ") + 1);
+  const star = glob.indexOf("*");
+  // Without a `*`, the rule is one path (the prefix alone is no venue path); with one, its literal head must agree with the prefix as far as both go,
+  // and the first `*` can then take the rest of the prefix (and the rule's tail follows it).
+  if (star === -1) return glob.startsWith(prefix) && glob.length > prefix.length;
+  const head = glob.slice(0, star);
+  return head.startsWith(prefix) || prefix.startsWith(head);
+}
+
+/** An account as the relay addresses it: `/<venue>/<account><apiPrefix>…`, and the default also `/<venue><apiPrefix>…`. */
+export interface RelayAccount {
+  venue: string;
+  account: string;
+  apiPrefix: string;
+}
+
+/**
+ * The accounts (by `venue/account`) that `rules` can reach through the relay: those with a rule that matches some
+ * relay path of theirs. `* /intx/alpha/*` reaches intx/alpha only; `* /intx/*` every INTX account; `* /intx/a*`
+ * also the default account (`/intx/api/v1/…`) and any account whose name starts with `a`.
+ */
+export function reachableAccounts(rules: readonly AllowRule[], accounts: readonly RelayAccount[]): Set<string> {
+  const reached = new Set<string>();
+  for (const { venue, account, apiPrefix } of accounts) {
+    const prefixes = [`/${venue}/${account}${apiPrefix}`];
+    if (account === "default") prefixes.push(`/${venue}${apiPrefix}`);
+    if (rules.some((rule) => prefixes.some((prefix) => reachesPrefix(rule, prefix))))
+      reached.add(`${venue}/${account}`);
+  }
+  return reached;
+}

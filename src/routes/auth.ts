@@ -4,7 +4,7 @@
  * client IP. Tokens are matched by digest in constant time (`TokenTable`).
  */
 
-import { allows } from "../core/tokens.ts";
+import { allows, type TokenEntry } from "../core/tokens.ts";
 import { config } from "../runtime.ts";
 import { HttpError } from "./http.ts";
 
@@ -34,6 +34,11 @@ const BEARER = /^Bearer ([A-Za-z0-9\-._~+/!#$%&'*^`|]+=*)$/;
  * Returns the token's name.
  */
 export async function authenticate(request: Request, env: Env, method: string, path: string): Promise<string> {
+  return (await authenticateEntry(request, env, method, path)).name;
+}
+
+/** `authenticate`, returning the token's entry (its name and allow-list). */
+export async function authenticateEntry(request: Request, env: Env, method: string, path: string): Promise<TokenEntry> {
   const { tokens } = config(env);
   if (!tokens) throw new HttpError(503, "auth_not_configured", "RELAY_TOKENS is not usable; see GET /health");
   const header = request.headers.get("authorization");
@@ -47,5 +52,5 @@ export async function authenticate(request: Request, env: Env, method: string, p
   if (!allows(match.allow, method, path)) {
     throw new HttpError(403, "forbidden", `token "${match.name}" does not allow ${method} ${path}`);
   }
-  return match.name;
+  return match;
 }

@@ -26,3 +26,51 @@ describe("D1 schema", () => {
     await expect(insert("bad", "failed")).rejects.toThrow(/CHECK constraint failed/);
   });
 });
+
+describe("the order ledger's table", () => {
+  const plan = async (where: string) => {
+    const { results } = await env.DB.prepare(
+      `EXPLAIN QUERY PLAN SELECT * FROM orders
+       WHERE (venue || '/' || account) IN (SELECT value FROM json_each(?1)) ${where}
+       ORDER BY at DESC, id DESC LIMIT 100`,
+    )
+      .bind('["intx/alpha"]')
+      .all<{ detail: string }>();
+    return results.map((row) => row.detail).join("\n");
+  };
+
+  it("GET /orders reads newest first from an index, without sorting, filtered or not", async () => {
+    expect(await plan("")).toContain("orders_by_time");
+    expect(await plan("AND account = 'alpha'")).toContain("orders_by_account");
+    expect(await plan("AND actor = 'bot-3'")).toContain("orders_by_actor");
+    expect(await plan("AND client_order_id = 'c-1'")).toContain("orders_by_client_order_id");
+    for (const where of ["", "AND account = 'alpha'", "AND actor = 'bot-3'"]) {
+      expect(await plan(where)).not.toContain("TEMP B-TREE");
+    }
+  });
+
+  it("refuses a source, kind or outcome outside the issue's value sets", async () => {
+    const insert = (source: string, kind: string, outcome: string) =>
+      env.DB.prepare(
+        `INSERT INTO orders (id, at, source, actor, venue, account, method, path, kind, outcome)
+         VALUES (?1, 0, ?2, 'a', 'intx', 'alpha', 'POST', '/api/v1/orders', ?3, ?4)`,
+      )
+        .bind(`${source}-${kind}-${outcome}`, source, kind, outcome)
+        .run();
+    await insert("redrive", "cancel_all", "failed");
+    await expect(insert("cron", "create", "sent")).rejects.toThrow(/CHECK constraint failed/);
+    await expect(insert("job", "read", "sent")).rejects.toThrow(/CHECK constraint failed/);
+    await expect(insert("job", "create", "ok")).rejects.toThrow(/CHECK constraint failed/);
+  });
+
+  it("keeps an order field as the body had it: a string stays a string, a number a number", async () => {
+    await env.DB.prepare(
+      `INSERT INTO orders (id, at, source, actor, venue, account, method, path, kind, outcome, size, price)
+       VALUES ('typed', 0, 'relay', 'a', 'intx', 'alpha', 'POST', '/api/v1/orders', 'create', 'sent', ?1, ?2)`,
+    )
+      .bind("0.10", 65000.5)
+      .run();
+    const row = await env.DB.prepare("SELECT size, price FROM orders WHERE id = 'typed'").first();
+    expect(row).toEqual({ size: "0.10", price: 65000.5 });
+  });
+});
