@@ -10,16 +10,19 @@
  *   - a POST is never retried on 5xx, 429, network error or timeout: the venue may have processed it.
  */
 
+import { ledgerKind } from "../core/ledger.ts";
 import { accountKey, type VenueConfig } from "../core/venue-config.ts";
 import { venueSample } from "../lib/date.ts";
 import { type ClockEstimate, type ClockSample, halfWidthMs } from "../lib/estimator.ts";
 import { importHmacKey, secretBytes } from "../lib/key.ts";
 import { signedCall } from "../lib/signed-call.ts";
 import { config, runtime } from "../runtime.ts";
-import { classify } from "../venues/profile.ts";
+import { classify, type RequestKind } from "../venues/profile.ts";
 import { raiseLater } from "./alerts.ts";
 import { syncClock } from "./clock-sync.ts";
 import type { Keys } from "./keys.ts";
+import { recordOrder } from "./ledger.ts";
+import { auditError, auditSent } from "./venue-audit.ts";
 import { type ClientOptions, type ClientParts, signedClock, VenueCall, type VenueRequest } from "./venue-call.ts";
 import type { VenueClock } from "./venue-clock.ts";
 import { screened } from "./venue-gate.ts";
@@ -77,6 +80,21 @@ export class SignedClient implements VenueClient {
   async send(request: VenueRequest): Promise<VenueResult> {
     const method = request.method.toUpperCase();
     const kind = classify(this.config.profile, method, request.path);
+    const ledger = request.audit && this.#options.record ? ledgerKind(kind) : undefined;
+    if (!ledger || !request.audit) return this.#send(request, method, kind);
+    // An order-affecting call leaves one ledger row, however it ends (adapters/venue-audit.ts).
+    const audited = { audit: request.audit, method, path: request.path, kind: ledger, body: request.body };
+    try {
+      const result = await this.#send(request, method, kind);
+      auditSent(this.#parts, audited, result);
+      return result;
+    } catch (err) {
+      auditError(this.#parts, audited, err);
+      throw err;
+    }
+  }
+
+  async #send(request: VenueRequest, method: string, kind: RequestKind): Promise<VenueResult> {
     // The account's rules come first: a refused request is never signed, and takes no send slot.
     const screen = screened(this.#parts, kind, request);
     let key = this.#key();
@@ -209,6 +227,7 @@ export function venueClient(
     gate,
     waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,
     alert: ctx ? (event) => raiseLater(env, ctx, event) : undefined,
+    record: ctx ? (row) => recordOrder(env, ctx, row) : undefined,
     syncMode: clockSync,
     ...options,
   });

@@ -181,7 +181,9 @@ async function attempt(
   let outcome: VenueOutcome;
   try {
     const { method, path, body, account } = message;
-    const request = { method, path, body, account, priority: "write" as const, by: `hook:${message.route}` };
+    const source = message.redrivenAt === undefined ? ("delivery" as const) : ("redrive" as const);
+    const audit = { source, actor: message.route, receivedAt: now, delivery: message.id };
+    const request = { method, path, body, account, priority: "write" as const, by: `hook:${message.route}`, audit };
     outcome = await sendJson(env, ctx, message.venue, request, MAX_STORED_RESPONSE);
   } catch (err) {
     // It may have failed after the request left: repeated only where that is safe.

@@ -64,7 +64,8 @@ function jobCall(outcome: VenueOutcome): JobCall {
 async function fetchJob(env: Env, ctx: ExecutionContext, job: Job): Promise<RunRecord> {
   try {
     const { method, path, query, body, account } = job;
-    const request = { method, path, query, body, account, by: `job:${job.name}` };
+    const audit = { source: "job" as const, actor: job.name, receivedAt: Date.now() };
+    const request = { method, path, query, body, account, by: `job:${job.name}`, audit };
     return runRecord(job.venue, jobCall(await sendJson(env, ctx, job.venue, request, MAX_RUN_BODY)));
   } catch (err) {
     const empty = { status: null, attempts: 0, offsetMs: null, uncertaintyMs: null, body: null, truncated: false };

@@ -8,6 +8,7 @@
 import type { SyncMode } from "../config.ts";
 import { type AlertEvent, events } from "../core/alerts.ts";
 import { isOrder, passesHalt, type Screened } from "../core/guards.ts";
+import type { Audit, LedgerRow } from "../core/ledger.ts";
 import type { Priority } from "../core/pacing.ts";
 import type { VenueConfig } from "../core/venue-config.ts";
 import { DRIFT_PPM, halfWidthMs } from "../lib/estimator.ts";
@@ -36,6 +37,8 @@ export interface VenueRequest {
   priority?: Priority;
   /** Who asked, for the log line of a refusal: `token:<name>`, `hook:<route>`, `job:<name>`. */
   by?: string;
+  /** Who asked and how, for the order ledger: an order-affecting call with it leaves a row (`ClientOptions.record`). */
+  audit?: Audit;
 }
 
 export interface ClientOptions {
@@ -53,6 +56,8 @@ export interface ClientOptions {
   waitUntil?: (promise: Promise<unknown>) => void;
   /** Raises an alert (after the response; see adapters/alerts.ts). Unset: alerts are not raised. */
   alert?: (event: AlertEvent) => void;
+  /** Writes a ledger row (after the response; adapters/ledger.ts). Unset: nothing is recorded. */
+  record?: (row: LedgerRow) => void;
   /** Active clock probes: `cold` = one unsigned probe when there is no estimate at all; `always` = also narrow a
    * wide estimate with htpdate-style probes in the background. Default `never` (venueClient reads CLOCK_SYNC). */
   syncMode?: SyncMode;

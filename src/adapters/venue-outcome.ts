@@ -2,6 +2,7 @@
  * `sendJson`: the one venue call that returns a tagged `VenueOutcome` instead of throwing, for the callers that keep
  * or echo the answer (webhooks, queued deliveries, jobs).
  */
+import type { Audit } from "../core/ledger.ts";
 import type { Priority } from "../core/pacing.ts";
 import { venueClient } from "./client.ts";
 import { readText } from "./venue-answer.ts";
@@ -40,6 +41,8 @@ export interface JsonRequest {
   account?: string;
   /** Who asked, for the log line of a refusal (`hook:<route>`, `job:<name>`). */
   by?: string;
+  /** Who asked and how, for the order ledger (an order-affecting call with it leaves a row). */
+  audit?: Audit;
 }
 
 /** Sends one JSON request through the signed client and reads at most `maxBytes` of the answer. */

@@ -220,3 +220,59 @@ export function parseLedgerQuery(params: URLSearchParams, venues: readonly strin
 export function isQueryProblem(value: LedgerQuery | QueryProblem): value is QueryProblem {
   return "parameter" in value;
 }
+
+/** Who asked for a venue call and how, for its ledger row: set on a request, an order-affecting call leaves one. */
+export interface Audit {
+  source: LedgerSource;
+  /** The token's name, or the webhook route, or the job. */
+  actor: string;
+  /** Local epoch ms when skewguard received the request (the row's `at`, and where `latency_ms` counts from). */
+  receivedAt: number;
+  /** The delivery id, for a queued one. */
+  delivery?: string;
+}
+
+/** How a recorded call ended: the venue answered, skewguard refused it, or no usable answer came back. */
+export type CallEnd =
+  | { outcome: "sent"; status: number; attempts: number; venueOrderId?: string | undefined }
+  | { outcome: "refused"; status: number; refusal: string }
+  | { outcome: "failed"; attempts?: number | undefined };
+
+/** The call a row is about: where it went and what it carried (the body as sent; only its order fields are kept). */
+export interface AuditedCall {
+  venue: string;
+  account: string;
+  method: string;
+  path: string;
+  kind: LedgerKind;
+  body: string | undefined;
+}
+
+/** One ledger row for one call; `now` is when it ended, `id` the row's new id. */
+export function ledgerRow(audit: Audit, call: AuditedCall, end: CallEnd, now: number, id: string): LedgerRow {
+  const { venue, account, method, path, kind } = call;
+  const row: LedgerRow = {
+    id,
+    at: new Date(audit.receivedAt).toISOString(),
+    source: audit.source,
+    actor: audit.actor,
+    venue,
+    account,
+    method,
+    path,
+    kind,
+    ...ledgerFields(call.body),
+    outcome: end.outcome,
+  };
+  if (end.outcome === "refused") {
+    row.status = end.status;
+    row.refusal = end.refusal;
+  } else {
+    if (end.outcome === "sent") row.status = end.status;
+    if (end.attempts !== undefined) row.attempts = end.attempts;
+    row.latency_ms = Math.max(0, now - audit.receivedAt);
+    if (end.outcome === "sent" && end.venueOrderId !== undefined) row.venue_order_id = end.venueOrderId;
+  }
+  if (audit.delivery !== undefined) row.delivery = audit.delivery;
+  return row;
+}

@@ -25,6 +25,15 @@ export function clientKey(request: Request): string {
   return `ip:${request.headers.get("cf-connecting-ip") ?? "unknown"}`;
 }
 
+/** A known token whose allow-list does not name the route: 403, and who it was (for the order ledger). */
+export class NotAllowedError extends HttpError {
+  readonly token: string;
+  constructor(token: string, method: string, path: string) {
+    super(403, "forbidden", `token "${token}" does not allow ${method} ${path}`);
+    this.token = token;
+  }
+}
+
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/!#$%&'*^`|]+=*)$/;
 
 /**
@@ -49,8 +58,6 @@ export async function authenticateEntry(request: Request, env: Env, method: stri
   const match = await tokens.match(m[1] as string);
   if (!match) throw new HttpError(401, "unauthenticated", "unknown bearer token", challenge);
   await limitInbound(env, `token:${match.name}`);
-  if (!allows(match.allow, method, path)) {
-    throw new HttpError(403, "forbidden", `token "${match.name}" does not allow ${method} ${path}`);
-  }
+  if (!allows(match.allow, method, path)) throw new NotAllowedError(match.name, method, path);
   return match;
 }

@@ -6,6 +6,7 @@
 import { raiseLater } from "../adapters/alerts.ts";
 import { DeliveryQueueError, enqueueDelivery } from "../adapters/deliveries.ts";
 import type { Claim, HookResult } from "../adapters/hook-ledger.ts";
+import { recordOrder } from "../adapters/ledger.ts";
 import { errorName, log } from "../adapters/log.ts";
 import { sendJson } from "../adapters/venue-outcome.ts";
 import { binding } from "../config.ts";
@@ -13,6 +14,7 @@ import { events } from "../core/alerts.ts";
 import { hex, sha256 } from "../core/digest.ts";
 import { screen } from "../core/guards.ts";
 import { checkPayload, clientOrderId, type HookRoute, type MappedRequest, mapRequest } from "../core/hooks.ts";
+import { ledgerKind, ledgerRow } from "../core/ledger.ts";
 import { SENDERS, verifySender } from "../core/senders.ts";
 import { webhookKey as importWebhookKey } from "../core/standard-webhooks.ts";
 import { accountKey } from "../core/venue-config.ts";
@@ -67,11 +69,13 @@ async function deliverNow(
   route: HookRoute,
   mapped: MappedRequest,
   id: string,
+  receivedAt: number,
 ): Promise<Handled> {
   const { venue, account, method, path, body } = mapped;
   // A webhook is a signal someone acts on (an order, a kill-switch): it goes ahead of reads at the rate gate.
   const by = `hook:${route.name}`;
-  const request = { method, path, body, account, timeoutMs: route.timeoutMs, priority: "write" as const, by };
+  const audit = { source: "hook" as const, actor: route.name, receivedAt };
+  const request = { method, path, body, account, timeoutMs: route.timeoutMs, priority: "write" as const, by, audit };
   const outcome = await sendJson(env, ctx, venue, request, MAX_ECHO_BYTES);
   const sent = describe(mapped, id);
   switch (outcome.kind) {
@@ -157,15 +161,24 @@ function screenQueued(
   route: HookRoute,
   mapped: MappedRequest,
   id: string,
+  receivedAt: number,
 ): HookResult | undefined {
   const { venue, account, method, path, body } = mapped;
   const target = config(env).accounts.get(accountKey(venue, account));
   if (!target) return undefined; // the consumer records "not configured"
-  const screened = screen(target.rules, classify(route.profile, method, path), body, `${venue}/${account}`);
+  const kind = classify(route.profile, method, path);
+  const screened = screen(target.rules, kind, body, `${venue}/${account}`);
   if (!("refused" in screened)) return undefined;
   const { status, rule, message } = screened.refused;
   const by = `hook:${route.name}`;
   log("warn", { event: "refused", venue, account, by, rule, status });
+  const ledger = ledgerKind(kind);
+  if (ledger) {
+    const audit = { source: "hook" as const, actor: route.name, receivedAt, delivery: id };
+    const call = { venue, account, method, path, kind: ledger, body };
+    const end = { outcome: "refused" as const, status, refusal: `${rule}: ${message}` };
+    recordOrder(env, ctx, ledgerRow(audit, call, end, Date.now(), crypto.randomUUID()));
+  }
   if (screened.refused.code === "order_refused")
     raiseLater(env, ctx, events.orderRefused(venue, account, rule, by, message));
   return refusedResult(route, mapped, id, screened.refused);
@@ -273,10 +286,10 @@ export async function hook(name: string, request: Request, env: Env, ctx: Execut
   let handled: Handled;
   try {
     if (route.delivery === "queue") {
-      const refused = screenQueued(env, ctx, route, mapped, id);
+      const refused = screenQueued(env, ctx, route, mapped, id, now);
       if (!refused) await enqueueDelivery(env, route, mapped, id, now);
       handled = refused ? sentNothing(refused) : mayHaveSent(queuedResult(route, mapped, id));
-    } else handled = await deliverNow(env, ctx, route, mapped, id);
+    } else handled = await deliverNow(env, ctx, route, mapped, id, now);
   } catch (err) {
     if (nothingSent(err)) {
       // Not configured, rate limited before sending, or the queue refused: let the sender try again.

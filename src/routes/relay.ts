@@ -4,13 +4,15 @@
  * under the venue's API prefix with no trick that changes it, and only allow-listed headers go either way.
  */
 import { venueClient } from "../adapters/client.ts";
+import { recordOrder } from "../adapters/ledger.ts";
 import { UpstreamError } from "../adapters/venue-errors.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
+import { ledgerKind, ledgerRow } from "../core/ledger.ts";
 import { accountKey } from "../core/venue-config.ts";
 import { isJson } from "../lib/date.ts";
 import { config } from "../runtime.ts";
-import { checkVenuePath, READ_METHODS, type VenueProfile } from "../venues/profile.ts";
-import { authenticate } from "./auth.ts";
+import { checkVenuePath, classify, READ_METHODS, type VenueProfile } from "../venues/profile.ts";
+import { authenticate, NotAllowedError } from "./auth.ts";
 import { HttpError, readBody, venueFailure } from "./http.ts";
 
 /** Largest request body the relay forwards (orders and kill-switches are a few hundred bytes). */
@@ -97,6 +99,29 @@ function jsonBodyType(type: string | null, body: Uint8Array): string {
   return type !== null && JSON_TYPE.test(type) ? type : "application/json";
 }
 
+/**
+ * An order-affecting request refused by the token's allow-list (after authentication) is a ledger row: the token
+ * tried to trade on an account it may not use. Only the order's own fields of its body are kept, and the body is
+ * not read for it (the relay refuses before reading it): the row names the call, not its contents.
+ */
+function recordNotAllowed(
+  env: Env,
+  ctx: ExecutionContext,
+  profile: VenueProfile,
+  account: string,
+  method: string,
+  path: string,
+  err: NotAllowedError,
+  receivedAt: number,
+): void {
+  const kind = ledgerKind(classify(profile, method, path));
+  if (!kind) return;
+  const audit = { source: "relay" as const, actor: err.token, receivedAt };
+  const call = { venue: profile.name, account, method, path, kind, body: undefined };
+  const end = { outcome: "refused" as const, status: 403, refusal: `allow-list: ${err.message}` };
+  recordOrder(env, ctx, ledgerRow(audit, call, end, Date.now(), crypto.randomUUID()));
+}
+
 /** The proxy handler for one venue. */
 export async function relay(
   profile: VenueProfile,
@@ -104,11 +129,15 @@ export async function relay(
   env: Env,
   ctx: ExecutionContext,
 ): Promise<Response> {
+  const receivedAt = Date.now();
   const venue = profile.name;
   const method = request.method.toUpperCase();
   const { account, path, written } = upstreamTarget(profile, request.url);
   // The allow-list sees the path as written: `* /intx/alpha/*` reaches alpha only, never beta or default.
-  const token = await authenticate(request, env, method, `/${venue}${written}`);
+  const token = await authenticate(request, env, method, `/${venue}${written}`).catch((err: unknown) => {
+    if (err instanceof NotAllowedError) recordNotAllowed(env, ctx, profile, account, method, path, err, receivedAt);
+    throw err;
+  });
   const client = venueClient(env, venue, ctx, { account });
   if (!client && account !== "default") {
     if (config(env).broken.has(accountKey(venue, account)))
@@ -134,7 +163,8 @@ export async function relay(
   if (body) headers["content-type"] = jsonBodyType(request.headers.get("content-type"), body);
   const query = new URL(request.url).search.slice(1);
   try {
-    const result = await client.send({ method, path, query, body, headers, by: `token:${token}` });
+    const audit = { source: "relay" as const, actor: token, receivedAt };
+    const result = await client.send({ method, path, query, body, headers, by: `token:${token}`, audit });
     const { status } = result.response;
     if (status >= 500 && !isJson(result.response.headers)) {
       // A gateway's error page, not the venue's API: its text is not ours to pass on.

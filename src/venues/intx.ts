@@ -88,6 +88,12 @@ function rejectedOrder(kind: RequestKind, status: number, text: string): string 
   return typeof reason === "string" && reason !== "" ? reason.slice(0, 200) : "REJECTED";
 }
 
+/** An order answer's `order_id`: INTX's id of the order created, modified or cancelled. */
+function orderId(text: string): string | undefined {
+  const id = jsonObject(text)?.order_id;
+  return typeof id === "string" && id !== "" ? id.slice(0, 100) : undefined;
+}
+
 export const intx: VenueProfile = {
   name: "intx",
   title: "INTX",
@@ -110,5 +116,6 @@ export const intx: VenueProfile = {
   templateProblems,
   orderLookup,
   rejectedOrder,
+  orderId,
   marketData: { defaultUrl: "wss://ws-md.international.coinbase.com", signingWord: "CBINTLMD" },
 };

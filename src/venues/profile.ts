@@ -78,6 +78,8 @@ export interface VenueProfile {
    * has none, and its unknown outcomes are never re-sent.
    */
   orderLookup?(method: string, path: string, body: string | undefined): OrderLookup | undefined;
+  /** The venue's id of the order an answer is about (for the order ledger), or undefined. */
+  orderId?(text: string): string | undefined;
   /** Why a 2xx answer to an order request says the order was rejected, or undefined for one that does not. */
   rejectedOrder?(kind: RequestKind, status: number, text: string): string | undefined;
   /** The venue's market-data WebSocket feed, when it has one: where it is, and the word its subscription signs. */
