@@ -55,6 +55,8 @@ export interface Config {
   retentionDays: number;
   /** The console's session secret (`CONSOLE_SESSION_SECRET`), or undefined: the console is off. */
   consoleSecret: string | undefined;
+  /** Whether order-affecting calls are recorded in the order ledger (`ORDER_LEDGER`, default on). */
+  ledger: boolean;
   /** Options for every Durable Object on the request path: where to create it (`DO_LOCATION_HINT`). */
   durableObjects: DurableObjectNamespaceGetDurableObjectOptions | undefined;
   /** Every problem above, by binding. */
@@ -188,6 +190,10 @@ function parse(env: object, profiles: Venues): Config {
     problems.push({ binding: "CONSOLE_SESSION_SECRET", message: "must be at least 32 characters; the console is off" });
     consoleSecret = undefined;
   }
+  const ledgerValue = binding(env, "ORDER_LEDGER");
+  if (ledgerValue !== undefined && ledgerValue !== "on" && ledgerValue !== "off") {
+    problems.push({ binding: "ORDER_LEDGER", message: 'must be "on" or "off"; the ledger stays on' });
+  }
   const clockSync = parseSyncMode(binding(env, "CLOCK_SYNC"), problems);
   const retentionDays = parseRetention(binding(env, "RUNS_RETENTION_DAYS"), problems);
   const durableObjects = parseLocationHint(binding(env, "DO_LOCATION_HINT"), problems);
@@ -203,6 +209,7 @@ function parse(env: object, profiles: Venues): Config {
     jobs,
     alerts: { sinks, quietSeconds },
     consoleSecret,
+    ledger: ledgerValue !== "off",
     clockSync,
     retentionDays,
     durableObjects,

@@ -9,5 +9,6 @@ declare namespace Cloudflare {
     ALERTS?: string;
     ALERTS_QUIET_SECONDS?: string;
     CONSOLE_SESSION_SECRET?: string;
+    ORDER_LEDGER?: string;
   }
 }

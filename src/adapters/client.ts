@@ -227,7 +227,7 @@ export function venueClient(
     gate,
     waitUntil: ctx ? (p) => ctx.waitUntil(p) : undefined,
     alert: ctx ? (event) => raiseLater(env, ctx, event) : undefined,
-    record: ctx ? (row) => recordOrder(env, ctx, row) : undefined,
+    record: ctx && setup.ledger ? (row) => recordOrder(env, ctx, row) : undefined,
     syncMode: clockSync,
     ...options,
   });

@@ -14,6 +14,7 @@ import {
   VALUE_FILTERS,
 } from "../core/ledger.ts";
 import { accountKey } from "../core/venue-config.ts";
+import { config } from "../runtime.ts";
 import { raise } from "./alerts.ts";
 import { errorName, log } from "./log.ts";
 
@@ -40,7 +41,7 @@ const INSERT = `INSERT INTO orders (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map
 
 /** Writes `row` off the hot path (`ctx.waitUntil`): the answer does not wait for D1. */
 export function recordOrder(env: Env, ctx: { waitUntil(promise: Promise<unknown>): void }, row: LedgerRow): void {
-  ctx.waitUntil(writeOrder(env, row));
+  if (config(env).ledger) ctx.waitUntil(writeOrder(env, row));
 }
 
 /**

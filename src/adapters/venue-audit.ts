@@ -48,7 +48,10 @@ export function auditSent(
   const { status } = result.response;
   const end = { outcome: "sent" as const, status, attempts: result.attempts };
   const orderId = parts.config.profile.orderId;
-  if (!orderId || status < 200 || status > 299) return write(parts, request, end);
+  if (!orderId || status < 200 || status > 299) {
+    write(parts, request, end);
+    return;
+  }
   const done = result.response
     .clone()
     .text()
