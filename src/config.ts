@@ -10,7 +10,7 @@ import { type AlertSink, parseAlerts, sinkSecretBinding } from "./core/alerts.ts
 import { type HookProblem, type HookRoute, parseHooks } from "./core/hooks.ts";
 import { type Job, type JobProblem, parseJobs } from "./core/jobs.ts";
 import { SENDERS } from "./core/senders.ts";
-import { parseTokens, TokenTable } from "./core/tokens.ts";
+import { parseTokens, type RelayAccount, TokenTable } from "./core/tokens.ts";
 import { accountKey, parseVenues, type VenueConfig, type VenueProblem } from "./core/venue-config.ts";
 import { ConfigError } from "./lib/errors.ts";
 import type { Venues } from "./venues/index.ts";
@@ -255,4 +255,21 @@ export function healthProblems(setup: Config): Problem[] {
 /** Parses every setting of `env` for `profiles`; src/runtime.ts keeps the result for the isolate's life. */
 export function parseConfig(env: object, profiles: Venues): Config {
   return parse(env, profiles);
+}
+
+/**
+ * Every account the configuration names, as the relay reaches it: each venue's default, the available ones and the
+ * broken ones (what `GET /orders` and the console scope a token's view of the ledger to).
+ */
+export function namedAccounts(setup: Config): RelayAccount[] {
+  const keys = new Set([
+    ...setup.profiles.list.map((p) => `${p.name}/default`),
+    ...setup.accounts.keys(),
+    ...setup.broken,
+  ]);
+  return [...keys].flatMap((key) => {
+    const [venue = "", account = ""] = key.split("/");
+    const profile = setup.profiles.get(venue);
+    return profile ? [{ venue, account, apiPrefix: profile.apiPrefix }] : [];
+  });
 }

@@ -3,10 +3,10 @@
  * data (`GET /accounts`, `/jobs`, `/deliveries`, `/alerts`), and each fails on its own: a D1 that does not answer
  * leaves the halt buttons, which need only the accounts' gates, on the page. The shaping is console/data.ts.
  */
-import { type Config, healthProblems } from "../config.ts";
+import { type Config, healthProblems, namedAccounts } from "../config.ts";
 import { accountRow, clockView, deliveryRows, jobRow, notice, unavailableRow } from "../console/data.ts";
 import type { AccountRow, ConsoleData, VenueRow } from "../console/page.ts";
-import { type AllowRule, allows } from "../core/tokens.ts";
+import { type AllowRule, allows, reachableAccounts } from "../core/tokens.ts";
 import { config } from "../runtime.ts";
 import { recentAlerts } from "./alerts.ts";
 import { preparedClock } from "./client.ts";
@@ -14,6 +14,7 @@ import { clockHistory } from "./clock-history.ts";
 import { listDeliveries } from "./delivery-store.ts";
 import { accountState } from "./halts.ts";
 import { lastRun, listRuns } from "./job-store.ts";
+import { listOrders } from "./ledger.ts";
 import { errorName, log } from "./log.ts";
 
 const DAY_MS = 86_400_000;
@@ -76,6 +77,9 @@ async function accountRows(env: Env, setup: Config, allow: readonly AllowRule[])
   return [...rows, ...setup.venueProblems.map(unavailableRow)];
 }
 
+/** The console's ledger panel: the latest 20 rows the viewer may see. */
+const LATEST_ORDERS = { limit: 20 } as const;
+
 /** Everything the console page shows, for `viewer`, at `url` (its `?done=` notice and `?job=` selection). */
 export async function consoleData(env: Env, url: URL, viewer: Viewer): Promise<ConsoleData> {
   const setup = config(env);
@@ -100,6 +104,12 @@ export async function consoleData(env: Env, url: URL, viewer: Viewer): Promise<C
       : [],
     panels.readable("/alerts") ? panels.safe("The alerts", [], () => recentAlerts(env.DB, 20)) : [],
   ]);
+  const orders = panels.readable("/orders")
+    ? await panels.safe("The latest orders", [], async () => {
+        const scope = reachableAccounts(viewer.allow, namedAccounts(setup));
+        return (await listOrders(env, { ...LATEST_ORDERS }, scope)).orders;
+      })
+    : undefined;
   const runs = selected
     ? await panels.safe(
         "The job's runs",
@@ -122,5 +132,6 @@ export async function consoleData(env: Env, url: URL, viewer: Viewer): Promise<C
     dead,
     canRedrive: (id) => allows(viewer.allow, "POST", `/deliveries/${id}/retry`),
     alerts,
+    orders,
   };
 }

@@ -3,6 +3,7 @@
  * script: every action is a form POST carrying the session's CSRF token. Every value goes through `html`, which
  * escapes it; no secret is ever passed in. The Content-Security-Policy allows only the one inline style, by nonce.
  */
+import type { LedgerRow } from "../core/ledger.ts";
 import { type ClockPoint, clockChart } from "./chart.ts";
 import { type Html, html } from "./html.ts";
 
@@ -96,6 +97,8 @@ export interface ConsoleData {
   dead: DeliveryRow[];
   canRedrive: (id: string) => boolean;
   alerts: AlertRow[];
+  /** The latest ledger rows of the accounts the viewer may use, newest first; undefined when not shown. */
+  orders: LedgerRow[] | undefined;
 }
 
 const STYLE = `
@@ -247,6 +250,31 @@ function deliveriesTable(rows: DeliveryRow[], data: ConsoleData, id: string): Ht
   )}</table>`;
 }
 
+/** The latest orders (the ledger, docs/orders.md), refusals marked with their reason. */
+function ordersBlock(orders: LedgerRow[] | undefined): Html {
+  if (orders === undefined) return html``;
+  const order = (o: LedgerRow) =>
+    [o.side, o.size, o.instrument, o.type, o.price === undefined ? undefined : `@ ${o.price}`]
+      .filter((part) => part !== undefined)
+      .join(" ");
+  return html`<section id="orders"><h2>Latest orders</h2>${
+    orders.length === 0
+      ? html`<p class="muted">None recorded.</p>`
+      : html`<table><tr><th>When (UTC)</th><th>Account</th><th>By</th><th>Kind</th><th>Order</th><th>Outcome</th></tr>${orders.map(
+          (
+            o,
+          ) => html`<tr class="${o.outcome}"><td>${o.at.replace("T", " ").slice(0, 19)}</td><td>${o.venue}/${o.account}</td>
+<td>${o.actor} <span class="muted">(${o.source})</span></td><td>${o.kind}</td><td>${order(o)}</td><td>${
+            o.outcome === "refused"
+              ? html`<span class="bad">refused ${String(o.status ?? "")}</span> ${o.refusal ?? ""}`
+              : o.outcome === "failed"
+                ? html`<span class="warn">failed</span>`
+                : html`<span class="ok">sent</span> ${String(o.status ?? "")}`
+          }</td></tr>`,
+        )}</table>`
+  }</section>`;
+}
+
 function alertsBlock(alerts: AlertRow[]): Html {
   return html`<section id="alerts"><h2>Recent alerts</h2>${
     alerts.length === 0
@@ -281,6 +309,7 @@ ${data.venues.map((v) => venueBlock(v, data.accounts, data.csrf, data.now))}
 ${jobsBlock(data)}
 <section id="deliveries"><h2>Dead letters</h2>${deliveriesTable(data.dead, data, "dead-letters")}
 <h2>Recent deliveries</h2>${deliveriesTable(data.deliveries, data, "recent-deliveries")}</section>
+${ordersBlock(data.orders)}
 ${alertsBlock(data.alerts)}
 </main>`,
   );

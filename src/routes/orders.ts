@@ -5,9 +5,9 @@
  */
 
 import { exportOrders, listOrders } from "../adapters/ledger.ts";
-import type { Config } from "../config.ts";
+import { namedAccounts } from "../config.ts";
 import { isQueryProblem, parseLedgerQuery } from "../core/ledger.ts";
-import { type RelayAccount, reachableAccounts } from "../core/tokens.ts";
+import { reachableAccounts } from "../core/tokens.ts";
 import { config } from "../runtime.ts";
 import { authenticateEntry } from "./auth.ts";
 import { HttpError } from "./http.ts";
@@ -23,25 +23,11 @@ export async function orders(request: Request, env: Env): Promise<Response> {
       parameter: query.parameter,
     });
   }
-  const scope = reachableAccounts(token.allow, knownAccounts(setup));
+  const scope = reachableAccounts(token.allow, namedAccounts(setup));
   if (wantsNdjson(request)) {
     return new Response(exportOrders(env, query, scope), { headers: { "content-type": `${NDJSON}; charset=utf-8` } });
   }
   return Response.json(await listOrders(env, query, scope));
-}
-
-/** Every account the configuration names: each venue's default, the available ones and the broken ones. */
-function knownAccounts(setup: Config): RelayAccount[] {
-  const keys = new Set([
-    ...setup.profiles.list.map((p) => `${p.name}/default`),
-    ...setup.accounts.keys(),
-    ...setup.broken,
-  ]);
-  return [...keys].flatMap((key) => {
-    const [venue = "", account = ""] = key.split("/");
-    const profile = setup.profiles.get(venue);
-    return profile ? [{ venue, account, apiPrefix: profile.apiPrefix }] : [];
-  });
 }
 
 /** The export when `Accept` names NDJSON first; a page of JSON otherwise. */

@@ -31,6 +31,7 @@ const e = simEnv("console.sim.test", {
         "* /accounts/*/halt",
         "POST /deliveries/*/retry",
         "* /intx/*",
+        "GET /orders",
       ],
     },
     { name: "viewer", token: VIEWER, allow: ["GET /console", "GET /accounts"] },
@@ -258,6 +259,8 @@ describe("console: actions", () => {
     expect(text).toContain("Not shown: token viewer is not allowed GET /jobs.");
     expect(text).toContain("Not shown: token viewer is not allowed GET /deliveries.");
     expect(text).toContain("Not shown: token viewer is not allowed GET /alerts.");
+    expect(text).toContain("Not shown: token viewer is not allowed GET /orders.");
+    expect(text).not.toContain('id="orders"');
     const r = await act("/console/halt", cookie, { venue: "intx", account: "alpha", reason: "x", csrf: csrfOf(text) });
     expect(r.headers.get("location")).toBe("/console?done=forbidden&subject=intx%2Falpha");
     expect(await orderStatus()).toBe(200);
@@ -395,5 +398,42 @@ describe("console: the clock chart", () => {
     expect(svg).toContain(">+300 ms</text>");
     expect(svg).toContain(">+50 ms</text>");
     expect(svg).not.toContain("999");
+  });
+});
+
+describe("console: the latest orders", () => {
+  it("lists the ledger's latest orders of the viewer's accounts, newest first, a refusal marked with its reason", async () => {
+    const order = (size: string) => ({
+      client_order_id: crypto.randomUUID(),
+      side: "BUY",
+      size,
+      price: "50000",
+      type: "LIMIT",
+      tif: "GTC",
+      instrument: "BTC-PERP",
+      portfolio: "2alp7hq3-1-0",
+    });
+    const relay = (size: string) =>
+      call("/intx/alpha/api/v1/orders", {
+        method: "POST",
+        body: JSON.stringify(order(size)),
+        headers: { authorization: `Bearer ${OPS}`, "content-type": "application/json" },
+      });
+    expect((await relay("0.5")).status).toBe(200);
+    expect((await relay("7")).status).toBe(422);
+    const { cookie } = await login();
+    const { text } = await consolePage(cookie);
+    const section = /<section id="orders">[\s\S]*?<\/section>/.exec(text)?.[0] ?? "";
+    const rows = [...section.matchAll(/<tr class="(sent|refused|failed)">[\s\S]*?<\/tr>/g)].map((m) => m[0]);
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    const [refused, sent] = rows;
+    expect(refused).toContain('<tr class="refused">');
+    expect(refused).toContain("intx/alpha");
+    expect(refused).toContain("BUY 7 BTC-PERP LIMIT @ 50000");
+    expect(refused).toContain('<span class="bad">refused 422</span> max_size: size 7 is over max_size 1 for BTC-PERP');
+    expect(sent).toContain('<tr class="sent">');
+    expect(sent).toContain("BUY 0.5 BTC-PERP LIMIT @ 50000");
+    expect(sent).toContain('<span class="ok">sent</span> 200');
+    expect(sent).toContain('ops <span class="muted">(relay)</span>');
   });
 });
