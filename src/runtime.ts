@@ -17,6 +17,7 @@ export class Runtime {
   /** Every key this isolate imported (adapters/keys.ts). */
   readonly keys = new Keys();
   readonly #clocks = new Map<string, VenueClock>();
+  readonly #ids = new Map<string, DurableObjectId>();
 
   constructor(env: object, venues: Venues) {
     this.config = parseConfig(env, venues);
@@ -31,6 +32,20 @@ export class Runtime {
       this.#clocks.set(id, clock);
     }
     return clock;
+  }
+
+  /**
+   * The id of the Durable Object `name` in `namespace`, derived once (an id is plain data, kept across requests; a
+   * stub is made per request from it).
+   */
+  objectId(namespace: { idFromName(name: string): DurableObjectId }, label: string, name: string): DurableObjectId {
+    const key = `${label} ${name}`;
+    let id = this.#ids.get(key);
+    if (!id) {
+      id = namespace.idFromName(name);
+      this.#ids.set(key, id);
+    }
+    return id;
   }
 
   /** The key `id` names (`hook tv`, `whsec ALERT_SECRET`, `session`), imported by `load` on first use. */

@@ -185,7 +185,9 @@ export class SignedClient implements VenueClient {
 }
 
 function clockStore(env: Env, venue: string, baseUrl: string) {
-  return env.CLOCK_STATE.get(env.CLOCK_STATE.idFromName(`${venue} ${baseUrl}`), config(env).durableObjects);
+  const shared = runtime(env);
+  const id = shared.objectId(env.CLOCK_STATE, "clock", `${venue} ${baseUrl}`);
+  return env.CLOCK_STATE.get(id, shared.config.durableObjects);
 }
 
 /**
@@ -202,10 +204,9 @@ export async function preparedClock(env: Env, venue: string): Promise<VenueClock
 
 /** An account's gate (adapters/rate-gate.ts): its halt, order count and send slots. */
 export function accountGate(env: Env, venue: string, account: string) {
-  return env.RATE_GATE.get(
-    env.RATE_GATE.idFromName(`account ${accountKey(venue, account)}`),
-    config(env).durableObjects,
-  );
+  const shared = runtime(env);
+  const id = shared.objectId(env.RATE_GATE, "gate", `account ${accountKey(venue, account)}`);
+  return env.RATE_GATE.get(id, shared.config.durableObjects);
 }
 
 /** The signed client for an account of `venue` (default `default`), or undefined when it is not configured. */

@@ -64,6 +64,9 @@ export class OffsetEstimator {
   #merged: Bracket | undefined;
   #recent: Bracket[] = [];
   #updatedAt = 0;
+  /** Bumped by every change to the brackets; `estimate` answers again from its last answer for the same state and time. */
+  #version = 0;
+  #last: { version: number; now: number; estimate: ClockEstimate } | undefined;
 
   constructor(options: EstimatorOptions = {}) {
     this.#driftPpm = options.driftPpm ?? DRIFT_PPM;
@@ -80,27 +83,53 @@ export class OffsetEstimator {
     return this.#merged ? [this.#merged, ...this.#recent] : this.#recent;
   }
 
+  /** Scratch for `#agreed`, reused on every call (it runs several times per request): edge positions, weights, order. */
+  readonly #pos: number[] = [];
+  readonly #delta: number[] = [];
+  readonly #order: number[] = [];
+
   /** Marzullo: the region covered by the greatest total weight of (drift-widened) brackets at `now`. */
   #agreed(brackets: readonly Bracket[], now: number): { low: number; high: number; votes: number } | undefined {
     if (brackets.length === 0) return undefined;
-    const edges: [number, number][] = [];
-    for (const b of brackets) {
-      const w = this.#widen(b, now);
-      edges.push([w.low, +b.weight], [w.high, -b.weight]);
+    const pos = this.#pos;
+    const delta = this.#delta;
+    const order = this.#order;
+    const edges = brackets.length * 2;
+    for (let i = 0; i < brackets.length; i++) {
+      const b = brackets[i] as Bracket;
+      const slack = (Math.max(0, now - b.at) * this.#driftPpm) / 1e6;
+      pos[2 * i] = b.low - slack;
+      delta[2 * i] = b.weight;
+      pos[2 * i + 1] = b.high + slack;
+      delta[2 * i + 1] = -b.weight;
     }
-    // Starts before ends at the same point, so touching brackets count as overlapping.
-    edges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+    // A stable insertion sort of the edges by position, starts before ends at the same point (so touching brackets
+    // count as overlapping): the edges are few and nearly in order already.
+    for (let i = 0; i < edges; i++) {
+      const p = pos[i] as number;
+      const d = delta[i] as number;
+      let j = i;
+      for (; j > 0; j--) {
+        const k = order[j - 1] as number;
+        const q = pos[k] as number;
+        if (q < p || (q === p && (delta[k] as number) >= d)) break;
+        order[j] = k;
+      }
+      order[j] = i;
+    }
     let votes = 0;
     let best = 0;
     let low = 0;
     let high = 0;
-    for (let i = 0; i < edges.length; i++) {
-      const [at, delta] = edges[i] as [number, number];
-      votes += delta;
-      if (delta > 0 && votes > best) {
+    for (let r = 0; r < edges; r++) {
+      const e = order[r] as number;
+      const d = delta[e] as number;
+      votes += d;
+      if (d > 0 && votes > best) {
         best = votes;
-        low = at;
-        high = (edges[i + 1] as [number, number])[0];
+        low = pos[e] as number;
+        // A start is never the last edge: its bracket's end comes after it.
+        high = pos[order[r + 1] as number] as number;
       }
     }
     return { low, high, votes: best };
@@ -136,6 +165,7 @@ export class OffsetEstimator {
       }
     }
     this.#recent.push(bracket);
+    this.#version++;
     this.#updatedAt = Math.max(this.#updatedAt, sample.tRecv);
     if (this.#recent.length > this.#window) this.#fold(this.#recent.shift() as Bracket);
     return true;
@@ -159,23 +189,28 @@ export class OffsetEstimator {
 
   /** The estimate at local time `now` (drift-widened), or undefined before the first sample. */
   estimate(now: number): ClockEstimate | undefined {
+    const last = this.#last;
+    if (last && last.version === this.#version && last.now === now) return { ...last.estimate };
     const all = this.#all();
     const agreed = this.#agreed(all, now);
     if (!agreed) return undefined;
     const samples = all.reduce((n, b) => n + b.weight, 0);
-    return {
+    const estimate = {
       offsetMs: (agreed.low + agreed.high) / 2,
       lowMs: agreed.low,
       highMs: agreed.high,
       samples,
       updatedAt: this.#updatedAt,
     };
+    this.#last = { version: this.#version, now, estimate };
+    return { ...estimate };
   }
 
   /** Starts from an estimate learned elsewhere (another isolate), widened for its age like any old bracket. */
   seed(estimate: ClockEstimate): void {
     if (this.#all().length > 0) return;
     this.#merged = { low: estimate.lowMs, high: estimate.highMs, at: estimate.updatedAt, weight: 1 };
+    this.#version++;
     this.#updatedAt = estimate.updatedAt;
   }
 }
