@@ -81,6 +81,17 @@ export function signature(
   }
 }
 
+/**
+ * The signature of a market-data subscription (INTX's WebSocket feed; docs/protocol.md, "Market data"):
+ * base64(HMAC-SHA256(key, time + apiKey + word + passphrase)), `time` in whole seconds and `word` the venue's
+ * (its profile's `marketData.signingWord`). Internal: not exported from the library entry.
+ */
+export async function subscriptionSignature(identity: SigningIdentity, time: number, word: string): Promise<string> {
+  checkTimestamp(time);
+  const message = new TextEncoder().encode(`${time}${identity.apiKey}${word}${identity.passphrase}`);
+  return encodeBase64(await crypto.subtle.sign("HMAC", identity.key, message));
+}
+
 /** What identifies the caller to the venue. The secret itself stays in the `CryptoKey`. */
 export interface SigningIdentity {
   apiKey: string;

@@ -3,10 +3,12 @@
 // through `writePrehash` and the HMAC and base64 through `macPrehash`, which is exactly what `signature` runs after
 // `checkTimestamp`. The vectors' timestamp is the legacy decimal 1573653521.402, which `signature` refuses, so
 // they enter one step below it; the refusal itself is checked last.
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { describe, expect, it } from "vitest";
 import { KeyCache } from "../../src/lib/key.ts";
 import { prehash } from "../../src/lib/prehash.ts";
-import { macPrehash, signature, signHeaders } from "../../src/lib/sign.ts";
+import { macPrehash, signature, signHeaders, subscriptionSignature } from "../../src/lib/sign.ts";
 
 const SECRET = "QiM6irV9cW5NJo3xei+MLD0a4GLnsz+HSFwucGXdt+c8gZwRUxTltMfh09w8pZ2VHXKdM8LzqxhaMUg4WHSsvQ==";
 const TIMESTAMP = 1573653521.402;
@@ -40,5 +42,21 @@ describe("published vectors, through the signer's HMAC core", () => {
     await expect(signHeaders(identity, { method: "GET", url: "https://x.test/accounts" }, TIMESTAMP)).rejects.toThrow(
       /whole seconds/,
     );
+  });
+});
+
+describe("a market-data subscription's signature", () => {
+  it("is base64(HMAC-SHA256(secret, time + key + word + passphrase)), as an independent HMAC computes it", async () => {
+    const secret = "c2tld2d1YXJkLWRldi1zZWNyZXQtbm90LWZvci1wcm9kdWN0aW9uLXVzZSE=";
+    const identity = { apiKey: "md-key", passphrase: "md-pass", key: await new KeyCache().get(secret, "base64", "S") };
+    const raw = Uint8Array.from(atob(secret), (c) => c.charCodeAt(0));
+    const expected = btoa(
+      String.fromCharCode(...hmac(sha256, raw, new TextEncoder().encode("1796590000md-keyCBINTLMDmd-pass"))),
+    );
+    expect(await subscriptionSignature(identity, 1796590000, "CBINTLMD")).toBe(expected);
+    // The word and every part are signed: change one and the signature changes.
+    expect(await subscriptionSignature(identity, 1796590001, "CBINTLMD")).not.toBe(expected);
+    expect(await subscriptionSignature(identity, 1796590000, "CBINTLMX")).not.toBe(expected);
+    await expect(subscriptionSignature(identity, 1796590000.5, "CBINTLMD")).rejects.toThrow();
   });
 });
