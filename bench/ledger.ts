@@ -88,7 +88,7 @@ export interface LedgerReadResult {
 export interface LedgerBenchResult {
   overhead: LedgerOverheadResult;
   read: LedgerReadResult;
-  /** Where the Workers' storage (D1 included) was: a tmpfs directory, or Miniflare's default on disk. */
+  /** Where the Workers' storage (D1 included) was: tmpfs, or Miniflare's default on disk. */
   storage: string;
 }
 
@@ -126,7 +126,8 @@ export async function benchLedger(): Promise<LedgerBenchResult> {
   try {
     const local = await startTwins(dir);
     try {
-      return { overhead: await ledgerOverhead(local), read: await ledgerRead(local), storage: dir ?? "disk" };
+      const storage = dir ? "tmpfs, /dev/shm" : "Miniflare's default, on disk";
+      return { overhead: await ledgerOverhead(local), read: await ledgerRead(local), storage };
     } finally {
       await local.stop();
     }
