@@ -24,17 +24,18 @@ import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { DEV_VARS, type LocalWorker, startLocal } from "../test/node/local-worker.ts";
 import { busyCores } from "./busy.ts";
 import { alphaBetaVars, clientOrderId, countDoCalls, type DoCallsResult, orderBody } from "./do-calls.ts";
 import { load, nowMs, quantile } from "./harness.ts";
 
-const TOKEN = "bench-token-0123456789abcdef";
-const AUTH = { authorization: `Bearer ${TOKEN}` };
-const SKEW_MS = 37_250;
+export const TOKEN = "bench-token-0123456789abcdef";
+export const AUTH = { authorization: `Bearer ${TOKEN}` };
+export const SKEW_MS = 37_250;
 const INTX_PATH = "/api/v1/portfolios";
-const BUILD_DIR = resolve(import.meta.dirname, "../.wrangler/bench-build");
-const ORDER_PATH = "/api/v1/orders";
+export const BUILD_DIR = resolve(import.meta.dirname, "../.wrangler/bench-build");
+export const ORDER_PATH = "/api/v1/orders";
 /** The order guards of account alpha (docs/accounts.md "Order guards and halt"): every bench order passes them. */
 export const GUARDS = {
   instruments: ["BTC-PERP"],
@@ -45,11 +46,11 @@ export const GUARDS = {
   max_orders_per_minute: 100_000,
 };
 /** The simulator's INTX accounts alpha (guarded) and beta (not), as skewguard's ACCOUNTS. */
-const ACCOUNTS = JSON.stringify([
+export const ACCOUNTS = JSON.stringify([
   { name: "alpha", venue: "intx", guards: GUARDS },
   { name: "beta", venue: "intx" },
 ]);
-const ORDER_ROUTES = ["POST /intx/alpha/api/v1/orders", "POST /intx/beta/api/v1/orders"];
+export const ORDER_ROUTES = ["POST /intx/alpha/api/v1/orders", "POST /intx/beta/api/v1/orders"];
 
 export interface LiveClockResult {
   calls: number;
@@ -94,7 +95,7 @@ export interface CpuResult {
 }
 
 export type OrderPath = "direct" | "unguarded" | "guarded";
-const ORDER_PATHS: readonly OrderPath[] = ["direct", "unguarded", "guarded"];
+const ORDER_PATHS = ["direct", "unguarded", "guarded"] as const;
 
 export interface OrderCpuResult {
   /** Orders per path. */
@@ -186,7 +187,7 @@ function signedHeaders(method: string, path: string): Record<string, string> {
 }
 
 /** An order's INTX headers signed in Node with the simulator's account `default`, body included (one HMAC each). */
-function signedOrderHeaders(body: string): Record<string, string> {
+export function signedOrderHeaders(body: string): Record<string, string> {
   const ts = String(Math.floor((Date.now() + SKEW_MS) / 1000));
   const sign = createHmac("sha256", Buffer.from(DEV_VARS.INTX_API_SECRET as string, "base64"))
     .update(`${ts}POST${ORDER_PATH}${body}`)
@@ -201,7 +202,7 @@ function signedOrderHeaders(body: string): Record<string, string> {
 }
 
 /** Process ids of the workerd processes this Node process started. */
-function workerdChildren(): number[] {
+export function workerdChildren(): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -217,7 +218,7 @@ function workerdChildren(): number[] {
   return pids;
 }
 
-const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+export const CLOCK_TICKS = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 /** utime + stime of `pid` (all its threads), in ms. */
 function cpuMs(pid: number): number {
@@ -227,19 +228,19 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS) * 1000;
 }
 
-async function expectOk(response: Response, what: string): Promise<void> {
+export async function expectOk(response: Response, what: string): Promise<void> {
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`${what}: HTTP ${response.status}`);
 }
 
 /** The origin of `name`'s own loopback socket. */
-function origin(local: LocalWorker, name: string): string {
+export function origin(local: LocalWorker, name: string): string {
   const url = local.direct[name];
   if (!url) throw new Error(`no direct socket for ${name}`);
   return url;
 }
 
-function tokens(allow: string[]): string {
+export function tokens(allow: string[]): string {
   return JSON.stringify([{ name: "bench", token: TOKEN, allow }]);
 }
 
@@ -269,9 +270,10 @@ async function liveClock(local: LocalWorker, relay: string): Promise<LiveClockRe
  * The CPU method of this bench: `rounds` rounds of `perRound` requests per path at `concurrency`, the paths in a
  * rotated order each round so machine noise lands on all alike; workerd's utime + stime before and after each
  * path's share. Returns each round's CPU ms per path. `order` gives a round's order of the paths instead of the
- * rotation.
+ * rotation; `settleMs` waits that long after each share before reading the CPU, so work a Worker does after its
+ * answers (`ctx.waitUntil`) counts for its own path.
  */
-async function cpuRounds<P extends string>(
+export async function cpuRounds<P extends string>(
   pid: number,
   paths: readonly P[],
   run: Record<P, () => Promise<void>>,
@@ -279,6 +281,7 @@ async function cpuRounds<P extends string>(
   perRound: number,
   concurrency: number,
   order: (round: number) => readonly P[] = (round) => paths.map((_, k) => paths[(round + k) % paths.length] as P),
+  settleMs = 0,
 ): Promise<Record<P, number>[]> {
   const byRound: Record<P, number>[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -286,6 +289,7 @@ async function cpuRounds<P extends string>(
     for (const path of order(round)) {
       const before = cpuMs(pid);
       await load(perRound, concurrency, run[path]);
+      if (settleMs > 0) await sleep(settleMs);
       thisRound[path] = cpuMs(pid) - before;
     }
     byRound.push(thisRound);
@@ -293,8 +297,26 @@ async function cpuRounds<P extends string>(
   return byRound;
 }
 
+/**
+ * A round's order of three paths for `cpuRounds`: each of the 6 permutations in turn, not the rotation. A rotation
+ * puts each path after the same other path every round, and what one path leaves behind (garbage, deferred work)
+ * lands on the next.
+ */
+export function everyOrder<P extends string>(paths: readonly [P, P, P]): (round: number) => readonly P[] {
+  const [a, b, c] = paths;
+  const permutations: P[][] = [
+    [a, b, c],
+    [b, c, a],
+    [c, a, b],
+    [a, c, b],
+    [c, b, a],
+    [b, a, c],
+  ];
+  return (round) => permutations[round % permutations.length] as P[];
+}
+
 /** The one workerd child of this process (the CPU figures need it alone). */
-function onlyWorkerd(): number {
+export function onlyWorkerd(): number {
   const [pid, ...more] = workerdChildren();
   if (pid === undefined || more.length > 0)
     throw new Error(`expected one workerd child, found ${pid === undefined ? 0 : more.length + 1}`);
@@ -423,26 +445,7 @@ async function orderCpu(local: LocalWorker): Promise<OrderCpuResult> {
   const rounds = 12;
   const perRound = 100;
   for (const path of ORDER_PATHS) await load(50, concurrency, runs[path]);
-  // Every order of the three paths in turn (6 permutations), not the rotation: a rotation puts each path after the
-  // same other path every round, and what one path leaves behind (garbage, deferred work) lands on the next.
-  const [a, b, c] = ORDER_PATHS as [OrderPath, OrderPath, OrderPath];
-  const permutations: OrderPath[][] = [
-    [a, b, c],
-    [b, c, a],
-    [c, a, b],
-    [a, c, b],
-    [c, b, a],
-    [b, a, c],
-  ];
-  const byRound = await cpuRounds(
-    pid,
-    ORDER_PATHS,
-    runs,
-    rounds,
-    perRound,
-    concurrency,
-    (round) => permutations[round % permutations.length] as OrderPath[],
-  );
+  const byRound = await cpuRounds(pid, ORDER_PATHS, runs, rounds, perRound, concurrency, everyOrder(ORDER_PATHS));
   const requests = rounds * perRound;
   const perOrderMs = Object.fromEntries(
     ORDER_PATHS.map((p) => [p, byRound.reduce((sum, r) => sum + r[p], 0) / requests]),

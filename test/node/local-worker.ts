@@ -2,9 +2,10 @@
 // between, so Node clients (ccxt) and benchmarks talk to the Worker as it runs. Both Workers are bundled the way
 // `wrangler deploy` bundles them; skewguard gets the bindings its wrangler.toml declares, and every outbound fetch
 // it makes goes to the simulator, whatever the venue base URL says. A benchmark may add Workers to the same workerd
-// process (they get the same outbound rule) and give each Worker its own loopback socket (`LocalOptions`).
+// process (they get the same outbound rule), run a second skewguard with other settings beside the first (`twins`),
+// and give each Worker its own loopback socket (`LocalOptions`).
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { convertV4MiniflareOptions, type Json, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
@@ -73,7 +74,17 @@ export interface LocalOptions {
    * `resourcePersistencePath`), so that a new instance on the same directory finds it. Default: none, each instance
    * starts empty and its storage goes with it. */
   persistDir?: string;
+  /** More skewguard Workers in the same workerd process, each on its own socket: the same script and bindings plus
+   * `vars`. They share skewguard's D1 database, have Durable Objects of their own and consume no queue (Miniflare
+   * allows one consumer per queue; skewguard keeps them). */
+  twins?: { name: string; vars: Record<string, string> }[];
+  /** Apply migrations/*.sql to the D1 database before returning (an instance otherwise starts with no tables, and
+   * every D1 write fails). Default: not applied. */
+  migrateD1?: boolean;
 }
+
+/** The D1 database of a local instance, as Miniflare hands it to Node. */
+export type LocalD1 = Awaited<ReturnType<Miniflare["getD1Database"]>>;
 
 export interface LocalWorker {
   /** skewguard's origin, e.g. http://127.0.0.1:51234 */
@@ -84,6 +95,8 @@ export interface LocalWorker {
   logs: string[];
   /** POSTs a change to the simulator's /_sim/control (or GETs it) and returns its state. */
   simControl(change?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** skewguard's D1 database (binding `DB`), shared with its twins. */
+  d1(): Promise<LocalD1>;
   stop(): Promise<void>;
 }
 
@@ -118,6 +131,8 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
   }));
   const { options, bindings } = skewguardOptions(vars);
   if (local.inboundLimiter === false) delete options.ratelimits;
+  const { queueConsumers: _, ...twinOptions } = options;
+  const twins = (local.twins ?? []).map((t) => ({ name: t.name, bindings: { ...bindings, ...t.vars } }));
   const sockets = local.directSockets ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {};
   // The worker options wrangler derives are in Miniflare's v4 shape, which this Miniflare takes through a converter.
   const mf = new Miniflare(
@@ -139,6 +154,14 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
           bindings,
           outboundService: "sim",
         },
+        ...twins.map((t) => ({
+          ...twinOptions,
+          ...sockets,
+          ...t,
+          modules: true,
+          scriptPath: skewguard,
+          outboundService: "sim",
+        })),
         { ...simWorkerOptions(sim), ...sockets },
         ...extra.map((w) => ({ ...w, ...sockets, modules: true, outboundService: "sim" })),
       ],
@@ -147,15 +170,17 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
   const url = await readyOrDisposed(mf);
   const direct: Record<string, string> = {};
   if (local.directSockets) {
-    for (const name of ["skewguard", "sim", ...extra.map((w) => w.name)]) {
+    for (const name of ["skewguard", "sim", ...twins.map((t) => t.name), ...extra.map((w) => w.name)]) {
       direct[name] = (await mf.unsafeGetDirectURL(name)).origin;
     }
   }
   const simWorker = (await mf.getWorker("sim")) as unknown as { fetch: typeof fetch };
+  if (local.migrateD1) await migrate(await mf.getD1Database("DB"));
   return {
     url,
     direct,
     logs,
+    d1: () => mf.getD1Database("DB"),
     async simControl(change) {
       const init = change ? { method: "POST", body: JSON.stringify(change) } : {};
       const response = await simWorker.fetch("https://sim.local/_sim/control", init);
@@ -163,6 +188,21 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
     },
     stop: () => mf.dispose(),
   };
+}
+
+/** Applies migrations/*.sql in order, as `wrangler d1 migrations apply` would (they hold no trigger: a statement
+ * ends with `;` at the end of a line). */
+async function migrate(db: LocalD1): Promise<void> {
+  const dir = resolve(ROOT, "migrations");
+  const files = readdirSync(dir).filter((f) => f.endsWith(".sql"));
+  for (const file of files.sort()) {
+    const sql = readFileSync(resolve(dir, file), "utf8")
+      .split("\n")
+      .filter((line) => !line.trim().startsWith("--"))
+      .join("\n");
+    const statements = sql.split(/;\s*$/m).filter((s) => s.trim() !== "");
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
 }
 
 /** The simulator as a Miniflare worker, from its bundle at `scriptPath`, with its own wrangler.toml [vars]. */
