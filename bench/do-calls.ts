@@ -17,7 +17,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
-import { skewguardOptions } from "../test/node/local-worker.ts";
+import { migrate, skewguardOptions } from "../test/node/local-worker.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const ORDERS = 20;
@@ -132,6 +132,8 @@ export async function countDoCalls(
   );
   try {
     const origin = (await mf.ready).origin;
+    // The schema, so that each order's ledger row is written as in production (an empty D1 would fail every write).
+    await migrate(await mf.getD1Database("DB"));
     const sim = (await mf.getWorker("sim")) as unknown as { fetch: typeof fetch };
     await sim.fetch("https://sim.local/_sim/control", {
       method: "POST",

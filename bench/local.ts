@@ -546,7 +546,7 @@ async function venueLimit(local: LocalWorker, { reset = true } = {}): Promise<Ve
 function startPaced(): Promise<LocalWorker> {
   return startLocal(
     { RELAY_TOKENS: tokens(["* /intx/api/v1/*"]), CLOCK_SYNC: "cold" },
-    { directSockets: true, buildDir: BUILD_DIR },
+    { directSockets: true, buildDir: BUILD_DIR, migrateD1: true },
   );
 }
 
@@ -593,6 +593,8 @@ export async function benchLocal(): Promise<LocalBenchResult> {
       directSockets: true,
       inboundLimiter: false,
       buildDir: BUILD_DIR,
+      // The schema, so that each order's ledger row is written as in production (an empty D1 fails every write).
+      migrateD1: true,
     },
   );
   let live: LiveClockResult[];

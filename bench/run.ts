@@ -17,7 +17,7 @@ import { availableParallelism } from "node:os";
 import { benchBundle } from "./bundle.ts";
 import { clockBench, clockTable } from "./clock.ts";
 import { quantile, table } from "./harness.ts";
-import { benchLedger, LEDGER_PATHS, type LedgerBenchResult } from "./ledger.ts";
+import { benchLedger, LATENCY_SPACING_MS, LEDGER_PATHS, type LedgerBenchResult } from "./ledger.ts";
 import { benchLibrarySize } from "./library.ts";
 import { benchLocal, GUARDS, type OrderPath, type Path } from "./local.ts";
 import { benchSign } from "./sign.ts";
@@ -293,7 +293,7 @@ function reportLedger({ overhead: o, read, storage }: LedgerBenchResult): void {
   const range = (values: number[]) => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}×`;
   console.log(
     table(
-      `Order ledger on vs off, one workerd process: the same order relayed to account beta through skewguard (ORDER_LEDGER on) and a second skewguard Worker with ORDER_LEDGER=off, sharing one local D1 (storage: ${storage}), and signed in Node straight to the simulator (direct); CPU ${o.requests} orders per path at concurrency ${o.concurrency}, latency ${o.latencyRequests} one at a time, interleaved rounds; the local D1 runs in the same process, so "on" includes the database's own work`,
+      `Order ledger on vs off, one workerd process: the same order relayed to account beta through skewguard (ORDER_LEDGER on) and a second skewguard Worker with ORDER_LEDGER=off, sharing one local D1 (storage: ${storage}), and signed in Node straight to the simulator (direct); CPU ${o.requests} orders per path at concurrency ${o.concurrency}, latency ${o.latencyRequests} one at a time, ${LATENCY_SPACING_MS} ms apart, interleaved rounds; the local D1 runs in the same process, so "on" includes the database's own work`,
       ["path", "CPU ms/order", "above direct", "p50 ms", "p99 ms"],
       LEDGER_PATHS.map((path) => [
         path,
@@ -312,7 +312,7 @@ function reportLedger({ overhead: o, read, storage }: LedgerBenchResult): void {
   );
   const added = o.p50.on - o.p50.off;
   budgets.push(
-    `${verdict(Math.min(...o.roundP50Ratios) <= 1 || added <= 0.05)} ledger adds nothing measurable to p50 (c=1; some round ≤ 1.00×, or ≤ 0.05 ms): ${o.p50Ratio.toFixed(2)}× (${added.toFixed(2)} ms; rounds ${range(o.roundP50Ratios)})`,
+    `${verdict(added <= 0.1)} ledger adds nothing measurable to p50 (c=1, ≤ 0.1 ms, the figure's resolution here): ${o.p50Ratio.toFixed(2)}× (${added.toFixed(2)} ms; rounds ${range(o.roundP50Ratios)})`,
   );
   console.log(
     table(

@@ -39,6 +39,8 @@ export interface VenueResult {
   offsetMs: number;
   uncertaintyMs: number | null;
   timestamp: number;
+  /** The answer's body as text (already read and decoded by the signed call), when it was read. */
+  text?: string | undefined;
 }
 
 export interface VenueClient {
@@ -103,9 +105,10 @@ export class SignedClient implements VenueClient {
     const known = this.#clock.estimator.estimate(this.#now());
     if (known) this.#narrowLater(known);
     else await this.#coldStart();
-    const { response, attempt } = await signedCall(new VenueCall(this.#parts, request, method, kind, key, screen));
+    const call = new VenueCall(this.#parts, request, method, kind, key, screen);
+    const { response, attempt, text } = await signedCall(call);
     const { offsetMs, uncertaintyMs } = signedClock(attempt);
-    return { response, attempts: attempt.number, offsetMs, uncertaintyMs, timestamp: attempt.timestamp };
+    return { response, attempts: attempt.number, offsetMs, uncertaintyMs, timestamp: attempt.timestamp, text };
   }
 
   /**

@@ -41,8 +41,11 @@ export async function readAnswer(
     }
     throw err;
   }
-  if (echoes(body, response.headers, sent)) throw new UpstreamError("withheld", attempt, `status ${response.status}`);
-  return { response: rebuilt(response, body), text: new TextDecoder().decode(body) };
+  const text = new TextDecoder().decode(body);
+  if (echoes(body, response.headers, sent, text)) {
+    throw new UpstreamError("withheld", attempt, `status ${response.status}`);
+  }
+  return { response: rebuilt(response, body), text };
 }
 
 /**
@@ -194,8 +197,8 @@ function fromCodePoint(code: number, otherwise: string): string {
  * The texts a reader could make of `body`: UTF-8, and, when it may hold UTF-16 (a NUL byte, which UTF-16 puts
  * beside every ASCII character, or a value that is not ASCII), UTF-16 in both byte orders, from either byte.
  */
-function readings(body: Uint8Array, values: readonly string[]): string[] {
-  const texts = [new TextDecoder().decode(body)];
+function readings(body: Uint8Array, values: readonly string[], utf8?: string): string[] {
+  const texts = [utf8 ?? new TextDecoder().decode(body)];
   const ascii = values.every((value) => [...value].every((c) => c.charCodeAt(0) < 0x80));
   if (body.includes(0) || !ascii) {
     for (const label of ["utf-16le", "utf-16be"]) {
@@ -208,14 +211,15 @@ function readings(body: Uint8Array, values: readonly string[]): string[] {
 /**
  * Whether the body (decoded already) or a header echoes any of `values` (the key, passphrase, secret and signature
  * just sent): a gateway or debug page that reflects the request. The body is read as UTF-8 and as UTF-16 in both
- * byte orders, and each text is searched as is and with its escapes undone (`unescaped`).
+ * byte orders, and each text is searched as is and with its escapes undone (`unescaped`). `utf8`: the body already
+ * decoded as UTF-8, when the caller has it.
  */
-export function echoes(body: Uint8Array, headers: Headers, values: readonly string[]): boolean {
+export function echoes(body: Uint8Array, headers: Headers, values: readonly string[], utf8?: string): boolean {
   const searched = values.filter((value) => value.length >= MIN_SECRET_LENGTH);
   if (searched.length === 0) return false;
   let headerText = "";
   for (const [name, value] of headers) headerText += `${name}: ${value}\n`;
-  const texts = [headerText, ...readings(body, searched)].flatMap((text) => [text, unescaped(text)]);
+  const texts = [headerText, ...readings(body, searched, utf8)].flatMap((text) => [text, unescaped(text)]);
   return searched.some((value) => texts.some((text) => text.includes(value)));
 }
 

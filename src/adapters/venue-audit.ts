@@ -1,7 +1,7 @@
 /**
  * The order ledger's step of a signed call: how an order-affecting call ended, as one ledger row (core/ledger.ts),
- * handed to `record` after the answer is on its way. The venue's order id is read from a copy of its answer off the
- * request's path (`waitUntil`); nothing of the body but the order's own fields, never a credential or signature.
+ * handed to `record` after the answer is on its way. The venue's order id comes from the answer the signed call
+ * already read; of the request's body only the order's own fields are kept, never a credential or signature.
  */
 import { type Audit, type CallEnd, type LedgerKind, type LedgerRow, ledgerRow } from "../core/ledger.ts";
 import type { VenueConfig } from "../core/venue-config.ts";
@@ -39,27 +39,23 @@ function decode(bytes: Uint8Array): string | undefined {
   }
 }
 
-/** Records a call the venue answered; its order id is read from a copy of the answer, off the request's path. */
+/**
+ * Records a call the venue answered. The row is made after the answer is on its way (a microtask handed to
+ * `waitUntil`), with the venue's order id read from the answer the signed call already read.
+ */
 export function auditSent(
   parts: AuditParts,
   request: AuditedRequest,
-  result: { response: Response; attempts: number },
+  result: { response: Response; attempts: number; text?: string | undefined },
 ): void {
   const { status } = result.response;
-  const end = { outcome: "sent" as const, status, attempts: result.attempts };
   const orderId = parts.config.profile.orderId;
-  if (!orderId || status < 200 || status > 299) {
-    write(parts, request, end);
-    return;
-  }
-  const done = result.response
-    .clone()
-    .text()
-    .then(
-      (text) => write(parts, request, { ...end, venueOrderId: orderId(text) }),
-      () => write(parts, request, end),
-    );
-  parts.options.waitUntil?.(done);
+  const { text } = result;
+  const later = Promise.resolve().then(() => {
+    const venueOrderId = orderId && text !== undefined && status >= 200 && status < 300 ? orderId(text) : undefined;
+    write(parts, request, { outcome: "sent", status, attempts: result.attempts, venueOrderId });
+  });
+  if (parts.options.waitUntil) parts.options.waitUntil(later);
 }
 
 /** Records a call that ended in `err`: refused by skewguard's own rules or gate, or without a usable answer. */

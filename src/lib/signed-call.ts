@@ -95,6 +95,8 @@ export interface SignedCallSteps<Signed> {
 export interface SignedAnswer<Signed> {
   response: Response;
   attempt: Attempt<Signed>;
+  /** The answer's body as the `read` step read it, when it did. */
+  text: string | undefined;
 }
 
 /** A failure a retry would replace: it stands if the retry gets no send slot. */
@@ -127,8 +129,8 @@ export async function signedCall<Signed>(steps: SignedCallSteps<Signed>): Promis
       continue; // re-signed with what this refusal just taught
     }
     const wait = steps.retry?.after({ response: answer.response, tRecv }, attempt);
-    if (wait === undefined) return { response: answer.response, attempt };
-    standing = { response: answer.response, attempt };
+    if (wait === undefined) return { response: answer.response, attempt, text: answer.text };
+    standing = { response: answer.response, attempt, text: answer.text };
     await steps.retry?.sleep(wait);
   }
 }

@@ -192,7 +192,7 @@ export async function startLocal(vars: Record<string, string>, local: LocalOptio
 
 /** Applies migrations/*.sql in order, as `wrangler d1 migrations apply` would (they hold no trigger: a statement
  * ends with `;` at the end of a line). */
-async function migrate(db: LocalD1): Promise<void> {
+export async function migrate(db: LocalD1): Promise<void> {
   const dir = resolve(ROOT, "migrations");
   const files = readdirSync(dir).filter((f) => f.endsWith(".sql"));
   for (const file of files.sort()) {
