@@ -59,7 +59,8 @@ export default defineConfig({
         resolve: { alias: { skewguard: resolve("dist/lib/index.js") } },
         test: {
           name: "workers",
-          include: ["test/workers/**/*.test.ts", "test/core/**/*.test.ts"],
+          // test/core runs here through test/workers/core.test.ts: one workerd start-up for all of its files.
+          include: ["test/workers/**/*.test.ts"],
           setupFiles: ["test/workers/setup-d1.ts", "test/workers/setup-leaks.ts"],
         },
       },
