@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
@@ -30,6 +31,9 @@ export default defineConfig({
     // A passing run prints the summary only; a failing test shows its own console lines and the failure.
     silent: "passed-only",
     reporters: ["dot"],
+    // One test file per core at a time (vitest's default is one fewer than the cores: a single lane on 2 cores). A
+    // lane spends much of its time waiting, on a workerd start-up, the simulator or a test's timers, not computing.
+    maxWorkers: availableParallelism(),
     projects: [
       {
         // Inside workerd, with the Worker's own wrangler.toml and bindings. Outbound fetches that a test does not
