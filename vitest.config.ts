@@ -63,6 +63,9 @@ export default defineConfig({
         resolve: { alias: { skewguard: resolve("dist/lib/index.js") } },
         test: {
           name: "workers",
+          // A fresh workerd per file, as the tests assume: with isolate: false (tried) the files share the inbound rate
+          // limiter, Durable Objects, D1 and module state, and later files fail (429s, a clock already taught).
+          isolate: true,
           // test/core runs here through test/workers/core.test.ts: one workerd start-up for all of its files.
           include: ["test/workers/**/*.test.ts"],
           setupFiles: ["test/workers/setup-d1.ts", "test/workers/setup-leaks.ts"],
@@ -70,7 +73,12 @@ export default defineConfig({
       },
       {
         // Plain Node: the CLI as a process, and the portable core against node:crypto.
-        test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts", "test/core/**/*.test.ts"] },
+        test: {
+          name: "node",
+          environment: "node",
+          isolate: true,
+          include: ["test/node/**/*.test.ts", "test/core/**/*.test.ts"],
+        },
       },
     ],
   },
