@@ -4,3 +4,8 @@ declare namespace Cloudflare {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
   }
 }
+
+// Vite's lazy glob import (core.test.ts), without the rest of vite/client's ambient declarations.
+interface ImportMeta {
+  glob(pattern: string): Record<string, () => Promise<unknown>>;
+}
