@@ -36,7 +36,7 @@ import { prng } from "../bench/prng.ts";
 const ROOT = resolve(import.meta.dirname, "..");
 /** The Worker's steps of the signed-call loop: their tests are the signed client's (they reach them through it). */
 const PIPELINE = ["venue-answer", "venue-call", "venue-errors", "venue-gate", "venue-outcome", "venue-retry"];
-const DEFAULT_FILES = `src/lib/*.ts,src/core/*.ts,src/adapters/client.ts,${PIPELINE.map((name) => `src/adapters/${name}.ts`).join(",")}`;
+const DEFAULT_FILES = `src/lib/*.ts,src/core/*.ts,src/venues/*.ts,src/adapters/client.ts,${PIPELINE.map((name) => `src/adapters/${name}.ts`).join(",")}`;
 
 const { values: args } = parseArgs({
   options: {
