@@ -35,7 +35,21 @@ import { prng } from "../bench/prng.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 /** The Worker's steps of the signed-call loop: their tests are the signed client's (they reach them through it). */
-const PIPELINE = ["venue-answer", "venue-call", "venue-errors", "venue-gate", "venue-outcome", "venue-retry"];
+const PIPELINE = [
+  "venue-answer",
+  "venue-audit",
+  "venue-call",
+  "venue-errors",
+  "venue-gate",
+  "venue-outcome",
+  "venue-retry",
+];
+/** Tests that reach a module only through the Worker, named by hand: the ledger's end-to-end test reads its rows. */
+const EXTRA_TESTS: Record<string, string[]> = {
+  "adapters/venue-audit.ts": ["test/workers/ledger-sources.test.ts"],
+  "venues/intx.ts": ["test/workers/ledger-sources.test.ts"],
+  "core/ledger.ts": ["test/workers/ledger-sources.test.ts", "test/workers/orders.test.ts"],
+};
 const DEFAULT_FILES = `src/lib/*.ts,src/core/*.ts,src/venues/*.ts,src/adapters/client.ts,${PIPELINE.map((name) => `src/adapters/${name}.ts`).join(",")}`;
 
 const { values: args } = parseArgs({
@@ -147,6 +161,7 @@ export function testsFor(module: string): string[] {
     if (test.startsWith("test/core/")) chosen.add(test);
     else if (text.includes(`/src/${rel}"`)) chosen.add(test);
     else if (PIPELINE.includes(name) && text.includes('/src/adapters/client.ts"')) chosen.add(test);
+    else if (EXTRA_TESTS[rel]?.includes(test)) chosen.add(test);
     else if (basename(test, ".test.ts") === name && !module.startsWith("src/lib/")) chosen.add(test);
     else if (module.startsWith("src/lib/") && test.startsWith("test/workers/") && text.includes('from "skewguard"')) {
       chosen.add(test);

@@ -8,6 +8,7 @@ import {
   type LedgerQuery,
   ledgerFields,
   ledgerKind,
+  ledgerRow,
   parseIsoTime,
   parseLedgerQuery,
   type QueryProblem,
@@ -107,6 +108,8 @@ describe("parseIsoTime", () => {
     expect(parseIsoTime("2026-12-06T14:02Z")).toBe(Date.UTC(2026, 11, 6, 14, 2));
     expect(parseIsoTime("2026-12-06T14:02:03.456Z")).toBe(Date.UTC(2026, 11, 6, 14, 2, 3, 456));
     expect(parseIsoTime("2026-12-06T16:02:03+02:00")).toBe(Date.UTC(2026, 11, 6, 14, 2, 3));
+    // The last of each field is a time, the next is not (below).
+    expect(parseIsoTime("2026-12-06T23:59:59.999Z")).toBe(Date.UTC(2026, 11, 6, 23, 59, 59, 999));
   });
 
   it("refuses what is not a real ISO 8601 time", () => {
@@ -115,6 +118,8 @@ describe("parseIsoTime", () => {
       "2026-13-01",
       "2026-12-06T24:00:00Z",
       "2026-12-06T14:60Z",
+      "2026-12-06T14:60:00Z",
+      "2026-12-06T14:02:60Z",
       "2026-12-06T14:02:03",
       "1765000000000",
       "yesterday",
@@ -213,5 +218,71 @@ describe("reachableAccounts", () => {
     expect(reachesPrefix(parseRule("* /cde/*"), "/intx/alpha/api/v1/")).toBe(false);
     expect(reachesPrefix(parseRule("* /intx/alpha/api/v1/o*"), "/intx/alpha/api/v1/")).toBe(true);
     expect(reachesPrefix(parseRule("* /intx/alpha/api/v1/orders"), "/intx/alpha/api/v1/")).toBe(true);
+  });
+});
+
+describe("ledgerRow", () => {
+  const audit = { source: "relay" as const, actor: "bot-3", receivedAt: Date.UTC(2026, 11, 6, 14, 2, 0, 123) };
+  const call = {
+    venue: "intx",
+    account: "alpha",
+    method: "POST",
+    path: "/api/v1/orders",
+    kind: "create" as const,
+    body: '{"client_order_id":"c-1","size":"0.10","price":50000,"passphrase":"never"}',
+  };
+  const base = {
+    id: "row-1",
+    at: "2026-12-06T14:02:00.123Z",
+    source: "relay",
+    actor: "bot-3",
+    venue: "intx",
+    account: "alpha",
+    method: "POST",
+    path: "/api/v1/orders",
+    kind: "create",
+    client_order_id: "c-1",
+    size: "0.10",
+    price: 50000,
+  };
+  const later = audit.receivedAt + 42;
+
+  it("a sent call: the venue's status, the attempts, the latency from receipt, the venue's order id", () => {
+    const end = { outcome: "sent" as const, status: 200, attempts: 2, venueOrderId: "o-9" };
+    expect(ledgerRow(audit, call, end, later, "row-1")).toEqual({
+      ...base,
+      outcome: "sent",
+      status: 200,
+      attempts: 2,
+      latency_ms: 42,
+      venue_order_id: "o-9",
+    });
+  });
+
+  it("a refused call: skewguard's status and the refusal, no attempts, latency or order id", () => {
+    const end = { outcome: "refused" as const, status: 423, refusal: "halt: account intx/alpha is halted: drill" };
+    expect(ledgerRow(audit, call, end, later, "row-1")).toEqual({
+      ...base,
+      outcome: "refused",
+      status: 423,
+      refusal: "halt: account intx/alpha is halted: drill",
+    });
+  });
+
+  it("a failed call: no status, the attempts when known, the latency; a queued one names its delivery", () => {
+    const queued = { ...audit, source: "delivery" as const, delivery: "d-1" };
+    expect(ledgerRow(queued, call, { outcome: "failed", attempts: 3 }, later, "row-1")).toEqual({
+      ...base,
+      source: "delivery",
+      delivery: "d-1",
+      outcome: "failed",
+      attempts: 3,
+      latency_ms: 42,
+    });
+    expect(ledgerRow(audit, call, { outcome: "failed", attempts: undefined }, later, "row-1")).toEqual({
+      ...base,
+      outcome: "failed",
+      latency_ms: 42,
+    });
   });
 });

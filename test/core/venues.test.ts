@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { cde } from "../../src/venues/cde.ts";
 import { DEFAULT_VENUES, Venues } from "../../src/venues/index.ts";
 import { intx } from "../../src/venues/intx.ts";
-import { classify, safeToRepeat } from "../../src/venues/profile.ts";
+import { checkVenuePath, classify, safeToRepeat } from "../../src/venues/profile.ts";
 import { TEST_VENUE } from "../support/test-venue.ts";
 
 describe("classify: fail closed", () => {
@@ -55,5 +55,20 @@ describe("Venues", () => {
   });
   it("refuses two profiles with one name", () => {
     expect(() => new Venues([intx, { ...cde, name: "intx" }])).toThrow("two venue profiles share a name");
+  });
+});
+
+describe("checkVenuePath", () => {
+  it("refuses anything a server could read as another path, each with its reason", () => {
+    const reason = (path: string) => checkVenuePath(intx, path)?.reason;
+    expect(checkVenuePath(intx, "/api/v1/orders")).toBeUndefined();
+    expect(reason("/api/v1/a\\b")).toBe("backslash, space or control character");
+    expect(reason("/api/v1/a b")).toBe("backslash, space or control character");
+    expect(reason("/api/v1/a\x01")).toBe("backslash, space or control character");
+    expect(reason("/api/v1/a\x7f")).toBe("backslash, space or control character");
+    expect(reason("api/v1/orders")).toBe("dot segment");
+    expect(reason("/api/v1/../v2")).toBe("dot segment");
+    expect(reason("/api/v1//orders")).toBe("empty segment");
+    expect(checkVenuePath(intx, "/rest/positions")).toEqual({ status: 404, reason: "not under /api/v1/" });
   });
 });
