@@ -38,6 +38,9 @@ export default defineConfig({
       {
         // Inside workerd, with the Worker's own wrangler.toml and bindings. Outbound fetches that a test does not
         // intercept go to the simulator, whatever their host.
+        // Vite's own warnings are about dependencies (standardwebhooks' source map names files it does not ship), not
+        // the tests: a passing run prints only its summary.
+        logLevel: "error",
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
