@@ -26,6 +26,7 @@ import {
 } from "./alerts.ts";
 import { handleCde } from "./cde.ts";
 import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
+import { feed, handleFeed, resetFeed, WS_FAULT_KINDS, type WsFaultKind, wsFault } from "./md.ts";
 import {
   type AccountEffects,
   accountEffects,
@@ -333,6 +334,7 @@ const CONTROL_KEYS = [
   "intx_rate_limit",
   "fault",
   "alerts_fault",
+  "ws_fault",
 ];
 const FAULT_KEYS = ["kind", "count", "slow_ms", "location", "encoding"];
 
@@ -377,6 +379,7 @@ function parseControl(text: string) {
     intx_rate_limit,
     fault,
     alerts_fault,
+    ws_fault,
   } = change;
   const oneOf = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(", ");
   if (timestamp_body !== undefined && !TIMESTAMP_BODIES.includes(timestamp_body as TimestampBody)) {
@@ -407,6 +410,7 @@ function parseControl(text: string) {
       throw new BadControl("intx_rate_limit must be a whole number, at least 1, or null for no limit");
     }
   }
+  const wsFault = parseWsFault(ws_fault);
   let statuses: Partial<Record<Venue, number>> | undefined;
   if (timestamp_status !== undefined) {
     if (!isObject(timestamp_status)) throw new BadControl('timestamp_status must be an object like {"intx": 401}');
@@ -472,7 +476,23 @@ function parseControl(text: string) {
     intxRateLimit: intx_rate_limit as number | null | undefined,
     fault: newFault,
     alertsFault: alerts_fault as AlertsFault | null | undefined,
+    wsFault,
   };
+}
+
+/** `ws_fault`: `{"kind": "ws_close" | "ws_stall" | "ws_refuse", "count"?: n}` (count: refusals, default 1). */
+function parseWsFault(value: unknown): { kind: WsFaultKind; count: number } | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw new BadControl("ws_fault must be an object");
+  unknownKeys(value, ["kind", "count"], "ws_fault.");
+  if (!WS_FAULT_KINDS.includes(value.kind as WsFaultKind)) {
+    throw new BadControl(`ws_fault.kind must be one of ${WS_FAULT_KINDS.join(", ")}`);
+  }
+  const count = value.count ?? 1;
+  if (!(Number.isInteger(count) && (count as number) >= 1)) {
+    throw new BadControl("ws_fault.count must be a whole number, at least 1");
+  }
+  return { kind: value.kind as WsFaultKind, count: count as number };
 }
 
 /**
@@ -518,6 +538,7 @@ function state(current: Settings, env: SimEnv) {
     captured,
     alerts,
     alerts_fault: alertsFault(),
+    ws_md: { ...feed },
   };
 }
 
@@ -540,6 +561,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
       captured.length = 0;
       resetAlerts();
       resetEffects();
+      resetFeed();
     }
     const current = settings ?? defaults(env);
     settings = current;
@@ -555,6 +577,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.intxRateLimit !== undefined) current.intxRateLimit = change.intxRateLimit;
     if (change.fault !== undefined) current.fault = change.fault;
     if (change.alertsFault !== undefined) setAlertsFault(change.alertsFault);
+    if (change.wsFault) wsFault(change.wsFault.kind, change.wsFault.count);
   }
   return Response.json(state(settings ?? defaults(env), env));
 }
@@ -680,6 +703,10 @@ export default {
     if (url.pathname.startsWith(CAPTURE_PREFIX)) return capture(request, url);
     if (url.pathname === "/_sim/redirect") return redirectTo(url);
     if (isAlertsPath(url.pathname)) return receiveAlert(request, url);
+    if (url.pathname === "/ws-md") {
+      const intxAccount = (key: string) => accounts(env).find((a) => a.venue === "intx" && a.key === key);
+      return handleFeed(request, () => Date.now() + (settings?.skewMs ?? 0), intxAccount);
+    }
     const venue: Venue | undefined = url.pathname.startsWith("/api/v1/")
       ? "intx"
       : url.pathname.startsWith("/rest/")
