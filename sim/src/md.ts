@@ -160,7 +160,7 @@ function onMessage(c: Connection, data: unknown, nowMs: number, account: (key: s
     for (const product of known.length > 0 ? known : Object.keys(PRODUCTS)) {
       const id = `${channel} ${product}`;
       if (type === "UNSUBSCRIBE") c.subscriptions.delete(id);
-      else if (!c.subscriptions.has(id)) {
+      else {
         c.subscriptions.add(id);
         send(c, update(c, channel, product, nowMs, "SNAPSHOT"));
       }
