@@ -6,7 +6,7 @@
  * It confirms with `SUBSCRIPTIONS` snapshots and streams MATCH, LEVEL1, LEVEL2, FUNDING and INSTRUMENTS for the
  * subscribed products, in the shapes ccxt's `coinbaseinternational` parses. Faults (`ws_fault` in /_sim/control):
  * `ws_close` closes every open connection (within a tick), `ws_stall` silences them (they stay open), `ws_refuse` answers the next
- * upgrades 503. docs/simulator.md, "The market-data feed".
+ * upgrades 503, `ws_echo` echoes the next accepted subscription messages back whole, credentials and all. docs/simulator.md, "The market-data feed".
  */
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
@@ -19,8 +19,8 @@ export interface FeedAccount {
   passphrase: string | undefined;
 }
 
-export type WsFaultKind = "ws_close" | "ws_stall" | "ws_refuse";
-export const WS_FAULT_KINDS: readonly WsFaultKind[] = ["ws_close", "ws_stall", "ws_refuse"];
+export type WsFaultKind = "ws_close" | "ws_stall" | "ws_refuse" | "ws_echo";
+export const WS_FAULT_KINDS: readonly WsFaultKind[] = ["ws_close", "ws_stall", "ws_refuse", "ws_echo"];
 
 const CHANNELS = ["MATCH", "LEVEL1", "LEVEL2", "FUNDING", "INSTRUMENTS"] as const;
 const PRODUCTS: Record<string, number> = { "BTC-PERP": 64000, "ETH-PERP": 2500, "SOL-PERP": 142.5 };
@@ -41,16 +41,20 @@ interface Connection {
 /** What /_sim/control reports as `ws_md`. */
 export const feed = { connections: 0, open: 0, subscribes: 0, unsubscribes: 0, rejected: 0, refused: 0 };
 let refuseRemaining = 0;
+/** `ws_echo`: this many accepted subscription messages are echoed back whole, credentials and all. */
+let echoRemaining = 0;
 const open = new Set<Connection>();
 
 export function resetFeed(): void {
   Object.assign(feed, { connections: 0, subscribes: 0, unsubscribes: 0, rejected: 0, refused: 0 });
   refuseRemaining = 0;
+  echoRemaining = 0;
 }
 
 /** Applies a `ws_fault`: close or stall every open connection now, or refuse the next `count` upgrades. */
 export function wsFault(kind: WsFaultKind, count: number): void {
   if (kind === "ws_refuse") refuseRemaining = count;
+  if (kind === "ws_echo") echoRemaining = count;
   for (const c of open) {
     if (kind === "ws_close") c.closing = true;
     if (kind === "ws_stall") c.stalled = true;
@@ -165,6 +169,10 @@ function onMessage(c: Connection, data: unknown, nowMs: number, account: (key: s
         send(c, update(c, channel, product, nowMs, "SNAPSHOT"));
       }
     }
+  }
+  if (echoRemaining > 0) {
+    echoRemaining--;
+    send(c, { ...m, channel: "MATCH", product_id: "BTC-PERP", echoed: true });
   }
   if (type === "SUBSCRIBE") feed.subscribes++;
   else feed.unsubscribes++;

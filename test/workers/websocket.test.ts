@@ -110,6 +110,21 @@ describe("the market-data feed relay", () => {
     scanner.captured.push(...bot.raw);
   });
 
+  it("an upstream frame that carries the account's credentials is dropped, not passed on", async () => {
+    const env = feedEnv();
+    const bot = await connect(env);
+    bot.send(subscribe(["MATCH"]));
+    await bot.next(isTrade);
+    await simControl({ ws_fault: { kind: "ws_echo" } });
+    bot.send(subscribe(["LEVEL1"]));
+    await bot.next((f) => f.channel === "LEVEL1");
+    await until(async () => (await feedObject(env, "intx", "default").status()).frames_dropped === 1);
+    expect(bot.frames.some((f) => f.echoed === true)).toBe(false);
+    expect(findLeaks([DEV.INTX_API_KEY, DEV.INTX_API_PASSPHRASE], bot.raw)).toEqual([]);
+    const scanner = (globalThis as Record<symbol, unknown>)[LEAK_SCANNER] as LeakScanner;
+    scanner.captured.push(...bot.raw);
+  });
+
   it("two bots on one channel share one upstream; the second leaving does not cut the first", async () => {
     const env = feedEnv();
     const first = await connect(env);
