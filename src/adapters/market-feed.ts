@@ -19,11 +19,12 @@ import {
   wants,
   withinRate,
 } from "../core/feed.ts";
-import type { FeedSettings } from "../core/venue-config.ts";
+import { accountKey, type FeedSettings } from "../core/venue-config.ts";
 import { sampleFromResponse } from "../lib/date.ts";
 import { timestampFor } from "../lib/estimator.ts";
 import { importHmacKey, type SecretEncoding, secretBytes } from "../lib/key.ts";
 import { subscriptionSignature } from "../lib/sign.ts";
+import { runtime } from "../runtime.ts";
 import { feedClock } from "./client.ts";
 import { errorName, log } from "./log.ts";
 import type { VenueClock } from "./venue-clock.ts";
@@ -404,4 +405,11 @@ export class MarketFeed extends DurableObject<Env> {
     const credentials = { key: setup.apiKey, passphrase: setup.passphrase, time: String(time), signature };
     if (ws === this.#upstream) ws.send(JSON.stringify({ ...rest, ...credentials }));
   }
+}
+
+/** An account's feed object. */
+export function feedObject(env: Env, venue: string, account: string) {
+  const shared = runtime(env);
+  const id = shared.objectId(env.MARKET_FEED, "feed", accountKey(venue, account));
+  return env.MARKET_FEED.get(id, shared.config.durableObjects);
 }

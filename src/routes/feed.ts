@@ -5,10 +5,10 @@
  * protocol `skewguard` is echoed back, when the client offered it. The account's `MarketFeed` Durable Object
  * (adapters/market-feed.ts) takes the bot.
  */
-import type { FeedSetup } from "../adapters/market-feed.ts";
+import { type FeedSetup, feedObject } from "../adapters/market-feed.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
 import { accountKey } from "../core/venue-config.ts";
-import { config, runtime } from "../runtime.ts";
+import { config } from "../runtime.ts";
 import type { VenueProfile } from "../venues/profile.ts";
 import { authenticateEntry } from "./auth.ts";
 import { HttpError } from "./http.ts";
@@ -49,13 +49,6 @@ function feedSetup(env: Env, profile: VenueProfile, account: string): FeedSetup 
     throw new HttpError(503, "feed_not_configured", `${venue}'s feed settings are not usable; see GET /health`);
   const { apiKey, secret, passphrase } = credentials;
   return { venue, account, baseUrl, feed, apiKey, secret, passphrase, secretEncoding };
-}
-
-/** The account's feed object. */
-export function feedObject(env: Env, venue: string, account: string) {
-  const shared = runtime(env);
-  const id = shared.objectId(env.MARKET_FEED, "feed", accountKey(venue, account));
-  return env.MARKET_FEED.get(id, shared.config.durableObjects);
 }
 
 export async function feedUpgrade(profile: VenueProfile, account: string, request: Request, env: Env) {

@@ -1,7 +1,7 @@
 // The market-data feed relay (docs/websocket.md) against the simulator's feed, whose clock is 37 s ahead: bots with
 // only a relay token stream, share one upstream connection, are told of a reconnect, and a slow one is cut alone.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { feedObject } from "../../src/routes/feed.ts";
+import { feedObject } from "../../src/adapters/market-feed.ts";
 import { findLeaks, LEAK_SCANNER, type LeakScanner } from "../support/leaks.ts";
 import { DEV, simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
@@ -63,6 +63,20 @@ describe("the market-data feed relay", () => {
     expect(await bot.next(isTrade)).toMatchObject({ product_id: "BTC-PERP" });
     const sim = await simControl();
     expect(sim.ws_md).toMatchObject({ connections: 1, rejected: 0 });
+  });
+
+  it("/health shows each account's feed: upstream state, bots, subscriptions, last message age", async () => {
+    const env = feedEnv({
+      RELAY_TOKENS: JSON.stringify([{ name: "ops", token: TOKEN, allow: ["GET /health", "GET /intx/ws"] }]),
+    });
+    const bot = await connect(env);
+    bot.send(subscribe(["MATCH", "LEVEL1"]));
+    await bot.next(isTrade);
+    const health = (await (await fetchWorker(env, "/health", {}, TOKEN)).json()) as {
+      venues: { intx: { feeds: Record<string, unknown> } };
+    };
+    expect(health.venues.intx.feeds.default).toMatchObject({ upstream: "open", bots: 1, subscriptions: 2 });
+    expect(health.venues.intx.feeds.default).toHaveProperty("last_message_age_ms", expect.any(Number));
   });
 
   it("the token may come as the subprotocol bearer.<token>; only `skewguard` is echoed", async () => {
