@@ -19,12 +19,12 @@ import {
   wants,
   withinRate,
 } from "../core/feed.ts";
-import { accountKey, type FeedSettings } from "../core/venue-config.ts";
+import { accountKey, type FeedSettings, type VenueConfig } from "../core/venue-config.ts";
 import { sampleFromResponse } from "../lib/date.ts";
 import { timestampFor } from "../lib/estimator.ts";
 import { importHmacKey, type SecretEncoding, secretBytes } from "../lib/key.ts";
 import { subscriptionSignature } from "../lib/sign.ts";
-import { runtime } from "../runtime.ts";
+import { config, runtime } from "../runtime.ts";
 import { feedClock } from "./client.ts";
 import { errorName, log } from "./log.ts";
 import type { VenueClock } from "./venue-clock.ts";
@@ -41,8 +41,10 @@ export interface FeedSetup {
   secretEncoding: SecretEncoding;
 }
 
-/** Each bot's socket attachment (kept across hibernation): who it is and what it subscribed to. */
+/** Each bot's socket attachment (kept across hibernation): its account, who it is and what it subscribed to. */
 interface Bot {
+  venue: string;
+  account: string;
   token: string;
   subs: Pair[];
   left?: boolean;
@@ -128,7 +130,7 @@ export class MarketFeed extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const token = request.headers.get("x-skewguard-token") ?? "";
     this.ctx.acceptWebSocket(pair[1], [`token:${token}`]);
-    pair[1].serializeAttachment({ token, subs: [] } satisfies Bot);
+    pair[1].serializeAttachment({ venue: setup.venue, account: setup.account, token, subs: [] } satisfies Bot);
     this.#startTimer();
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
@@ -146,7 +148,7 @@ export class MarketFeed extends DurableObject<Env> {
 
   /** Why a bot's (well-formed) subscription message is not taken now: no configuration, or over its rate. */
   #refusal(ws: WebSocket): string | undefined {
-    const feed = this.#setup?.feed;
+    const feed = this.#recover(ws)?.feed;
     if (!feed) return "the feed is not configured; reconnect";
     if (withinRate(this.#liveOf(ws, feed).recent, Date.now(), feed.subscribesPerSecond)) return undefined;
     return `more than ${feed.subscribesPerSecond} subscribe messages a second`;
@@ -158,6 +160,18 @@ export class MarketFeed extends DurableObject<Env> {
 
   override webSocketError(ws: WebSocket): void {
     this.#leave(ws);
+  }
+
+  /**
+   * The configuration, which an object woken from hibernation has lost: read again from its own bindings, for the
+   * account the bot's attachment names (the Worker's and the object's bindings are the same once deployed).
+   */
+  #recover(ws: WebSocket): FeedSetup | undefined {
+    if (this.#setup) return this.#setup;
+    const { venue, account } = attachment(ws);
+    const venueConfig = config(this.env).accounts.get(accountKey(venue, account));
+    if (venueConfig) this.#setup = feedSetup(venueConfig);
+    return this.#setup;
   }
 
   /** Every bot still connected (a socket that left keeps its attachment until the runtime drops it). */
@@ -230,7 +244,7 @@ export class MarketFeed extends DurableObject<Env> {
     ws.serializeAttachment({ ...bot, subs: [], left: true } satisfies Bot);
     this.#live.delete(ws);
     this.#drop(this.#counts.remove(bot.subs));
-    if (this.#bots().length === 0) this.#closeUpstream();
+    if (this.#bots().length === 0) this.#closeUpstream("no bots");
   }
 
   /** A bot that cannot keep up: closed with a reason, alone. */
@@ -326,7 +340,7 @@ export class MarketFeed extends DurableObject<Env> {
   /** The upstream closed, failed or stalled (or never opened): reconnect with backoff while bots remain. */
   #lost(ws: WebSocket | undefined, failedToOpen = false): void {
     if (!failedToOpen && (ws === undefined || ws !== this.#upstream)) return;
-    this.#closeUpstream();
+    this.#closeUpstream("replaced");
     if (this.#bots().length === 0) return;
     const delay = BACKOFF_MS[Math.min(this.#attempt, BACKOFF_MS.length - 1)] ?? 10_000;
     this.#attempt++;
@@ -335,12 +349,12 @@ export class MarketFeed extends DurableObject<Env> {
     setTimeout(() => void this.#connect(), delay * (0.75 + Math.random() / 2));
   }
 
-  #closeUpstream(): void {
+  #closeUpstream(reason: string): void {
     const ws = this.#upstream;
     this.#upstream = undefined;
     this.#state = "idle";
     try {
-      ws?.close(1000, "no bots");
+      ws?.close(1000, reason);
     } catch {
       // already closed
     }
@@ -412,4 +426,12 @@ export function feedObject(env: Env, venue: string, account: string) {
   const shared = runtime(env);
   const id = shared.objectId(env.MARKET_FEED, "feed", accountKey(venue, account));
   return env.MARKET_FEED.get(id, shared.config.durableObjects);
+}
+
+/** What an account's feed object needs of its configuration; undefined when the venue has no usable feed. */
+export function feedSetup(venueConfig: VenueConfig): FeedSetup | undefined {
+  const { profile, account, feed, baseUrl, credentials, secretEncoding } = venueConfig;
+  if (!feed) return undefined;
+  const { apiKey, secret, passphrase } = credentials;
+  return { venue: profile.name, account, baseUrl, feed, apiKey, secret, passphrase, secretEncoding };
 }

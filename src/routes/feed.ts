@@ -5,7 +5,7 @@
  * protocol `skewguard` is echoed back, when the client offered it. The account's `MarketFeed` Durable Object
  * (adapters/market-feed.ts) takes the bot.
  */
-import { type FeedSetup, feedObject } from "../adapters/market-feed.ts";
+import { type FeedSetup, feedObject, feedSetup } from "../adapters/market-feed.ts";
 import { ACCOUNT_NAME } from "../core/accounts.ts";
 import { accountKey } from "../core/venue-config.ts";
 import { config } from "../runtime.ts";
@@ -34,7 +34,7 @@ function bearerHeader(request: Request, offered: string[]): string | null {
 }
 
 /** The account's feed configuration for its Durable Object, or the relay's error for why there is none. */
-function feedSetup(env: Env, profile: VenueProfile, account: string): FeedSetup {
+function accountFeed(env: Env, profile: VenueProfile, account: string): FeedSetup {
   const venue = profile.name;
   const { accounts, broken } = config(env);
   const venueConfig = accounts.get(accountKey(venue, account));
@@ -44,11 +44,10 @@ function feedSetup(env: Env, profile: VenueProfile, account: string): FeedSetup 
     }
     throw new HttpError(404, "no_such_account", `${venue} has no account ${account}; see GET /accounts`);
   }
-  const { feed, baseUrl, credentials, secretEncoding } = venueConfig;
-  if (!feed)
+  const setup = feedSetup(venueConfig);
+  if (!setup)
     throw new HttpError(503, "feed_not_configured", `${venue}'s feed settings are not usable; see GET /health`);
-  const { apiKey, secret, passphrase } = credentials;
-  return { venue, account, baseUrl, feed, apiKey, secret, passphrase, secretEncoding };
+  return setup;
 }
 
 export async function feedUpgrade(profile: VenueProfile, account: string, request: Request, env: Env) {
@@ -61,7 +60,7 @@ export async function feedUpgrade(profile: VenueProfile, account: string, reques
   const path = new URL(request.url).pathname;
   const entry = await authenticateEntry(request, env, "GET", path, bearerHeader(request, offered));
   const feed = feedObject(env, profile.name, account);
-  await feed.prepare(feedSetup(env, profile, account));
+  await feed.prepare(accountFeed(env, profile, account));
   const answer = await feed.fetch("https://feed.internal/", {
     headers: { upgrade: "websocket", "x-skewguard-token": entry.name },
   });

@@ -1,9 +1,9 @@
 // ccxt's coinbaseinternational streams through skewguard's market-data feed (docs/websocket.md): its `watchTrades`
 // and `watchOrderBook` pointed at `/intx/ws`, with a bearer token in the upgrade's headers and dummy credentials that
-// skewguard replaces, while the simulator's clock is 37 s ahead. And a plain `ws` client, with only a relay token.
+// skewguard replaces, while the simulator's clock is 37 s ahead. And a plain WebSocket client, with only a relay
+// token, sent as the subprotocol `bearer.<token>`.
 import ccxt from "ccxt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { type LocalWorker, startLocal } from "./local-worker.ts";
 
 const TOKEN = "ccxt-feed-token-0123456789abcdef";
@@ -45,7 +45,8 @@ describe("ccxt.pro coinbaseinternational through skewguard's feed", () => {
       // ccxt in Node wants an http agent loaded for a ws:// URL (a local skewguard); wss:// needs none.
       await exchange.loadHttpProxyAgent();
       await exchange.loadMarkets();
-      const symbol = Object.values(exchange.markets).find((m) => m?.id === "BTC-PERP")?.symbol as string;
+      const symbol = "BTC/USDC:USDC";
+      expect(exchange.markets?.[symbol]?.id).toBe("BTC-PERP");
       const trades = await exchange.watchTrades(symbol);
       expect(trades.length).toBeGreaterThan(0);
       // (ccxt reads the side from `agressor_side`, a misspelling of the feed's `aggressor_side`: it stays undefined.)
@@ -59,20 +60,19 @@ describe("ccxt.pro coinbaseinternational through skewguard's feed", () => {
     }
   }, 30_000);
 
-  it("a plain ws client with only a relay token receives trades", async () => {
-    const socket = new WebSocket(`${local.url.replace(/^http/, "ws")}/intx/ws`, {
-      headers: { Authorization: `Bearer ${TOKEN}` },
-    });
+  it("a plain WebSocket client (Node's own, as in a browser) with only a relay token, as a subprotocol", async () => {
+    const socket = new WebSocket(`${local.url.replace(/^http/, "ws")}/intx/ws`, ["skewguard", `bearer.${TOKEN}`]);
     const trade = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      socket.on("open", () =>
+      socket.addEventListener("open", () =>
         socket.send(JSON.stringify({ type: "SUBSCRIBE", channels: ["MATCH"], product_ids: ["ETH-PERP"] })),
       );
-      socket.on("message", (data) => {
-        const frame = JSON.parse(String(data)) as Record<string, unknown>;
+      socket.addEventListener("message", (event) => {
+        const frame = JSON.parse(String(event.data)) as Record<string, unknown>;
         if (frame.channel === "MATCH") resolve(frame);
       });
-      socket.on("error", reject);
+      socket.addEventListener("error", () => reject(new Error("the WebSocket failed")));
     });
+    expect(socket.protocol).toBe("skewguard");
     socket.close();
     expect(trade).toMatchObject({ product_id: "ETH-PERP" });
   }, 30_000);
