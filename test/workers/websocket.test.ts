@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { feedObject } from "../../src/adapters/market-feed.ts";
 import { findLeaks, LEAK_SCANNER, type LeakScanner } from "../support/leaks.ts";
-import { DEV, simControl, simEnv } from "../support/sim.ts";
+import { DEV, DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
 import { type Frame, type TestSocket, track } from "../support/ws.ts";
 
@@ -77,6 +77,17 @@ describe("the market-data feed relay", () => {
     };
     expect(health.venues.intx.feeds.default).toMatchObject({ upstream: "open", bots: 1, subscriptions: 2 });
     expect(health.venues.intx.feeds.default).toHaveProperty("last_message_age_ms", expect.any(Number));
+  });
+
+  it("GET /intx/alpha/ws streams as the account alpha, on an upstream of its own", async () => {
+    const env = feedEnv({ ...DEV_ALPHA, ACCOUNTS: JSON.stringify([{ name: "alpha", venue: "intx" }]) });
+    const response = await fetchWorker(env, "/intx/alpha/ws", { headers: { upgrade: "websocket" } }, TOKEN);
+    const bot = track(response);
+    bots.push(bot);
+    bot.send(subscribe(["MATCH"]));
+    await bot.next(isTrade);
+    expect(await feedObject(env, "intx", "alpha").status()).toMatchObject({ upstream: "open", bots: 1 });
+    expect((await fetchWorker(env, "/intx/gamma/ws", { headers: { upgrade: "websocket" } }, TOKEN)).status).toBe(403);
   });
 
   it("the token may come as the subprotocol bearer.<token>; only `skewguard` is echoed", async () => {
@@ -210,6 +221,22 @@ describe("the market-data feed relay", () => {
     expect((await simControl()).ws_md?.connections).toBe(1);
     const status = await feedObject(env, "intx", "default").status();
     expect(status).toMatchObject({ upstream: "open", bots: 1, bots_cut: 1 });
+  });
+
+  it("halting the account does not cut its market data", async () => {
+    const env = feedEnv({
+      RELAY_TOKENS: JSON.stringify([{ name: "ops", token: TOKEN, allow: ["GET /intx/ws", "* /accounts/*/halt"] }]),
+    });
+    const bot = await connect(env);
+    bot.send(subscribe(["MATCH"]));
+    await bot.next(isTrade);
+    const halt = { method: "PUT", body: JSON.stringify({ reason: "feed drill" }) };
+    expect((await fetchWorker(env, "/accounts/intx/default/halt", halt, TOKEN)).status).toBe(200);
+    const seen = bot.frames.length;
+    bot.send(subscribe(["LEVEL1"]));
+    await bot.next((f) => f.channel === "LEVEL1");
+    await until(async () => bot.frames.slice(seen).filter(isTrade).length > 2);
+    expect((await fetchWorker(env, "/accounts/intx/default/halt", { method: "DELETE" }, TOKEN)).status).toBe(200);
   });
 
   it("caps the bots per account and the subscribe messages per second per bot", async () => {
