@@ -86,6 +86,8 @@ export class MarketFeed extends DurableObject<Env> {
   #attempt = 0;
   #lastMessageAt: number | undefined;
   readonly #counts = new PairCounts();
+  /** Each connected bot's attachment, read once (the attachment is the copy that survives hibernation). */
+  readonly #bots = new Map<WebSocket, Bot>();
   readonly #live = new Map<WebSocket, Live>();
   readonly #signatures: string[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -94,7 +96,12 @@ export class MarketFeed extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    for (const ws of ctx.getWebSockets()) this.#counts.add(attachment(ws).subs);
+    for (const ws of ctx.getWebSockets()) {
+      const bot = attachment(ws);
+      if (bot.left) continue;
+      this.#bots.set(ws, bot);
+      this.#counts.add(bot.subs);
+    }
   }
 
   /** The account's configuration, from the Worker (it holds the bindings the request was served with). */
@@ -107,7 +114,7 @@ export class MarketFeed extends DurableObject<Env> {
     const now = Date.now();
     return {
       upstream: this.#state,
-      bots: this.#bots().length,
+      bots: this.#bots.size,
       subscriptions: this.#counts.pairs().length,
       last_message_age_ms: this.#lastMessageAt === undefined ? null : now - this.#lastMessageAt,
       messages_in: this.#stats.in,
@@ -123,14 +130,14 @@ export class MarketFeed extends DurableObject<Env> {
     const setup = this.#setup;
     if (!setup)
       return Response.json({ code: "feed_unavailable", message: "the feed is not configured" }, { status: 503 });
-    if (this.#bots().length >= setup.feed.maxBots) {
+    if (this.#bots.size >= setup.feed.maxBots) {
       const message = `this account's feed already has ${setup.feed.maxBots} bots connected`;
       return Response.json({ code: "too_many_bots", message }, { status: 503 });
     }
     const pair = new WebSocketPair();
     const token = request.headers.get("x-skewguard-token") ?? "";
     this.ctx.acceptWebSocket(pair[1], [`token:${token}`]);
-    pair[1].serializeAttachment({ venue: setup.venue, account: setup.account, token, subs: [] } satisfies Bot);
+    this.#write(pair[1], { venue: setup.venue, account: setup.account, token, subs: [] });
     this.#startTimer();
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
@@ -174,9 +181,16 @@ export class MarketFeed extends DurableObject<Env> {
     return this.#setup;
   }
 
-  /** Every bot still connected (a socket that left keeps its attachment until the runtime drops it). */
-  #bots(): WebSocket[] {
-    return this.ctx.getWebSockets().filter((ws) => attachment(ws).left !== true);
+  /** Keeps a bot's attachment, in memory and on its socket; a bot that left is forgotten. */
+  #write(ws: WebSocket, bot: Bot): void {
+    ws.serializeAttachment(bot);
+    if (bot.left) this.#bots.delete(ws);
+    else this.#bots.set(ws, bot);
+  }
+
+  /** A bot's attachment (a socket that already left reads as one without subscriptions). */
+  #bot(ws: WebSocket): Bot {
+    return this.#bots.get(ws) ?? attachment(ws);
   }
 
   #liveOf(ws: WebSocket, feed: FeedSettings): Live {
@@ -198,9 +212,9 @@ export class MarketFeed extends DurableObject<Env> {
   }
 
   #subscribe(ws: WebSocket, message: BotMessage): void {
-    const bot = attachment(ws);
+    const bot = this.#bot(ws);
     const added = message.pairs.filter((p) => !bot.subs.includes(p));
-    ws.serializeAttachment({ ...bot, subs: [...bot.subs, ...added] } satisfies Bot);
+    this.#write(ws, { ...bot, subs: [...bot.subs, ...added] });
     this.#counts.add(added);
     this.#confirm(ws);
     // Sent upstream even when every pair is already subscribed: the venue answers with fresh snapshots, which a
@@ -210,9 +224,9 @@ export class MarketFeed extends DurableObject<Env> {
   }
 
   #unsubscribe(ws: WebSocket, message: BotMessage): void {
-    const bot = attachment(ws);
+    const bot = this.#bot(ws);
     const removed = message.pairs.filter((p) => bot.subs.includes(p));
-    ws.serializeAttachment({ ...bot, subs: bot.subs.filter((p) => !removed.includes(p)) } satisfies Bot);
+    this.#write(ws, { ...bot, subs: bot.subs.filter((p) => !removed.includes(p)) });
     this.#drop(this.#counts.remove(removed));
     this.#confirm(ws);
   }
@@ -220,7 +234,7 @@ export class MarketFeed extends DurableObject<Env> {
   /** The bot's own subscriptions, in the venue's `SUBSCRIPTIONS` shape (the upstream's list is every bot's). */
   #confirm(ws: WebSocket): void {
     const byChannel = new Map<string, string[]>();
-    for (const pair of attachment(ws).subs) {
+    for (const pair of this.#bot(ws).subs) {
       const [channel = "", product = ""] = pair.split(" ");
       byChannel.set(channel, [...(byChannel.get(channel) ?? []), product]);
     }
@@ -239,18 +253,18 @@ export class MarketFeed extends DurableObject<Env> {
   }
 
   #leave(ws: WebSocket): void {
-    const bot = attachment(ws);
+    const bot = this.#bot(ws);
     if (bot.left) return;
-    ws.serializeAttachment({ ...bot, subs: [], left: true } satisfies Bot);
+    this.#write(ws, { ...bot, subs: [], left: true });
     this.#live.delete(ws);
     this.#drop(this.#counts.remove(bot.subs));
-    if (this.#bots().length === 0) this.#closeUpstream("no bots");
+    if (this.#bots.size === 0) this.#closeUpstream("no bots");
   }
 
   /** A bot that cannot keep up: closed with a reason, alone. */
   #cut(ws: WebSocket, queue: number): void {
     this.#stats.cut++;
-    log("warn", { event: "feed_bot_cut", account: this.#setup?.account, token: attachment(ws).token, queue });
+    log("warn", { event: "feed_bot_cut", account: this.#setup?.account, token: this.#bot(ws).token, queue });
     try {
       ws.close(1008, `too slow: more than ${queue} messages waiting`);
     } catch {
@@ -290,7 +304,7 @@ export class MarketFeed extends DurableObject<Env> {
       log("warn", { event: "feed_stalled", account: this.#setup?.account, silent_ms: now - this.#lastMessageAt });
       this.#lost(this.#upstream);
     }
-    if (this.#bots().length === 0 && this.#state === "idle" && this.#timer !== undefined) {
+    if (this.#bots.size === 0 && this.#state === "idle" && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
@@ -302,7 +316,7 @@ export class MarketFeed extends DurableObject<Env> {
 
   async #connect(): Promise<void> {
     const setup = this.#setup;
-    if (!setup || this.#bots().length === 0) {
+    if (!setup || this.#bots.size === 0) {
       this.#state = "idle";
       return;
     }
@@ -314,7 +328,7 @@ export class MarketFeed extends DurableObject<Env> {
       this.#lastMessageAt = Date.now();
       for (const m of subscriptionMessages("subscribe", this.#counts.pairs())) this.#sendUpstream(m);
       if (this.#attempt > 0)
-        for (const bot of this.#bots()) this.#tell(bot, "reconnected", { attempts: this.#attempt });
+        for (const bot of this.#bots.keys()) this.#tell(bot, "reconnected", { attempts: this.#attempt });
       this.#attempt = 0;
     } catch (err) {
       log("warn", { event: "feed_connect_failed", account: setup.account, error: errorName(err) });
@@ -341,7 +355,7 @@ export class MarketFeed extends DurableObject<Env> {
   #lost(ws: WebSocket | undefined, failedToOpen = false): void {
     if (!failedToOpen && (ws === undefined || ws !== this.#upstream)) return;
     this.#closeUpstream("replaced");
-    if (this.#bots().length === 0) return;
+    if (this.#bots.size === 0) return;
     const delay = BACKOFF_MS[Math.min(this.#attempt, BACKOFF_MS.length - 1)] ?? 10_000;
     this.#attempt++;
     this.#stats.reconnects++;
@@ -360,11 +374,11 @@ export class MarketFeed extends DurableObject<Env> {
     }
   }
 
-  #fromUpstream(ws: WebSocket, data: unknown): void {
+  #fromUpstream(ws: WebSocket, data: string | ArrayBuffer): void {
     if (ws !== this.#upstream) return;
     this.#lastMessageAt = Date.now();
     this.#stats.in++;
-    const text = typeof data === "string" ? data : new TextDecoder().decode(data as ArrayBuffer);
+    const text = typeof data === "string" ? data : new TextDecoder().decode(data);
     if (this.#holdsCredential(text)) {
       this.#stats.dropped++;
       return;
@@ -378,10 +392,10 @@ export class MarketFeed extends DurableObject<Env> {
     }
     const topic = frameTopic(frame);
     // The venue's own SUBSCRIPTIONS list is every bot's: each bot had its own. A refusal goes to every bot.
-    const refusal = topic?.channel === "SUBSCRIPTIONS" && (frame as { type?: unknown }).type === "REJECT";
+    const refusal = topic?.channel === "SUBSCRIPTIONS" && topic.type === "REJECT";
     if (topic?.channel === "SUBSCRIPTIONS" && !refusal) return;
-    for (const bot of this.#bots()) {
-      if (refusal || !topic || wants(attachment(bot).subs, topic.channel, topic.product)) this.#deliver(bot, text);
+    for (const [ws, bot] of this.#bots) {
+      if (refusal || !topic || wants(bot.subs, topic.channel, topic.product)) this.#deliver(ws, text);
     }
   }
 

@@ -89,10 +89,18 @@ export class PairCounts {
   }
 }
 
-/** The channel and product of an upstream frame (product `undefined` when it names none). */
-export function frameTopic(frame: unknown): { channel: string; product: string | undefined } | undefined {
+export interface FrameTopic {
+  channel: string;
+  /** `undefined` when the frame names no product. */
+  product: string | undefined;
+  type: string | undefined;
+}
+
+/** The channel, product and type of an upstream frame. */
+export function frameTopic(frame: unknown): FrameTopic | undefined {
   if (!isRecord(frame) || typeof frame.channel !== "string") return undefined;
-  return { channel: frame.channel, product: typeof frame.product_id === "string" ? frame.product_id : undefined };
+  const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+  return { channel: frame.channel, product: text(frame.product_id), type: text(frame.type) };
 }
 
 /** Whether a bot subscribed to `subs` receives a frame of `channel` and `product`. */
