@@ -26,7 +26,16 @@ import {
 } from "./alerts.ts";
 import { handleCde } from "./cde.ts";
 import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
-import { feed, handleFeed, resetFeed, WS_FAULT_KINDS, type WsFaultKind, wsFault } from "./md.ts";
+import {
+  feed,
+  feedInterval,
+  handleFeed,
+  resetFeed,
+  setFeedInterval,
+  WS_FAULT_KINDS,
+  type WsFaultKind,
+  wsFault,
+} from "./md.ts";
 import {
   type AccountEffects,
   accountEffects,
@@ -335,6 +344,7 @@ const CONTROL_KEYS = [
   "fault",
   "alerts_fault",
   "ws_fault",
+  "ws_interval_ms",
 ];
 const FAULT_KEYS = ["kind", "count", "slow_ms", "location", "encoding"];
 
@@ -380,6 +390,7 @@ function parseControl(text: string) {
     fault,
     alerts_fault,
     ws_fault,
+    ws_interval_ms,
   } = change;
   const oneOf = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(", ");
   if (timestamp_body !== undefined && !TIMESTAMP_BODIES.includes(timestamp_body as TimestampBody)) {
@@ -411,6 +422,9 @@ function parseControl(text: string) {
     }
   }
   const wsFault = parseWsFault(ws_fault);
+  if (ws_interval_ms !== undefined && !(Number.isInteger(ws_interval_ms) && (ws_interval_ms as number) >= 5)) {
+    throw new BadControl("ws_interval_ms must be a whole number of milliseconds, at least 5");
+  }
   let statuses: Partial<Record<Venue, number>> | undefined;
   if (timestamp_status !== undefined) {
     if (!isObject(timestamp_status)) throw new BadControl('timestamp_status must be an object like {"intx": 401}');
@@ -477,6 +491,7 @@ function parseControl(text: string) {
     fault: newFault,
     alertsFault: alerts_fault as AlertsFault | null | undefined,
     wsFault,
+    wsIntervalMs: ws_interval_ms as number | undefined,
   };
 }
 
@@ -539,6 +554,7 @@ function state(current: Settings, env: SimEnv) {
     alerts,
     alerts_fault: alertsFault(),
     ws_md: { ...feed },
+    ws_interval_ms: feedInterval(),
   };
 }
 
@@ -578,6 +594,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.fault !== undefined) current.fault = change.fault;
     if (change.alertsFault !== undefined) setAlertsFault(change.alertsFault);
     if (change.wsFault) wsFault(change.wsFault.kind, change.wsFault.count);
+    if (change.wsIntervalMs !== undefined) setFeedInterval(change.wsIntervalMs);
   }
   return Response.json(state(settings ?? defaults(env), env));
 }

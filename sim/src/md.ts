@@ -27,6 +27,12 @@ const PRODUCTS: Record<string, number> = { "BTC-PERP": 64000, "ETH-PERP": 2500, 
 const SUBSCRIBE_WITHIN_MS = 3_000;
 const TIME_WINDOW_S = 30;
 const TICK_MS = 250;
+/** How often each connection sends an UPDATE per subscription (`ws_interval_ms`; new connections take it up). */
+let tickMs = TICK_MS;
+
+export function setFeedInterval(ms: number): void {
+  tickMs = ms;
+}
 
 interface Connection {
   socket: WebSocket;
@@ -40,6 +46,7 @@ interface Connection {
 
 /** What /_sim/control reports as `ws_md`. */
 export const feed = { connections: 0, open: 0, subscribes: 0, unsubscribes: 0, rejected: 0, refused: 0 };
+export const feedInterval = () => tickMs;
 let refuseRemaining = 0;
 /** `ws_echo`: this many accepted subscription messages are echoed back whole, credentials and all. */
 let echoRemaining = 0;
@@ -49,6 +56,7 @@ export function resetFeed(): void {
   Object.assign(feed, { connections: 0, subscribes: 0, unsubscribes: 0, rejected: 0, refused: 0 });
   refuseRemaining = 0;
   echoRemaining = 0;
+  tickMs = TICK_MS;
 }
 
 /** Applies a `ws_fault`: close or stall every open connection now, or refuse the next `count` upgrades. */
@@ -100,7 +108,7 @@ export function handleFeed(request: Request, nowMs: () => number, account: (key:
   socket.addEventListener("message", (event) => onMessage(c, event.data, nowMs(), account));
   socket.addEventListener("close", () => drop(c));
   socket.addEventListener("error", () => drop(c));
-  c.timer = setInterval(() => tick(c, nowMs()), TICK_MS);
+  c.timer = setInterval(() => tick(c, nowMs()), tickMs);
   const date = new Date(Math.floor(nowMs() / 1000) * 1000).toUTCString();
   return new Response(null, { status: 101, webSocket: pair[0], headers: { date } });
 }
