@@ -6,7 +6,9 @@
  * 1 cold clock probe, and under CPU contention ≤ 1 probe and 0 timestamp refusals, Durable Object calls per order not growing with order guards) are reported as PASS/MISS lines; a
  * miss fails nothing but this report. CPU per guarded order over an unguarded one is reported, with no budget. The
  * order ledger (bench/ledger.ts): ≤ 10% more CPU per order with it on than off, and nothing measurable added to p50;
- * `GET /orders` over 100,000 rows is reported, with no budget.
+ * `GET /orders` over 100,000 rows is reported, with no budget. The market-data feed relay (bench/feed.ts): frames per
+ * second to 1, 10 and 100 bots on one upstream and the latency added against a bot straight on the simulator, with
+ * no budget.
  *
  * The relay figures come from workerd run in-process through Miniflare (bench/local.ts), each Worker on its own
  * socket. The former `wrangler dev` relay measurement is gone: what it added over this one was the dev server's
@@ -16,6 +18,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { benchBundle } from "./bundle.ts";
 import { clockBench, clockTable } from "./clock.ts";
+import { benchFeed } from "./feed.ts";
 import { quantile, table } from "./harness.ts";
 import { benchLedger, LATENCY_SPACING_MS, LEDGER_PATHS, type LedgerBenchResult } from "./ledger.ts";
 import { benchLibrarySize } from "./library.ts";
@@ -256,6 +259,35 @@ budgets.push(
   `${verdict(clientSize <= 1.25 * aws)} CoinbaseClient ≤ 1.25× aws4fetch gzip: ${clientSize} vs ${aws} B (${(clientSize / aws).toFixed(2)}×)`,
 );
 
+const feed = await benchFeed();
+console.log(
+  table(
+    "Market-data feed relay (docs/websocket.md): MATCH frames to N bots on one upstream through skewguard, and one bot straight to the simulator, in the same run (frames/s; latency ms from the simulator's send, ±1 ms)",
+    [
+      "bots",
+      "relayed/s",
+      "offered/s",
+      "p50 direct",
+      "p50 skewguard",
+      "p99 direct",
+      "p99 skewguard",
+      "added p50",
+      "cut",
+    ],
+    feed.map((f) => [
+      f.bots,
+      f.relayedPerSecond.toFixed(0),
+      f.offeredPerSecond.toFixed(0),
+      f.p50.direct,
+      f.p50.skewguard,
+      f.p99.direct,
+      f.p99.skewguard,
+      f.p50.skewguard - f.p50.direct,
+      f.cut,
+    ]),
+  ),
+);
+
 const clock = clockBench();
 console.log(`\n## Clock accuracy (npm run bench:clock; 400 simulated venues per row)\n${clockTable(clock)}`);
 
@@ -275,6 +307,7 @@ writeFileSync(
       orders,
       doCalls,
       ledger,
+      feed,
       live,
       venue,
       contention,

@@ -9,4 +9,5 @@ export default createWorker(DEFAULT_VENUES);
 
 export { ClockState } from "./adapters/clock-store.ts";
 export { HookLedger } from "./adapters/hook-ledger.ts";
+export { MarketFeed } from "./adapters/market-feed.ts";
 export { RateGate } from "./adapters/rate-gate.ts";

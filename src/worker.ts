@@ -24,6 +24,7 @@ import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
 import { consoleAction, consoleGet, consoleLogin } from "./routes/console.ts";
 import { deliveries, delivery, retryDelivery } from "./routes/deliveries.ts";
+import { feedUpgrade } from "./routes/feed.ts";
 import { health } from "./routes/health.ts";
 import { hook } from "./routes/hooks.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/http.ts";
@@ -50,6 +51,12 @@ function router(venues: Venues) {
     .all("/health", onlyGet)
     .get("/clock", (_req, env) => clock(env))
     .all("/clock", onlyGet);
+  // The market-data feed's upgrades, before the relay's catch-all, for a venue with a feed only.
+  for (const profile of venues.list.filter((p) => p.marketData)) {
+    routes
+      .get(`/${profile.name}/ws`, (req, env) => feedUpgrade(profile, "default", req, env))
+      .get(`/${profile.name}/:account/ws`, (req, env) => feedUpgrade(profile, req.params.account ?? "", req, env));
+  }
   for (const profile of venues.list) routes.all(`/${profile.name}/*`, (req, env, ctx) => relay(profile, req, env, ctx));
   return routes
     .all("/hooks/:name", (req, env, ctx) => hook(req.params.name ?? "", req, env, ctx))

@@ -27,6 +27,16 @@ import {
 import { handleCde } from "./cde.ts";
 import { handleIntx, isIntxPublic, resetIntx } from "./intx.ts";
 import {
+  feed,
+  feedInterval,
+  handleFeed,
+  resetFeed,
+  setFeedInterval,
+  WS_FAULT_KINDS,
+  type WsFaultKind,
+  wsFault,
+} from "./md.ts";
+import {
   type AccountEffects,
   accountEffects,
   CLIENT_ORDER_ID_LENGTHS,
@@ -333,6 +343,8 @@ const CONTROL_KEYS = [
   "intx_rate_limit",
   "fault",
   "alerts_fault",
+  "ws_fault",
+  "ws_interval_ms",
 ];
 const FAULT_KEYS = ["kind", "count", "slow_ms", "location", "encoding"];
 
@@ -377,6 +389,8 @@ function parseControl(text: string) {
     intx_rate_limit,
     fault,
     alerts_fault,
+    ws_fault,
+    ws_interval_ms,
   } = change;
   const oneOf = (values: readonly string[]) => values.map((v) => JSON.stringify(v)).join(", ");
   if (timestamp_body !== undefined && !TIMESTAMP_BODIES.includes(timestamp_body as TimestampBody)) {
@@ -406,6 +420,10 @@ function parseControl(text: string) {
     if (!(Number.isInteger(intx_rate_limit) && (intx_rate_limit as number) >= 1)) {
       throw new BadControl("intx_rate_limit must be a whole number, at least 1, or null for no limit");
     }
+  }
+  const wsFault = parseWsFault(ws_fault);
+  if (ws_interval_ms !== undefined && !(Number.isInteger(ws_interval_ms) && (ws_interval_ms as number) >= 5)) {
+    throw new BadControl("ws_interval_ms must be a whole number of milliseconds, at least 5");
   }
   let statuses: Partial<Record<Venue, number>> | undefined;
   if (timestamp_status !== undefined) {
@@ -472,7 +490,24 @@ function parseControl(text: string) {
     intxRateLimit: intx_rate_limit as number | null | undefined,
     fault: newFault,
     alertsFault: alerts_fault as AlertsFault | null | undefined,
+    wsFault,
+    wsIntervalMs: ws_interval_ms as number | undefined,
   };
+}
+
+/** `ws_fault`: `{"kind": "ws_close" | "ws_stall" | "ws_refuse", "count"?: n}` (count: refusals, default 1). */
+function parseWsFault(value: unknown): { kind: WsFaultKind; count: number } | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) throw new BadControl("ws_fault must be an object");
+  unknownKeys(value, ["kind", "count"], "ws_fault.");
+  if (!WS_FAULT_KINDS.includes(value.kind as WsFaultKind)) {
+    throw new BadControl(`ws_fault.kind must be one of ${WS_FAULT_KINDS.join(", ")}`);
+  }
+  const count = value.count ?? 1;
+  if (!(Number.isInteger(count) && (count as number) >= 1)) {
+    throw new BadControl("ws_fault.count must be a whole number, at least 1");
+  }
+  return { kind: value.kind as WsFaultKind, count: count as number };
 }
 
 /**
@@ -518,6 +553,8 @@ function state(current: Settings, env: SimEnv) {
     captured,
     alerts,
     alerts_fault: alertsFault(),
+    ws_md: { ...feed },
+    ws_interval_ms: feedInterval(),
   };
 }
 
@@ -540,6 +577,7 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
       captured.length = 0;
       resetAlerts();
       resetEffects();
+      resetFeed();
     }
     const current = settings ?? defaults(env);
     settings = current;
@@ -555,6 +593,8 @@ async function control(request: Request, env: SimEnv): Promise<Response> {
     if (change.intxRateLimit !== undefined) current.intxRateLimit = change.intxRateLimit;
     if (change.fault !== undefined) current.fault = change.fault;
     if (change.alertsFault !== undefined) setAlertsFault(change.alertsFault);
+    if (change.wsFault) wsFault(change.wsFault.kind, change.wsFault.count);
+    if (change.wsIntervalMs !== undefined) setFeedInterval(change.wsIntervalMs);
   }
   return Response.json(state(settings ?? defaults(env), env));
 }
@@ -680,6 +720,10 @@ export default {
     if (url.pathname.startsWith(CAPTURE_PREFIX)) return capture(request, url);
     if (url.pathname === "/_sim/redirect") return redirectTo(url);
     if (isAlertsPath(url.pathname)) return receiveAlert(request, url);
+    if (url.pathname === "/ws-md") {
+      const intxAccount = (key: string) => accounts(env).find((a) => a.venue === "intx" && a.key === key);
+      return handleFeed(request, () => Date.now() + (settings?.skewMs ?? 0), intxAccount);
+    }
     const venue: Venue | undefined = url.pathname.startsWith("/api/v1/")
       ? "intx"
       : url.pathname.startsWith("/rest/")

@@ -205,6 +205,13 @@ export async function preparedClock(env: Env, venue: string): Promise<VenueClock
   return clock;
 }
 
+/** The clock of a venue endpoint, seeded from the shared estimate if it is cold: the market-data feed's. */
+export async function feedClock(env: Env, venue: string, baseUrl: string): Promise<VenueClock> {
+  const clock = runtime(env).clock(venue, baseUrl);
+  await clock.ready(clockStore(env, venue, baseUrl));
+  return clock;
+}
+
 /** An account's gate (adapters/rate-gate.ts): its halt, order count and send slots. */
 export function accountGate(env: Env, venue: string, account: string) {
   const shared = runtime(env);

@@ -5,8 +5,9 @@
  */
 import { type Config, healthProblems, namedAccounts } from "../config.ts";
 import { accountRow, clockView, deliveryRows, jobRow, notice, unavailableRow } from "../console/data.ts";
-import type { AccountRow, ConsoleData, VenueRow } from "../console/page.ts";
+import type { AccountRow, ConsoleData, FeedView, VenueRow } from "../console/page.ts";
 import { type AllowRule, allows, reachableAccounts } from "../core/tokens.ts";
+import type { VenueConfig } from "../core/venue-config.ts";
 import { config } from "../runtime.ts";
 import { recentAlerts } from "./alerts.ts";
 import { preparedClock } from "./client.ts";
@@ -16,6 +17,7 @@ import { accountState } from "./halts.ts";
 import { lastRun, listRuns } from "./job-store.ts";
 import { listOrders } from "./ledger.ts";
 import { errorName, log } from "./log.ts";
+import { feedObject } from "./market-feed.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -72,9 +74,29 @@ async function venueRows(env: Env, setup: Config, panels: Panels, now: number): 
 
 async function accountRows(env: Env, setup: Config, allow: readonly AllowRule[]): Promise<AccountRow[]> {
   const rows = await Promise.all(
-    [...setup.accounts.values()].map(async (a) => accountRow(a, await accountState(env, a), allow)),
+    [...setup.accounts.values()].map(async (a) => {
+      const [state, feed] = await Promise.all([accountState(env, a), feedView(env, a)]);
+      return { ...accountRow(a, state, allow), ...(feed === undefined ? {} : { feed }) };
+    }),
   );
   return [...rows, ...setup.venueProblems.map(unavailableRow)];
+}
+
+/** An account's feed state for its row: undefined without a feed, null when its object did not answer. */
+async function feedView(env: Env, a: VenueConfig): Promise<FeedView | null | undefined> {
+  if (!a.feed) return undefined;
+  try {
+    const s = await feedObject(env, a.profile.name, a.account).status();
+    return {
+      upstream: s.upstream,
+      bots: s.bots,
+      subscriptions: s.subscriptions,
+      lastMessageAgeMs: s.last_message_age_ms,
+    };
+  } catch (err) {
+    log("warn", { event: "console_panel_failed", panel: "feed", error: errorName(err) });
+    return null;
+  }
 }
 
 /** The console's ledger panel: the latest 20 rows the viewer may see. */

@@ -27,9 +27,28 @@ export interface AccountRow {
   haltAll?: Halt | null;
   ordersLastMinute?: number | null;
   gateError?: string;
+  /** Its market-data feed (docs/websocket.md), when its venue has one; `null` when the feed did not answer. */
+  feed?: FeedView | null;
   /** Whether this session's token may halt it, and resume it. */
   canHalt: boolean;
   canResume: boolean;
+}
+
+/** An account's market-data feed as the page shows it. */
+export interface FeedView {
+  upstream: string;
+  bots: number;
+  subscriptions: number;
+  lastMessageAgeMs: number | null;
+}
+
+function feedCell(feed: FeedView | null | undefined): Html | string {
+  if (feed === undefined) return "";
+  if (feed === null) return html`<span class="warn">no answer</span>`;
+  const age = feed.lastMessageAgeMs === null ? "" : html`, last message ${feed.lastMessageAgeMs} ms ago`;
+  const state =
+    feed.upstream === "open" ? html`<span class="ok">open</span>` : html`<span class="muted">${feed.upstream}</span>`;
+  return html`${state}: ${feed.bots} bots, ${feed.subscriptions} subscriptions${age}`;
 }
 
 export interface VenueRow {
@@ -168,7 +187,7 @@ function haltCell(a: AccountRow, csrf: string): Html {
 
 function accountsTable(accounts: AccountRow[], csrf: string): Html {
   if (accounts.length === 0) return html`<p class="muted">No accounts.</p>`;
-  return html`<table><tr><th>Account</th><th>Status</th><th>Guards</th><th>Orders (60 s)</th><th>Halt</th></tr>
+  return html`<table><tr><th>Account</th><th>Status</th><th>Guards</th><th>Orders (60 s)</th><th>Feed</th><th>Halt</th></tr>
 ${accounts.map(
   (a) => html`<tr data-account="${a.venue}/${a.name}"><td><code>${a.venue}/${a.name}</code></td>
 <td>${
@@ -181,7 +200,7 @@ ${accounts.map(
       ? html`<span class="muted">none</span>`
       : html`<pre>${JSON.stringify(a.guards, null, 1)}</pre>`
   }</td>
-<td>${a.ordersLastMinute ?? ""}</td><td>${haltCell(a, csrf)}</td></tr>`,
+<td>${a.ordersLastMinute ?? ""}</td><td>${feedCell(a.feed)}</td><td>${haltCell(a, csrf)}</td></tr>`,
 )}</table>`;
 }
 

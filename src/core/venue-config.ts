@@ -41,6 +41,22 @@ export interface VenueConfig {
   credentials: Credentials;
   /** `read_only` and order guards (core/guards.ts). */
   rules: AccountRules;
+  /** The venue's market-data feed relay (docs/websocket.md); undefined when the venue has none or it is misconfigured. */
+  feed?: FeedSettings;
+}
+
+/** The market-data feed relay's settings, the venue's for each of its accounts (`<prefix>WS_*`). */
+export interface FeedSettings {
+  /** `wss://…`, or `ws://` on a loopback host; a path is allowed. */
+  url: string;
+  signingWord: string;
+  maxBots: number;
+  subscribesPerSecond: number;
+  /** No upstream message for this long: the connection has stalled and is replaced. */
+  stallMs: number;
+  /** What each bot is delivered at most per second, and how many more may wait (core/feed.ts, `Outbox`). */
+  botRate: number;
+  botQueue: number;
 }
 
 /** One thing wrong with one account's binding. Never includes the binding's value. */
@@ -101,6 +117,51 @@ export function parseBaseUrl(value: string, binding: string): string {
     throw new ConfigError(binding, "must be an origin only (scheme, host, port), with no path, query or fragment");
   }
   return url.origin;
+}
+
+/** Validates a feed URL: wss, or ws on a loopback host; no credentials, query or fragment. */
+export function parseFeedUrl(value: string, binding: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(binding, "is not an absolute URL; expected e.g. wss://ws-md.international.coinbase.com");
+  }
+  const local = url.protocol === "ws:" && LOOPBACK.has(url.hostname);
+  if (url.protocol !== "wss:" && !local) {
+    throw new ConfigError(binding, "must use wss:// (ws:// is allowed only for 127.0.0.1, localhost or [::1])");
+  }
+  if (url.username || url.password) throw new ConfigError(binding, "must not contain credentials");
+  if (url.search || url.hash) throw new ConfigError(binding, "must have no query or fragment");
+  return url.href;
+}
+
+function wholeNumber(env: object, binding: string, fallback: number, max: number): number {
+  const value = text(env, binding);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > max) {
+    throw new ConfigError(
+      binding,
+      `must be a whole number from 1 to ${max}, got ${JSON.stringify(value.slice(0, 40))}`,
+    );
+  }
+  return n;
+}
+
+/** The venue's feed settings, or undefined when its profile has no market-data feed. Throws a ConfigError. */
+export function parseFeed(env: object, profile: VenueProfile): FeedSettings | undefined {
+  if (!profile.marketData) return undefined;
+  const p = `${profile.envPrefix}WS_`;
+  return {
+    url: parseFeedUrl(text(env, `${p}URL`) ?? profile.marketData.defaultUrl, `${p}URL`),
+    signingWord: profile.marketData.signingWord,
+    maxBots: wholeNumber(env, `${p}MAX_BOTS`, 100, 10_000),
+    subscribesPerSecond: wholeNumber(env, `${p}SUBSCRIBES_PER_SECOND`, 10, 1_000),
+    stallMs: wholeNumber(env, `${p}STALL_SECONDS`, 30, 3_600) * 1000,
+    botRate: wholeNumber(env, `${p}BOT_MESSAGES_PER_SECOND`, 2_000, 100_000),
+    botQueue: wholeNumber(env, `${p}BOT_QUEUE`, 1_000, 100_000),
+  };
 }
 
 function parseWindow(value: string, binding: string): number {
@@ -202,6 +263,13 @@ export function parseVenues(env: object, venues: Venues, specs: readonly Account
   const setup: VenueSetup = { venues: {}, accounts: new Map(), problems: [] };
   for (const profile of venues.list) {
     const venue = profile.name;
+    let feed: FeedSettings | undefined;
+    try {
+      feed = parseFeed(env, profile);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      setup.problems.push({ venue, account: "default", binding: err.binding, message: err.message });
+    }
     const listed = specs.filter((spec) => spec.venue === venue);
     const own = listed.find((spec) => spec.name === "default");
     const all = [
@@ -219,6 +287,7 @@ export function parseVenues(env: object, venues: Venues, specs: readonly Account
           (other) => other.profile.name === venue && other.credentials.apiKey === account.credentials.apiKey,
         );
         if (twin) throw new ConfigError(`${spec.secrets}API_KEY`, `is the same key as account ${twin.account}`);
+        if (feed) account.feed = feed;
         setup.accounts.set(accountKey(venue, spec.name), account);
         setup.venues[venue] ??= account;
       } catch (err) {

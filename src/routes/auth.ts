@@ -46,11 +46,19 @@ export async function authenticate(request: Request, env: Env, method: string, p
   return (await authenticateEntry(request, env, method, path)).name;
 }
 
-/** `authenticate`, returning the token's entry (its name and allow-list). */
-export async function authenticateEntry(request: Request, env: Env, method: string, path: string): Promise<TokenEntry> {
+/**
+ * `authenticate`, returning the token's entry (its name and allow-list). `header` is the request's Authorization by
+ * default; the feed's upgrade may bring it as a WebSocket subprotocol instead (routes/feed.ts).
+ */
+export async function authenticateEntry(
+  request: Request,
+  env: Env,
+  method: string,
+  path: string,
+  header: string | null = request.headers.get("authorization"),
+): Promise<TokenEntry> {
   const { tokens } = config(env);
   if (!tokens) throw new HttpError(503, "auth_not_configured", "RELAY_TOKENS is not usable; see GET /health");
-  const header = request.headers.get("authorization");
   const challenge = { "www-authenticate": 'Bearer realm="skewguard"' };
   if (header === null) throw new HttpError(401, "unauthenticated", "missing Authorization: Bearer <token>", challenge);
   const m = BEARER.exec(header);

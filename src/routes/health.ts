@@ -3,9 +3,11 @@
  * `"ok": false`, so a monitor can watch it. Without a token it says only that, and the binding each problem is
  * in: binding names are public (docs/configuration.md), and an operator whose `RELAY_TOKENS` is broken has no token
  * to ask with, while route, job and account names are the operator's own. With a token allowed `GET /health`:
- * every problem in full, each venue's status and clock, and the webhook routes and jobs in use.
+ * every problem in full, each venue's status and clock (and, per account, its market-data feed), and the webhook
+ * routes and jobs in use.
  */
 import { preparedClock } from "../adapters/client.ts";
+import { type FeedStatus, feedObject } from "../adapters/market-feed.ts";
 import { healthProblems, type Problem } from "../config.ts";
 import { halfWidthMs } from "../lib/estimator.ts";
 import { config } from "../runtime.ts";
@@ -37,7 +39,22 @@ async function venueHealth(env: Env, name: string) {
       ? { warning: `timestamps may be off by ${worst} ms, within 1 s of the ${venue.windowSeconds} s window` }
       : {}),
   };
-  return { status: "configured", problems, accounts, clock };
+  return { status: "configured", problems, accounts, clock, ...(await feeds(env, name)) };
+}
+
+/**
+ * Per account of a venue with a market-data feed, the feed's state (adapters/market-feed.ts, `FeedStatus`): upstream
+ * state, connected bots, subscriptions, last message age, messages in and out.
+ */
+async function feeds(env: Env, name: string): Promise<{ feeds?: Record<string, FeedStatus> }> {
+  const withFeed = [...config(env).accounts.values()].filter((a) => a.profile.name === name && a.feed);
+  if (withFeed.length === 0) return {};
+  const entries = await Promise.all(
+    withFeed.map(
+      async (a): Promise<[string, FeedStatus]> => [a.account, await feedObject(env, name, a.account).status()],
+    ),
+  );
+  return { feeds: Object.fromEntries(entries) };
 }
 
 export async function health(request: Request, env: Env): Promise<Response> {

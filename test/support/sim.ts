@@ -97,6 +97,15 @@ export interface SimState {
   alerts: SimAlert[];
   /** `"down"`: the receiver answers 503; `"slow"`: 200 after 5 s; `null`: 200 at once. */
   alerts_fault: "down" | "slow" | null;
+  /** The market-data feed (GET /ws-md): upgrades accepted, open now, signed (un)subscriptions, rejections, refusals. */
+  ws_md?: {
+    connections: number;
+    open: number;
+    subscribes: number;
+    unsubscribes: number;
+    rejected: number;
+    refused: number;
+  };
 }
 
 /** One POST to the alert receiver, recorded on arrival whatever it was answered. */

@@ -116,6 +116,9 @@ describe("console: login and session", () => {
     for (const id of ["problems", "venue-intx", "venue-cde", "jobs", "deliveries", "alerts"]) {
       expect(text).toContain(`id="${id}"`);
     }
+    // Each INTX account's market-data feed (docs/websocket.md): no bot has connected, so it is idle.
+    expect(text).toContain("<th>Feed</th>");
+    expect(text).toContain("idle</span>: 0 bots, 0 subscriptions");
   });
 
   it("refuses unknown tokens, tokens not allowed GET /console, and logins posted from elsewhere", async () => {

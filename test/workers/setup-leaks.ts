@@ -1,5 +1,5 @@
 // Runs before every workerd test file: captures console lines and every response of the Worker's fetch handler,
-// and learns every Coinbase signature made in the file and the prehash it signed, at the HMAC itself
+// and learns every Coinbase signature made in the file (REST and market-data subscriptions) and the prehash it signed, at the HMAC itself
 // (`crypto.subtle.sign`), so whatever carries the request (the real fetch, a test's `vi.spyOn(globalThis, "fetch")`,
 // an injected fetch) nothing signed goes unseen. After the file, none of the captured text may contain a secret seen
 // in the bindings, a CB-ACCESS-SIGN value or the prehash it signed. test/workers/leaks.test.ts checks the scanner.
@@ -47,8 +47,10 @@ const handler = worker.fetch;
 worker.fetch = async (request, env, ctx) => {
   collect(env);
   const response = await handler(request, env, ctx);
+  captured.push([...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n"));
+  // A WebSocket handshake has no body to read (and cannot be cloned): its frames are scanned by its test.
+  if (response.webSocket) return response;
   const copy = response.clone();
-  captured.push([...copy.headers].map(([k, v]) => `${k}: ${v}`).join("\n"));
   // As bytes: workerd warns when .text() meets a type it does not know as text (GET /orders's NDJSON export).
   captured.push(new TextDecoder().decode(await copy.arrayBuffer()));
   return response;
@@ -60,6 +62,8 @@ worker.fetch = async (request, env, ctx) => {
  * and their MACs are meant to be shown (a cookie, a webhook-signature header).
  */
 const PREHASH = /^\d{10}(?:\.\d+)?[A-Z][!#$%&'*+\-.^_`|~0-9A-Z]*\//;
+/** A market-data subscription's prehash (docs/protocol.md, "Market data"): seconds, key, the venue's word, passphrase. */
+const FEED_PREHASH = /^\d{10}.+CBINTLMD/;
 const decoder = new TextDecoder();
 
 function bytesOf(data: BufferSource): Uint8Array {
@@ -74,7 +78,7 @@ subtle.sign = async (...[algorithm, key, data]: Parameters<SubtleCrypto["sign"]>
   // Read now: the signer reuses its buffer for the next signature once this call has copied it.
   const text = name.toUpperCase() === "HMAC" ? decoder.decode(bytesOf(data)) : "";
   const mac = await hmacSign(algorithm, key, data);
-  if (PREHASH.test(text)) {
+  if (PREHASH.test(text) || FEED_PREHASH.test(text)) {
     addSecret(encodeBase64(new Uint8Array(mac)));
     addSecret(text);
   }
