@@ -19,7 +19,7 @@ import { events } from "./core/alerts.ts";
 import type { DeliveryMessage } from "./core/deliveries.ts";
 import { queueKind } from "./core/queues.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
-import { alerts } from "./routes/alerts.ts";
+import { alerts, testAlert } from "./routes/alerts.ts";
 import { clientKey, limitInbound } from "./routes/auth.ts";
 import { clock } from "./routes/clock.ts";
 import { consoleAction, consoleGet, consoleLogin } from "./routes/console.ts";
@@ -74,6 +74,7 @@ function router(venues: Venues) {
       throw new HttpError(405, "method_not_allowed", "GET /console shows the console");
     })
     .get("/alerts", (req, env) => alerts(req, env))
+    .all("/alerts/test", (req, env) => testAlert(req, env))
     .get("/deliveries", (req, env) => deliveries(req, env))
     .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
     .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx))

@@ -209,7 +209,11 @@ export function raiseConfigProblems(env: Env, ctx: { waitUntil(promise: Promise<
 }
 
 /** The outcome of one attempt to post an alert to its sink. */
-export type AlertOutcome = { kind: "sent" } | { kind: "retry"; error: string } | { kind: "failed"; error: string };
+export type AlertOutcome = { status?: number } & (
+  | { kind: "sent" }
+  | { kind: "retry"; error: string }
+  | { kind: "failed"; error: string }
+);
 
 /** The headers a sink's format adds to the post, or why it cannot be posted. */
 async function formatHeaders(
@@ -253,10 +257,10 @@ async function post(env: Env, message: AlertMessage): Promise<AlertOutcome> {
       signal: AbortSignal.timeout(10_000),
     });
     await response.body?.cancel();
-    if (response.ok) return { kind: "sent" };
-    if (response.status >= 300 && response.status < 400)
-      return { kind: "failed", error: "the sink answered a redirect" };
-    return { kind: "retry", error: `the sink answered ${response.status}` };
+    const { status } = response;
+    if (response.ok) return { kind: "sent", status };
+    if (status >= 300 && status < 400) return { kind: "failed", status, error: "the sink answered a redirect" };
+    return { kind: "retry", status, error: `the sink answered ${status}` };
   } catch (err) {
     return { kind: "retry", error: `the sink is unreachable (${errorName(err)})` };
   }
@@ -326,4 +330,45 @@ export async function recentAlerts(db: D1Database, limit: number) {
     sends: JSON.parse(row.sends) as unknown[],
     raised_at: new Date(row.raised_at).toISOString(),
   }));
+}
+
+/** What one sink made of the test alert: its HTTP status when it answered, and what went wrong, if anything. */
+export interface TestAlertResult {
+  sink: string;
+  format: string;
+  ok: boolean;
+  status: number | null;
+  error: string | null;
+}
+
+/**
+ * `POST /alerts/test`: one `alert.test` event posted now to each of `sinks` (once, no retry, no quiet period, not
+ * recorded), and each sink's answer. `by` names who asked (`token:<name>`).
+ */
+export async function sendTestAlert(
+  env: Env,
+  sinks: readonly AlertSink[],
+  by: string,
+): Promise<{ id: string; results: TestAlertResult[] }> {
+  const alert: RaisedAlert = {
+    ...events.test(by),
+    id: crypto.randomUUID(),
+    at: new Date().toISOString(),
+    suppressed: 0,
+  };
+  const results = await Promise.all(
+    sinks.map(async (sink): Promise<TestAlertResult> => {
+      const outcome = await post(env, { kind: "alert", sink: sink.name, alert });
+      const error = outcome.kind === "sent" ? null : outcome.error;
+      return {
+        sink: sink.name,
+        format: sink.format,
+        ok: outcome.kind === "sent",
+        status: outcome.status ?? null,
+        error,
+      };
+    }),
+  );
+  log("info", { event: "alert_test", by, sinks: results.map((r) => `${r.sink}:${r.ok ? "sent" : "failed"}`) });
+  return { id: alert.id, results };
 }

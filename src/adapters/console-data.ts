@@ -153,6 +153,7 @@ export async function consoleData(env: Env, url: URL, viewer: Viewer): Promise<C
     deliveries,
     dead,
     canRedrive: (id) => allows(viewer.allow, "POST", `/deliveries/${id}/retry`),
+    canTestAlert: allows(viewer.allow, "POST", "/alerts/test"),
     alerts,
     orders,
   };

@@ -25,14 +25,20 @@ export const NOTICES: Record<string, string> = {
   bad_reason: "A halt needs a reason (1-200 characters)",
   failed: "It did not take: the account's gate or the queue did not answer; try again",
   unknown: "No such account or delivery",
+  alert_sent: "Test alert sent",
+  alert_failed: "Test alert: not every sink took it (POST /alerts/test answers with each sink's status and error)",
+  no_sinks: "No alert sink is configured (ALERTS)",
 };
 
 const ACCOUNT_SUBJECT = /^[a-z]+\/[a-z0-9-]{1,32}$/;
+/** A test alert's outcome per sink, `chat:sent,pager:failed` (sink names are lower-case letters, digits and dashes). */
+const SINKS_SUBJECT = /^[a-z0-9-]{1,64}:(?:sent|failed)(?:,[a-z0-9-]{1,64}:(?:sent|failed)){0,31}$/;
 
-/** The notice for `?done=&subject=`: its text, and the subject only when it is an account or a delivery id. */
+/** The notice for `?done=&subject=`: its text, and the subject only when it is an account, a delivery id or sinks. */
 export function notice(url: URL): string | undefined {
   const text = NOTICES[url.searchParams.get("done") ?? ""];
   const subject = url.searchParams.get("subject") ?? "";
+  if (text && SINKS_SUBJECT.test(subject)) return `${text}: ${subject.replaceAll(":", " ").replaceAll(",", ", ")}`;
   return text && (ACCOUNT_SUBJECT.test(subject) || DELIVERY_ID.test(subject)) ? `${text}: ${subject}` : text;
 }
 

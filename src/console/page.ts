@@ -115,6 +115,8 @@ export interface ConsoleData {
   deliveries: DeliveryRow[];
   dead: DeliveryRow[];
   canRedrive: (id: string) => boolean;
+  /** Whether the token may send a test alert (`POST /alerts/test`). */
+  canTestAlert: boolean;
   alerts: AlertRow[];
   /** The latest ledger rows of the accounts the viewer may use, newest first; undefined when not shown. */
   orders: LedgerRow[] | undefined;
@@ -294,8 +296,11 @@ function ordersBlock(orders: LedgerRow[] | undefined): Html {
   }</section>`;
 }
 
-function alertsBlock(alerts: AlertRow[]): Html {
-  return html`<section id="alerts"><h2>Recent alerts</h2>${
+function alertsBlock(alerts: AlertRow[], data: ConsoleData): Html {
+  const test = data.canTestAlert
+    ? html`<form class="inline" id="alert-test" method="post" action="/console/alert-test">${csrfField(data.csrf)}<button type="submit">Send a test alert</button></form>`
+    : "";
+  return html`<section id="alerts"><h2>Recent alerts</h2>${test}${
     alerts.length === 0
       ? html`<p class="muted">None.</p>`
       : html`<table><tr><th>When</th><th>Event</th><th>What</th><th>Sent</th></tr>${alerts.map(
@@ -329,7 +334,7 @@ ${jobsBlock(data)}
 <section id="deliveries"><h2>Dead letters</h2>${deliveriesTable(data.dead, data, "dead-letters")}
 <h2>Recent deliveries</h2>${deliveriesTable(data.deliveries, data, "recent-deliveries")}</section>
 ${ordersBlock(data.orders)}
-${alertsBlock(data.alerts)}
+${alertsBlock(data.alerts, data)}
 </main>`,
   );
 }

@@ -24,6 +24,7 @@ export const EVENT_SEVERITY = {
   "account.resumed": "info",
   "config.problem": "warning",
   "audit.write_failed": "critical",
+  "alert.test": "info",
 } as const satisfies Record<string, Severity>;
 export type EventType = keyof typeof EVENT_SEVERITY;
 
@@ -165,6 +166,13 @@ export const events = {
       `The order ledger could not record a ${kind} (${source}) on ${venue}/${account}: the row is in the Worker's log (event audit.write_failed, id ${id}). Check D1.`,
       { ledger_id: id },
       { venue, account },
+    ),
+  test: (by: string) =>
+    event(
+      "alert.test",
+      "test",
+      `A test alert, sent by ${by} with POST /alerts/test to check that this sink receives skewguard's alerts. Nothing needs doing.`,
+      {},
     ),
   configProblem: (binding: string, subject: string | undefined, message: string) =>
     event(

@@ -8,6 +8,7 @@
  * the page's data is read by adapters/console-data.ts and shaped by console/data.ts.
  */
 
+import { sendTestAlert } from "../adapters/alerts.ts";
 import { consoleData } from "../adapters/console-data.ts";
 import { loggedOut, recordLogout } from "../adapters/console-sessions.ts";
 import { redrive } from "../adapters/deliveries.ts";
@@ -185,6 +186,14 @@ export async function consoleAction(
     } catch {
       return back("failed", id);
     }
+  }
+  if (action === "alert-test") {
+    if (!allows(s.allow, "POST", "/alerts/test")) return back("forbidden", "");
+    const { sinks } = config(env).alerts;
+    if (sinks.length === 0) return back("no_sinks", "");
+    const { results } = await sendTestAlert(env, sinks, by);
+    const summary = results.map((r) => `${r.sink}:${r.ok ? "sent" : "failed"}`).join(",");
+    return back(results.every((r) => r.ok) ? "alert_sent" : "alert_failed", summary);
   }
   if (action !== "halt" && action !== "resume") throw new HttpError(404, "not_found", "no such console action");
   const name = fields.get("account") ?? "";

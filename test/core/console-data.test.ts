@@ -17,6 +17,17 @@ describe("the notice an action leaves", () => {
     expect(notice(at("done=nothing&subject=intx/desk-1"))).toBeUndefined();
     expect(notice(at(""))).toBeUndefined();
   });
+  it("names each sink a test alert went to, and how it went; a subject of any other shape is left out", () => {
+    expect(notice(at("done=alert_sent&subject=chat:sent,ops-pager:sent"))).toBe(
+      "Test alert sent: chat sent, ops-pager sent",
+    );
+    expect(notice(at("done=alert_failed&subject=chat:sent,pager:failed"))).toBe(
+      "Test alert: not every sink took it (POST /alerts/test answers with each sink's status and error): chat sent, pager failed",
+    );
+    expect(notice(at("done=alert_sent&subject=chat:maybe"))).toBe("Test alert sent");
+    expect(notice(at("done=alert_sent&subject=Chat:sent"))).toBe("Test alert sent");
+    expect(notice(at("done=no_sinks"))).toBe("No alert sink is configured (ALERTS)");
+  });
 });
 
 describe("account rows", () => {

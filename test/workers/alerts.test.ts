@@ -626,3 +626,81 @@ describe("sinks", () => {
     expect(JSON.stringify(health.problems)).not.toContain('"fine"');
   });
 });
+
+describe("POST /alerts/test", () => {
+  const tokens = (allow: string[]) =>
+    JSON.stringify([
+      { name: "ops", token: OPS, allow },
+      { name: "reader", token: "alerts-reader-token-0123456789", allow: ["GET /alerts"] },
+    ]);
+  const testAlert = (e: Env, body?: unknown, token = OPS) =>
+    fetchWorker(
+      e,
+      "/alerts/test",
+      body === undefined ? { method: "POST" } : { method: "POST", body: JSON.stringify(body) },
+      token,
+    );
+
+  it("posts one alert.test to every sink, whatever its filters, and answers each sink's status", async () => {
+    await simControl({ reset: true });
+    const { env: e, run } = bindings({ RELAY_TOKENS: tokens(["POST /alerts/test"]) });
+    const r = await testAlert(e);
+    expect(r.status).toBe(200);
+    const answer = (await r.json()) as { ok: boolean; alert: { id: string; type: string }; sinks: unknown[] };
+    expect(answer.ok).toBe(true);
+    expect(answer.alert.type).toBe("alert.test");
+    expect(answer.sinks).toEqual([
+      { sink: "chat", format: "slack", ok: true, status: 200, error: null },
+      { sink: "pager", format: "standard-webhooks", ok: true, status: 200, error: null },
+      { sink: "ops-discord", format: "discord", ok: true, status: 200, error: null },
+    ]);
+    const got = (await simControl()).alerts.filter((a) => a.path.startsWith(`/_sim/alerts/${run}/`));
+    expect(got.map((a) => a.path.split("/").at(-1)).sort()).toEqual(["chat", "discord", "pager"]);
+    const chat = JSON.parse(got.find((a) => a.path.endsWith("/chat"))?.body ?? "{}") as { text: string };
+    expect(chat.text).toBe(
+      "[info] alert.test: A test alert, sent by token:ops with POST /alerts/test to check that this sink receives skewguard's alerts. Nothing needs doing.",
+    );
+    // The pager's message is signed like any alert: the reference library verifies it.
+    const pager = got.find((a) => a.path.endsWith("/pager"));
+    const verified = new Webhook(SW_SECRET).verify(pager?.body ?? "", pager?.headers ?? {}) as {
+      type: string;
+      id: string;
+    };
+    expect(verified).toMatchObject({ type: "alert.test", id: answer.alert.id });
+    // A test is not an alert of record: nothing in D1, no quiet period.
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM alerts").first<{ n: number }>())?.n).toBe(0);
+  });
+
+  it("to the one sink named; an unknown name is 404, no sinks 409, a token without the route 403", async () => {
+    await simControl({ reset: true });
+    const { env: e, run } = bindings({ RELAY_TOKENS: tokens(["POST /alerts/test"]) });
+    const one = await testAlert(e, { sink: "chat" });
+    expect(one.status).toBe(200);
+    expect(((await one.json()) as { sinks: { sink: string }[] }).sinks.map((s) => s.sink)).toEqual(["chat"]);
+    const got = (await simControl()).alerts.filter((a) => a.path.startsWith(`/_sim/alerts/${run}/`));
+    expect(got.map((a) => a.path.split("/").at(-1))).toEqual(["chat"]);
+    const unknown = await testAlert(e, { sink: "nope" });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({
+      error: { code: "no_such_sink", message: 'no alert sink is named "nope"; the sinks are chat, pager, ops-discord' },
+    });
+    expect((await testAlert(e, undefined, "alerts-reader-token-0123456789")).status).toBe(403);
+    const none = bindings({ RELAY_TOKENS: tokens(["POST /alerts/test"]), ALERTS: "" }).env;
+    const empty = await testAlert(none);
+    expect(empty.status).toBe(409);
+    expect(((await empty.json()) as { error: { code: string } }).error.code).toBe("no_alert_sinks");
+    expect((await fetchWorker(e, "/alerts/test", {}, OPS)).status).toBe(405);
+  });
+
+  it("a sink that is down: 502, with its status and why, and the others' results", async () => {
+    await simControl({ reset: true, alerts_fault: "down" });
+    const { env: e } = bindings({ RELAY_TOKENS: tokens(["POST /alerts/test"]) });
+    const r = await testAlert(e, { sink: "pager" });
+    expect(r.status).toBe(502);
+    expect(await r.json()).toMatchObject({
+      ok: false,
+      sinks: [{ sink: "pager", ok: false, status: 503, error: "the sink answered 503" }],
+    });
+    await simControl({ reset: true });
+  });
+});

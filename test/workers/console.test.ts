@@ -32,6 +32,7 @@ const e = simEnv("console.sim.test", {
         "POST /deliveries/*/retry",
         "* /intx/*",
         "GET /orders",
+        "POST /alerts/test",
       ],
     },
     { name: "viewer", token: VIEWER, allow: ["GET /console", "GET /accounts"] },
@@ -438,5 +439,30 @@ describe("console: the latest orders", () => {
     expect(sent).toContain("BUY 0.5 BTC-PERP LIMIT @ 50000");
     expect(sent).toContain('<span class="ok">sent</span> 200');
     expect(sent).toContain('ops <span class="muted">(relay)</span>');
+  });
+});
+
+describe("console: the test alert", () => {
+  const post = (path: string, cookie: string, fields: Record<string, string>) =>
+    call(path, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://relay.test", cookie },
+      body: new URLSearchParams(fields).toString(),
+    });
+
+  it("a token allowed POST /alerts/test has the button; with no sink configured, the console says so", async () => {
+    const { cookie } = await login();
+    const { text } = await consolePage(cookie);
+    expect(text).toContain('<form class="inline" id="alert-test" method="post" action="/console/alert-test">');
+    const r = await post("/console/alert-test", cookie, { csrf: csrfOf(text) });
+    expect(r.headers.get("location")).toBe("/console?done=no_sinks&subject=");
+  });
+
+  it("a token without the route has no button, and its forged form does nothing", async () => {
+    const { cookie } = await login(VIEWER);
+    const { text } = await consolePage(cookie);
+    expect(text).not.toContain('id="alert-test"');
+    const r = await post("/console/alert-test", cookie, { csrf: csrfOf(text) });
+    expect(r.headers.get("location")).toBe("/console?done=forbidden&subject=");
   });
 });
