@@ -129,11 +129,11 @@ describe("a halt across a restart of the Worker", () => {
     expect((await call(local, "/accounts/intx/alpha/halt", { method: "DELETE" })).status).toBe(200);
     expect((await placeOrder(local)).status).toBe(200);
     expect(await alphaListed(local)).toMatchObject({ halted: false, halt: null });
-  }, 30_000);
+  }, 90_000);
 
   it("without persistent storage the restarted Worker has forgotten it: persistence is what carries the halt", async () => {
     const { local } = await haltThenRestart();
     expect((await placeOrder(local)).status).toBe(200);
     expect(await alphaListed(local)).toMatchObject({ halted: false, halt: null });
-  }, 30_000);
+  }, 90_000);
 });
