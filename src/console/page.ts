@@ -152,7 +152,7 @@ button{padding:3px 10px;cursor:pointer}
 .chart .band{fill:#b6d4fe;stroke:none}.chart .offset{fill:none;stroke:#0550ae;stroke-width:1.5}
 .chart .axis{stroke:#8c959f}.chart .now{fill:#0550ae}.chart .bar{stroke:#6ea8fe;stroke-width:3}.chart text{font-size:11px;fill:#57606a}
 .chart .step{stroke:#cf222e;stroke-width:2;stroke-dasharray:4 3}.chart .axis-title{font-weight:600}
-.when{white-space:nowrap}details summary{cursor:pointer}tr.dead td{background:#fff5f5}
+.when,.send{white-space:nowrap}details summary{cursor:pointer}tr.dead td{background:#fff5f5}
 .confirm dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px}.confirm dt{font-weight:600;color:#57606a}
 .login{max-width:420px;margin:80px auto}
 `;
