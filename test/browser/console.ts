@@ -404,7 +404,10 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
     (await text("#notice")) === "Halted: intx/alpha",
     `the notice says Halted: intx/alpha (${await text("#notice")})`,
   );
-  check(/halted: browser test \(by dev, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · /.test(await text(alpha)), "alpha's row says halted, why and by whom");
+  check(
+    /halted: browser test \(by dev, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · /.test(await text(alpha)),
+    "alpha's row says halted, why and by whom",
+  );
   const halted = await json("/intx/alpha/api/v1/orders", { method: "POST", body: JSON.stringify(order("0.01")) });
   check(halted.status === 423, `an order for the halted alpha is refused with 423 (got ${halted.status})`);
   await submit(`${alpha} form.resume button`, /done=resumed/, "resuming intx/alpha");
