@@ -374,14 +374,18 @@ function alertsBlock(alerts: AlertRow[], now: number): Html {
 /** "Halt everything" (`PUT /halt`) and "Resume everything" (`DELETE /halt`), each leading to a confirmation. */
 function everythingBlock(data: ConsoleData): Html {
   const halt = data.accounts.find((a) => a.haltAll)?.haltAll;
+  // Without the accounts (not allowed GET /accounts, or none), whether every account is halted is not known here.
+  const known = data.accounts.some((a) => a.available);
   const state = halt
     ? html`<span class="bad">Every account is halted</span>: ${halt.reason} <span class="muted">(by ${halt.by}, ${at(halt.at, data.now)})</span>`
-    : html`<span class="ok">No halt of every account.</span>`;
+    : known
+      ? html`<span class="ok">No halt of every account.</span>`
+      : html`<span class="muted">Whether every account is halted is not shown here.</span>`;
   const haltForm = data.canHaltAll
     ? html`<form class="inline halt-all" method="post" action="/console/halt-all">${csrfField(data.csrf)}<input type="text" name="reason" placeholder="reason (required)" required maxlength="200"> <button type="submit">Halt everything…</button></form>`
     : "";
   const resumeForm =
-    halt && data.canResumeAll
+    (halt || !known) && data.canResumeAll
       ? html` <form class="inline resume-all" method="post" action="/console/resume-all">${csrfField(data.csrf)}<button type="submit">Resume everything…</button></form>`
       : "";
   return html`<section id="everything"><h2>Every account</h2><p>${state}</p><div>${haltForm}${resumeForm}</div></section>`;

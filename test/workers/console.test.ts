@@ -341,6 +341,18 @@ describe("console: the halt of every account, and re-drives, each confirmed firs
     expect(r.headers.get("location")).toBe("/console?done=forbidden&subject=");
   });
 
+  it("a token allowed /halt but not GET /accounts keeps both buttons, since the page cannot tell the state", async () => {
+    const tokens = JSON.parse(e.RELAY_TOKENS ?? "[]") as { name: string; token: string; allow: string[] }[];
+    const halter = { name: "halter", token: "console-halter-token-0123456", allow: ["GET /console", "* /halt"] };
+    const only = { ...e, RELAY_TOKENS: JSON.stringify([...tokens, halter]) } as Env;
+    const r = await call("/console/login", formPost({ token: halter.token }), only);
+    const cookie = (r.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    const text = await (await call("/console", { headers: { cookie } }, only)).text();
+    expect(text).toContain("Whether every account is halted is not shown here.");
+    expect(text).toContain('<form class="inline halt-all"');
+    expect(text).toContain('<form class="inline resume-all"');
+  });
+
   it("lists deliveries once, the dead marked with a Re-drive that first names what it will send", async () => {
     const now = Date.now();
     const dead = `sg-${"d".repeat(29)}`;
