@@ -4,20 +4,31 @@
  * leaves the halt buttons, which need only the accounts' gates, on the page. The shaping is console/data.ts.
  */
 import { type Config, healthProblems, namedAccounts } from "../config.ts";
-import { accountRow, clockView, deliveryRows, jobRow, notice, unavailableRow } from "../console/data.ts";
+import {
+  accountRow,
+  clockView,
+  deliveryRows,
+  jobRow,
+  notice,
+  oneList,
+  runRow,
+  unavailableRow,
+} from "../console/data.ts";
 import type { AccountRow, ConsoleData, FeedView, VenueRow } from "../console/page.ts";
+import { ledgerFields } from "../core/ledger.ts";
 import { type AllowRule, allows, reachableAccounts } from "../core/tokens.ts";
 import type { VenueConfig } from "../core/venue-config.ts";
 import { config } from "../runtime.ts";
 import { recentAlerts } from "./alerts.ts";
 import { preparedClock } from "./client.ts";
 import { clockHistory } from "./clock-history.ts";
-import { listDeliveries } from "./delivery-store.ts";
+import { listDeliveries, readDeadLetter, readDelivery } from "./delivery-store.ts";
 import { accountState } from "./halts.ts";
 import { lastRun, listRuns } from "./job-store.ts";
 import { listOrders } from "./ledger.ts";
 import { errorName, log } from "./log.ts";
 import { feedObject } from "./market-feed.ts";
+import { STEP_ALERT_MS } from "./venue-clock.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -67,6 +78,7 @@ async function venueRows(env: Env, setup: Config, panels: Panels, now: number): 
         history: venue
           ? await panels.safe(`The ${name} clock history`, [], () => clockHistory(env.DB, name, now - DAY_MS))
           : [],
+        stepAlertMs: STEP_ALERT_MS,
       };
     }),
   );
@@ -133,10 +145,8 @@ export async function consoleData(env: Env, url: URL, viewer: Viewer): Promise<C
       })
     : undefined;
   const runs = selected
-    ? await panels.safe(
-        "The job's runs",
-        [],
-        async () => (await listRuns(env.DB, selected.name, 20, Number.MAX_SAFE_INTEGER)).runs,
+    ? await panels.safe("The job's runs", [], async () =>
+        (await listRuns(env.DB, selected.name, 20, Number.MAX_SAFE_INTEGER)).runs.map(runRow),
       )
     : [];
   return {
@@ -149,12 +159,30 @@ export async function consoleData(env: Env, url: URL, viewer: Viewer): Promise<C
     venues,
     accounts,
     jobs,
-    selectedJob: selected ? { name: selected.name, runs } : undefined,
-    deliveries,
-    dead,
+    selectedJob: selected ? { name: selected.name, method: selected.method, path: selected.path, runs } : undefined,
+    deliveries: oneList(dead, deliveries),
     canRedrive: (id) => allows(viewer.allow, "POST", `/deliveries/${id}/retry`),
     canTestAlert: allows(viewer.allow, "POST", "/alerts/test"),
+    canHaltAll: allows(viewer.allow, "PUT", "/halt"),
+    canResumeAll: allows(viewer.allow, "DELETE", "/halt"),
     alerts,
     orders,
+  };
+}
+
+/** What a re-drive of `id` would send, for its confirmation; or why it cannot be re-driven. */
+export async function redrivePreview(
+  env: Env,
+  id: string,
+): Promise<{ method: string; target: string; path: string; order: [string, string][] } | "not_found" | "not_dead"> {
+  const [delivery, message] = await Promise.all([readDelivery(env, id), readDeadLetter(env, id)]);
+  if (!delivery) return "not_found";
+  if (delivery.state !== "dead" || !message) return "not_dead";
+  const order = Object.entries(ledgerFields(message.body)).map(([k, v]): [string, string] => [k, String(v)]);
+  return {
+    method: message.method,
+    target: `${message.venue}/${message.account ?? "default"}`,
+    path: message.path,
+    order,
   };
 }

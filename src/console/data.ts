@@ -3,11 +3,12 @@
  * clocks, jobs, deliveries) from what the adapters read. adapters/console-data.ts does the reading; page.ts renders.
  */
 import { DELIVERY_ID } from "../core/hooks.ts";
+import type { RunView } from "../core/job-runs.ts";
 import type { Job } from "../core/jobs.ts";
 import { type AllowRule, allows } from "../core/tokens.ts";
 import type { VenueConfig, VenueProblem } from "../core/venue-config.ts";
 import { type ClockEstimate, halfWidthMs } from "../lib/estimator.ts";
-import type { AccountRow, JobRow, VenueRow } from "./page.ts";
+import type { AccountRow, DeliveryRow, JobRow, RunRow, VenueRow } from "./page.ts";
 
 /** An account's gate as adapters/halts.ts `accountState` reads it; `error` when the gate did not answer. */
 export type AccountState = Pick<AccountRow, "halt" | "haltAll" | "ordersLastMinute"> & { error: string | undefined };
@@ -17,6 +18,8 @@ export const NOTICES: Record<string, string> = {
   halted: "Halted",
   resumed: "Resumed",
   redriven: "Re-driven (queued again)",
+  halted_all: "Halted every account",
+  resumed_all: "Resumed every account",
   not_dead: "Not re-driven: the delivery is not dead-lettered",
   unsafe:
     'Not re-driven: it may have reached the venue and has no client_order_id; tick "send again anyway" to force it',
@@ -79,10 +82,25 @@ export function clockView(estimate: ClockEstimate | undefined, source: string | 
 }
 
 export function jobRow(job: Job, last: JobRow["last"]): JobRow {
-  return { name: job.name, cron: job.cron, venue: job.venue, account: job.account, last };
+  const { name, cron, venue, account, method, path } = job;
+  return { name, cron, venue, account, method, path, last };
+}
+
+/** A run as the page shows it: how long it took, and the size of the answer it kept. */
+export function runRow(run: RunView): RunRow {
+  const { scheduled_at, status, attempts, offset_ms, error } = run;
+  const durationMs = run.ended_at === null ? null : Date.parse(run.ended_at) - Date.parse(run.started_at);
+  const bytes = run.body === null ? null : new TextEncoder().encode(run.body).length;
+  return { scheduled_at, status, attempts, offset_ms, error, durationMs, bytes, truncated: run.body_truncated };
 }
 
 /** Deliveries as the page lists them: whether a dead one is safe to send again, when that is known. */
 export function deliveryRows<T extends { retry_safe: boolean | null }>(rows: readonly T[]) {
   return rows.map((d) => ({ ...d, retrySafe: d.retry_safe ?? undefined }));
+}
+
+/** One list: the dead deliveries first, then the latest others, each once. */
+export function oneList(dead: readonly DeliveryRow[], recent: readonly DeliveryRow[]): DeliveryRow[] {
+  const ids = new Set(dead.map((d) => d.id));
+  return [...dead, ...recent.filter((d) => d.state !== "dead" && !ids.has(d.id))];
 }

@@ -1,11 +1,13 @@
 /**
- * The console's two pages, rendered on the server from plain data: the login form, and the console itself. No
- * script: every action is a form POST carrying the session's CSRF token. Every value goes through `html`, which
- * escapes it; no secret is ever passed in. The Content-Security-Policy allows only the one inline style, by nonce.
+ * The console's pages, rendered on the server from plain data: the login form, the console itself, and the
+ * confirmation an action asks for. Every action is a form POST carrying the session's CSRF token; the only script is
+ * the console's refresh (`REFRESH`). Every value goes through `html`, which escapes it; no secret is ever passed in.
+ * The Content-Security-Policy allows only the one inline style and the one inline script, by nonce.
  */
 import type { LedgerRow } from "../core/ledger.ts";
 import { type ClockPoint, clockChart } from "./chart.ts";
-import { type Html, html } from "./html.ts";
+import { bytes, guardsSummary, millis, sendsText, when } from "./format.ts";
+import { Html, html } from "./html.ts";
 
 interface Halt {
   reason: string;
@@ -20,7 +22,7 @@ export interface AccountRow {
   /** Why it is unavailable: the binding at fault and what is wrong. */
   problem?: { binding: string; message: string };
   readOnly?: boolean;
-  /** The guards as configured (shown as JSON), and why they do not parse, if they do not. */
+  /** The guards as configured (a summary, and the JSON on demand), and why they do not parse, if they do not. */
   guards?: unknown;
   guardsProblem?: string;
   halt?: Halt | null;
@@ -57,6 +59,8 @@ export interface VenueRow {
   windowSeconds: number | null;
   clock: { offsetMs: number; uncertaintyMs: number; source: string } | null;
   history: ClockPoint[];
+  /** A move of the offset larger than this is a step, marked on the chart. */
+  stepAlertMs: number;
 }
 
 export interface JobRow {
@@ -64,6 +68,9 @@ export interface JobRow {
   cron: string;
   venue: string;
   account: string;
+  /** What it fetches. */
+  method: string;
+  path: string;
   last: { scheduled_at: string; status: number | null; error: string | null } | null;
 }
 
@@ -73,6 +80,11 @@ export interface RunRow {
   attempts: number;
   offset_ms: number | null;
   error: string | null;
+  /** From its start to its end; null while it runs. */
+  durationMs: number | null;
+  /** The size of the venue's answer as kept (UTF-8 bytes), and whether it was cut to that size. */
+  bytes: number | null;
+  truncated: boolean;
 }
 
 export interface DeliveryRow {
@@ -111,12 +123,15 @@ export interface ConsoleData {
   venues: VenueRow[];
   accounts: AccountRow[];
   jobs: JobRow[];
-  selectedJob: { name: string; runs: RunRow[] } | undefined;
+  selectedJob: { name: string; method: string; path: string; runs: RunRow[] } | undefined;
+  /** The dead deliveries first, then the latest others. */
   deliveries: DeliveryRow[];
-  dead: DeliveryRow[];
   canRedrive: (id: string) => boolean;
   /** Whether the token may send a test alert (`POST /alerts/test`). */
   canTestAlert: boolean;
+  /** Whether this session's token may halt every account (`PUT /halt`), and resume them (`DELETE /halt`). */
+  canHaltAll: boolean;
+  canResumeAll: boolean;
   alerts: AlertRow[];
   /** The latest ledger rows of the accounts the viewer may use, newest first; undefined when not shown. */
   orders: LedgerRow[] | undefined;
@@ -138,14 +153,37 @@ form.inline{display:inline}input[type=text],input[type=password]{padding:4px;min
 button{padding:3px 10px;cursor:pointer}
 .chart .band{fill:#b6d4fe;stroke:none}.chart .offset{fill:none;stroke:#0550ae;stroke-width:1.5}
 .chart .axis{stroke:#8c959f}.chart .now{fill:#0550ae}.chart .bar{stroke:#6ea8fe;stroke-width:3}.chart text{font-size:11px;fill:#57606a}
+.chart .step{stroke:#cf222e;stroke-width:2;stroke-dasharray:4 3}.chart .axis-title{font-weight:600}
+.when,.send{white-space:nowrap}details summary{cursor:pointer}tr.dead td{background:#fff5f5}
+.confirm dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px}.confirm dt{font-weight:600;color:#57606a}
 .login{max-width:420px;margin:80px auto}
 `;
 
-function layout(title: string, nonce: string, body: Html): string {
+/** Seconds between the console's refreshes. */
+export const REFRESH_SECONDS = 30;
+
+/**
+ * The console's one script: it reloads the page (without the last action's notice) every `REFRESH_SECONDS`, unless
+ * a field has the focus or holds something typed, or a `<details>` is open, so a half-typed reason is never lost.
+ */
+const REFRESH = `setInterval(function () {
+  var fields = document.querySelectorAll("input:not([type=hidden]), textarea, select");
+  for (var i = 0; i < fields.length; i++) {
+    var f = fields[i];
+    if (f === document.activeElement || (f.type === "checkbox" ? f.checked : f.value !== "")) return;
+  }
+  if (document.querySelector("details[open]")) return;
+  var url = new URL(location.href);
+  url.searchParams.delete("done");
+  url.searchParams.delete("subject");
+  location.replace(url.href);
+}, ${REFRESH_SECONDS * 1000});`;
+
+function layout(title: string, nonce: string, body: Html, refresh = false): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="same-origin"><title>${title}</title><style nonce="${nonce}">${STYLE}</style></head>
-<body>${body}</body></html>`.text;
+<body>${body}${refresh ? html`<script nonce="${nonce}">${new Html(REFRESH)}</script>` : ""}</body></html>`.text;
 }
 
 /** The login form; `message` says why the last attempt or the session failed. */
@@ -167,12 +205,12 @@ ${message ? html`<p class="bad" id="login-error">${message}</p>` : ""}
 
 const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}">`;
 
-function haltCell(a: AccountRow, csrf: string): Html {
+function haltCell(a: AccountRow, csrf: string, now: number): Html {
   const own = a.halt
-    ? html`<span class="bad">halted</span>: ${a.halt.reason} <span class="muted">(by ${a.halt.by} at ${a.halt.at})</span>`
+    ? html`<span class="bad">halted</span>: ${a.halt.reason} <span class="muted">(by ${a.halt.by}, <span class="when">${when(a.halt.at, now)}</span>)</span>`
     : "";
   const all = a.haltAll
-    ? html`<div><span class="bad">halted with every account</span>: ${a.haltAll.reason} <span class="muted">(by ${a.haltAll.by} at ${a.haltAll.at})</span></div>`
+    ? html`<div><span class="bad">halted with every account</span>: ${a.haltAll.reason} <span class="muted">(by ${a.haltAll.by}, <span class="when">${when(a.haltAll.at, now)}</span>)</span></div>`
     : "";
   const state = a.gateError
     ? html`<span class="warn">${a.gateError}</span>`
@@ -187,7 +225,16 @@ function haltCell(a: AccountRow, csrf: string): Html {
   return html`${state}<div>${action}</div>`;
 }
 
-function accountsTable(accounts: AccountRow[], csrf: string): Html {
+/** The guards as one line, with the JSON as configured on demand. */
+function guardsCell(a: AccountRow): Html {
+  const problem = a.guardsProblem
+    ? html`<span class="bad">unusable, every order refused</span>: ${a.guardsProblem}`
+    : "";
+  if (a.guards === undefined || a.guards === null) return html`${problem}<span class="muted">none</span>`;
+  return html`${problem}<details class="guards"><summary>${guardsSummary(a.guards)}</summary><pre>${JSON.stringify(a.guards, null, 1)}</pre></details>`;
+}
+
+function accountsTable(accounts: AccountRow[], csrf: string, now: number): Html {
   if (accounts.length === 0) return html`<p class="muted">No accounts.</p>`;
   return html`<table><tr><th>Account</th><th>Status</th><th>Guards</th><th>Orders (60 s)</th><th>Feed</th><th>Halt</th></tr>
 ${accounts.map(
@@ -197,12 +244,8 @@ ${accounts.map(
       ? html`<span class="ok">available</span>${a.readOnly ? html` <span class="warn">read-only</span>` : ""}`
       : html`<span class="bad">unavailable</span>: <code>${a.problem?.binding}</code> ${a.problem?.message}`
   }</td>
-<td>${a.guardsProblem ? html`<span class="bad">unusable, every order refused</span>: ${a.guardsProblem}` : ""}${
-    a.guards === undefined || a.guards === null
-      ? html`<span class="muted">none</span>`
-      : html`<pre>${JSON.stringify(a.guards, null, 1)}</pre>`
-  }</td>
-<td>${a.ordersLastMinute ?? ""}</td><td>${feedCell(a.feed)}</td><td>${haltCell(a, csrf)}</td></tr>`,
+<td>${guardsCell(a)}</td>
+<td>${a.ordersLastMinute ?? ""}</td><td>${feedCell(a.feed)}</td><td>${haltCell(a, csrf, now)}</td></tr>`,
 )}</table>`;
 }
 
@@ -213,10 +256,11 @@ function venueBlock(v: VenueRow, accounts: AccountRow[], csrf: string, now: numb
   return html`<section id="venue-${v.name}" data-venue="${v.name}"><h2>${v.name.toUpperCase()} ${
     v.configured ? html`<span class="ok">configured</span>` : html`<span class="bad">not configured</span>`
   }</h2>
-${v.configured ? html`<p>Clock: ${clock}; window ${v.windowSeconds} s.</p>${clockChart(v.name, v.history, now)}` : ""}
+${v.configured ? html`<p>Clock: ${clock}; window ${v.windowSeconds} s.</p>${clockChart(v.name, v.history, now, v.stepAlertMs)}` : ""}
 ${accountsTable(
   accounts.filter((a) => a.venue === v.name),
   csrf,
+  now,
 )}</section>`;
 }
 
@@ -227,52 +271,74 @@ const status = (s: number | null, error: string | null) =>
       ? html`<span class="ok">${s}</span>`
       : html`<span class="bad">${s ?? "no answer"}</span>`;
 
+const at = (time: string, now: number) => html`<span class="when">${when(time, now)}</span>`;
+
+/** A run's row: when, what it fetched and what came back (status, size), how long it took. */
+function runRow(r: RunRow, fetched: Html, now: number): Html {
+  const size =
+    r.bytes === null ? "" : r.truncated ? `more than ${bytes(r.bytes)} (kept ${bytes(r.bytes)})` : bytes(r.bytes);
+  return html`<tr><td>${at(r.scheduled_at, now)}</td><td>${fetched}</td><td>${status(r.status, r.error)}</td><td>${size}</td>
+<td>${r.durationMs === null ? "" : millis(r.durationMs)}</td><td>${r.attempts}</td><td>${r.offset_ms === null ? "" : millis(r.offset_ms)}</td></tr>`;
+}
+
+function runsBlock(job: NonNullable<ConsoleData["selectedJob"]>, now: number): Html {
+  const fetched = html`<code>${job.method} ${job.path}</code>`;
+  return html`<h2>Last runs of ${job.name}</h2>${
+    job.runs.length === 0
+      ? html`<p class="muted">No runs yet.</p>`
+      : html`<table id="runs"><tr><th>Scheduled</th><th>Fetched</th><th>Result</th><th>Size</th><th>Took</th><th>Attempts</th><th>Clock offset</th></tr>${job.runs.map(
+          (r) => runRow(r, fetched, now),
+        )}</table>`
+  }`;
+}
+
 function jobsBlock(data: ConsoleData): Html {
   const rows = data.jobs.map(
     (
       j,
     ) => html`<tr data-job="${j.name}"><td><a href="/console?job=${encodeURIComponent(j.name)}#jobs">${j.name}</a></td><td><code>${j.cron}</code></td><td>${j.venue}/${j.account}</td>
-<td>${j.last ? html`${j.last.scheduled_at} ${status(j.last.status, j.last.error)}` : html`<span class="muted">not run yet</span>`}</td></tr>`,
+<td><code>${j.method} ${j.path}</code></td><td>${j.last ? html`${at(j.last.scheduled_at, data.now)} ${status(j.last.status, j.last.error)}` : html`<span class="muted">not run yet</span>`}</td></tr>`,
   );
-  const runs = data.selectedJob
-    ? html`<h2>Last runs of ${data.selectedJob.name}</h2>${
-        data.selectedJob.runs.length === 0
-          ? html`<p class="muted">No runs yet.</p>`
-          : html`<table id="runs"><tr><th>Scheduled</th><th>Result</th><th>Attempts</th><th>Offset</th></tr>${data.selectedJob.runs.map(
-              (r) =>
-                html`<tr><td>${r.scheduled_at}</td><td>${status(r.status, r.error)}</td><td>${r.attempts}</td><td>${r.offset_ms ?? ""}</td></tr>`,
-            )}</table>`
-      }`
-    : "";
   return html`<section id="jobs"><h2>Jobs</h2>${
     data.jobs.length === 0
       ? html`<p class="muted">No jobs configured.</p>`
-      : html`<table><tr><th>Job</th><th>Cron</th><th>Account</th><th>Last run</th></tr>${rows}</table>`
-  }${runs}</section>`;
+      : html`<table><tr><th>Job</th><th>Cron</th><th>Account</th><th>Fetches</th><th>Last run</th></tr>${rows}</table>`
+  }${data.selectedJob ? runsBlock(data.selectedJob, data.now) : ""}</section>`;
 }
 
-function deliveriesTable(rows: DeliveryRow[], data: ConsoleData, id: string): Html {
-  if (rows.length === 0) return html`<p class="muted">None.</p>`;
-  return html`<table id="${id}"><tr><th>Delivery</th><th>Route</th><th>Request</th><th>State</th><th>Updated</th><th></th></tr>${rows.map(
-    (
-      d,
-    ) => html`<tr data-delivery="${d.id}"><td><code>${d.id}</code></td><td>${d.route}</td><td><code>${d.method} ${d.venue}/${d.account} ${d.path}</code></td>
-<td>${d.state === "dead" ? html`<span class="bad">dead</span>: ${d.reason}` : d.state === "delivered" ? html`<span class="ok">delivered</span> ${d.status}` : html`<span class="warn">${d.state}</span> ${d.reason}`}</td>
-<td>${d.updated_at} <span class="muted">(${d.attempts} ${d.attempts === 1 ? "attempt" : "attempts"})</span></td>
-<td>${
-      d.state === "dead" && data.canRedrive(d.id)
-        ? html`<form class="inline redrive" method="post" action="/console/redrive"><input type="hidden" name="id" value="${d.id}">${csrfField(data.csrf)}${
-            d.retrySafe === false
-              ? html`<label title="it may have reached the venue and has no client_order_id"><input type="checkbox" name="force" value="true"> send again anyway</label> `
-              : ""
-          }<button type="submit">Re-drive</button></form>`
-        : ""
-    }</td></tr>`,
-  )}</table>`;
+function deliveryState(d: DeliveryRow): Html {
+  if (d.state === "dead") return html`<span class="bad">dead</span>: ${d.reason}`;
+  if (d.state === "delivered") return html`<span class="ok">delivered</span> ${d.status}`;
+  return html`<span class="warn">${d.state}</span> ${d.reason}`;
+}
+
+/** The Re-drive button of a dead delivery; it leads to a confirmation of what will be sent. */
+function redriveForm(d: DeliveryRow, csrf: string): Html {
+  const force =
+    d.retrySafe === false
+      ? html`<label title="it may have reached the venue and has no client_order_id"><input type="checkbox" name="force" value="true"> send again anyway</label> `
+      : "";
+  return html`<form class="inline redrive" method="post" action="/console/redrive"><input type="hidden" name="id" value="${d.id}">${csrfField(csrf)}${force}<button type="submit">Re-drive…</button></form>`;
+}
+
+/** Every delivery in one list: the dead ones first, marked, each with its Re-drive button when the token may. */
+function deliveriesBlock(data: ConsoleData): Html {
+  const rows = data.deliveries;
+  return html`<section id="deliveries"><h2>Deliveries</h2>${
+    rows.length === 0
+      ? html`<p class="muted">None.</p>`
+      : html`<table id="deliveries-list"><tr><th>Delivery</th><th>Route</th><th>Request</th><th>State</th><th>Updated</th><th></th></tr>${rows.map(
+          (
+            d,
+          ) => html`<tr data-delivery="${d.id}" class="${d.state}"><td><code>${d.id}</code></td><td>${d.route}</td><td><code>${d.method} ${d.venue}/${d.account} ${d.path}</code></td>
+<td>${deliveryState(d)}</td><td>${at(d.updated_at, data.now)} <span class="muted">(${d.attempts} ${d.attempts === 1 ? "attempt" : "attempts"})</span></td>
+<td>${d.state === "dead" && data.canRedrive(d.id) ? redriveForm(d, data.csrf) : ""}</td></tr>`,
+        )}</table>`
+  }</section>`;
 }
 
 /** The latest orders (the ledger, docs/orders.md), refusals marked with their reason. */
-function ordersBlock(orders: LedgerRow[] | undefined): Html {
+function ordersBlock(orders: LedgerRow[] | undefined, now: number): Html {
   if (orders === undefined) return html``;
   const order = (o: LedgerRow) =>
     [o.side, o.size, o.instrument, o.type, o.price === undefined ? undefined : `@ ${o.price}`]
@@ -281,10 +347,8 @@ function ordersBlock(orders: LedgerRow[] | undefined): Html {
   return html`<section id="orders"><h2>Latest orders</h2>${
     orders.length === 0
       ? html`<p class="muted">None recorded.</p>`
-      : html`<table><tr><th>When (UTC)</th><th>Account</th><th>By</th><th>Kind</th><th>Order</th><th>Outcome</th></tr>${orders.map(
-          (
-            o,
-          ) => html`<tr class="${o.outcome}"><td>${o.at.replace("T", " ").slice(0, 19)}</td><td>${o.venue}/${o.account}</td>
+      : html`<table><tr><th>When</th><th>Account</th><th>By</th><th>Kind</th><th>Order</th><th>Outcome</th></tr>${orders.map(
+          (o) => html`<tr class="${o.outcome}"><td>${at(o.at, now)}</td><td>${o.venue}/${o.account}</td>
 <td>${o.actor} <span class="muted">(${o.source})</span></td><td>${o.kind}</td><td>${order(o)}</td><td>${
             o.outcome === "refused"
               ? html`<span class="bad">refused ${String(o.status ?? "")}</span> ${o.refusal ?? ""}`
@@ -297,6 +361,7 @@ function ordersBlock(orders: LedgerRow[] | undefined): Html {
 }
 
 function alertsBlock(alerts: AlertRow[], data: ConsoleData): Html {
+  const now = data.now;
   const test = data.canTestAlert
     ? html`<form class="inline" id="alert-test" method="post" action="/console/alert-test">${csrfField(data.csrf)}<button type="submit">Send a test alert</button></form>`
     : "";
@@ -306,10 +371,58 @@ function alertsBlock(alerts: AlertRow[], data: ConsoleData): Html {
       : html`<table><tr><th>When</th><th>Event</th><th>What</th><th>Sent</th></tr>${alerts.map(
           (
             a,
-          ) => html`<tr><td>${a.raised_at}</td><td><span class="${a.severity === "critical" ? "bad" : a.severity === "warning" ? "warn" : "muted"}">${a.severity}</span> <code>${a.type}</code></td>
-<td>${a.text}${Number(a.suppressed) > 0 ? html` <span class="muted">(+${String(a.suppressed)} held back)</span>` : ""}</td><td><code>${JSON.stringify(a.sends)}</code></td></tr>`,
+          ) => html`<tr><td>${at(a.raised_at, now)}</td><td><span class="${a.severity === "critical" ? "bad" : a.severity === "warning" ? "warn" : "muted"}">${a.severity}</span> <code>${a.type}</code></td>
+<td>${a.text}${Number(a.suppressed) > 0 ? html` <span class="muted">(+${String(a.suppressed)} held back)</span>` : ""}</td><td>${sendsText(a.sends).map((s) => html`<div class="send">${s}</div>`)}</td></tr>`,
         )}</table>`
   }</section>`;
+}
+
+/** "Halt everything" (`PUT /halt`) and "Resume everything" (`DELETE /halt`), each leading to a confirmation. */
+function everythingBlock(data: ConsoleData): Html {
+  const halt = data.accounts.find((a) => a.haltAll)?.haltAll;
+  // Without the accounts (not allowed GET /accounts, or none), whether every account is halted is not known here.
+  const known = data.accounts.some((a) => a.available);
+  const state = halt
+    ? html`<span class="bad">Every account is halted</span>: ${halt.reason} <span class="muted">(by ${halt.by}, ${at(halt.at, data.now)})</span>`
+    : known
+      ? html`<span class="ok">No halt of every account.</span>`
+      : html`<span class="muted">Whether every account is halted is not shown here.</span>`;
+  const haltForm = data.canHaltAll
+    ? html`<form class="inline halt-all" method="post" action="/console/halt-all">${csrfField(data.csrf)}<input type="text" name="reason" placeholder="reason (required)" required maxlength="200"> <button type="submit">Halt everything…</button></form>`
+    : "";
+  const resumeForm =
+    (halt || !known) && data.canResumeAll
+      ? html` <form class="inline resume-all" method="post" action="/console/resume-all">${csrfField(data.csrf)}<button type="submit">Resume everything…</button></form>`
+      : "";
+  return html`<section id="everything"><h2>Every account</h2><p>${state}</p><div>${haltForm}${resumeForm}</div></section>`;
+}
+
+/** What a confirmation names: a label and its value, each shown as text. */
+export type ConfirmLine = readonly [string, string];
+
+/** The confirmation an action asks for: what it will do, and a form that does it (with `confirm=yes`). */
+export interface Confirmation {
+  title: string;
+  lines: readonly ConfirmLine[];
+  action: string;
+  fields: Record<string, string>;
+  button: string;
+  csrf: string;
+}
+
+/** The confirmation page: what will happen, a button that does it, and a way back that does nothing. */
+export function confirmPage(nonce: string, c: Confirmation): string {
+  const hidden = Object.entries({ ...c.fields, confirm: "yes" }).map(
+    ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`,
+  );
+  return layout(
+    `skewguard console: ${c.title}`,
+    nonce,
+    html`<main class="confirm"><section id="confirm"><h1>${c.title}</h1>
+<dl>${c.lines.map(([label, value]) => html`<dt>${label}</dt><dd><code>${value}</code></dd>`)}</dl>
+<form id="confirm-form" method="post" action="${c.action}">${hidden}${csrfField(c.csrf)}<button type="submit">${c.button}</button>
+<a href="/console">Cancel</a></form></section></main>`,
+  );
 }
 
 /** The console. */
@@ -329,12 +442,13 @@ export function consolePage(nonce: string, data: ConsoleData): string {
 <main>${data.notice ? html`<div class="notice" id="notice">${data.notice}</div>` : ""}
 ${data.notes.length > 0 ? html`<div class="notice" id="notes">${data.notes.map((n) => html`<div>${n}</div>`)}</div>` : ""}
 ${problems}
+${data.canHaltAll || data.canResumeAll ? everythingBlock(data) : ""}
 ${data.venues.map((v) => venueBlock(v, data.accounts, data.csrf, data.now))}
 ${jobsBlock(data)}
-<section id="deliveries"><h2>Dead letters</h2>${deliveriesTable(data.dead, data, "dead-letters")}
-<h2>Recent deliveries</h2>${deliveriesTable(data.deliveries, data, "recent-deliveries")}</section>
-${ordersBlock(data.orders)}
+${deliveriesBlock(data)}
+${ordersBlock(data.orders, data.now)}
 ${alertsBlock(data.alerts, data)}
 </main>`,
+    true,
   );
 }

@@ -241,6 +241,8 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
+  // A fake clock for the page's timers, so the 30 s refresh is checked without waiting 30 s.
+  await page.clock.install();
   const foreign: string[] = [];
   const cspViolations: string[] = [];
   page.on("request", (request) => {
@@ -270,6 +272,86 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
         `"${body}". The browser sent Origin: ${headers.origin ?? "(none)"}, Sec-Fetch-Site: ` +
         `${headers["sec-fetch-site"] ?? "(none)"}, Referer: ${headers.referer ?? "(none)"}.`,
     );
+  }
+
+  /** The panels' words and units: guards, times, sink results, the one list of deliveries, a job's runs. */
+  async function panels(deadId: string): Promise<void> {
+    const guards = 'tr[data-account="intx/alpha"] details.guards';
+    const summary = await text(`${guards} summary`);
+    check(
+      summary === "BTC-PERP, ETH-PERP; max size BTC-PERP 0.5 (*: 5); max notional *: 250000; LIMIT, MARKET; 30/min",
+      `alpha's guards are one line (${summary})`,
+    );
+    check(!(await page.locator(`${guards} pre`).isVisible()), "their JSON is hidden");
+    await page.locator(`${guards} summary`).click();
+    check(/"max_orders_per_minute": 30/.test(await text(`${guards} pre`)), "and shown on demand");
+    await page.locator(`${guards} summary`).click();
+    const job = await text('section#jobs tr[data-job="intx-positions"]');
+    const time = /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · (just now|\d+ (s|min) ago)/;
+    check(
+      time.test(job) && /GET \/api\/v1\/portfolios\/\S+ /.test(job) && / 200$/.test(job),
+      `#jobs' last run (${job})`,
+    );
+    const heights = await page.locator(".when").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
+    check(heights.length > 3 && heights.every((h) => h > 0 && h < 24), `every time is on one line (${heights})`);
+    const deadRow = `section#deliveries table#deliveries-list tr.dead[data-delivery="${deadId}"]`;
+    check(/dead: venue redirect/.test(await text(deadRow)), `#deliveries lists ${deadId} as dead`);
+    check((await page.locator(`section#deliveries tr[data-delivery="${deadId}"]`).count()) === 1, "once");
+    const buttons = await page.locator("section#deliveries form.redrive").count();
+    const dead = await page.locator("section#deliveries tr.dead").count();
+    check(buttons === dead, `a Re-drive button on each dead delivery only (${buttons} buttons, ${dead} dead)`);
+    const alerts = await text("section#alerts");
+    check(/order\.refused/.test(alerts), "#alerts shows the guard refusal");
+    check(/delivery\.dead_lettered/.test(alerts), "#alerts shows the dead letter");
+    const sends = await page.locator("section#alerts .send").allTextContents();
+    check(
+      sends.length > 0 &&
+        sends.every((s) => /^(local: (sent|queued|failed( after \d+ attempts?)?.*)|no sink)$/.test(s)),
+      `the alerts' Sent column is words (${sends.join(" | ")})`,
+    );
+    await page.goto(`${RELAY}/console?job=intx-positions`);
+    const run = await text("table#runs tr:nth-child(2)");
+    check(
+      /GET \/api\/v1\/portfolios\/\S+/.test(run) && /\d[\d,]* B/.test(run) && /\d[\d,]* ms/.test(run),
+      `a run says what it fetched, its size and how long it took, with units (${run})`,
+    );
+    await page.goto(`${RELAY}/console`);
+  }
+
+  /** Halt everything and resume everything, each with its confirmation; orders are refused in between. */
+  async function everything(): Promise<void> {
+    await page.fill("form.halt-all input[name=reason]", "browser test: all");
+    await submit("form.halt-all button", /\/console\/halt-all$/, "asking to halt everything");
+    const asked = await text("section#confirm");
+    check(
+      /Halt every account\?/.test(asked) && /PUT \/halt/.test(asked) && /intx\/alpha/.test(asked),
+      `it asks (${asked})`,
+    );
+    await submit("form#confirm-form button", /done=halted_all/, "halting everything");
+    check((await text("#notice")) === "Halted every account", `the notice says so (${await text("#notice")})`);
+    const order_ = await json("/intx/alpha/api/v1/orders", { method: "POST", body: JSON.stringify(order("0.01")) });
+    check(order_.status === 423, `with everything halted, an order is refused with 423 (got ${order_.status})`);
+    await submit("form.resume-all button", /\/console\/resume-all$/, "asking to resume everything");
+    check(/DELETE \/halt/.test(await text("section#confirm")), "resuming everything asks too");
+    await submit("form#confirm-form button", /done=resumed_all/, "resuming everything");
+    check((await page.locator("form.resume-all").count()) === 0, "and every account trades again");
+  }
+
+  /** The page refreshes itself every 30 s, unless something is typed in it. */
+  async function refresh(): Promise<void> {
+    await page.goto(`${RELAY}/console`);
+    await page.evaluate(() => Object.assign(window, { beforeRefresh: true }));
+    const reason = 'tr[data-account="intx/alpha"] form.halt input[name=reason]';
+    await page.fill(reason, "half-typ");
+    await page.locator("h1").click(); // the field loses the focus, and keeps its text
+    await page.clock.runFor(65_000);
+    const kept = await page.evaluate(() => "beforeRefresh" in window);
+    check(kept && (await page.inputValue(reason)) === "half-typ", "a half-typed reason stops the refresh");
+    await page.fill(reason, "");
+    await page.locator("h1").click();
+    await Promise.all([page.waitForEvent("load"), page.clock.runFor(31_000).catch(() => undefined)]);
+    check(!(await page.evaluate(() => "beforeRefresh" in window)), "with nothing typed, the page refreshes by itself");
+    check(new URL(page.url()).search === "", `without the last action's notice (${page.url()})`);
   }
 
   // The login form, with the strict CSP.
@@ -302,14 +384,17 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
       await page.locator(`section#venue-${venue} svg.chart`).isVisible(),
       `#venue-${venue} draws its clock history`,
     );
+    const chart = await text(`section#venue-${venue} svg.chart`);
+    check(
+      /time \(UTC\)/.test(chart) && /offset \(ms\)/.test(chart) && /\d\d:\d\d/.test(chart),
+      `#venue-${venue}'s chart labels both axes, with times (${chart})`,
+    );
+    check(
+      /± uncertainty/.test(chart) && /step \(moved more than 1,000 ms\)/.test(chart),
+      `and has a legend (${chart})`,
+    );
   }
-  const job = await text('section#jobs tr[data-job="intx-positions"]');
-  check(/\d{4}-\d\d-\d\dT\S+ 200/.test(job), `#jobs shows intx-positions' last run, 200 (${job})`);
-  const deadRow = `section#deliveries table#dead-letters tr[data-delivery="${deadId}"]`;
-  check(/dead: venue redirect/.test(await text(deadRow)), `#deliveries lists ${deadId} as a dead letter`);
-  const alerts = await text("section#alerts");
-  check(/order\.refused/.test(alerts), "#alerts shows the guard refusal");
-  check(/delivery\.dead_lettered/.test(alerts), "#alerts shows the dead letter");
+  await panels(deadId);
 
   // Halt account alpha; the API then refuses its orders with 423. Resume.
   const alpha = 'tr[data-account="intx/alpha"]';
@@ -319,7 +404,10 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
     (await text("#notice")) === "Halted: intx/alpha",
     `the notice says Halted: intx/alpha (${await text("#notice")})`,
   );
-  check(/halted: browser test \(by dev at /.test(await text(alpha)), "alpha's row says halted, why and by whom");
+  check(
+    /halted: browser test \(by dev, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · /.test(await text(alpha)),
+    "alpha's row says halted, why and by whom",
+  );
   const halted = await json("/intx/alpha/api/v1/orders", { method: "POST", body: JSON.stringify(order("0.01")) });
   check(halted.status === 423, `an order for the halted alpha is refused with 423 (got ${halted.status})`);
   await submit(`${alpha} form.resume button`, /done=resumed/, "resuming intx/alpha");
@@ -329,8 +417,20 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
   );
   check(/trading/.test(await text(alpha)) && (await page.locator(`${alpha} form.halt`).count()) === 1, "alpha trades");
 
-  // Re-drive the dead letter; it is delivered this time (the fault fired once).
-  await submit(`${deadRow} form.redrive button`, /done=redriven/, `re-driving ${deadId}`);
+  await everything();
+  await refresh();
+
+  // Re-drive the dead letter, after a confirmation that names what it sends; it is delivered this time (the fault
+  // fired once).
+  const deadRow = `section#deliveries table#deliveries-list tr.dead[data-delivery="${deadId}"]`;
+  await submit(`${deadRow} form.redrive button`, /\/console\/redrive$/, `asking to re-drive ${deadId}`);
+  const confirmation = await text("section#confirm");
+  check(
+    /Re-drive this delivery\?/.test(confirmation) && /request\s*POST cde\/default \/\S+/.test(confirmation),
+    `the re-drive's confirmation names the method, venue/account and path (${confirmation})`,
+  );
+  check((await json(`/deliveries/${deadId}`)).body.state === "dead", "nothing is sent before the confirmation");
+  await submit("form#confirm-form button", /done=redriven/, `re-driving ${deadId}`);
   check((await text("#notice")).startsWith(`Re-driven`), `the notice says Re-driven (${await text("#notice")})`);
   await until(`delivery ${deadId} to be delivered after the re-drive`, 30_000, async () => {
     const r = await json(`/deliveries/${deadId}`);
@@ -340,9 +440,10 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
 
   // The screenshot for the docs: the console as it is now, every panel filled.
   await page.goto(`${RELAY}/console`);
-  const recent = await text(`table#recent-deliveries tr[data-delivery="${deadId}"]`);
+  const recent = await text(`table#deliveries-list tr[data-delivery="${deadId}"]`);
   check(/delivered/.test(recent), `the console shows the re-driven delivery as delivered (${recent})`);
-  check((await page.locator(deadRow).count()) === 0, "and no longer among the dead letters");
+  check((await page.locator(deadRow).count()) === 0, "and no longer as dead, with no Re-drive button");
+  await page.locator('tr[data-account="intx/alpha"] details.guards summary').click(); // the JSON, on demand
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
   // Log out: the login form is back, and the cookie is gone.

@@ -2,7 +2,16 @@
 // and what a token may do to them, the clock view, and deliveries' safety. test/workers/console.test.ts drives the
 // whole page through the Worker.
 import { describe, expect, it } from "vitest";
-import { accountRow, clockView, deliveryRows, notice, unavailableRow } from "../../src/console/data.ts";
+import {
+  accountRow,
+  clockView,
+  deliveryRows,
+  notice,
+  oneList,
+  runRow,
+  unavailableRow,
+} from "../../src/console/data.ts";
+import type { DeliveryRow } from "../../src/console/page.ts";
 import type { AllowRule } from "../../src/core/tokens.ts";
 
 const at = (query: string) => new URL(`https://relay.test/console?${query}`);
@@ -90,5 +99,47 @@ describe("clocks and deliveries", () => {
   it("a delivery is safe to send again, not, or not known", () => {
     const rows = deliveryRows([{ retry_safe: true }, { retry_safe: false }, { retry_safe: null }]);
     expect(rows.map((r) => r.retrySafe)).toEqual([true, false, undefined]);
+  });
+});
+
+describe("deliveries in one list", () => {
+  const row = (id: string, state: string): DeliveryRow => ({
+    id,
+    route: "r",
+    venue: "intx",
+    account: "default",
+    method: "POST",
+    path: "/api/v1/orders",
+    state,
+    updated_at: "2026-12-06T21:41:17.000Z",
+    attempts: 1,
+    status: null,
+    reason: null,
+  });
+  it("lists the dead first, then the others, each once", () => {
+    const list = oneList([row("a", "dead")], [row("b", "delivered"), row("a", "dead"), row("c", "queued")]);
+    expect(list.map((d) => d.id)).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("a job's run", () => {
+  it("says how long it took and the size of the answer it kept, in UTF-8 bytes", () => {
+    const run = {
+      job: "j",
+      account: "default",
+      scheduled_at: "2026-12-06T21:41:00.000Z",
+      started_at: "2026-12-06T21:41:00.100Z",
+      ended_at: "2026-12-06T21:41:00.512Z",
+      status: 200,
+      attempts: 1,
+      offset_ms: 3,
+      uncertainty_ms: 1,
+      body: '{"a":"é"}',
+      body_truncated: false,
+      error: null,
+      forward: null,
+    };
+    expect(runRow(run)).toMatchObject({ durationMs: 412, bytes: 10, truncated: false, status: 200 });
+    expect(runRow({ ...run, ended_at: null, body: null })).toMatchObject({ durationMs: null, bytes: null });
   });
 });

@@ -29,6 +29,7 @@ const e = simEnv("console.sim.test", {
         "GET /deliveries",
         "GET /alerts",
         "* /accounts/*/halt",
+        "* /halt",
         "POST /deliveries/*/retry",
         "* /intx/*",
         "GET /orders",
@@ -90,7 +91,7 @@ describe("console: login and session", () => {
     const csp = r.headers.get("content-security-policy") ?? "";
     const nonce = /style-src 'nonce-([0-9a-f]{32})'/.exec(csp)?.[1];
     expect(csp).toBe(
-      `default-src 'none'; style-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+      `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
     );
     expect(r.headers.get("x-frame-options")).toBe("DENY");
     expect(r.headers.get("x-content-type-options")).toBe("nosniff");
@@ -114,6 +115,11 @@ describe("console: login and session", () => {
     const { r, text } = await consolePage(cookie);
     expect(r.status).toBe(200);
     expect(text).toContain('as <strong id="who">ops</strong>');
+    // Its one script, the refresh, carries the answer's nonce; no inline handler, no script from elsewhere.
+    const nonce = /script-src 'nonce-([0-9a-f]{32})'/.exec(r.headers.get("content-security-policy") ?? "")?.[1];
+    expect(text.match(/<script/g)?.length).toBe(1);
+    expect(text).toContain(`<script nonce="${nonce}">setInterval(`);
+    expect(text).not.toMatch(/\son\w+=|javascript:|<script[^>]*\ssrc=/i);
     for (const id of ["problems", "venue-intx", "venue-cde", "jobs", "deliveries", "alerts"]) {
       expect(text).toContain(`id="${id}"`);
     }
@@ -284,6 +290,175 @@ describe("console: actions", () => {
   });
 });
 
+describe("console: the halt of every account, and re-drives, each confirmed first", () => {
+  const act = (path: string, cookie: string, fields: Record<string, string>) =>
+    call(path, { ...formPost(fields), headers: { ...formPost({}).headers, cookie } });
+  const hiddenOf = (page: string) =>
+    Object.fromEntries(
+      [...page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2]]),
+    );
+  const allHalted = async () => {
+    const r = await call("/accounts", { headers: { authorization: `Bearer ${OPS}` } });
+    const { accounts } = (await r.json()) as { accounts: { name: string; halt_all?: unknown }[] };
+    return accounts.find((a) => a.name === "alpha");
+  };
+
+  it("Halt everything needs a reason and a confirmation naming the accounts; Resume everything likewise", async () => {
+    const { cookie } = await login();
+    const page = (await consolePage(cookie)).text;
+    expect(page).toContain('<form class="inline halt-all" method="post" action="/console/halt-all">');
+    const csrf = csrfOf(page);
+    const noReason = await act("/console/halt-all", cookie, { csrf, reason: "" });
+    expect(noReason.headers.get("location")).toBe("/console?done=bad_reason&subject=");
+    const asked = await act("/console/halt-all", cookie, { csrf, reason: "all stop" });
+    expect(asked.status).toBe(200);
+    const confirmation = await asked.text();
+    expect(confirmation).toContain("<h1>Halt every account?</h1>");
+    expect(confirmation).toContain("<dt>request</dt><dd><code>PUT /halt</code></dd>");
+    expect(confirmation).toContain("intx/alpha");
+    expect(confirmation).toContain("<dt>reason</dt><dd><code>all stop</code></dd>");
+    expect(hiddenOf(confirmation)).toMatchObject({ reason: "all stop", confirm: "yes", csrf });
+    expect(JSON.stringify(await allHalted())).not.toContain("all stop"); // nothing done yet
+
+    const done = await act("/console/halt-all", cookie, hiddenOf(confirmation));
+    expect(done.headers.get("location")).toBe("/console?done=halted_all&subject=");
+    expect(JSON.stringify(await allHalted())).toContain("all stop");
+    const halted = (await consolePage(cookie, "?done=halted_all&subject=")).text;
+    expect(halted).toContain('<div class="notice" id="notice">Halted every account</div>');
+    expect(halted).toContain('<span class="bad">Every account is halted</span>: all stop');
+
+    const resume = await (await act("/console/resume-all", cookie, { csrf: csrfOf(halted) })).text();
+    expect(resume).toContain("<dt>request</dt><dd><code>DELETE /halt</code></dd>");
+    const resumed = await act("/console/resume-all", cookie, hiddenOf(resume));
+    expect(resumed.headers.get("location")).toBe("/console?done=resumed_all&subject=");
+    expect(JSON.stringify(await allHalted())).not.toContain("all stop");
+  });
+
+  it("a token not allowed PUT /halt sees no Halt everything, and its forged form does nothing", async () => {
+    const { cookie } = await login(VIEWER);
+    const { text } = await consolePage(cookie);
+    expect(text).not.toContain("halt-all");
+    const r = await act("/console/halt-all", cookie, { csrf: csrfOf(text), reason: "x", confirm: "yes" });
+    expect(r.headers.get("location")).toBe("/console?done=forbidden&subject=");
+  });
+
+  it("a token allowed /halt but not GET /accounts keeps both buttons, since the page cannot tell the state", async () => {
+    const tokens = JSON.parse(e.RELAY_TOKENS ?? "[]") as { name: string; token: string; allow: string[] }[];
+    const halter = { name: "halter", token: "console-halter-token-0123456", allow: ["GET /console", "* /halt"] };
+    const only = { ...e, RELAY_TOKENS: JSON.stringify([...tokens, halter]) } as Env;
+    const r = await call("/console/login", formPost({ token: halter.token }), only);
+    const cookie = (r.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    const text = await (await call("/console", { headers: { cookie } }, only)).text();
+    expect(text).toContain("Whether every account is halted is not shown here.");
+    expect(text).toContain('<form class="inline halt-all"');
+    expect(text).toContain('<form class="inline resume-all"');
+  });
+
+  it("lists deliveries once, the dead marked with a Re-drive that first names what it will send", async () => {
+    const now = Date.now();
+    const dead = `sg-${"d".repeat(29)}`;
+    const delivered = `sg-${"f".repeat(29)}`;
+    const body = JSON.stringify({
+      client_order_id: "c-1",
+      side: "SELL",
+      size: "0.2",
+      instrument: "BTC-PERP",
+      note: "x",
+    });
+    const message = {
+      id: dead,
+      route: "kill",
+      venue: "intx",
+      account: "alpha",
+      method: "POST",
+      path: "/api/v1/orders",
+      body,
+      receivedAt: now,
+      maxAgeSeconds: 600,
+      retrySafe: true,
+    };
+    await env.DB.batch([
+      env.DB.prepare(
+        `INSERT INTO deliveries (id, route, venue, account, method, path, state, received_at, updated_at, reason)
+         VALUES (?1, 'kill', 'intx', 'alpha', 'POST', '/api/v1/orders', 'dead', ?2, ?2, 'venue refused: 400')`,
+      ).bind(dead, now),
+      env.DB.prepare(
+        "INSERT INTO dead_letters (delivery_id, route, received_at, dead_at, attempts, reason, payload) VALUES (?1, 'kill', ?2, ?2, 3, 'venue refused: 400', ?3)",
+      ).bind(dead, now, JSON.stringify(message)),
+      env.DB.prepare(
+        `INSERT INTO deliveries (id, route, venue, method, path, state, received_at, updated_at, status)
+         VALUES (?1, 'kill', 'intx', 'POST', '/api/v1/orders', 'delivered', ?2, ?2, 200)`,
+      ).bind(delivered, now + 1),
+    ]);
+    const { cookie } = await login();
+    const page = (await consolePage(cookie)).text;
+    expect(page).toContain("<h2>Deliveries</h2>");
+    expect(page).not.toContain("Dead letters");
+    expect(page.split(`data-delivery="${dead}"`).length).toBe(2); // listed once
+    const deadRow = new RegExp(`<tr data-delivery="${dead}" class="dead">[\\s\\S]*?</tr>`).exec(page)?.[0] ?? "";
+    expect(deadRow).toContain('<form class="inline redrive"');
+    const deliveredRow =
+      new RegExp(`<tr data-delivery="${delivered}" class="delivered">[\\s\\S]*?</tr>`).exec(page)?.[0] ?? "";
+    expect(deliveredRow).toContain('<span class="ok">delivered</span> 200');
+    expect(deliveredRow).not.toContain("redrive");
+
+    const asked = await act("/console/redrive", cookie, { csrf: csrfOf(page), id: dead });
+    expect(asked.status).toBe(200);
+    const confirmation = await asked.text();
+    expect(confirmation).toContain("<dt>request</dt><dd><code>POST intx/alpha /api/v1/orders</code></dd>");
+    for (const [k, v] of [
+      ["client_order_id", "c-1"],
+      ["instrument", "BTC-PERP"],
+      ["side", "SELL"],
+      ["size", "0.2"],
+    ]) {
+      expect(confirmation).toContain(`<dt>${k}</dt><dd><code>${v}</code></dd>`);
+    }
+    expect(confirmation).not.toContain("note");
+    const state = () =>
+      env.DB.prepare("SELECT state FROM deliveries WHERE id = ?1").bind(dead).first<{ state: string }>();
+    expect((await state())?.state).toBe("dead"); // not sent yet
+    const sent = await act("/console/redrive", cookie, hiddenOf(confirmation));
+    expect(sent.headers.get("location")).toBe(`/console?done=redriven&subject=${dead}`);
+    expect((await state())?.state).not.toBe("dead");
+    const again = await act("/console/redrive", cookie, { csrf: csrfOf(page), id: dead });
+    expect(again.headers.get("location")).toBe(`/console?done=not_dead&subject=${dead}`);
+  });
+});
+
+describe("console: words and units", () => {
+  it("shows guards as one line with the JSON on demand, sink results as words, times in UTC with their age, and a job's runs with units", async () => {
+    const now = Date.now();
+    const alert = crypto.randomUUID();
+    await env.DB.batch([
+      env.DB.prepare(
+        "INSERT INTO job_runs (job, scheduled_at, started_at, ended_at, status, body) VALUES ('positions', ?1, ?1, ?2, 200, ?3)",
+      ).bind(now - 180_000, now - 180_000 + 412, "x".repeat(37_240)),
+      env.DB.prepare(
+        "INSERT INTO alerts (id, type, severity, subject, text, ids, raised_at) VALUES (?1, 'halt.set', 'critical', 'intx/alpha', 'Halted', '{}', ?2)",
+      ).bind(alert, now),
+      env.DB.prepare(
+        "INSERT INTO alert_sends (alert_id, sink, state, attempts, updated_at, error) VALUES (?1, 'slack', 'failed', 5, ?2, 'answered 500')",
+      ).bind(alert, now),
+      env.DB.prepare(
+        "INSERT INTO alert_sends (alert_id, sink, state, attempts, updated_at) VALUES (?1, 'local', 'sent', 1, ?2)",
+      ).bind(alert, now),
+    ]);
+    const { cookie } = await login();
+    const { text } = await consolePage(cookie, "?job=positions");
+    expect(text).toContain('<details class="guards"><summary>max size *: 1</summary><pre>');
+    expect(text).toContain('<div class="send">slack: failed after 5 attempts: answered 500</div>');
+    expect(text).toContain('<div class="send">local: sent</div>');
+    const time = new Date(now - 180_000).toISOString().slice(0, 19).replace("T", " ");
+    expect(text).toContain(`<span class="when">${time} UTC · 3 min ago</span>`);
+    const runs = /<table id="runs">[\s\S]*?<\/table>/.exec(text)?.[0] ?? "";
+    expect(runs).toContain("<th>Fetched</th><th>Result</th><th>Size</th><th>Took</th>");
+    expect(runs).toContain("<code>GET /api/v1/portfolios</code>");
+    expect(runs).toContain("<td>37,240 B</td>");
+    expect(runs).toContain("412 ms");
+  });
+});
+
 describe("console: escaping", () => {
   it("every value from D1, a venue or the configuration is text, never markup", async () => {
     const hostile = `<script>alert(1)</script><img src=x onerror=alert(2)>"'`;
@@ -311,7 +486,10 @@ describe("console: escaping", () => {
     const r = await call("/console/login", formPost({ token: OPS }), bad);
     const cookie = (r.headers.get("set-cookie") ?? "").split(";")[0] as string;
     const text = await (await call("/console?job=positions", { headers: { cookie } }, bad)).text();
-    expect(text).not.toMatch(/<script|<img/i);
+    // The page's own refresh script aside, nothing is markup.
+    expect(text.replace(/<script nonce="[0-9a-f]{32}">setInterval\([\s\S]*?<\/script>/, "")).not.toMatch(
+      /<script|<img/i,
+    );
     // " onerror=" survives only as text, inside the escaped tag.
     expect(text.split("onerror=").length).toBe(text.split("&lt;img src=x onerror=").length);
     expect(text).toContain("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;&quot;&#39;");
@@ -381,10 +559,10 @@ describe("console: resilience", () => {
 });
 
 describe("console: the clock chart", () => {
-  it("draws offset ± uncertainty over the last 24 h as inline SVG, on the right scale", async () => {
+  it("draws offset ± uncertainty over the history there is, with labelled axes and a legend, as inline SVG", async () => {
     const { clockChart } = await import("../../src/console/chart.ts");
     const now = Date.UTC(2026, 10, 26, 12, 0, 0);
-    expect(clockChart("intx", [], now).text).toBe(
+    expect(clockChart("intx", [], now, 1000).text).toBe(
       '<p class="muted">No clock history for intx in the last 24 h yet.</p>',
     );
     const points = [
@@ -392,16 +570,43 @@ describe("console: the clock chart", () => {
       { minute: now - 43_200_000, offsetMs: 100, lowMs: 50, highMs: 150 },
       { minute: now, offsetMs: 200, lowMs: 100, highMs: 300 },
     ];
-    const svg = clockChart("intx", points, now).text;
-    // x: 84 px at 24 h ago to 712 px now; y = 10 + (300 − ms) / 250 · 128: 10 px at the highest high (300), 138 px
-    // at the lowest low (50), so 150 → 86.8, 100 → 112.4, 200 → 61.2.
-    expect(svg).toContain('<polygon class="band" points="398.0,86.8 712.0,10.0 712.0,112.4 398.0,138.0"/>');
-    expect(svg).toContain('<polyline class="offset" points="398.0,112.4 712.0,61.2"/>');
-    expect(svg).toContain('<circle class="now" cx="712.0" cy="61.2" r="3"/>');
+    const svg = clockChart("intx", points, now, 1000).text;
+    // x: 84 px at the first point (12 h ago) to 708 px at the last; y = 26 + (300 − ms) / 250 · 136: 26 px at the
+    // highest high (300), 162 px at the lowest low (50), so 150 → 107.6, 100 → 134.8, 200 → 80.4.
+    expect(svg).toContain('<polygon class="band" points="84.0,107.6 708.0,26.0 708.0,134.8 84.0,162.0"/>');
+    expect(svg).toContain('<polyline class="offset" points="84.0,134.8 708.0,80.4"/>');
+    expect(svg).toContain('<circle class="now" cx="708.0" cy="80.4" r="3"/>');
     expect(svg).toContain("<title>intx clock offset over the last 24 h: last recorded +200 ms ± 100 ms</title>");
     expect(svg).toContain(">+300 ms</text>");
     expect(svg).toContain(">+50 ms</text>");
     expect(svg).not.toContain("999");
+    // The axes: the time of the first and last point (UTC), and each axis' title; the legend.
+    expect(svg).toContain(">00:00</text>");
+    expect(svg).toContain(">12:00</text>");
+    expect(svg).toContain(">time (UTC)</text>");
+    expect(svg).toContain(">offset (ms)</text>");
+    expect(svg).toContain(">± uncertainty</text>");
+    expect(svg).toContain(">step (moved more than 1,000 ms)</text>");
+    expect(svg).not.toContain('<line class="step" x1="84');
+  });
+
+  it("spans at least a minute, and marks a step (a move bigger than the threshold) where it happened", async () => {
+    const { clockChart } = await import("../../src/console/chart.ts");
+    const now = Date.UTC(2026, 10, 26, 12, 0, 0);
+    const one = clockChart("cde", [{ minute: now, offsetMs: 5, lowMs: 0, highMs: 10 }], now, 1000).text;
+    expect(one).toContain('<circle class="now" cx="84.0"'); // alone, at the start of its minute
+    const points = [
+      { minute: now - 120_000, offsetMs: 0, lowMs: -10, highMs: 10 },
+      { minute: now - 60_000, offsetMs: -61_000, lowMs: -61_010, highMs: -60_990 }, // the −61 s step
+      { minute: now, offsetMs: -61_000, lowMs: -61_010, highMs: -60_990 },
+    ];
+    const svg = clockChart("cde", points, now, 1000).text;
+    // x of the middle point: 84 + 624 / 2 = 396.
+    expect(svg).toMatch(
+      /<line class="step" x1="396\.0" y1="26" x2="396\.0" y2="162"><title>step at 11:59 UTC to -61000 ms<\/title>/,
+    );
+    expect(svg.match(/<line class="step"[^>]*><title>/g)?.length).toBe(1);
+    expect(svg).toContain("; 1 step</title>");
   });
 });
 
