@@ -14,23 +14,39 @@ const MAX_QUEUE_PAGES = 50;
 /** Stops the run: `message` says what failed and what to do. */
 class Stop extends Error {}
 
-const { values } = parseArgs({ options: { env: { type: "string" } } });
-const env = values.env;
+/** The `--env` argument; anything else is a usage error. */
+function envOption(): string | undefined {
+  try {
+    return parseArgs({ options: { env: { type: "string" } } }).values.env;
+  } catch (err) {
+    console.error(`usage: npm run deploy [-- --env <name>]: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  }
+}
+
+const env = envOption();
 const envArgs = env === undefined ? [] : ["--env", env];
 const where = env === undefined ? "" : ` --env ${env}`;
 
-/** Runs `wrangler args`; its output is returned when `capture`, else shown. A failure stops the run with `todo`. */
-function wrangler(args: string[], todo: string, capture = true): string {
+/** Runs `wrangler args`, shown as it runs; its output is captured (without colours) when `capture`, else shown. */
+function spawnWrangler(args: string[], capture: boolean) {
   console.log(`> wrangler ${args.join(" ")}`);
-  const result = spawnSync("wrangler", args, {
-    encoding: "utf8",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-    stdio: capture ? ["inherit", "pipe", "pipe"] : "inherit",
-  });
+  const childEnv = {
+    ...process.env,
+    WRANGLER_SEND_METRICS: "false",
+    ...(capture ? { NO_COLOR: "1", FORCE_COLOR: "0" } : {}),
+  };
+  const result = spawnSync("wrangler", args, { encoding: "utf8", env: childEnv, stdio: capture ? "pipe" : "inherit" });
   if (result.error)
     throw new Stop(`cannot run wrangler (${result.error.message}): run this through \`npm run deploy\`.`);
-  if (result.status === 0) return result.stdout ?? "";
-  if (capture) process.stderr.write(`${result.stdout ?? ""}${result.stderr ?? ""}`);
+  return { status: result.status, stdout: result.stdout ?? "", output: `${result.stdout ?? ""}${result.stderr ?? ""}` };
+}
+
+/** Runs `wrangler args` and returns its output (when `capture`); a failure stops the run, saying `todo`. */
+function wrangler(args: string[], todo: string, capture = true): string {
+  const result = spawnWrangler(args, capture);
+  if (result.status === 0) return result.stdout;
+  process.stderr.write(result.output);
   throw new Stop(`\`wrangler ${args.join(" ")}\` failed. ${todo} ${LOGIN}`);
 }
 
@@ -84,17 +100,11 @@ function applyMigrations(databases: DeployConfig["d1_databases"]): void {
 
 /** (d) The secret names already set; none when the Worker does not exist yet (`secret put` creates it). */
 function setSecrets(workerName: string | undefined): Set<string> {
-  console.log(`> wrangler secret list${where}`);
-  const result = spawnSync("wrangler", ["secret", "list", ...envArgs], {
-    encoding: "utf8",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-  });
-  const output = `${result.stdout ?? ""}${result.stderr ?? ""}`;
-  if (result.status !== 0 && output.includes(`Worker "${workerName}"`) && output.includes("not found")) {
-    return new Set();
-  }
-  if (result.status !== 0 || result.error) {
-    process.stderr.write(output);
+  const result = spawnWrangler(["secret", "list", ...envArgs], true);
+  const absent = result.output.includes(`Worker "${workerName}"`) && result.output.includes("not found");
+  if (result.status !== 0 && absent) return new Set();
+  if (result.status !== 0) {
+    process.stderr.write(result.output);
     throw new Stop(`\`wrangler secret list${where}\` failed. ${LOGIN}`);
   }
   try {

@@ -177,11 +177,16 @@ describe("npm run deploy", { timeout: 60_000 }, () => {
     expect(deploy.stdout).not.toContain("deployed skewguard-intx");
   });
 
-  it("an environment wrangler.toml lacks stops before any call", async () => {
-    const out = await standIn(READY).deploy(["--env", "nope"]);
+  it("an environment wrangler.toml lacks, or an unknown argument, stops before any call", async () => {
+    const w = standIn(READY);
+    const out = await w.deploy(["--env", "nope"]);
     expect(out.code).toBe(1);
     expect(out.calls).toEqual([]);
     expect(out.stderr).toContain('No environment found in configuration with name "nope"');
+    const usage = await w.deploy(["--envv", "intx"]);
+    expect(usage.code).toBe(2);
+    expect(usage.calls).toEqual([]);
+    expect(usage.stderr).toContain("usage: npm run deploy [-- --env <name>]");
   });
 });
 
