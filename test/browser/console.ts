@@ -438,6 +438,13 @@ async function console_(browser: Browser, deadId: string): Promise<void> {
   });
   passed++;
 
+  // A test alert: every sink (the dev config's `local`, the simulator's receiver) is posted to, and the notice says so.
+  await submit("form#alert-test button", /done=alert_sent/, "sending a test alert");
+  check(
+    (await text("#notice")) === "Test alert sent: local sent",
+    `the notice names each sink and how it went (${await text("#notice")})`,
+  );
+
   // The screenshot for the docs: the console as it is now, every panel filled.
   await page.goto(`${RELAY}/console`);
   const recent = await text(`table#deliveries-list tr[data-delivery="${deadId}"]`);
