@@ -116,6 +116,38 @@ describe("GET /metrics", () => {
     }
   });
 
+  it("counts the rate gate's waits and its 429s", async () => {
+    const tokens = JSON.stringify([{ name: "ops", token: OPS, allow: ["GET /metrics", "GET /intx/*"] }]);
+    const paced = (host: string, rate: string) =>
+      simEnv(host, {
+        RELAY_TOKENS: tokens,
+        INTX_RATE_LIMIT_PER_SECOND: rate,
+        INTX_RATE_BURST: "1",
+        CLOCK_SYNC: "never",
+      });
+    await simControl({ reset: true, skew_ms: 0, up_ms: [0, 0], down_ms: [0, 0] });
+    const burst = (target: Env, n: number) =>
+      Promise.all(
+        Array.from({ length: n }, () => fetchWorker(target, "/intx/api/v1/portfolios", {}, OPS).then((r) => r.status)),
+      );
+    const waited = paced("metrics-wait.sim.test", "10");
+    // A grant may wait a few ms to its grid point; in a burst of two, the second waits a whole step (1.2 s / 10).
+    expect(await burst(waited, 2)).toEqual([200, 200]);
+    const text = await (await fetchWorker(waited, "/metrics", {}, OPS)).text();
+    const account = { venue: "intx", account: "default" };
+    expect(value(text, "skewguard_gate_waits_total", account)).toBeGreaterThanOrEqual(1);
+    expect(value(text, "skewguard_gate_waits_total", account)).toBeLessThanOrEqual(2);
+    expect(value(text, "skewguard_gate_wait_seconds_total", account)).toBeGreaterThanOrEqual(0.1);
+    expect(value(text, "skewguard_gate_wait_seconds_total", account)).toBeLessThanOrEqual(0.5);
+    const limited = paced("metrics-busy.sim.test", "1");
+    // One slot per 1.2 s, and a read waits at most 0.5 s: of three at once, at least two get 429.
+    const refused = (await burst(limited, 3)).filter((status) => status === 429).length;
+    expect(refused).toBeGreaterThanOrEqual(2);
+    const busy = await (await fetchWorker(limited, "/metrics", {}, OPS)).text();
+    expect(value(busy, "skewguard_gate_rate_limited_total", { venue: "intx", reason: "busy" })).toBe(refused);
+    expect(value(busy, "skewguard_requests_total", { route: "/intx/*", status: "429" })).toBe(refused);
+  });
+
   it("other methods get 405, and no token 401", async () => {
     expect((await fetchWorker(e, "/metrics", { method: "POST" }, OPS)).status).toBe(405);
     expect((await fetchWorker(e, "/metrics")).status).toBe(401);
