@@ -97,8 +97,20 @@ export interface RouteNames {
   readonly feeds: ReadonlySet<string>;
 }
 
-const EXACT = new Set(["/health", "/clock", "/accounts", "/halt", "/jobs", "/console", "/console/login"]);
-for (const path of ["/alerts", "/deliveries", "/orders", "/metrics"]) EXACT.add(path);
+/** The routes counted under their own path. */
+const EXACT: ReadonlySet<string> = new Set([
+  "/health",
+  "/clock",
+  "/accounts",
+  "/halt",
+  "/jobs",
+  "/console",
+  "/console/login",
+  "/alerts",
+  "/deliveries",
+  "/orders",
+  "/metrics",
+]);
 const TEMPLATES: readonly [RegExp, string][] = [
   [/^\/hooks\/[^/]+$/, "/hooks/:name"],
   [/^\/accounts\/[^/]+\/[^/]+\/halt$/, "/accounts/:venue/:account/halt"],

@@ -5,7 +5,6 @@
 import { env } from "cloudflare:workers";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
-import { routeTemplate } from "../../src/core/metrics.ts";
 import { DEV_ALPHA, simControl, simEnv } from "../support/sim.ts";
 import { fetchWorker } from "../support/worker.ts";
 
@@ -151,25 +150,5 @@ describe("GET /metrics", () => {
   it("other methods get 405, and no token 401", async () => {
     expect((await fetchWorker(e, "/metrics", { method: "POST" }, OPS)).status).toBe(405);
     expect((await fetchWorker(e, "/metrics")).status).toBe(401);
-  });
-});
-
-describe("route templates", () => {
-  const names = { venues: new Set(["intx", "cde"]), feeds: new Set(["intx"]) };
-  it.each([
-    ["/metrics", "/metrics"],
-    ["/intx/api/v1/orders/123", "/intx/*"],
-    ["/intx/ws", "/intx/ws"],
-    ["/intx/alpha/ws", "/intx/:account/ws"],
-    ["/cde/alpha/ws", "/cde/*"],
-    ["/hooks/tv", "/hooks/:name"],
-    ["/accounts/intx/alpha/halt", "/accounts/:venue/:account/halt"],
-    ["/jobs/pnl/runs", "/jobs/:name/runs"],
-    ["/deliveries/abc", "/deliveries/:id"],
-    ["/deliveries/abc/retry", "/deliveries/:id/retry"],
-    ["/console/halt", "/console/:action"],
-    ["/secret/token-in-path", "other"],
-  ])("%s is counted as %s", (path, template) => {
-    expect(routeTemplate(path, names)).toBe(template);
   });
 });

@@ -1,5 +1,5 @@
-// The exposition-format parser the /metrics tests use (it ships no types): one family per metric name, each
-// sample's value as written.
+// Types for parse-prometheus-text-format, the exposition-format parser the /metrics tests use (it ships none): one
+// family per metric name, each sample's value as written.
 declare module "parse-prometheus-text-format" {
   interface ParsedSample {
     value: string;
