@@ -107,6 +107,7 @@ const EXACT: ReadonlySet<string> = new Set([
   "/console",
   "/console/login",
   "/alerts",
+  "/alerts/test",
   "/deliveries",
   "/orders",
   "/metrics",

@@ -9,6 +9,7 @@ describe("route templates", () => {
   it.each([
     ["/metrics", "/metrics"],
     ["/console/login", "/console/login"],
+    ["/alerts/test", "/alerts/test"],
     ["/intx/api/v1/orders/123", "/intx/*"],
     ["/intx/ws", "/intx/ws"],
     ["/intx/alpha/ws", "/intx/:account/ws"],
