@@ -1,6 +1,6 @@
 /**
  * One runtime per isolate: what skewguard keeps between requests, built once from the Worker's bindings (`env`) and
- * the venues it serves: the configuration (`config(env)`), each venue endpoint's clock, every imported key (accounts'
+ * the venues it serves: the configuration (`config(env)`), each venue endpoint's clock, its metrics' counters, every imported key (accounts'
  * HMAC keys, webhook routes' and sinks' Standard Webhooks keys, the console's session key), and the configuration
  * problems already raised. Nothing else in src/ keeps state at module level, so a test that builds a new `env` gets a
  * new runtime: a cold clock, no keys.
@@ -8,6 +8,7 @@
 import { Keys } from "./adapters/keys.ts";
 import { VenueClock } from "./adapters/venue-clock.ts";
 import { type Config, parseConfig } from "./config.ts";
+import { IsolateMetrics } from "./core/metrics.ts";
 import { DEFAULT_VENUES, type Venues } from "./venues/index.ts";
 
 export class Runtime {
@@ -16,6 +17,8 @@ export class Runtime {
   readonly raisedProblems = new Set<string>();
   /** Every key this isolate imported (adapters/keys.ts). */
   readonly keys = new Keys();
+  /** This isolate's counters for `GET /metrics` (core/metrics.ts): requests, venue answers, retries, the gates. */
+  readonly metrics = new IsolateMetrics();
   readonly #clocks = new Map<string, VenueClock>();
   readonly #ids = new Map<string, DurableObjectId>();
 

@@ -17,6 +17,7 @@ import { runScheduled } from "./adapters/jobs.ts";
 import { log } from "./adapters/log.ts";
 import { events } from "./core/alerts.ts";
 import type { DeliveryMessage } from "./core/deliveries.ts";
+import { type RouteNames, routeTemplate } from "./core/metrics.ts";
 import { queueKind } from "./core/queues.ts";
 import { accounts, haltAccount, haltAll } from "./routes/accounts.ts";
 import { alerts, testAlert } from "./routes/alerts.ts";
@@ -29,9 +30,10 @@ import { health } from "./routes/health.ts";
 import { hook } from "./routes/hooks.ts";
 import { errorResponse, HttpError, toErrorResponse } from "./routes/http.ts";
 import { jobs, runs } from "./routes/jobs.ts";
+import { metrics } from "./routes/metrics.ts";
 import { orders } from "./routes/orders.ts";
 import { relay } from "./routes/relay.ts";
-import { config } from "./runtime.ts";
+import { config, runtime } from "./runtime.ts";
 import type { Venues } from "./venues/index.ts";
 
 type Args = [Env, ExecutionContext];
@@ -79,7 +81,9 @@ function router(venues: Venues) {
     .get("/deliveries/:id", (req, env) => delivery(req.params.id ?? "", req, env))
     .all("/deliveries/:id/retry", (req, env, ctx) => retryDelivery(req.params.id ?? "", req, env, ctx))
     .get("/orders", (req, env) => orders(req, env))
-    .all("/orders", onlyGet);
+    .all("/orders", onlyGet)
+    .get("/metrics", (req, env) => metrics(req, env))
+    .all("/metrics", onlyGet);
 }
 
 /**
@@ -126,6 +130,7 @@ export const OWN_ROUTES: ReadonlySet<string> = new Set([
   "alerts",
   "deliveries",
   "orders",
+  "metrics",
 ]);
 
 /** The Worker for `venues`: its configuration (read once per isolate) serves exactly those venues. */
@@ -133,6 +138,10 @@ export function createWorker(venues: Venues) {
   const taken = venues.names.filter((name) => OWN_ROUTES.has(name));
   if (taken.length > 0) throw new Error(`venue name ${taken.join(", ")} is one of skewguard's own routes`);
   const routes = router(venues);
+  const names: RouteNames = {
+    venues: new Set(venues.names),
+    feeds: new Set(venues.list.filter((p) => p.marketData).map((p) => p.name)),
+  };
 
   /** Every response carries a request id, and every request leaves one JSON log line with no secrets in it. */
   async function fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
@@ -144,6 +153,7 @@ export function createWorker(venues: Venues) {
     if (response.webSocket == null) response = new Response(response.body, response);
     response.headers.set("x-request-id", id);
     const route = new URL(request.url).pathname;
+    runtime(env).metrics.requests.inc(routeTemplate(route, names), String(response.status));
     log(response.status >= 500 ? "error" : "info", {
       event: "request",
       id,

@@ -240,6 +240,7 @@ export function venueClient(
     alert: ctx ? (event) => raiseLater(env, ctx, event) : undefined,
     record: ctx && setup.ledger ? (row) => recordOrder(env, ctx, row) : undefined,
     syncMode: clockSync,
+    metrics: runtime(env).metrics,
     ...options,
   });
 }

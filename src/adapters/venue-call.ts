@@ -9,6 +9,7 @@ import type { SyncMode } from "../config.ts";
 import { type AlertEvent, events } from "../core/alerts.ts";
 import { isOrder, passesHalt, type Screened } from "../core/guards.ts";
 import type { Audit, LedgerRow } from "../core/ledger.ts";
+import type { IsolateMetrics } from "../core/metrics.ts";
 import type { Priority } from "../core/pacing.ts";
 import type { VenueConfig } from "../core/venue-config.ts";
 import { DRIFT_PPM, halfWidthMs } from "../lib/estimator.ts";
@@ -58,6 +59,8 @@ export interface ClientOptions {
   alert?: (event: AlertEvent) => void;
   /** Writes a ledger row (after the response; adapters/ledger.ts). Unset: nothing is recorded. */
   record?: (row: LedgerRow) => void;
+  /** This isolate's counters (core/metrics.ts): venue answers, retries, refusals, the gate's waits and 429s. */
+  metrics?: IsolateMetrics;
   /** Active clock probes: `cold` = one unsigned probe when there is no estimate at all; `always` = also narrow a
    * wide estimate with htpdate-style probes in the background. Default `never` (venueClient reads CLOCK_SYNC). */
   syncMode?: SyncMode;
@@ -141,7 +144,10 @@ export class VenueCall implements SignedCallSteps<AccessHeaders>, AttemptSlot, R
 
   /** Too late for its grant: sent now it could bunch with later grants at the venue. A new one is taken. */
   missed(): void {
-    if (++this.#stale > MAX_STALE_GRANTS) throw new RateLimitedError(this.#parts.config.profile.name, 1);
+    if (++this.#stale <= MAX_STALE_GRANTS) return;
+    const venue = this.#parts.config.profile.name;
+    this.#parts.options.metrics?.gateRateLimited.inc(venue, "stale");
+    throw new RateLimitedError(venue, 1);
   }
 
   sign(timestamp: number): Promise<AccessHeaders> {
@@ -171,6 +177,10 @@ export class VenueCall implements SignedCallSteps<AccessHeaders>, AttemptSlot, R
 
   sendError(error: unknown, attempt: Attempt<AccessHeaders>): UpstreamError {
     const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+    this.#parts.options.metrics?.venueAnswers.inc(
+      this.#parts.config.profile.name,
+      timedOut ? "timeout" : "unreachable",
+    );
     return new UpstreamError(timedOut ? "timeout" : "unreachable", attempt.number);
   }
 
@@ -183,6 +193,7 @@ export class VenueCall implements SignedCallSteps<AccessHeaders>, AttemptSlot, R
   observe(seen: Observation<AccessHeaders>): void {
     const { config, clock } = this.#parts;
     const venue = config.profile.name;
+    this.#parts.options.metrics?.venueAnswers.inc(venue, String(seen.status));
     // A refused timestamp proves the estimate wrong: this sample then overrides the brackets it disagrees with.
     const step = clock.observe(seen.sample, seen.rejected);
     this.#share(seen.tRecv);
@@ -205,6 +216,7 @@ export class VenueCall implements SignedCallSteps<AccessHeaders>, AttemptSlot, R
     const wait = failureWait(failure, attempt, limits);
     if (wait === undefined || wait > this.#budget) return undefined;
     this.#budget -= wait;
+    options.metrics?.retries.inc(this.#parts.config.profile.name);
     return wait;
   }
 

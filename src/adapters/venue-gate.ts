@@ -5,6 +5,7 @@
  */
 import { type AlertEvent, events } from "../core/alerts.ts";
 import { type Screened, screen } from "../core/guards.ts";
+import type { IsolateMetrics } from "../core/metrics.ts";
 import type { VenueConfig } from "../core/venue-config.ts";
 import type { RequestKind } from "../venues/profile.ts";
 import { log } from "./log.ts";
@@ -24,7 +25,7 @@ export interface GateParts {
   readonly config: VenueConfig;
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
-  readonly options: { gate?: SlotGate; alert?: (event: AlertEvent) => void };
+  readonly options: { gate?: SlotGate; alert?: (event: AlertEvent) => void; metrics?: IsolateMetrics };
 }
 
 /** A read waits at most this long for a send slot, a write (order, cancel, kill-switch, webhook) this long. */
@@ -48,6 +49,7 @@ export function screened(
 function refusal(parts: GateParts, by: string | undefined, err: RefusedError): RefusedError {
   const { profile, account } = parts.config;
   log("warn", { event: "refused", venue: profile.name, account, by, rule: err.rule, status: err.status });
+  parts.options.metrics?.refusals.inc(profile.name, account, err.rule);
   if (err.code === "order_refused") {
     parts.options.alert?.(events.orderRefused(profile.name, account, err.rule, by, err.message));
   }
@@ -83,7 +85,10 @@ async function granted(
   const { pacing, profile, account } = parts.config;
   const label = `${profile.name}/${account}`;
   if ("refused" in admitted) {
-    if (admitted.refused === "busy") throw new RateLimitedError(profile.name, 1);
+    if (admitted.refused === "busy") {
+      parts.options.metrics?.gateRateLimited.inc(profile.name, "busy");
+      throw new RateLimitedError(profile.name, 1);
+    }
     if (admitted.refused === "halted") {
       const { reason, by: who, at } = admitted.halt;
       const message = `account ${label} is halted: ${reason} (by ${who} at ${at})`;
@@ -102,6 +107,10 @@ async function granted(
   // Counted from when the grant reaches this isolate: the gate's return trip (a few ms with DO_LOCATION_HINT) is
   // on top of lagMs, and a slow gate cannot make every grant stale.
   const grantedAt = parts.now();
-  if (wait > 0) await parts.sleep(wait);
+  if (wait > 0) {
+    parts.options.metrics?.gateWaits.inc(profile.name, account);
+    parts.options.metrics?.gateWaitSeconds.inc(profile.name, account, "", wait / 1000);
+    await parts.sleep(wait);
+  }
   return grantedAt + wait + pacing.lagMs;
 }
