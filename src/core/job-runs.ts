@@ -21,7 +21,8 @@ export interface RunView {
   attempts: number;
   offset_ms: number | null;
   uncertainty_ms: number | null;
-  body: string | null;
+  /** The venue's answer: its JSON value when the whole body is JSON, else the text as kept (see `bodyValue`). */
+  body: unknown;
   body_truncated: boolean;
   error: string | null;
   forward: { state: string; attempts: number; error: string | null } | null;
@@ -48,6 +49,19 @@ export interface RunRow {
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * A run's body as the API shows it: the parsed value when the whole body is JSON, so a client reads the venue's
+ * answer without parsing a string; otherwise the text as kept. A cut body (over `MAX_RUN_BODY`) stays text.
+ */
+export function bodyValue(body: string | null, truncated: boolean): unknown {
+  if (body === null || truncated) return body;
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
+}
+
 export function runView(row: RunRow): RunView {
   return {
     job: row.job,
@@ -59,7 +73,7 @@ export function runView(row: RunRow): RunView {
     attempts: row.attempts,
     offset_ms: row.offset_ms,
     uncertainty_ms: row.uncertainty_ms,
-    body: row.body,
+    body: bodyValue(row.body, row.body_truncated === 1),
     body_truncated: row.body_truncated === 1,
     error: row.error,
     forward:

@@ -2,6 +2,7 @@
 // streaks, forward states, the run view and its paging. test/workers/jobs.test.ts runs them through the cron handler.
 import { describe, expect, it } from "vitest";
 import {
+  bodyValue,
   forwardState,
   MAX_FORWARD_ATTEMPTS,
   type RunResult,
@@ -124,6 +125,21 @@ describe("the run view", () => {
     const ended = runView(row(0, { ended_at: 2_000, body_truncated: 1, forward_state: "failed", forward_attempts: 2 }));
     expect([ended.ended_at, ended.body_truncated]).toEqual(["1970-01-01T00:00:02.000Z", true]);
     expect(ended.forward).toEqual({ state: "failed", attempts: 2, error: null });
+  });
+
+  it("a JSON body is shown as JSON; text, an empty body and a cut body stay text", () => {
+    const json = '{"results":[{"symbol":"BIPZ30","rate":"0.0001"}],"n":1,"ok":true}';
+    expect(runView(row(0, { body: json })).body).toEqual({
+      results: [{ symbol: "BIPZ30", rate: "0.0001" }],
+      n: 1,
+      ok: true,
+    });
+    expect(runView(row(0, { body: "[]" })).body).toEqual([]);
+    expect(runView(row(0, { body: "Invalid symbol" })).body).toBe("Invalid symbol");
+    expect(runView(row(0, { body: "" })).body).toBe("");
+    expect(runView(row(0, { body: '{"results":[', body_truncated: 1 })).body).toBe('{"results":[');
+    expect(runView(row(0, { body: "[1]", body_truncated: 1 })).body).toBe("[1]");
+    expect(bodyValue(null, false)).toBeNull();
   });
 
   it("a page of limit rows, and the next cursor only when a row beyond it was read", () => {

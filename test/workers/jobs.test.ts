@@ -133,6 +133,7 @@ describe("scheduled jobs", () => {
     >;
     expect(got[0]?.headers["webhook-id"]).toBe(`intx-positions:${T0}`);
     expect(payload).toMatchObject({ job: "intx-positions", scheduled_at: new Date(T0).toISOString(), status: 200 });
+    expect(typeof payload.body).toBe("object"); // the venue's JSON as JSON, as GET /jobs/<name>/runs shows it
     const [row] = await runs("intx-positions");
     expect(row).toMatchObject({ forward_state: "delivered", forward_attempts: 1, forward_error: null });
   });
@@ -284,7 +285,8 @@ describe("jobs: configuration and read API", () => {
     });
     expect(Object.keys(funding ?? {})).not.toContain("body");
     expect(Object.keys(funding ?? {})).not.toContain("body_truncated");
-    const runs = (await (await get("/jobs/cde-funding/runs?limit=1")).json()) as { runs: { body: string }[] };
-    expect(runs.runs[0]?.body).toContain("BIPZ30");
+    const runs = (await (await get("/jobs/cde-funding/runs?limit=1")).json()) as { runs: { body: unknown }[] };
+    expect(JSON.stringify(runs.runs[0]?.body)).toContain("BIPZ30");
+    expect(typeof runs.runs[0]?.body).toBe("object"); // the venue's JSON, not JSON inside a string
   });
 });
