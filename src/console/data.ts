@@ -90,7 +90,9 @@ export function jobRow(job: Job, last: JobRow["last"]): JobRow {
 export function runRow(run: RunView): RunRow {
   const { scheduled_at, status, attempts, offset_ms, error } = run;
   const durationMs = run.ended_at === null ? null : Date.parse(run.ended_at) - Date.parse(run.started_at);
-  const bytes = run.body === null ? null : new TextEncoder().encode(run.body).length;
+  // A JSON answer is kept as its value (core/job-runs.ts `bodyValue`): its size is that of its JSON text again.
+  const text = run.body === null ? null : typeof run.body === "string" ? run.body : JSON.stringify(run.body);
+  const bytes = text === null ? null : new TextEncoder().encode(text).length;
   return { scheduled_at, status, attempts, offset_ms, error, durationMs, bytes, truncated: run.body_truncated };
 }
 

@@ -141,5 +141,7 @@ describe("a job's run", () => {
     };
     expect(runRow(run)).toMatchObject({ durationMs: 412, bytes: 10, truncated: false, status: 200 });
     expect(runRow({ ...run, ended_at: null, body: null })).toMatchObject({ durationMs: null, bytes: null });
+    // A JSON answer is kept as its value: its size is its JSON text's, "é" two bytes in UTF-8.
+    expect(runRow({ ...run, body: { name: "é" } })).toMatchObject({ bytes: 13 });
   });
 });
