@@ -134,10 +134,12 @@ describe("GET /metrics", () => {
     expect(await burst(waited, 2)).toEqual([200, 200]);
     const text = await (await fetchWorker(waited, "/metrics", {}, OPS)).text();
     const account = { venue: "intx", account: "default" };
+    // On a loaded machine a grant the isolate was too slow to use is taken again (at most 3 times, each wait at most
+    // a read's 0.5 s cap): two requests make at most 8 waits and 4 s of them.
     expect(value(text, "skewguard_gate_waits_total", account)).toBeGreaterThanOrEqual(1);
-    expect(value(text, "skewguard_gate_waits_total", account)).toBeLessThanOrEqual(2);
+    expect(value(text, "skewguard_gate_waits_total", account)).toBeLessThanOrEqual(8);
     expect(value(text, "skewguard_gate_wait_seconds_total", account)).toBeGreaterThanOrEqual(0.1);
-    expect(value(text, "skewguard_gate_wait_seconds_total", account)).toBeLessThanOrEqual(0.5);
+    expect(value(text, "skewguard_gate_wait_seconds_total", account)).toBeLessThanOrEqual(4);
     const limited = paced("metrics-busy.sim.test", "1");
     // One slot per 1.2 s, and a read waits at most 0.5 s: of three at once, at least two get 429.
     const refused = (await burst(limited, 3)).filter((status) => status === 429).length;
