@@ -2,20 +2,31 @@
 // input, it reads .dev.vars, --curl prints the four headers, and every bad argument exits 2 with the usage.
 import { execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { importHmacKey, secretBytes } from "../../src/lib/key.ts";
 import { signature } from "../../src/lib/sign.ts";
+
+/** A scratch folder for one run, removed when the file's tests are done. */
+const scratches: string[] = [];
+function scratch(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratches.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of scratches) rmSync(dir, { recursive: true, force: true });
+});
 
 const run = promisify(execFile);
 const CLI = resolve("cli/sign.ts");
 const SECRET = Buffer.from("cli-test-secret-bytes-0123456789").toString("base64");
 const CREDS = { CDE_API_KEY: "cde-key", CDE_API_SECRET: SECRET, CDE_API_PASSPHRASE: "cde-pass" };
 
-async function sign(args: string[], env: Record<string, string> = CREDS, cwd = mkdtempSync(join(tmpdir(), "sg-"))) {
+async function sign(args: string[], env: Record<string, string> = CREDS, cwd = scratch("sg-")) {
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
       env: { PATH: process.env.PATH, ...env },
@@ -98,7 +109,7 @@ describe("sign CLI", { timeout: 30_000 }, () => {
   });
 
   it("reads credentials from ./.dev.vars, a body from a file, and prints a curl command with --curl", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "sg-"));
+    const cwd = scratch("sg-");
     writeFileSync(
       join(cwd, ".dev.vars"),
       `# dev\nINTX_API_KEY=ik\nINTX_API_SECRET="${SECRET}"\nINTX_API_PASSPHRASE='ip'\n`,

@@ -4,7 +4,7 @@
 // key, passphrase, secret or CB-ACCESS-SIGN (raw, JSON-escaped or percent-encoded) in stdout or stderr.
 import { execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +14,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Report } from "../../cli/probe-venue.ts";
 import { redactor } from "../../cli/probe-venue.ts";
 import { DEV_VARS, type LocalSim, startSim } from "./local-worker.ts";
+
+/** A scratch folder for one run, removed when the file's tests are done. */
+const scratches: string[] = [];
+function scratch(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratches.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of scratches) rmSync(dir, { recursive: true, force: true });
+});
 
 const run = promisify(execFile);
 const CLI = resolve("cli/probe-venue.ts");
@@ -31,7 +42,7 @@ interface Run {
   stderr: string;
 }
 
-async function probe(args: string[], env: Record<string, string> = CREDS, cwd = mkdtempSync(join(tmpdir(), "sg-"))) {
+async function probe(args: string[], env: Record<string, string> = CREDS, cwd = scratch("sg-")) {
   let out: Run;
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
@@ -229,7 +240,7 @@ describe("probe-venue CLI", { timeout: 60_000 }, () => {
 
   it("the human report: each step, the Date lines, the expectations; base URL and keys from ./.dev.vars", async () => {
     await sim.simControl({ skew_ms: -20_000 });
-    const cwd = mkdtempSync(join(tmpdir(), "sg-"));
+    const cwd = scratch("sg-");
     const vars = Object.entries(CREDS).map(([name, value]) => `${name}="${value}"`);
     writeFileSync(join(cwd, ".dev.vars"), `# dev\n${vars.join("\n")}\nINTX_BASE_URL=${sim.url}\n`);
     const out = await probe(["--venue", "intx"], {}, cwd);
