@@ -495,7 +495,7 @@ function parseControl(text: string) {
   };
 }
 
-/** `ws_fault`: `{"kind": "ws_close" | "ws_stall" | "ws_refuse", "count"?: n}` (count: refusals, default 1). */
+/** `ws_fault`: `{"kind": "ws_close" | "ws_stall" | "ws_refuse" | "ws_redirect" | "ws_echo", "count"?: n}` (count, default 1). */
 function parseWsFault(value: unknown): { kind: WsFaultKind; count: number } | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) throw new BadControl("ws_fault must be an object");

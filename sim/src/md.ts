@@ -6,7 +6,8 @@
  * It confirms with `SUBSCRIPTIONS` snapshots and streams MATCH, LEVEL1, LEVEL2, FUNDING and INSTRUMENTS for the
  * subscribed products, in the shapes ccxt's `coinbaseinternational` parses. Faults (`ws_fault` in /_sim/control):
  * `ws_close` closes every open connection (within a tick), `ws_stall` silences them (they stay open), `ws_refuse` answers the next
- * upgrades 503, `ws_echo` echoes the next accepted subscription messages back whole, credentials and all. docs/simulator.md, "The market-data feed".
+ * upgrades 503, `ws_redirect` answers the next upgrades 302 to `/ws-md?followed=1` (counted as `followed` if a client
+ * comes there), `ws_echo` echoes the next accepted subscription messages back whole, credentials and all. docs/simulator.md, "The market-data feed".
  */
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
@@ -19,8 +20,8 @@ export interface FeedAccount {
   passphrase: string | undefined;
 }
 
-export type WsFaultKind = "ws_close" | "ws_stall" | "ws_refuse" | "ws_echo";
-export const WS_FAULT_KINDS: readonly WsFaultKind[] = ["ws_close", "ws_stall", "ws_refuse", "ws_echo"];
+export type WsFaultKind = "ws_close" | "ws_stall" | "ws_refuse" | "ws_redirect" | "ws_echo";
+export const WS_FAULT_KINDS: readonly WsFaultKind[] = ["ws_close", "ws_stall", "ws_refuse", "ws_redirect", "ws_echo"];
 
 const CHANNELS = ["MATCH", "LEVEL1", "LEVEL2", "FUNDING", "INSTRUMENTS"] as const;
 const PRODUCTS: Record<string, number> = { "BTC-PERP": 64000, "ETH-PERP": 2500, "SOL-PERP": 142.5 };
@@ -45,16 +46,28 @@ interface Connection {
 }
 
 /** What /_sim/control reports as `ws_md`. */
-export const feed = { connections: 0, open: 0, subscribes: 0, unsubscribes: 0, rejected: 0, refused: 0 };
+export const feed = {
+  connections: 0,
+  open: 0,
+  subscribes: 0,
+  unsubscribes: 0,
+  rejected: 0,
+  refused: 0,
+  redirected: 0,
+  followed: 0,
+};
 export const feedInterval = () => tickMs;
 let refuseRemaining = 0;
+let redirectRemaining = 0;
 /** `ws_echo`: this many accepted subscription messages are echoed back whole, credentials and all. */
 let echoRemaining = 0;
 const open = new Set<Connection>();
 
 export function resetFeed(): void {
   Object.assign(feed, { connections: 0, subscribes: 0, unsubscribes: 0, rejected: 0, refused: 0 });
+  Object.assign(feed, { redirected: 0, followed: 0 });
   refuseRemaining = 0;
+  redirectRemaining = 0;
   echoRemaining = 0;
   tickMs = TICK_MS;
 }
@@ -62,6 +75,7 @@ export function resetFeed(): void {
 /** Applies a `ws_fault`: close or stall every open connection now, or refuse the next `count` upgrades. */
 export function wsFault(kind: WsFaultKind, count: number): void {
   if (kind === "ws_refuse") refuseRemaining = count;
+  if (kind === "ws_redirect") redirectRemaining = count;
   if (kind === "ws_echo") echoRemaining = count;
   for (const c of open) {
     if (kind === "ws_close") c.closing = true;
@@ -84,6 +98,12 @@ export function handleFeed(request: Request, nowMs: () => number, account: (key:
     refuseRemaining--;
     feed.refused++;
     return new Response("Service Unavailable", { status: 503 });
+  }
+  if (new URL(request.url).searchParams.has("followed")) feed.followed++;
+  else if (redirectRemaining > 0) {
+    redirectRemaining--;
+    feed.redirected++;
+    return new Response(null, { status: 302, headers: { location: "/ws-md?followed=1" } });
   }
   const pair = new WebSocketPair();
   const socket = pair[1];

@@ -336,14 +336,18 @@ export class MarketFeed extends DurableObject<Env> {
     }
   }
 
-  /** Opens the upstream connection; the upgrade answer's `Date` teaches the venue clock. */
+  /**
+   * Opens the upstream connection; the upgrade answer's `Date` teaches the venue clock. A redirect is never followed:
+   * the account's key and passphrase go to this connection next, so only the configured host may have them.
+   */
   async #open(setup: FeedSetup): Promise<WebSocket> {
     this.#clock ??= await feedClock(this.env, setup.venue, setup.baseUrl);
     const tSend = Date.now();
-    const response = await fetch(setup.feed.url.replace(/^ws/, "http"), { headers: { Upgrade: "websocket" } });
-    this.#clock.observe(sampleFromResponse(response.headers, tSend, Date.now()));
+    const url = setup.feed.url.replace(/^ws/, "http");
+    const response = await fetch(url, { headers: { Upgrade: "websocket" }, redirect: "manual" });
     const ws = response.webSocket;
     if (!ws) throw new Error(`the feed refused the upgrade: ${response.status}`);
+    this.#clock.observe(sampleFromResponse(response.headers, tSend, Date.now()));
     ws.accept();
     ws.addEventListener("message", (event) => this.#fromUpstream(ws, event.data));
     ws.addEventListener("close", () => this.#lost(ws));

@@ -204,6 +204,15 @@ describe("the market-data feed relay", () => {
     expect(bot.closed).toBeUndefined();
   });
 
+  it("a redirect from the feed is not followed: the credentials go to the configured host only", async () => {
+    await simControl({ ws_fault: { kind: "ws_redirect" } });
+    const bot = await connect(feedEnv());
+    bot.send(subscribe(["MATCH"]));
+    // The first upgrade is redirected and given up; the reconnect, to the same URL, streams.
+    await bot.next(isTrade, 8000);
+    expect((await simControl()).ws_md).toMatchObject({ redirected: 1, followed: 0, connections: 1 });
+  });
+
   it("a slow bot is cut alone, with a reason", async () => {
     const env = feedEnv({ INTX_WS_BOT_MESSAGES_PER_SECOND: "10", INTX_WS_BOT_QUEUE: "20" });
     const steady = await connect(env);
