@@ -7,6 +7,9 @@
 import { events } from "../core/alerts.ts";
 import {
   encodeCursor,
+  LEDGER_KINDS,
+  LEDGER_OUTCOMES,
+  LEDGER_SOURCES,
   type LedgerCursor,
   type LedgerQuery,
   type LedgerRow,
@@ -64,14 +67,41 @@ export async function writeOrder(env: Env, row: LedgerRow): Promise<void> {
 
 type StoredRow = Record<(typeof COLUMNS)[number], string | number | null>;
 
+/** The stored value of a column holding one of `values` (the table's CHECK keeps it so; anything else is a bug). */
+function member<T extends string>(values: readonly T[], stored: StoredRow, column: keyof StoredRow): T {
+  const found = values.find((value) => value === stored[column]);
+  if (found === undefined) throw new Error(`orders.${column} holds a value the ledger does not write`);
+  return found;
+}
+
 /** A stored row as the API shows it: `at` in ISO 8601 UTC with ms, and absent fields left out. */
 function toLedgerRow(stored: StoredRow): LedgerRow {
-  const row: Record<string, string | number> = {};
-  for (const column of COLUMNS) {
-    const value = stored[column];
-    if (value !== null) row[column] = column === "at" ? new Date(value as number).toISOString() : value;
+  const text = (column: keyof StoredRow) => String(stored[column] ?? "");
+  const row: LedgerRow = {
+    id: text("id"),
+    at: new Date(Number(stored.at)).toISOString(),
+    source: member(LEDGER_SOURCES, stored, "source"),
+    actor: text("actor"),
+    venue: text("venue"),
+    account: text("account"),
+    method: text("method"),
+    path: text("path"),
+    kind: member(LEDGER_KINDS, stored, "kind"),
+    outcome: member(LEDGER_OUTCOMES, stored, "outcome"),
+  };
+  for (const field of ORDER_FIELDS) {
+    const value = stored[field];
+    if (value !== null) row[field] = value;
   }
-  return row as unknown as LedgerRow;
+  for (const field of ["refusal", "venue_order_id", "delivery"] as const) {
+    const value = stored[field];
+    if (value !== null) row[field] = String(value);
+  }
+  for (const field of ["status", "attempts", "latency_ms"] as const) {
+    const value = stored[field];
+    if (value !== null) row[field] = Number(value);
+  }
+  return row;
 }
 
 /** One page of the rows `query` matches within `scope` (account keys, `venue/account`), newest first. */

@@ -152,29 +152,36 @@ export interface QueryProblem {
 const oneOf = <T extends string>(list: readonly T[], value: string): value is T =>
   (list as readonly string[]).includes(value);
 
-/** A parameter's value, or undefined when it is not a good one. */
-function parameterValue(name: string, value: string, venues: readonly string[]): unknown {
+/** Sets parameter `name` of `query` from its text; false when the text is not a good value for it. */
+function setParameter(query: LedgerQuery, name: string, value: string, venues: readonly string[]): boolean {
   switch (name) {
     case "account":
-      return ACCOUNT_NAME.test(value) ? value : undefined;
+      query.account = value;
+      return ACCOUNT_NAME.test(value);
     case "venue":
-      return oneOf(venues, value) ? value : undefined;
+      query.venue = value;
+      return oneOf(venues, value);
     case "actor":
     case "client_order_id":
-      return TEXT.test(value) ? value : undefined;
+      query[name] = value;
+      return TEXT.test(value);
     case "source":
-      return oneOf(LEDGER_SOURCES, value) ? value : undefined;
+      if (oneOf(LEDGER_SOURCES, value)) query.source = value;
+      return query.source !== undefined;
     case "outcome":
-      return oneOf(LEDGER_OUTCOMES, value) ? value : undefined;
+      if (oneOf(LEDGER_OUTCOMES, value)) query.outcome = value;
+      return query.outcome !== undefined;
     case "since":
     case "until":
-      return parseIsoTime(value);
+      query[name] = parseIsoTime(value);
+      return query[name] !== undefined;
     case "limit": {
-      const limit = /^\d{1,4}$/.test(value) ? Number(value) : 0;
-      return limit >= 1 && limit <= MAX_LIMIT ? limit : undefined;
+      query.limit = /^\d{1,4}$/.test(value) ? Number(value) : 0;
+      return query.limit >= 1 && query.limit <= MAX_LIMIT;
     }
     default:
-      return decodeCursor(value);
+      query.cursor = decodeCursor(value);
+      return query.cursor !== undefined;
   }
 }
 
@@ -199,22 +206,21 @@ function expected(name: string, venues: readonly string[]): string {
 
 /** Parses `GET /orders`'s query. Every unknown, repeated or bad parameter is a problem naming it. */
 export function parseLedgerQuery(params: URLSearchParams, venues: readonly string[]): LedgerQuery | QueryProblem {
-  const query: Record<string, unknown> = { limit: DEFAULT_LIMIT };
+  const query: LedgerQuery = { limit: DEFAULT_LIMIT };
   for (const name of new Set(params.keys())) {
     if (!PARAMETERS.has(name)) {
       return { parameter: name, message: `unknown parameter; the parameters are ${[...PARAMETERS].join(", ")}` };
     }
     const values = params.getAll(name);
     if (values.length > 1) return { parameter: name, message: `${name} may be given once` };
-    const value = parameterValue(name, values[0] ?? "", venues);
-    if (value === undefined) return { parameter: name, message: expected(name, venues) };
-    query[name] = value;
+    if (!setParameter(query, name, values[0] ?? "", venues))
+      return { parameter: name, message: expected(name, venues) };
   }
   const { since, until } = query;
-  if (typeof since === "number" && typeof until === "number" && since >= until) {
+  if (since !== undefined && until !== undefined && since >= until) {
     return { parameter: "until", message: "until must be later than since" };
   }
-  return query as unknown as LedgerQuery;
+  return query;
 }
 
 export function isQueryProblem(value: LedgerQuery | QueryProblem): value is QueryProblem {
